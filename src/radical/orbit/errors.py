@@ -1,0 +1,225 @@
+"""The one exception tree of radical.orbit, shared by bridge, endpoint, plugins and SDK.
+
+Every class carries the HTTP status it maps to and a stable ``code`` string. Servers
+render any :class:`OrbitError` as ``{"code", "message", "details", "request_id"}``
+with ``status_code``; the client SDK reads ``code`` back and raises the same class
+(:func:`error_from_payload`), so a caller catches the same name on both sides::
+
+    OrbitError (500 internal_error)
+     ├─ UsageError (400 bad_request, also ValueError)
+     │   └─ ValidationError (422 validation_error)
+     ├─ AuthenticationError (401 unauthorized)
+     │   ├─ GlobusAuthError (401 globus_auth_failed)
+     │   └─ ConsentRequiredError (401 consent_required)
+     ├─ PermissionDeniedError (403 forbidden)
+     ├─ NotFoundError (404 not_found)
+     │   ├─ EndpointNotFoundError (404 endpoint_not_found)
+     │   ├─ PluginNotFoundError (404 plugin_not_found)
+     │   └─ SessionNotFoundError (404 session_not_found)
+     ├─ ConflictError (409 conflict)
+     ├─ SessionExpiredError (410 session_expired)
+     ├─ PayloadTooLargeError (413 payload_too_large)
+     ├─ RateLimitedError (429 rate_limited)
+     ├─ UpstreamError (502 upstream_error)
+     │   └─ TransferError (502 globus_error)
+     ├─ BridgeUnavailableError (503 bridge_unavailable)
+     ├─ EndpointUnavailableError (503 endpoint_unavailable)
+     ├─ PluginDisabledError (503 plugin_disabled)
+     └─ GatewayTimeoutError (504 timeout)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BridgeUnavailableError",
+    "ConflictError",
+    "ConsentRequiredError",
+    "EndpointNotFoundError",
+    "EndpointUnavailableError",
+    "GatewayTimeoutError",
+    "GlobusAuthError",
+    "NotFoundError",
+    "OrbitError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PluginDisabledError",
+    "PluginNotFoundError",
+    "RateLimitedError",
+    "SessionExpiredError",
+    "SessionNotFoundError",
+    "TransferError",
+    "UpstreamError",
+    "UsageError",
+    "ValidationError",
+    "error_from_payload",
+]
+
+
+class OrbitError(Exception):
+    """Base of every error radical.orbit raises on purpose.
+
+    :param message: a sentence that says what went wrong and, where possible, the fix
+    :param details: JSON-serialisable context (field names, ids, upstream codes);
+        never credentials
+    """
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, status_code: int | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+        if status_code is not None:
+            self.status_code = status_code
+        self.request_id: str | None = None
+
+    def to_payload(self, request_id: str | None = None) -> dict[str, Any]:
+        """The JSON body servers send for this error."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+            "request_id": request_id or self.request_id,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status_code})"
+
+
+class UsageError(OrbitError, ValueError):
+    status_code, code = 400, "bad_request"
+
+
+class ValidationError(UsageError):
+    status_code, code = 422, "validation_error"
+
+
+class AuthenticationError(OrbitError):
+    status_code, code = 401, "unauthorized"
+
+
+class GlobusAuthError(AuthenticationError):
+    code = "globus_auth_failed"
+
+
+class ConsentRequiredError(AuthenticationError):
+    code = "consent_required"
+
+
+class PermissionDeniedError(OrbitError):
+    status_code, code = 403, "forbidden"
+
+
+class NotFoundError(OrbitError):
+    status_code, code = 404, "not_found"
+
+
+class EndpointNotFoundError(NotFoundError):
+    code = "endpoint_not_found"
+
+
+class PluginNotFoundError(NotFoundError):
+    code = "plugin_not_found"
+
+
+class SessionNotFoundError(NotFoundError):
+    code = "session_not_found"
+
+
+class ConflictError(OrbitError):
+    status_code, code = 409, "conflict"
+
+
+class SessionExpiredError(OrbitError):
+    status_code, code = 410, "session_expired"
+
+
+class PayloadTooLargeError(OrbitError):
+    status_code, code = 413, "payload_too_large"
+
+
+class RateLimitedError(OrbitError):
+    status_code, code = 429, "rate_limited"
+
+
+class UpstreamError(OrbitError):
+    status_code, code = 502, "upstream_error"
+
+
+class TransferError(UpstreamError):
+    code = "globus_error"
+
+
+class BridgeUnavailableError(OrbitError):
+    status_code, code = 503, "bridge_unavailable"
+
+
+class EndpointUnavailableError(OrbitError):
+    status_code, code = 503, "endpoint_unavailable"
+
+
+class PluginDisabledError(OrbitError):
+    status_code, code = 503, "plugin_disabled"
+
+
+class GatewayTimeoutError(OrbitError):
+    status_code, code = 504, "timeout"
+
+
+def _all_classes() -> list[type[OrbitError]]:
+    out: list[type[OrbitError]] = []
+    todo: list[type[OrbitError]] = [OrbitError]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+_BY_STATUS: dict[int, type[OrbitError]] = {
+    400: UsageError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: SessionExpiredError,
+    413: PayloadTooLargeError,
+    422: ValidationError,
+    429: RateLimitedError,
+    502: UpstreamError,
+    503: EndpointUnavailableError,
+    504: GatewayTimeoutError,
+}
+
+
+def error_from_payload(status: int, payload: Any, *, context: str = "") -> OrbitError:
+    """Rebuild the server's exception from an error response (client side).
+
+    :param status: the HTTP status of the response
+    :param payload: the decoded JSON body (anything; non-dicts are tolerated)
+    :param context: what was being called (``endpoint/plugin/route``), prefixed to
+        the message so users see where it failed
+    """
+    code = payload.get("code") if isinstance(payload, dict) else None
+    message = payload.get("message") if isinstance(payload, dict) else None
+    details = payload.get("details") if isinstance(payload, dict) else None
+    if not isinstance(details, dict):
+        details = {}
+    by_code = {cls.code: cls for cls in _all_classes()}
+    cls = by_code.get(code) if isinstance(code, str) else None
+    if cls is None:
+        cls = _BY_STATUS.get(status, OrbitError)
+    if not message:
+        message = f"request failed with HTTP {status}"
+        if isinstance(payload, dict) and isinstance(payload.get("detail"), str):
+            message = payload["detail"]
+    if context:
+        message = f"{context}: {message}"
+    exc = cls(message, status_code=status, **details)
+    if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
+        exc.request_id = payload["request_id"]
+    return exc

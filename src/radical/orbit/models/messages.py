@@ -1,0 +1,170 @@
+"""The bridge <-> endpoint WebSocket protocol, written down once.
+
+Every frame is a JSON text message holding one of the models below, told apart by
+``type``. Both ends validate with :data:`FRAME_ADAPTER`; a frame that does not
+parse gets an :class:`ErrorFrame` back and a log line, never a crash.
+
+Flow::
+
+    endpoint                               bridge
+       |-- WS connect (Authorization: Bearer) -->|
+       |-- register {name, plugins, v} --------->|
+       |<------------------ registered {hb} -----|   (or error + close 4xxx)
+       |<-- request {id, method, path, ...} -----|   many in flight at once
+       |-- response {id, status, headers, body} >|
+       |-- notification {plugin, sid, topic} --->|
+       |<-- ping / pong --> (either side) ------>|
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+
+#: WebSocket close codes (4000-4999 are ours).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_PROTOCOL_ERROR = 4000
+CLOSE_UNAUTHORIZED = 4001
+CLOSE_BAD_VERSION = 4002
+CLOSE_NAME_TAKEN = 4009
+CLOSE_NAME_RESERVED = 4010
+CLOSE_HEARTBEAT_TIMEOUT = 4008
+
+#: Names an endpoint may not take: they are the bridge's own top-level routes.
+RESERVED_NAMES = frozenset(
+    {"endpoints", "endpoint", "events", "health", "healthz", "ws", "docs", "redoc", "openapi.json", "favicon.ico", "static", "api"}
+)
+
+#: Endpoint names: URL-path safe, no slashes.
+ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginInfo(BaseModel):
+    """What an endpoint says about one plugin it hosts (or could not load)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str = ""
+    description: str = ""
+    enabled: bool = True
+    reason: str | None = None
+
+
+class Register(_Frame):
+    type: Literal["register"] = "register"
+    v: int = PROTOCOL_VERSION
+    name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
+    plugins: list[PluginInfo] = Field(default_factory=list)
+    host: dict[str, Any] = Field(default_factory=dict)
+    version: str = ""
+
+
+class Registered(_Frame):
+    type: Literal["registered"] = "registered"
+    v: int = PROTOCOL_VERSION
+    name: str
+    heartbeat_interval: float
+
+
+class Request(_Frame):
+    """A client's HTTP request, relayed by the bridge to the endpoint.
+
+    ``path`` is ``/{plugin}/{route}`` (the endpoint name already stripped).
+    """
+
+    type: Literal["request"] = "request"
+    id: str
+    method: str
+    path: str
+    query: str = ""
+    headers: list[tuple[str, str]] = Field(default_factory=list)
+    body: str = ""
+    body_encoding: Literal["utf8", "base64"] = "utf8"
+
+
+class Response(_Frame):
+    type: Literal["response"] = "response"
+    id: str
+    status: int
+    headers: list[tuple[str, str]] = Field(default_factory=list)
+    body: str = ""
+    body_encoding: Literal["utf8", "base64"] = "utf8"
+
+
+class Notification(_Frame):
+    """A plugin notification, scoped to (endpoint, plugin, session, topic)."""
+
+    type: Literal["notification"] = "notification"
+    plugin: str
+    topic: str
+    sid: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    ts: float
+    dropped: int = 0
+
+
+class Ping(_Frame):
+    type: Literal["ping"] = "ping"
+    ts: float
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+    ts: float
+
+
+class ErrorFrame(_Frame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: str | None = None
+
+
+Frame = Annotated[
+    Register | Registered | Request | Response | Notification | Ping | Pong | ErrorFrame,
+    Field(discriminator="type"),
+]
+FRAME_ADAPTER: TypeAdapter[Frame] = TypeAdapter(Frame)
+
+
+def encode_body(data: bytes) -> tuple[str, Literal["utf8", "base64"]]:
+    """Carry text bodies as-is (cheap), anything else as base64."""
+    try:
+        return data.decode("utf-8"), "utf8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def decode_body(body: str, encoding: str) -> bytes:
+    if encoding == "base64":
+        return base64.b64decode(body)
+    return body.encode("utf-8")
+
+
+def parse_frame(raw: str | bytes) -> Frame:
+    """Validate one frame; raises ``pydantic.ValidationError`` or ``ValueError``."""
+    return FRAME_ADAPTER.validate_json(raw)
+
+
+def dump_frame(frame: _Frame) -> str:
+    return frame.model_dump_json()
+
+
+def session_tag(sid: str) -> str:
+    """Public tag of a session id, used to scope events on the bridge.
+
+    Events published to clients carry this tag instead of the sid itself: anyone
+    reading ``/events`` can filter by session but cannot use the session.
+    """
+    import hashlib
+
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,255 @@
+"""Plugin framework, endpoint side: ``Plugin`` (routes + sessions) and ``PluginSession``.
+
+Contract::
+
+      endpoint agent                       Plugin subclass
+      --------------                       ---------------
+      cls.check_enabled() -> reason|None   (class-level; may import optional deps)
+      plugin = cls(ctx)                    ctx: endpoint name, notify()
+      await plugin.start()                 start background work
+      plugin.app(scope, receive, send)     ASGI app: base routes + add_routes()
+      await plugin.stop()                  close sessions, stop background work
+
+Base routes every plugin serves (relative to ``/{endpoint}/{plugin}``)::
+
+      GET  /                   plugin info
+      POST /register_session   body: cls.register_model -> {"sid": ...}
+      POST /unregister_session body: {"sid": ...}       -> {"closed": true}
+
+A subclass declares typed FastAPI routes in :meth:`Plugin.add_routes`; each request
+model inherits :class:`SessionRequest` (a ``sid`` field) and the handler looks the
+session up with :meth:`Plugin.session` (404 unknown, 410 expired). Session ids carry
+192 random bits. Sessions idle for longer than ``session_ttl`` are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+
+from ..__about__ import __version__
+from ..errors import SessionExpiredError, SessionNotFoundError, ValidationError
+from ..webapp import describe_validation_errors, install_error_handlers
+
+log = logging.getLogger(__name__)
+
+#: notify(plugin, sid, topic, payload) -- must be callable from any thread.
+NotifyFn = Callable[[str, "str | None", str, dict[str, Any]], None]
+
+
+@dataclass
+class PluginContext:
+    """What the endpoint hands each plugin."""
+
+    endpoint: str
+    notify: NotifyFn
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class EmptyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionRequest(BaseModel):
+    """Base of every per-session request body."""
+
+    model_config = ConfigDict(extra="forbid")
+    sid: str
+
+
+class PluginSession:
+    """State for one client of a plugin (credentials, tracked work, background tasks).
+
+    Subclasses override :meth:`start` and :meth:`close`; :meth:`notify` may be called
+    from any thread or coroutine.
+    """
+
+    def __init__(self, plugin: Plugin, sid: str) -> None:
+        self.plugin = plugin
+        self.sid = sid
+        self.created = time.time()
+        self.last_used = time.monotonic()
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(plugin={self.plugin.name!r}, sid={self.sid[:8]}...)"
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    def notify(self, topic: str, payload: dict[str, Any]) -> None:
+        """Send a notification scoped to this session."""
+        self.plugin.notify(topic, payload, sid=self.sid)
+
+    async def start(self) -> None:
+        """Called once after creation, on the event loop."""
+
+    async def close(self) -> None:
+        """Release everything the session holds; called once."""
+
+
+class Plugin(ABC):
+    """Base class of every endpoint plugin. See the module docstring for the contract."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = __version__
+    description: ClassVar[str] = ""
+    #: body model of ``POST /register_session``
+    register_model: ClassVar[type[BaseModel]] = EmptyRequest
+    #: idle seconds after which a session is closed (410 afterwards)
+    session_ttl: ClassVar[float] = 24 * 3600.0
+    reap_interval: ClassVar[float] = 30.0
+    _expired_memory: ClassVar[int] = 10_000
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.sessions: dict[str, PluginSession] = {}
+        self._expired: OrderedDict[str, float] = OrderedDict()
+        self._reaper: asyncio.Task[None] | None = None
+        self._app: FastAPI | None = None
+
+    # -- enablement ------------------------------------------------------------
+    @classmethod
+    def check_enabled(cls) -> str | None:
+        """Return why this plugin cannot run on this host, or None when it can."""
+        return None
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap_loop(), name=f"{self.name}-reaper")
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            try:
+                await self._reaper
+            except asyncio.CancelledError:
+                pass
+            self._reaper = None
+        for sid in list(self.sessions):
+            await self.close_session(sid)
+
+    # -- sessions --------------------------------------------------------------
+    async def create_session(self, sid: str, request: BaseModel) -> PluginSession:
+        """Build the session object for a validated register request; override."""
+        return PluginSession(self, sid)
+
+    async def open_session(self, request: BaseModel) -> PluginSession:
+        sid = secrets.token_urlsafe(24)
+        session = await self.create_session(sid, request)
+        await session.start()
+        self.sessions[sid] = session
+        log.info("%s: session %s... opened", self.name, sid[:8])
+        return session
+
+    def session(self, sid: str) -> PluginSession:
+        """The live session ``sid``; 404 if unknown, 410 if it expired or was closed."""
+        found = self.sessions.get(sid)
+        if found is not None:
+            found.touch()
+            return found
+        if sid in self._expired:
+            raise SessionExpiredError(
+                f"session {sid[:8]}... of plugin '{self.name}' has expired or was closed; "
+                "call register_session again",
+                plugin=self.name,
+            )
+        raise SessionNotFoundError(
+            f"no session {sid[:8]}... on plugin '{self.name}' (the endpoint may have restarted); "
+            "call register_session first",
+            plugin=self.name,
+        )
+
+    async def close_session(self, sid: str) -> bool:
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return False
+        self._remember_expired(sid)
+        session.closed = True
+        try:
+            await session.close()
+        except Exception:  # a failing close must not keep others open
+            log.exception("%s: error closing session %s...", self.name, sid[:8])
+        log.info("%s: session %s... closed", self.name, sid[:8])
+        return True
+
+    def _remember_expired(self, sid: str) -> None:
+        self._expired[sid] = time.time()
+        while len(self._expired) > self._expired_memory:
+            self._expired.popitem(last=False)
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_interval)
+            now = time.monotonic()
+            for sid, session in list(self.sessions.items()):
+                if now - session.last_used > self.session_ttl:
+                    log.info("%s: session %s... idle for %.0f s, closing", self.name, sid[:8], now - session.last_used)
+                    await self.close_session(sid)
+
+    # -- notifications ---------------------------------------------------------
+    def notify(self, topic: str, payload: dict[str, Any], *, sid: str | None = None) -> None:
+        """Emit a notification (thread-safe), scoped to this plugin and ``sid``."""
+        self.ctx.notify(self.name, sid, topic, payload)
+
+    # -- routes ----------------------------------------------------------------
+    @abstractmethod
+    def add_routes(self, router: APIRouter) -> None:
+        """Declare the plugin's own routes on ``router``."""
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "endpoint": self.ctx.endpoint,
+            "sessions": len(self.sessions),
+        }
+
+    @property
+    def app(self) -> FastAPI:
+        """The plugin's ASGI app, built on first use."""
+        if self._app is None:
+            self._app = self._build_app()
+        return self._app
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(title=f"radical.orbit plugin {self.name}", version=self.version, docs_url=None, redoc_url=None)
+        install_error_handlers(app)
+        router = APIRouter()
+        plugin = self
+
+        @router.get("/")
+        async def plugin_info() -> dict[str, Any]:
+            return plugin.info()
+
+        @router.post("/register_session")
+        async def register_session(request: Request) -> dict[str, Any]:
+            raw = await request.body()
+            try:
+                body = plugin.register_model.model_validate_json(raw or b"{}")
+            except PydanticValidationError as exc:
+                message, fields = describe_validation_errors(exc.errors())
+                raise ValidationError(message, fields=fields) from None
+            session = await plugin.open_session(body)
+            return {"sid": session.sid, "plugin": plugin.name}
+
+        @router.post("/unregister_session")
+        async def unregister_session(body: SessionRequest) -> dict[str, Any]:
+            closed = await plugin.close_session(body.sid)
+            return {"closed": closed}
+
+        self.add_routes(router)
+        app.include_router(router)
+        return app

@@ -1,0 +1,282 @@
+"""Start and stop Orbit's own services as real processes (demo, tests, benchmarks).
+
+Each service is ``python -m radical.orbit.cli.main <subcommand> ...`` on a free
+loopback port, exactly what a user runs, with its output captured to a log file.
+Readiness is checked over HTTP (``GET /health``), or for an endpoint by waiting until
+the bridge lists it.
+
+    with start_bridge(home=tmp) as bridge, start_endpoint("ep", bridge, home=tmp):
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+__all__ = [
+    "ServiceProcess",
+    "free_port",
+    "start_bridge",
+    "start_emulator",
+    "start_endpoint",
+]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceProcess:
+    """One ``radical-orbit`` subprocess with its log file.
+
+    :param name: short label, used for the log file name
+    :param args: arguments after ``radical-orbit``
+    :param env: full environment (default: a copy of ``os.environ``)
+    :param log_dir: where ``<name>.log`` goes (default: a temp dir)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        url: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.name = name
+        self.args = list(args)
+        self.env = dict(os.environ if env is None else env)
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        if log_dir is None:
+            import tempfile
+
+            log_dir = Path(tempfile.mkdtemp(prefix="orbit-logs-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        self.url = url
+        self.token = token
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def __repr__(self) -> str:
+        pid = self.proc.pid if self.proc else None
+        return f"ServiceProcess({self.name!r}, pid={pid}, url={self.url!r})"
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "radical.orbit.cli.main", *self.args]
+
+    def start(self) -> ServiceProcess:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _died(self) -> RuntimeError:
+        tail = "\n".join(self.log_text().splitlines()[-30:])
+        code = self.proc.returncode if self.proc else None
+        return RuntimeError(f"{self.name} exited early (code {code}); last log lines:\n{tail}")
+
+    def wait_http(self, url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
+        """Poll ``url`` until it answers 2xx, the process dies, or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        last: Exception | str | None = None
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise self._died()
+            try:
+                resp = httpx.get(url, timeout=2.0, headers=headers, verify=False)
+                if resp.status_code < 300:
+                    return
+                last = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                last = exc
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready at {url} after {timeout:.0f} s ({last}); log: {self.log_path}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, wait, then SIGKILL; returns the exit code."""
+        code: int | None = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=5)
+            code = self.proc.returncode
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _env_with_home(env: dict[str, str] | None, home: Path | None) -> dict[str, str]:
+    out = dict(os.environ if env is None else env)
+    if home is not None:
+        out["HOME"] = str(home)
+    return out
+
+
+def start_emulator(
+    *,
+    port: int | None = None,
+    root: Path | None = None,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    home: Path | None = None,
+    log_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> ServiceProcess:
+    """Start ``radical-orbit emulator`` and wait for ``GET /health``; ``.url`` is its root."""
+    port = port or free_port()
+    argv = ["emulator", "--host", "127.0.0.1", "--port", str(port)]
+    if root is not None:
+        argv += ["--root", str(root)]
+    argv += list(args)
+    url = f"http://127.0.0.1:{port}"
+    proc = ServiceProcess("emulator", argv, env=_env_with_home(env, home), log_dir=log_dir, url=url)
+    proc.start()
+    try:
+        proc.wait_http(f"{url}/health", timeout=timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def start_bridge(
+    *,
+    port: int | None = None,
+    token: str | None = "test-bridge-token",
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    home: Path | None = None,
+    log_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> ServiceProcess:
+    """Start ``radical-orbit bridge`` and wait for ``GET /health``.
+
+    ``token=None`` starts it with ``--no-auth``.
+    """
+    port = port or free_port()
+    argv = ["bridge", "--host", "127.0.0.1", "--port", str(port)]
+    if not token:
+        argv += ["--no-auth"]
+    argv += list(args)
+    url = f"http://127.0.0.1:{port}"
+    penv = _env_with_home(env, home)
+    if token:  # via the environment, not argv: argv is visible to every local user in `ps`
+        penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
+    proc = ServiceProcess("bridge", argv, env=penv, log_dir=log_dir, url=url, token=token)
+    proc.start()
+    try:
+        proc.wait_http(f"{url}/health", timeout=timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeout: float = 30.0, proc: ServiceProcess | None = None) -> dict[str, Any]:
+    """Poll the bridge's ``GET /endpoints`` until ``name`` is connected."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise proc._died()
+        try:
+            resp = httpx.get(f"{bridge_url}/endpoints", headers=headers, timeout=2.0, verify=False)
+            if resp.status_code == 200:
+                for info in resp.json().get("endpoints", []):
+                    if info.get("name") == name and info.get("alive", True):
+                        return dict(info)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"endpoint {name!r} did not register with {bridge_url} within {timeout:.0f} s")
+
+
+def start_endpoint(
+    name: str,
+    bridge: ServiceProcess | str,
+    *,
+    token: str | None = None,
+    plugins: Sequence[str] | None = None,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    home: Path | None = None,
+    log_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> ServiceProcess:
+    """Start ``radical-orbit endpoint --name NAME`` and wait until the bridge lists it."""
+    if isinstance(bridge, ServiceProcess):
+        url = bridge.url or ""
+        token = token if token is not None else bridge.token
+    else:
+        url = bridge
+    argv = ["endpoint", "--name", name, "--url", url]
+    if plugins:
+        argv += ["--plugins", ",".join(plugins)]
+    argv += list(args)
+    penv = _env_with_home(env, home)
+    if token:
+        penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
+    proc = ServiceProcess(f"endpoint-{name}", argv, env=penv, log_dir=log_dir, url=url, token=token)
+    proc.start()
+    try:
+        wait_endpoint_listed(url, token, name, timeout=timeout, proc=proc)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+@contextlib.contextmanager
+def running(*procs: ServiceProcess) -> Iterator[tuple[ServiceProcess, ...]]:
+    """Stop every given process on exit, newest first."""
+    try:
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            proc.stop()

@@ -1,0 +1,392 @@
+"""``BridgeClient``: the application's handle on one bridge (sync, httpx).
+
+    from radical.orbit import BridgeClient
+    with BridgeClient() as bc:                  # URL, token and CA cert found by themselves
+        ec = bc.get_endpoint_client(bc.list_endpoints()[0])
+        bc.register_callback(ec.name, "*", "*", print)
+
+Each of ``url``, ``token`` and ``cert`` resolves as argument > environment variable
+(``RADICAL_ORBIT_BRIDGE_URL`` / ``_TOKEN`` / ``_CERT``) > file under
+``~/.radical/orbit/`` (``bridge.url``, ``bridge.token``, ``bridge.cert``, written by
+``radical-orbit bridge``) > default (``http://127.0.0.1:8000``, no token, system CAs).
+
+Every failure is an :class:`~radical.orbit.errors.OrbitError`: a non-2xx answer is
+rebuilt into the server's own class with ``error_from_payload`` (its message starts
+with ``endpoint/plugin/route``), an unreachable bridge is
+:class:`~radical.orbit.errors.BridgeUnavailableError` saying how to start one, and a
+refused token is :class:`~radical.orbit.errors.AuthenticationError` saying where the
+token was looked up. The token itself never appears in a repr, log or message.
+
+This module imports nothing server-side (no FastAPI, uvicorn, plugin dependencies).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..__about__ import __version__
+from ..config import (
+    BRIDGE_CERT_FILE,
+    BRIDGE_TOKEN_FILE,
+    BRIDGE_URL_FILE,
+    ENV_BRIDGE_CERT,
+    ENV_BRIDGE_TOKEN,
+    ENV_BRIDGE_URL,
+    orbit_home,
+    resolve_bridge_cert,
+    resolve_bridge_token,
+    resolve_bridge_url,
+)
+from ..errors import (
+    AuthenticationError,
+    BridgeUnavailableError,
+    EndpointNotFoundError,
+    OrbitError,
+    UsageError,
+    error_from_payload,
+)
+from .endpoint import EndpointClient
+from .events import EventCallback, EventListener, Subscription
+
+__all__ = ["DEFAULT_TIMEOUT", "BridgeClient"]
+
+#: seconds a relayed request may take (sent as ``X-Orbit-Timeout``; the bridge caps it at 3600)
+DEFAULT_TIMEOUT = 60.0
+#: extra seconds the client waits beyond the bridge's own deadline, so the bridge's 504 wins
+_CLIENT_MARGIN = 5.0
+_CONNECT_TIMEOUT = 10.0
+#: how long ``register_callback`` waits for the event stream to be subscribed
+SUBSCRIBE_TIMEOUT = 15.0
+
+
+def _source(arg: str | None, env: str, filename: str) -> str:
+    """Where a setting came from, for error messages (never the value)."""
+    if arg:
+        return "the argument"
+    if os.environ.get(env):
+        return f"${env}"
+    path = orbit_home() / filename
+    if path.is_file():
+        return str(path)
+    return "the default"
+
+
+class BridgeClient:
+    """Client of one Orbit bridge: discovery, relayed requests, notification callbacks.
+
+    :param url: bridge URL (``http(s)://host:port``)
+    :param token: the bridge's bearer token
+    :param cert: CA bundle (or the bridge's self-signed certificate) to verify TLS with
+    :param timeout: default seconds a relayed request may take
+    :param transport: an ``httpx`` transport to use instead of the network (tests)
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        cert: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = resolve_bridge_url(url)
+        self.url_source = _source(url, ENV_BRIDGE_URL, BRIDGE_URL_FILE)
+        if not self.url.startswith(("http://", "https://")):
+            raise UsageError(
+                f"bridge URL {self.url!r} (from {self.url_source}) must start with http:// or https://"
+            )
+        self._token = resolve_bridge_token(token)
+        self.token_source = _source(token, ENV_BRIDGE_TOKEN, BRIDGE_TOKEN_FILE) if self._token else None
+        self.cert = resolve_bridge_cert(cert)
+        self.cert_source = _source(cert, ENV_BRIDGE_CERT, BRIDGE_CERT_FILE) if self.cert else None
+        if timeout <= 0:
+            raise UsageError(f"timeout must be positive, got {timeout!r}")
+        self.timeout = float(timeout)
+        self._transport = transport
+        self._verify = self._ssl_context()
+        self._http = self._new_http(httpx.Timeout(self.timeout + _CLIENT_MARGIN, connect=_CONNECT_TIMEOUT))
+        self._listener: EventListener | None = None
+        self._listener_lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        auth = f"token from {self.token_source}" if self._token else "no token"
+        state = ", closed" if self._closed else ""
+        return f"BridgeClient({self.url!r}, {auth}{state})"
+
+    def __enter__(self) -> BridgeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the event listener and release connections; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._listener_lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        self._http.close()
+
+    # -- plumbing ----------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.cert or not self.url.startswith("https://"):
+            return True
+        if not Path(self.cert).is_file():
+            raise UsageError(f"bridge CA certificate {self.cert!r} (from {self.cert_source}) is not a readable file")
+        try:
+            return ssl.create_default_context(cafile=self.cert)
+        except ssl.SSLError as exc:
+            raise UsageError(
+                f"bridge CA certificate {self.cert!r} (from {self.cert_source}) cannot be loaded: {exc.reason or exc}"
+            ) from None
+
+    def _new_http(self, timeout: httpx.Timeout) -> httpx.Client:
+        headers = {"User-Agent": f"radical.orbit/{__version__}"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            verify=self._verify,
+            transport=self._transport,
+            follow_redirects=False,
+        )
+
+    def _unavailable(self, exc: Exception, context: str = "") -> BridgeUnavailableError:
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            reason = f"no answer in time ({type(exc).__name__})"
+        else:
+            reason = str(exc) or type(exc).__name__
+        prefix = f"{context}: " if context else ""
+        return BridgeUnavailableError(
+            f"{prefix}cannot reach the Orbit bridge at {self.url} (URL from {self.url_source}): {reason}. "
+            f"Start one with `radical-orbit bridge`, or point the client at a running one "
+            f"(url=..., ${ENV_BRIDGE_URL} or {orbit_home() / BRIDGE_URL_FILE}).",
+            url=self.url,
+        )
+
+    def _auth_error(self, payload: Any, context: str) -> AuthenticationError:
+        token_file = orbit_home() / BRIDGE_TOKEN_FILE
+        where = f"the token argument, ${ENV_BRIDGE_TOKEN}, then {token_file}"
+        if self._token:
+            what = f"the bridge at {self.url} refused the token (taken from {self.token_source})"
+        else:
+            what = f"the bridge at {self.url} requires a token and none was found"
+        prefix = f"{context}: " if context else ""
+        exc = AuthenticationError(
+            f"{prefix}{what}; the token is looked up in {where} "
+            "(`radical-orbit bridge` writes the last one), and must match the bridge's.",
+            url=self.url,
+        )
+        if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
+            exc.request_id = payload["request_id"]
+        return exc
+
+    def _error(self, resp: httpx.Response, context: str) -> OrbitError:
+        """The exception for a non-2xx response."""
+        try:
+            payload: Any = resp.json()
+        except ValueError:
+            text = resp.text.strip()
+            payload = {"message": f"HTTP {resp.status_code}: {text[:300]}"} if text else None
+        code = payload.get("code") if isinstance(payload, dict) else None
+        if resp.status_code == 401 and code in (None, "unauthorized"):
+            return self._auth_error(payload, context)
+        return error_from_payload(resp.status_code, payload, context=context)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        context: str,
+        json: Any = None,
+        params: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """One request to the bridge; raises the SDK's exceptions on any failure."""
+        if self._closed:
+            raise UsageError(f"{context}: this BridgeClient is closed")
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout + _CLIENT_MARGIN, connect=min(timeout, _CONNECT_TIMEOUT))
+        try:
+            resp = self._http.request(
+                method, path, json=json, params=params, content=content, headers=headers, **kwargs
+            )
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc, context) from exc
+        if resp.status_code >= 300:
+            raise self._error(resp, context)
+        return resp
+
+    def relay(
+        self,
+        method: str,
+        endpoint: str,
+        plugin: str,
+        route: str = "",
+        *,
+        json: Any = None,
+        params: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """``METHOD /{endpoint}/{plugin}/{route}`` through the bridge (see ``EndpointClient.request``)."""
+        route = route.lstrip("/")
+        context = f"{endpoint}/{plugin}/{route}" if route else f"{endpoint}/{plugin}"
+        path = "/" + "/".join(quote(part, safe="") for part in (endpoint, plugin))
+        if route:
+            path += "/" + quote(route, safe="/")
+        seconds = self.timeout if timeout is None else float(timeout)
+        if seconds <= 0:
+            raise UsageError(f"{context}: timeout must be positive, got {timeout!r}")
+        hdrs = dict(headers or {})
+        hdrs["X-Orbit-Timeout"] = f"{seconds:g}"
+        return self._send(
+            method.upper(), path, context=context, json=json, params=params, content=content,
+            headers=hdrs, timeout=seconds,
+        )
+
+    # -- discovery -----------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """``GET /health`` (needs no token): status, version, number of endpoints."""
+        data: dict[str, Any] = self._send("GET", "/health", context="bridge /health").json()
+        return data
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        """Full info of every endpoint the bridge knows (name, host, plugins, liveness)."""
+        data = self._send("GET", "/endpoints", context="bridge /endpoints").json()
+        return list(data.get("endpoints", []))
+
+    def list_endpoints(self) -> list[str]:
+        """Names of the live endpoints."""
+        return [info["name"] for info in self.endpoints() if info.get("alive", True)]
+
+    def endpoint_info(self, name: str) -> dict[str, Any]:
+        """Info of one endpoint; :class:`EndpointNotFoundError` names the connected ones."""
+        try:
+            data: dict[str, Any] = self._send(
+                "GET", f"/endpoints/{quote(name, safe='')}", context=f"bridge /endpoints/{name}"
+            ).json()
+        except EndpointNotFoundError:
+            raise self._no_such_endpoint(name) from None
+        return data
+
+    def _no_such_endpoint(self, name: str, extra: str = "") -> EndpointNotFoundError:
+        try:
+            known = self.list_endpoints()
+        except OrbitError:
+            known = []
+        have = ", ".join(sorted(known)) if known else "none"
+        return EndpointNotFoundError(
+            f"no endpoint named '{name}' is connected to the bridge at {self.url}{extra} (connected: {have})",
+            endpoint=name,
+            known=sorted(known),
+        )
+
+    def wait_for_endpoint(self, name: str, timeout: float = 30.0, *, interval: float = 0.1) -> dict[str, Any]:
+        """Block until ``name`` is connected; returns its info.
+
+        Tolerates a bridge that is still starting. Raises
+        :class:`EndpointNotFoundError` after ``timeout`` seconds (or the last
+        :class:`BridgeUnavailableError` if the bridge never answered).
+        """
+        deadline = time.monotonic() + timeout
+        last: OrbitError | None = None
+        while True:
+            try:
+                info = self.endpoint_info(name)
+                if info.get("alive", True):
+                    return info
+                last = None
+            except EndpointNotFoundError:
+                last = None
+            except BridgeUnavailableError as exc:
+                last = exc
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+        if last is not None:
+            raise last
+        raise self._no_such_endpoint(name, f" after waiting {timeout:g} s")
+
+    def get_endpoint_client(self, endpoint: str | Mapping[str, Any]) -> EndpointClient:
+        """The :class:`EndpointClient` for a connected endpoint (name or info dict)."""
+        name = endpoint.get("name") if isinstance(endpoint, Mapping) else endpoint
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"get_endpoint_client needs an endpoint name or info dict, got {endpoint!r}")
+        info = self.endpoint_info(name)
+        return EndpointClient(self, name, info=info)
+
+    # -- notifications ---------------------------------------------------------------
+    def register_callback(
+        self,
+        endpoint: str,
+        plugin: str,
+        topic: str,
+        callback: EventCallback,
+        *,
+        session: str | None = None,
+    ) -> str:
+        """Call ``callback(event)`` for every matching event from ``GET /events``.
+
+        ``endpoint``, ``plugin`` and ``topic`` are names, ``"*"`` or shell-style
+        patterns; ``session`` (a session tag, or a sid) narrows to one session. Topology
+        events have plugin null (match with ``"*"``). Callbacks run one at a time on
+        the listener thread; an exception in one is logged and ignored. Returns once
+        the stream is subscribed, so no later event is missed.
+
+        :returns: an id for :meth:`unregister_callback`
+        :raises BridgeUnavailableError / AuthenticationError: the stream could not be opened
+        """
+        if not callable(callback):
+            raise UsageError(f"callback must be callable, got {callback!r}")
+        if self._closed:
+            raise UsageError("register_callback: this BridgeClient is closed")
+        sub = Subscription(endpoint, plugin, topic, callback, session=session)
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = EventListener(
+                    f"{self.url}/events",
+                    {},
+                    self._new_http,
+                    lambda resp: self._error(resp, "bridge /events"),
+                    lambda exc: self._unavailable(exc, "bridge /events"),
+                )
+            listener = self._listener
+            cid = listener.add(sub)
+            try:
+                listener.start(SUBSCRIBE_TIMEOUT)
+            except OrbitError:
+                listener.remove(cid)
+                raise
+        return cid
+
+    def unregister_callback(self, cid: str) -> bool:
+        """Forget a callback; returns whether it was registered."""
+        listener = self._listener
+        return listener.remove(cid) if listener is not None else False
+
+    @property
+    def listener(self) -> EventListener | None:
+        """The event listener (None until the first ``register_callback``)."""
+        return self._listener

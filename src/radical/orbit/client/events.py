@@ -1,0 +1,300 @@
+"""The client's event listener: one thread per :class:`BridgeClient` reading ``GET /events``.
+
+The thread holds one Server-Sent-Events stream open, unfiltered, and hands every
+event to the callbacks whose pattern matches (``*`` and shell-style wildcards on
+endpoint, plugin and topic; optional session). It survives everything but
+:meth:`EventListener.stop`: a dropped stream is reopened with capped exponential
+backoff plus jitter, resuming with ``Last-Event-ID`` so the bridge replays what was
+missed (or sends a ``gap`` event when its buffer no longer holds it). A callback that
+raises is logged and the listener carries on.
+
+Subscription is explicit: the bridge opens every stream with a ``hello`` event, and
+:meth:`EventListener.start` returns only once the first one arrived, so an event
+raised after ``register_callback`` returns cannot be missed.
+
+    listener = EventListener(url, headers, client_factory)
+    cid = listener.add(Subscription("ep", "*", "job_state", print))
+    listener.start(timeout=10)      # raises BridgeUnavailableError / AuthenticationError
+    ...
+    listener.stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import random
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from ..errors import OrbitError
+from ..models.messages import session_tag
+
+log = logging.getLogger(__name__)
+
+EventCallback = Callable[[dict[str, Any]], None]
+"""``callback(event)``; ``event`` is the decoded ``data:`` of one ``/events`` entry."""
+
+#: reconnect backoff: first delay, cap (seconds); each delay gets up to +50 % jitter
+BACKOFF_INITIAL = 0.1
+BACKOFF_MAX = 5.0
+#: the bridge sends a keep-alive comment every 15 s; silence for this long means dead
+STREAM_READ_TIMEOUT = 45.0
+
+_WILDCARD_CHARS = frozenset("*?[")
+
+
+def _match(pattern: str, value: Any) -> bool:
+    if pattern == "*":
+        return True
+    if not isinstance(value, str):
+        return False
+    if _WILDCARD_CHARS.isdisjoint(pattern):
+        return pattern == value
+    return fnmatchcase(value, pattern)
+
+
+@dataclass
+class Subscription:
+    """One registered callback and what it wants to see.
+
+    :param endpoint, plugin, topic: exact names, ``"*"``, or shell-style patterns
+        (``"job_*"``); an event field that is null only matches ``"*"``
+    :param session: a session tag (as in events) or a session id (hashed here)
+    """
+
+    endpoint: str
+    plugin: str
+    topic: str
+    callback: EventCallback
+    session: str | None = None
+    _tags: frozenset[str] = field(init=False, repr=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        if self.session is not None:
+            # accept either form; a sid and a tag can never collide (tags are hashes)
+            self._tags = frozenset({self.session, session_tag(self.session)})
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        if self.session is not None and event.get("session") not in self._tags:
+            return False
+        return (
+            _match(self.endpoint, event.get("endpoint"))
+            and _match(self.plugin, event.get("plugin"))
+            and _match(self.topic, event.get("topic"))
+        )
+
+
+class EventListener:
+    """Background SSE reader that dispatches events to :class:`Subscription` callbacks.
+
+    :param url: the full ``/events`` URL
+    :param headers: request headers (authorization); kept private, never logged
+    :param client_factory: builds the ``httpx.Client`` the stream uses (given the
+        stream timeout), so the owner controls TLS and transports
+    :param error_mapper: turns a non-2xx stream response into the SDK's exception
+    """
+
+    _counter = itertools.count(1)
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        client_factory: Callable[[httpx.Timeout], httpx.Client],
+        error_mapper: Callable[[httpx.Response], OrbitError],
+        unavailable: Callable[[Exception], OrbitError],
+    ) -> None:
+        self.url = url
+        self._headers = headers
+        self._client_factory = client_factory
+        self._error_mapper = error_mapper
+        self._unavailable = unavailable
+        self._subs: dict[str, Subscription] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._first_attempt_done = threading.Event()
+        self._first_error: OrbitError | None = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self.last_event_id: str | None = None
+        self.connects = 0
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"EventListener({self.url!r}, {state}, callbacks={len(self._subs)}, last_event_id={self.last_event_id!r})"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- callbacks ---------------------------------------------------------------
+    def add(self, sub: Subscription) -> str:
+        with self._lock:
+            cid = f"cb-{next(self._ids)}"
+            self._subs[cid] = sub
+        return cid
+
+    def remove(self, cid: str) -> bool:
+        with self._lock:
+            return self._subs.pop(cid, None) is not None
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+    def dispatch(self, event: dict[str, Any]) -> int:
+        """Call every matching callback (on this thread); returns how many ran."""
+        with self._lock:
+            subs = [s for s in self._subs.values() if s.matches(event)]
+        for sub in subs:
+            try:
+                sub.callback(event)
+            except Exception:  # a broken callback must not end the stream for the others
+                log.exception(
+                    "event callback %r failed on %s event %s", sub.callback, event.get("kind"), event.get("id")
+                )
+        return len(subs)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, timeout: float) -> None:
+        """Start the thread (once) and wait until the stream is subscribed.
+
+        :raises OrbitError: the first connection attempt failed (bridge down, token
+            refused); the thread is stopped again in that case
+        """
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name=f"orbit-events-{next(self._counter)}", daemon=True
+            )
+            self._thread.start()
+        if self._subscribed.is_set():
+            return
+        if self.connects:
+            # it was subscribed before and is reconnecting: resuming with
+            # Last-Event-ID delivers whatever is raised meanwhile
+            return
+        self._first_attempt_done.wait(timeout)
+        if self._subscribed.is_set():
+            return
+        error = self._first_error or self._unavailable(
+            TimeoutError(f"no 'hello' event within {timeout:g} s")
+        )
+        self.stop()
+        raise error
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread: wakes a blocked read by shutting the socket down."""
+        self._stop.set()
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("event listener thread %s did not stop within %g s", thread.name, timeout)
+        self._subscribed.clear()
+        self._first_attempt_done.clear()
+        self._first_error = None
+        self.connects = 0
+
+    # -- the thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        delay = BACKOFF_INITIAL
+        timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
+        with self._client_factory(timeout) as client:
+            while not self._stop.is_set():
+                try:
+                    self._stream_once(client)
+                    reason = "stream ended"
+                except OrbitError as exc:
+                    reason = exc.message
+                    self._fail_first(exc)
+                except (httpx.HTTPError, SSEError, OSError) as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    self._fail_first(self._unavailable(exc))
+                except Exception as exc:  # keep listening whatever happens; this is a bug
+                    log.exception("event stream %s: unexpected failure", self.url)
+                    reason = f"{type(exc).__name__}: {exc}"
+                    self._fail_first(self._unavailable(exc))
+                finally:
+                    self._sock = None
+                    was_subscribed = self._subscribed.is_set()
+                    self._subscribed.clear()
+                if self._stop.is_set():
+                    break
+                if was_subscribed:
+                    delay = BACKOFF_INITIAL
+                wait = delay * (1.0 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+                level = logging.INFO if was_subscribed else logging.DEBUG
+                log.log(level, "event stream %s: %s; reconnecting in %.2f s", self.url, reason, wait)
+                if self._stop.wait(wait):
+                    break
+                delay = min(delay * 2, BACKOFF_MAX)
+        log.debug("event listener for %s stopped", self.url)
+
+    def _fail_first(self, exc: OrbitError) -> None:
+        if not self.connects and not self._first_attempt_done.is_set():
+            self._first_error = exc
+            self._first_attempt_done.set()
+
+    def _stream_once(self, client: httpx.Client) -> None:
+        headers = dict(self._headers)
+        headers["Accept"] = "text/event-stream"
+        headers["Cache-Control"] = "no-store"
+        if self.last_event_id:
+            headers["Last-Event-ID"] = self.last_event_id
+        with client.stream("GET", self.url, headers=headers) as response:
+            if response.status_code >= 300:
+                response.read()
+                raise self._error_mapper(response)
+            stream = response.extensions.get("network_stream")
+            if stream is not None:
+                sock = stream.get_extra_info("socket")
+                if isinstance(sock, socket.socket):
+                    self._sock = sock
+            if self._stop.is_set():
+                return
+            for sse in EventSource(response).iter_sse():
+                if self._stop.is_set():
+                    return
+                self._handle(sse.event, sse.id, sse.data)
+
+    def _handle(self, kind: str, sse_id: str, data: str) -> None:
+        try:
+            event = json.loads(data) if data else {}
+        except ValueError:
+            log.warning("event stream %s: undecodable %r event %s skipped", self.url, kind, sse_id)
+            return
+        if not isinstance(event, dict):
+            event = {"payload": event}
+        event.setdefault("kind", kind)
+        if kind == "hello" or event.get("kind") == "hello":
+            # resume point for a first connection; on a reconnect keep our own id,
+            # so a replay interrupted half-way is resumed where it stopped
+            if self.last_event_id is None:
+                hello_id = sse_id or event.get("last_id") or event.get("id")
+                self.last_event_id = str(hello_id) if hello_id else None
+            self.connects += 1
+            self._subscribed.set()
+            self._first_attempt_done.set()
+            if self.connects > 1:
+                log.info("event stream %s: resubscribed (resuming after %s)", self.url, self.last_event_id)
+            return
+        event_id = sse_id or event.get("id")
+        if event_id:
+            self.last_event_id = str(event_id)
+        self.dispatch(event)

@@ -1,0 +1,288 @@
+"""BridgeClient / EndpointClient against an ``httpx.MockTransport`` (no processes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import certifi
+import httpx
+import pytest
+
+from radical.orbit import errors
+from radical.orbit.client import discovery
+from radical.orbit.client.bridge import BridgeClient
+from radical.orbit.client.endpoint import EndpointClient
+from radical.orbit.client.plugin import PluginClient
+from radical.orbit.config import write_private_file
+
+Handler = Callable[[httpx.Request], httpx.Response]
+TOKEN = "s3cr3t-token-value"
+
+
+def make_client(handler: Handler, **kwargs: Any) -> BridgeClient:
+    kwargs.setdefault("url", "http://bridge.test:8000")
+    kwargs.setdefault("token", TOKEN)
+    return BridgeClient(transport=httpx.MockTransport(handler), **kwargs)
+
+
+def ep_info(name: str = "ep1", plugins: list[dict[str, Any]] | None = None, alive: bool = True) -> dict[str, Any]:
+    if plugins is None:
+        plugins = [{"name": "sysinfo", "version": "1", "description": "", "enabled": True, "reason": None}]
+    return {"name": name, "version": "0", "host": {}, "plugins": plugins, "alive": alive, "inflight": 0}
+
+
+def all_error_classes() -> list[type[errors.OrbitError]]:
+    out: list[type[errors.OrbitError]] = []
+    todo: list[type[errors.OrbitError]] = [errors.OrbitError]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return sorted(out, key=lambda c: c.__name__)
+
+
+class TestResolution:
+    """url / token / cert: argument > environment > ~/.radical/orbit file > default."""
+
+    def test_defaults(self) -> None:
+        bc = BridgeClient()
+        assert bc.url == "http://127.0.0.1:8000"
+        assert bc.token_source is None and bc.cert is None
+        bc.close()
+
+    def test_file_then_env_then_arg(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+        write_private_file("bridge.url", "http://from-file:1/\n")
+        write_private_file("bridge.token", "file-token\n")
+        cert = home / "ca.pem"
+        cert.write_text("x")
+        write_private_file("bridge.cert", "x")
+        bc = BridgeClient()
+        assert (bc.url, bc._token) == ("http://from-file:1", "file-token")
+        assert bc.token_source == str(home / ".radical" / "orbit" / "bridge.token")
+        assert bc.cert == str(home / ".radical" / "orbit" / "bridge.cert")
+
+        monkeypatch.setenv("RADICAL_ORBIT_BRIDGE_URL", "http://from-env:2")
+        monkeypatch.setenv("RADICAL_ORBIT_BRIDGE_TOKEN", "env-token")
+        monkeypatch.setenv("RADICAL_ORBIT_BRIDGE_CERT", str(cert))
+        bc = BridgeClient()
+        assert (bc.url, bc._token, bc.cert) == ("http://from-env:2", "env-token", str(cert))
+        assert bc.token_source == "$RADICAL_ORBIT_BRIDGE_TOKEN"
+
+        bc = BridgeClient("http://from-arg:3", token="arg-token", cert=str(cert))
+        assert (bc.url, bc._token, bc.cert) == ("http://from-arg:3", "arg-token", str(cert))
+        assert bc.token_source == "the argument"
+
+    def test_bad_url_and_cert(self, home: Path) -> None:
+        with pytest.raises(errors.UsageError, match="http://"):
+            BridgeClient("ws://x:1")
+        with pytest.raises(errors.UsageError, match="not a readable file"):
+            BridgeClient("https://x:1", cert=str(home / "missing.pem"))
+        junk = home / "junk.pem"
+        junk.write_text("not a certificate")
+        with pytest.raises(errors.UsageError, match="cannot be loaded"):
+            BridgeClient("https://x:1", cert=str(junk))
+        assert BridgeClient("https://x:1", cert=certifi.where()).cert == certifi.where()
+
+    def test_token_sent_and_hidden(self) -> None:
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(200, json={"endpoints": []})
+
+        bc = make_client(handler)
+        assert bc.list_endpoints() == []
+        assert seen[0].headers["authorization"] == f"Bearer {TOKEN}"
+        assert TOKEN not in repr(bc)
+        bc.close()
+        assert TOKEN not in repr(bc)
+
+
+class TestErrors:
+    @pytest.mark.parametrize("cls", all_error_classes(), ids=lambda c: c.__name__)
+    def test_round_trip(self, cls: type[errors.OrbitError]) -> None:
+        """Every class the server renders comes back as the same class, with context."""
+        server_exc = cls("it broke", job="42")
+        payload = server_exc.to_payload("req-1")
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(cls.status_code, json=payload)
+
+        ec = EndpointClient(make_client(handler), "ep1")
+        with pytest.raises(errors.OrbitError) as info:
+            ec.request("POST", "globus", "submit_transfer", json={"sid": "x"})
+        exc = info.value
+        assert type(exc) is cls
+        assert exc.status_code == cls.status_code
+        assert exc.message.startswith("ep1/globus/submit_transfer: ")
+        assert exc.request_id == "req-1"
+        if cls is not errors.AuthenticationError:  # the bridge's 401 is rewritten, see below
+            assert exc.message.endswith("it broke")
+            assert exc.details == {"job": "42"}
+
+    def test_unauthorized_names_token_sources(self) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(401, json={"code": "unauthorized", "message": "bad token", "details": {}})
+
+        bc = make_client(handler)
+        with pytest.raises(errors.AuthenticationError) as info:
+            bc.list_endpoints()
+        msg = info.value.message
+        assert "refused the token (taken from the argument)" in msg
+        assert "RADICAL_ORBIT_BRIDGE_TOKEN" in msg and "bridge.token" in msg
+        assert TOKEN not in msg and TOKEN not in repr(info.value) and TOKEN not in str(info.value.details)
+
+        with pytest.raises(errors.AuthenticationError, match="requires a token and none was found"):
+            BridgeClient("http://b:1", transport=httpx.MockTransport(handler)).endpoints()
+
+    def test_plugin_auth_errors_kept(self) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(401, json=errors.ConsentRequiredError("need data_access").to_payload())
+
+        with pytest.raises(errors.ConsentRequiredError, match="ep/globus/ls: need data_access"):
+            make_client(handler).relay("POST", "ep", "globus", "ls")
+
+    def test_non_json_error_body(self) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(502, text="<html>bad gateway</html>")
+
+        with pytest.raises(errors.UpstreamError, match=r"ep/p/r: HTTP 502: <html>bad gateway"):
+            make_client(handler).relay("GET", "ep", "p", "r")
+
+    @pytest.mark.parametrize(
+        "exc", [httpx.ConnectError("Connection refused"), httpx.ConnectTimeout("t"), httpx.ReadTimeout("t"), httpx.RemoteProtocolError("x")]
+    )
+    def test_unreachable(self, exc: Exception) -> None:
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise exc
+
+        with pytest.raises(errors.BridgeUnavailableError) as info:
+            make_client(handler).relay("GET", "ep", "sysinfo", "info")
+        msg = info.value.message
+        assert msg.startswith("ep/sysinfo/info: cannot reach the Orbit bridge at http://bridge.test:8000")
+        assert "radical-orbit bridge" in msg and TOKEN not in msg
+
+    def test_closed(self) -> None:
+        bc = make_client(lambda r: httpx.Response(200, json={}))
+        bc.close()
+        bc.close()
+        with pytest.raises(errors.UsageError, match="closed"):
+            bc.endpoints()
+
+
+class TestRelay:
+    def test_request_shape(self) -> None:
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(200, content=b"\x00\xff", headers={"x-answer": "1"})
+
+        bc = make_client(handler, timeout=30)
+        ec = EndpointClient(bc, "ep1")
+        resp = ec.request("put", "sysinfo", "/a/b c", params={"q": "1"}, content=b"\x00\x01", headers={"X-Mine": "v"})
+        assert resp.content == b"\x00\xff" and resp.headers["x-answer"] == "1"
+        req = seen[0]
+        assert req.method == "PUT"
+        assert req.url.raw_path == b"/ep1/sysinfo/a/b%20c?q=1"
+        assert req.headers["x-mine"] == "v"
+        assert req.headers["x-orbit-timeout"] == "30"
+        assert req.content == b"\x00\x01"
+        ec.request("GET", "sysinfo", timeout=2.5)
+        assert seen[1].url.raw_path == b"/ep1/sysinfo"
+        assert seen[1].headers["x-orbit-timeout"] == "2.5"
+        with pytest.raises(errors.UsageError):
+            ec.request("GET", "sysinfo", timeout=0)
+
+
+class TestDiscovery:
+    def handler(self, endpoints: list[dict[str, Any]]) -> Handler:
+        def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/endpoints":
+                return httpx.Response(200, json={"endpoints": endpoints})
+            name = request.url.path.rsplit("/", 1)[-1]
+            for info in endpoints:
+                if info["name"] == name:
+                    return httpx.Response(200, json=info)
+            return httpx.Response(404, json=errors.EndpointNotFoundError(f"no endpoint {name}").to_payload())
+
+        return handle
+
+    def test_list_and_get(self) -> None:
+        bc = make_client(self.handler([ep_info("a"), ep_info("b", alive=False)]))
+        assert bc.list_endpoints() == ["a"]
+        assert [e["name"] for e in bc.endpoints()] == ["a", "b"]
+        ec = bc.get_endpoint_client({"name": "a"})
+        assert (ec.name, ec.bridge) == ("a", bc)
+        assert "EndpointClient('a'" in repr(ec)
+        with pytest.raises(errors.EndpointNotFoundError, match=r"no endpoint named 'zz' .*\(connected: a\)"):
+            bc.get_endpoint_client("zz")
+        with pytest.raises(errors.UsageError):
+            bc.get_endpoint_client("")
+
+    def test_wait_for_endpoint(self) -> None:
+        endpoints: list[dict[str, Any]] = []
+        calls = 0
+        inner = self.handler(endpoints)
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise httpx.ConnectError("refused")  # bridge still starting
+            if calls == 3:
+                endpoints.append(ep_info("late"))
+            return inner(request)
+
+        bc = make_client(handler)
+        assert bc.wait_for_endpoint("late", timeout=5, interval=0.01)["name"] == "late"
+        with pytest.raises(errors.EndpointNotFoundError, match="'nope' .*after waiting 0.05 s"):
+            bc.wait_for_endpoint("nope", timeout=0.05, interval=0.01)
+
+    def test_get_plugin(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        plugins = [
+            {"name": "sysinfo", "version": "1", "enabled": True, "reason": None},
+            {"name": "globus", "version": "1", "enabled": True, "reason": None},
+            {"name": "gpu", "version": "1", "enabled": False, "reason": "no nvidia-smi on this host"},
+        ]
+        bc = make_client(self.handler([ep_info("ep1", plugins)]))
+        ec = bc.get_endpoint_client("ep1")
+        assert [p["name"] for p in ec.list_plugins()] == ["sysinfo", "globus", "gpu"]
+
+        class NeedsCredentials(PluginClient):
+            plugin_name = "globus"
+            requires_credentials = True
+
+        monkeypatch.setattr(discovery, "find_client_class", lambda name: NeedsCredentials if name == "globus" else None)
+        g = ec.get_plugin("globus")  # no credentials yet: fine until the first call
+        assert isinstance(g, NeedsCredentials) and g.sid is None
+        with pytest.raises(errors.UsageError, match="register_session"):
+            g._call("ls")
+        assert type(ec.get_plugin("sysinfo")) is PluginClient
+        with pytest.raises(errors.PluginNotFoundError, match="endpoint 'ep1' has no plugin 'nope' \\(it has: globus, gpu, sysinfo\\)"):
+            ec.get_plugin("nope")
+        with pytest.raises(errors.PluginDisabledError, match="'gpu' on endpoint 'ep1' is disabled: no nvidia-smi"):
+            ec.get_plugin("gpu")
+
+    def test_unknown_client_class_is_generic(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(discovery, "find_client_class", lambda name: None)
+        bc = make_client(self.handler([ep_info("ep1")]))
+        assert type(bc.get_endpoint_client("ep1").get_plugin("sysinfo")) is PluginClient
+
+
+def test_sdk_imports_nothing_server_side() -> None:
+    """A laptop with only the SDK must not need FastAPI, uvicorn or globus-sdk."""
+    code = (
+        "import radical.orbit, sys\n"
+        "from radical.orbit import BridgeClient, EndpointClient, PluginClient\n"
+        "import radical.orbit.client.events\n"
+        "bad = [m for m in ('fastapi', 'uvicorn', 'starlette', 'globus_sdk', 'websockets') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+

@@ -1,0 +1,185 @@
+"""Argument shapes of ``radical-orbit globus``: ``COLLECTION:PATH``, batch files, deadlines.
+
+These follow the Globus CLI: a collection is a UUID (or ``local``, the endpoint's
+local collection), a path follows the first ``:``, and a ``--batch`` file has one
+``SRC_PATH DST_PATH [--recursive]`` pair per line, parsed like a shell command line
+(quotes and backslashes work, ``#`` starts a comment, blank lines are skipped).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import click
+
+__all__ = [
+    "DEADLINE_FORMATS",
+    "CollectionPath",
+    "batch_items",
+    "batch_paths",
+    "format_deadline",
+    "ordered_filter_rules",
+    "parse_collection",
+]
+
+LOCAL = "local"
+
+#: the Globus CLI's ``--deadline`` formats
+DEADLINE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+
+def _check_collection(value: str, raw: str) -> str:
+    if value.lower() == LOCAL:
+        return LOCAL
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{raw!r}: a collection is a UUID or 'local' (the endpoint's local collection); "
+            "find UUIDs with `radical-orbit globus endpoint search TEXT`"
+        ) from None
+    return value
+
+
+def parse_collection(raw: str, *, path: str = "optional") -> tuple[str, str | None]:
+    """Split ``COLLECTION[:PATH]`` at the first ``:``.
+
+    :param path: ``"optional"``, ``"required"`` or ``"forbidden"``
+    :returns: ``(collection, path or None)``
+    """
+    coll, sep, rest = raw.partition(":")
+    if not coll:
+        raise click.BadParameter(f"{raw!r}: missing the collection before ':'")
+    coll = _check_collection(coll, raw)
+    the_path: str | None = rest if sep and rest else None
+    if path == "required" and the_path is None:
+        raise click.BadParameter(f"{raw!r}: expected COLLECTION:PATH (for example local:/~/data/)")
+    if path == "forbidden" and sep:
+        raise click.BadParameter(f"{raw!r}: expected only a collection (UUID or 'local'), no ':PATH'")
+    return coll, the_path
+
+
+class CollectionPath(click.ParamType):
+    """Click type for ``COLLECTION[:PATH]`` arguments; converts to ``(collection, path)``."""
+
+    name = "COLLECTION[:PATH]"
+
+    def __init__(self, path: str = "optional") -> None:
+        self.path = path
+        if path == "required":
+            self.name = "COLLECTION:PATH"
+        elif path == "forbidden":
+            self.name = "COLLECTION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_collection(str(value), path=self.path)
+        except click.BadParameter as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def _join(prefix: str | None, path: str) -> str:
+    return posixpath.join(prefix, path) if prefix else path
+
+
+def batch_items(
+    lines: Iterable[str],
+    *,
+    source_prefix: str | None = None,
+    dest_prefix: str | None = None,
+    recursive: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Transfer items from ``--batch`` lines ``SRC_PATH DST_PATH [--recursive|--no-recursive]``.
+
+    Relative paths are joined to the command line's paths (prefixes), absolute ones
+    are used as they are. A line without a flag inherits ``recursive``.
+    """
+    items: list[dict[str, Any]] = []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise click.BadParameter(f"batch line {lineno}: {exc}") from None
+        if not words:
+            continue
+        rec = recursive
+        paths: list[str] = []
+        for word in words:
+            if word in ("-r", "--recursive"):
+                rec = True
+            elif word == "--no-recursive":
+                rec = False
+            elif word.startswith("-") and len(word) > 1:
+                raise click.BadParameter(f"batch line {lineno}: unknown option {word!r} (allowed: --recursive, --no-recursive)")
+            else:
+                paths.append(word)
+        if len(paths) != 2:
+            raise click.BadParameter(f"batch line {lineno}: expected 'SRC_PATH DST_PATH [--recursive]', got {line.strip()!r}")
+        item: dict[str, Any] = {"source": _join(source_prefix, paths[0]), "destination": _join(dest_prefix, paths[1])}
+        if rec is not None:
+            item["recursive"] = rec
+        items.append(item)
+    if not items:
+        raise click.BadParameter("the batch input holds no 'SRC_PATH DST_PATH' line")
+    return items
+
+
+def batch_paths(lines: Iterable[str], *, prefix: str | None = None) -> list[str]:
+    """Paths from a delete ``--batch``: one ``PATH`` a line (quoted like a shell word)."""
+    out: list[str] = []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise click.BadParameter(f"batch line {lineno}: {exc}") from None
+        if not words:
+            continue
+        if len(words) != 1:
+            raise click.BadParameter(f"batch line {lineno}: expected one PATH, got {line.strip()!r}")
+        out.append(_join(prefix, words[0]))
+    if not out:
+        raise click.BadParameter("the batch input holds no PATH line")
+    return out
+
+
+def format_deadline(value: datetime | None) -> str | None:
+    """ISO 8601 (``YYYY-MM-DDTHH:MM:SS``), local time as given, like the Globus CLI."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S") if value is not None else None
+
+
+_FILTER_OPT = re.compile(r"^--(include|exclude)(?:=(.*))?$")
+
+
+def ordered_filter_rules(argv: list[str], includes: tuple[str, ...], excludes: tuple[str, ...]) -> list[dict[str, str]]:
+    """``--include``/``--exclude`` as Globus filter rules, in command-line order.
+
+    Click groups repeated options per name, but the first matching rule wins, so the
+    order across both options matters; it is recovered from ``argv``. Like the
+    Globus CLI, rules apply to files (``type: file``).
+    """
+    seen: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            break
+        m = _FILTER_OPT.match(word)
+        if m:
+            if m.group(2) is not None:
+                seen.append((m.group(1), m.group(2)))
+            elif i + 1 < len(argv):
+                seen.append((m.group(1), argv[i + 1]))
+                i += 1
+        i += 1
+    want = sorted([("include", v) for v in includes] + [("exclude", v) for v in excludes])
+    if sorted(seen) != want:  # argv did not tell us (e.g. called programmatically)
+        seen = [("include", v) for v in includes] + [("exclude", v) for v in excludes]
+    return [{"method": m, "name": v, "type": "file"} for m, v in seen]

@@ -1,0 +1,123 @@
+"""``radical-orbit globus ls|mkdir|rename|stat``: filesystem operations on a collection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .app import OrbitCommand, format_option, get_runtime
+from .args import CollectionPath
+from .render import data_list, print_record, print_table
+
+LS_LONG_COLUMNS = [
+    ("Permissions", "permissions"),
+    ("User", "user"),
+    ("Group", "group"),
+    ("Size", "size"),
+    ("Last Modified", "last_modified"),
+    ("File Type", "type"),
+    ("Filename", "name"),
+]
+
+STAT_FIELDS = [
+    ("Name", "name"),
+    ("Type", "type"),
+    ("Size", "size"),
+    ("Permissions", "permissions"),
+    ("User", "user"),
+    ("Group", "group"),
+    ("Last Modified", "last_modified"),
+    ("Link Target", "link_target"),
+]
+
+
+def _message(result: Any, default: str) -> str:
+    if isinstance(result, dict):
+        return str(result.get("message") or result.get("code") or default)
+    return default
+
+
+@click.command(
+    "ls",
+    cls=OrbitCommand,
+    epilog="""\b
+Examples:
+  radical-orbit globus ls local:/~/
+  radical-orbit globus ls 6c54cade-bde5-45c1-bdea-f4bd71dba2cc:/home/share/godata/ -l
+  radical-orbit globus ls local --filter '~*.txt' -F json""",
+)
+@click.argument("target", type=CollectionPath("optional"), metavar="COLLECTION[:PATH]")
+@click.option("-l", "--long", "long_", is_flag=True, default=False, help="Long listing (permissions, owner, size, time).")
+@click.option("-a", "--all", "show_all", is_flag=True, default=False, help="Show entries whose name starts with '.'.")
+@click.option("--filter", "filter_", default=None, metavar="PATTERN", help="Names matching PATTERN ('=' exact, '~' glob, '!' / '!~' negated).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many entries.")
+@click.option("--offset", type=click.IntRange(0), default=None, help="Skip this many entries.")
+@format_option
+def ls(target: tuple[str, str | None], long_: bool, show_all: bool, filter_: str | None, limit: int | None, offset: int | None) -> None:
+    """List a directory (default: the collection's default directory).
+
+    Text output prints one name a line, directories with a trailing '/', like the
+    Globus CLI; -l prints a table.
+    """
+    rt = get_runtime()
+    coll, path = target
+    flt = None
+    if filter_:
+        flt = filter_ if filter_.startswith("name:") else f"name:{filter_}"
+    result = rt.call("ls", coll, path=path, show_hidden=show_all, filter=flt, limit=limit, offset=offset)
+    if rt.json:
+        rt.print_json(result)
+        return
+    entries = data_list(result)
+    if not show_all:  # in case the plugin ignored show_hidden
+        entries = [e for e in entries if not str(e.get("name", "")).startswith(".")]
+    if long_:
+        print_table(rt.out, LS_LONG_COLUMNS, entries)
+        return
+    for entry in entries:
+        name = str(entry.get("name", ""))
+        click.echo(name + "/" if entry.get("type") == "dir" else name)
+
+
+@click.command("mkdir", cls=OrbitCommand, epilog="Example:\n\n  radical-orbit globus mkdir local:/~/results/")
+@click.argument("target", type=CollectionPath("required"), metavar="COLLECTION:PATH")
+@format_option
+def mkdir(target: tuple[str, str]) -> None:
+    """Make a directory on a collection."""
+    rt = get_runtime()
+    coll, path = target
+    result = rt.call("mkdir", coll, path)
+    if rt.json:
+        rt.print_json(result)
+    else:
+        click.echo(_message(result, "The directory was created successfully"))
+
+
+@click.command("rename", cls=OrbitCommand, epilog="Example:\n\n  radical-orbit globus rename local /~/old.txt /~/new.txt")
+@click.argument("collection", type=CollectionPath("forbidden"), metavar="COLLECTION")
+@click.argument("old_path")
+@click.argument("new_path")
+@format_option
+def rename(collection: tuple[str, None], old_path: str, new_path: str) -> None:
+    """Rename or move a file or directory within a collection."""
+    rt = get_runtime()
+    result = rt.call("rename", collection[0], old_path, new_path)
+    if rt.json:
+        rt.print_json(result)
+    else:
+        click.echo(_message(result, "File or directory renamed successfully"))
+
+
+@click.command("stat", cls=OrbitCommand, epilog="Example:\n\n  radical-orbit globus stat local:/~/godata/file1.txt")
+@click.argument("target", type=CollectionPath("required"), metavar="COLLECTION:PATH")
+@format_option
+def stat(target: tuple[str, str]) -> None:
+    """Show one file's or directory's metadata (exit 1 if it does not exist)."""
+    rt = get_runtime()
+    coll, path = target
+    result = rt.call("stat", coll, path)
+    if rt.json:
+        rt.print_json(result)
+    else:
+        print_record(rt.out, result if isinstance(result, dict) else {}, STAT_FIELDS)

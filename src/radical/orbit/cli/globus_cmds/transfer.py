@@ -1,0 +1,182 @@
+"""``radical-orbit globus transfer`` and ``delete``: submit Globus tasks, optionally wait."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import IO, Any
+
+import click
+
+from .app import EXIT_OK, OrbitCommand, format_option, get_runtime
+from .args import DEADLINE_FORMATS, CollectionPath, batch_items, batch_paths, format_deadline, ordered_filter_rules
+from .waiting import wait_for_task, wait_options
+
+SYNC_LEVELS = ["exists", "size", "mtime", "checksum"]
+
+
+def _print_submission(result: dict[str, Any], *, json_out: bool, rt: Any) -> None:
+    if json_out:
+        rt.print_json(result)
+        return
+    if result.get("message"):
+        click.echo(f"Message: {result['message']}")
+    click.echo(f"Task ID: {result.get('task_id')}")
+
+
+def _finish(ctx: click.Context, rt: Any, result: dict[str, Any], *, wait: bool, timeout: float | None, polling_interval: float, timeout_exit_code: int, label: str | None) -> None:
+    task_id = str(result.get("task_id"))
+    if not wait:
+        _print_submission(result, json_out=rt.json, rt=rt)
+        return
+    if not rt.json:  # with --wait, JSON output is the final task document only
+        _print_submission(result, json_out=False, rt=rt)
+    code = wait_for_task(rt, task_id, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
+    if code != EXIT_OK:
+        ctx.exit(code)
+
+
+@click.command(
+    "transfer",
+    cls=OrbitCommand,
+    epilog="""\b
+Examples:
+  radical-orbit globus transfer 6c54cade-bde5-45c1-bdea-f4bd71dba2cc:/home/share/godata/ local:/~/godata/ -r --wait
+  radical-orbit globus transfer SRC_UUID:/data/ local:/~/in/ --batch pairs.txt --sync-level checksum
+\b
+Batch lines (file or - for stdin):  SRC_PATH DST_PATH [--recursive|--no-recursive]
+relative paths are joined to the command line's paths; '#' starts a comment.""",
+)
+@click.argument("source", type=CollectionPath("optional"), metavar="SRC_COLLECTION[:PATH]")
+@click.argument("destination", type=CollectionPath("optional"), metavar="DST_COLLECTION[:PATH]")
+@click.option("--recursive/--no-recursive", "-r", default=None, help="Paths are directories (-r) or files (--no-recursive); default: auto-detect.")
+@click.option("--batch", type=click.File("r"), default=None, metavar="FILE|-", help="Read 'SRC_PATH DST_PATH [--recursive]' lines from FILE (- for stdin).")
+@click.option("-s", "--sync-level", type=click.Choice(SYNC_LEVELS, case_sensitive=False), default=None, help="Only copy files that are missing / differ in size / are newer / differ in checksum.")
+@click.option("--label", default=None, help="A label for the task.")
+@click.option("--verify-checksum/--no-verify-checksum", default=True, show_default=True, help="Verify checksums after the copy.")
+@click.option("--preserve-timestamp", "--preserve-mtime", is_flag=True, default=False, help="Preserve file modification times.")
+@click.option("--encrypt-data", "--encrypt", is_flag=True, default=False, help="Encrypt the data channel.")
+@click.option("--skip-source-errors", is_flag=True, default=False, help="Skip source paths that are missing or denied.")
+@click.option("--fail-on-quota-errors", is_flag=True, default=False, help="Fail the task on a quota error.")
+@click.option("--delete-destination-extra", is_flag=True, default=False, help="Delete destination files absent from the source (recursive items).")
+@click.option("--include", multiple=True, metavar="GLOB", help="Include matching files (recursive; first matching --include/--exclude wins).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Exclude matching files (recursive).")
+@click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
+@click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--fail-fast", is_flag=True, default=False, help="Cancel the task at its first fault instead of letting Globus retry.")
+@click.option("--dry-run", is_flag=True, default=False, help="Print what would be submitted; submit nothing.")
+@click.option("--wait", is_flag=True, default=False, help="Wait for the task with a progress bar (exit 0 SUCCEEDED, 1 FAILED, 3 timeout).")
+@wait_options
+@format_option
+@click.pass_context
+def transfer(
+    ctx: click.Context,
+    source: tuple[str, str | None],
+    destination: tuple[str, str | None],
+    recursive: bool | None,
+    batch: IO[str] | None,
+    sync_level: str | None,
+    label: str | None,
+    verify_checksum: bool,
+    preserve_timestamp: bool,
+    encrypt_data: bool,
+    skip_source_errors: bool,
+    fail_on_quota_errors: bool,
+    delete_destination_extra: bool,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    deadline: datetime | None,
+    submission_id: str | None,
+    fail_fast: bool,
+    dry_run: bool,
+    wait: bool,
+    timeout: float | None,
+    polling_interval: float,
+    timeout_exit_code: int,
+) -> None:
+    """Copy a file or directory (or a --batch of them) between two collections.
+
+    SRC and DST are COLLECTION:PATH, where COLLECTION is a UUID or 'local' (the
+    endpoint's local collection). Globus copies collection to collection; no byte
+    passes through Orbit. Prints the task id; --wait follows the task to its end.
+    """
+    rt = get_runtime()
+    (src, src_path), (dst, dst_path) = source, destination
+    if batch is not None:
+        items = batch_items(batch, source_prefix=src_path, dest_prefix=dst_path, recursive=recursive)
+    else:
+        if src_path is None or dst_path is None:
+            raise click.UsageError("give SRC_COLLECTION:PATH and DST_COLLECTION:PATH, or --batch FILE")
+        item: dict[str, Any] = {"source": src_path, "destination": dst_path}
+        if recursive is not None:
+            item["recursive"] = recursive
+        items = [item]
+    options: dict[str, Any] = {
+        "label": label,
+        "sync_level": sync_level.lower() if sync_level else None,
+        "verify_checksum": verify_checksum,
+        "preserve_timestamp": preserve_timestamp or None,
+        "encrypt_data": encrypt_data or None,
+        "skip_source_errors": skip_source_errors or None,
+        "fail_on_quota_errors": fail_on_quota_errors or None,
+        "delete_destination_extra": delete_destination_extra or None,
+        "deadline": format_deadline(deadline),
+        "submission_id": submission_id,
+        "fail_fast": fail_fast or None,
+    }
+    if include or exclude:
+        options["filter_rules"] = ordered_filter_rules(ctx.meta.get("globus.argv", []), include, exclude)
+    if dry_run:
+        doc = {"source": src, "destination": dst, "items": items, **{k: v for k, v in options.items() if v is not None}}
+        if rt.json:
+            rt.print_json(doc)
+        else:
+            click.echo(f"Source:      {src}\nDestination: {dst}")
+            for k, v in doc.items():
+                if k not in ("source", "destination", "items"):
+                    click.echo(f"{k}: {v}")
+            for it in items:
+                flag = {True: " (recursive)", False: " (file)"}.get(it.get("recursive"), "")
+                click.echo(f"  {it['source']} -> {it['destination']}{flag}")
+        return
+    result = rt.call("submit_transfer", src, dst, items, **options)
+    _finish(ctx, rt, result, wait=wait, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
+
+
+@click.command(
+    "delete",
+    cls=OrbitCommand,
+    epilog="""\b
+Examples:
+  radical-orbit globus delete local:/~/godata/ -r --wait
+  printf '/~/a.txt\\n/~/b.txt\\n' | radical-orbit globus delete local --batch -""",
+)
+@click.argument("target", type=CollectionPath("optional"), metavar="COLLECTION:PATH")
+@click.option("-r", "--recursive", is_flag=True, default=False, help="Delete directories and their contents.")
+@click.option("--batch", type=click.File("r"), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
+@click.option("--label", default=None, help="A label for the task.")
+@click.option("--wait", is_flag=True, default=False, help="Wait for the task (exit 0 SUCCEEDED, 1 FAILED, 3 timeout).")
+@wait_options
+@format_option
+@click.pass_context
+def delete(
+    ctx: click.Context,
+    target: tuple[str, str | None],
+    recursive: bool,
+    batch: IO[str] | None,
+    label: str | None,
+    wait: bool,
+    timeout: float | None,
+    polling_interval: float,
+    timeout_exit_code: int,
+) -> None:
+    """Delete files or directories on a collection (a Globus delete task)."""
+    rt = get_runtime()
+    coll, path = target
+    if batch is not None:
+        paths = batch_paths(batch, prefix=path)
+    elif path is None:
+        raise click.UsageError("give COLLECTION:PATH, or --batch FILE")
+    else:
+        paths = [path]
+    result = rt.call("delete", coll, paths, recursive=recursive, label=label)
+    _finish(ctx, rt, result, wait=wait, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)

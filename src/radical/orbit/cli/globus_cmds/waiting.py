@@ -1,0 +1,224 @@
+"""Wait for a Globus task with a live progress bar, driven by the plugin's notifications.
+
+The bar listens to the session's ``transfer_status`` / ``transfer_progress`` /
+``transfer_fault`` notifications (``GlobusClient.register_notification_callback``)
+and polls ``get_task`` only as a safety net (a slow one while notifications flow,
+``--polling-interval`` when they are unavailable). Exit codes: 0 SUCCEEDED,
+1 FAILED or INACTIVE, 3 (``--timeout-exit-code``) when the timeout passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ...errors import OrbitError
+from .app import EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, Runtime
+from .render import fmt_bytes, task_summary
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
+STOPPED = TERMINAL | {"INACTIVE"}  # as the Globus CLI and SDK: INACTIVE ends a wait
+#: get_task safety-net interval while notifications arrive
+NOTIFIED_POLL = 10.0
+TOPICS = ("transfer_status", "transfer_progress", "transfer_fault")
+
+
+def wait_options(f: F) -> F:
+    """``--timeout``, ``--polling-interval``, ``--timeout-exit-code`` (task wait, --wait)."""
+    f = click.option(
+        "--timeout-exit-code",
+        type=click.IntRange(0, 255),
+        default=EXIT_TIMEOUT,
+        show_default=True,
+        help="Exit status when the timeout passes (the task keeps running).",
+    )(f)
+    f = click.option(
+        "--polling-interval",
+        type=click.FloatRange(0.1),
+        default=1.0,
+        show_default=True,
+        help="Seconds between get_task polls when notifications are unavailable.",
+    )(f)
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help="Give up waiting after this long (default: wait until the task ends).",
+    )(f)
+    return f
+
+
+class _View:
+    """What the bar shows, merged from task documents and notification payloads."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.doc: dict[str, Any] = dict(task)
+        self.rate: float | None = None
+        self.faults: list[str] = []
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        for key, value in payload.items():
+            if value is not None and key not in ("task_id",):
+                self.doc[key] = value
+        for key in ("bytes_per_second", "rate", "effective_bytes_per_second"):
+            if isinstance(payload.get(key), int | float):
+                self.rate = float(payload[key])
+                break
+
+    @property
+    def status(self) -> str:
+        return str(self.doc.get("status") or "ACTIVE")
+
+    def files_done(self) -> int:
+        d = self.doc
+        return int(d.get("files_transferred") or 0) + int(d.get("files_skipped") or 0)
+
+    def files_total(self) -> int | None:
+        total = self.doc.get("files")
+        if isinstance(total, int) and total > 0:
+            return max(total, self.files_done())
+        return None
+
+    def detail(self) -> str:
+        parts = [fmt_bytes(self.doc.get("bytes_transferred"))]
+        if self.rate:
+            parts.append(f"{fmt_bytes(self.rate)}/s")
+        nice = self.doc.get("nice_status")
+        status = self.status
+        parts.append(status if not nice or nice == "OK" or status in TERMINAL else f"{status} ({nice})")
+        return "  ".join(parts)
+
+
+def wait_for_task(rt: Runtime, task_id: str, *, timeout: float | None, polling_interval: float, timeout_exit_code: int, label: str | None = None) -> int:
+    """Wait for ``task_id``, show progress (text mode), print the outcome, return the exit code."""
+    gc = rt.client
+    events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+
+    def on_event(topic: str, payload: dict[str, Any]) -> None:
+        if payload.get("task_id") == task_id and topic in TOPICS:
+            events.put((topic, payload))
+
+    cid = None
+    register = getattr(gc, "register_notification_callback", None)
+    if register is not None:
+        try:
+            cid = register(on_event)
+        except OrbitError as exc:  # no event stream: poll instead
+            log.debug("notifications unavailable, polling: %s", exc)
+    track = getattr(gc, "track", None)
+    if cid is not None and track is not None:
+        try:  # a task submitted by another session: ask this session's poller to follow it
+            track(task_ids=[task_id])
+        except OrbitError as exc:
+            log.debug("track(%s) failed: %s", task_id, exc)
+    try:
+        return _wait_loop(rt, task_id, events, notified=cid is not None, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
+    finally:
+        if cid is not None:
+            try:
+                gc.unregister_notification_callback(cid)
+            except (OrbitError, AttributeError) as exc:
+                log.debug("unregister callback: %s", exc)
+
+
+def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[str, Any]]], *, notified: bool, timeout: float | None, polling_interval: float, timeout_exit_code: int, label: str | None) -> int:
+    start = time.monotonic()
+    deadline = start + timeout if timeout is not None else None
+    poll_every = max(polling_interval, NOTIFIED_POLL) if notified else polling_interval
+    view = _View(rt.call("get_task", task_id))
+    next_poll = time.monotonic() + poll_every
+    progress = None if rt.json else _make_progress(rt)
+    bar = None
+    timed_out = False
+    try:
+        if progress is not None:
+            progress.start()
+            bar = progress.add_task(label or view.doc.get("label") or task_id[:8], total=view.files_total(), detail=view.detail())
+        while view.status not in STOPPED:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                timed_out = True
+                break
+            wake = next_poll if deadline is None else min(next_poll, deadline)
+            try:
+                topic, payload = events.get(timeout=max(0.0, wake - now))
+            except queue.Empty:
+                topic, payload = "", {}
+            if topic == "transfer_fault":
+                msg = payload.get("description") or payload.get("code") or payload.get("nice_status") or "fault"
+                text = f"fault on task {task_id}: {payload.get('code') or ''} {msg}".strip()
+                if payload.get("details"):
+                    text += f" ({' '.join(str(payload['details']).split())[:200]})"
+                if payload.get("cancelling"):
+                    text += " -- cancelling (--fail-fast)"
+                if progress is not None:
+                    progress.console.print(f"[yellow]{text}[/yellow]", highlight=False)
+                else:
+                    click.echo(text, err=True)
+            elif topic:
+                view.merge(payload)
+            if (topic and str(payload.get("status") or "") in STOPPED) or time.monotonic() >= next_poll:
+                view.merge(rt.call("get_task", task_id))
+                next_poll = time.monotonic() + poll_every
+            if progress is not None and bar is not None:
+                progress.update(bar, total=view.files_total(), completed=view.files_done(), detail=view.detail())
+        if progress is not None and bar is not None:
+            total, done = view.files_total(), view.files_done()
+            if view.status == "SUCCEEDED":
+                total = done = total or done or 1
+            progress.update(bar, total=total, completed=done, detail=view.detail())
+    finally:
+        if progress is not None:
+            progress.stop()
+    elapsed = time.monotonic() - start
+    doc = view.doc
+    if rt.json:
+        rt.print_json(doc)
+    status = view.status
+    if timed_out:
+        click.echo(
+            f"Task {task_id} is still {status} after {timeout:g} s (timeout); it keeps running -- "
+            f"wait again with: radical-orbit globus task wait {task_id}",
+            err=True,
+        )
+        return timeout_exit_code
+    if not rt.json:
+        line = task_summary(doc, elapsed)
+        if status == "SUCCEEDED":
+            click.echo(line)
+        else:
+            click.echo(line, err=True)
+    if status == "SUCCEEDED":
+        return EXIT_OK
+    if status == "INACTIVE":
+        click.echo(f"Task {task_id} is INACTIVE: it needs attention (see `radical-orbit globus task events {task_id}`)", err=True)
+    elif not rt.json:
+        click.echo(f"See why: radical-orbit globus task events {task_id}", err=True)
+    return EXIT_ERROR
+
+
+def _make_progress(rt: Runtime) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=rt.err,
+        transient=False,
+        refresh_per_second=8,
+    )

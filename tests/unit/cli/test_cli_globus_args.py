@@ -1,0 +1,129 @@
+"""Unit tests of ``radical-orbit globus``'s argument parsing, credentials and error lines.
+
+Nothing here talks to a bridge; the end-to-end behaviour is in
+tests/integration/test_cli_globus.py.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from radical.orbit.cli.globus_cmds.app import EXIT_CONSENT, EXIT_ERROR, EXIT_USAGE, CliExit, credentials_from_env, report_error
+from radical.orbit.cli.globus_cmds.args import batch_items, batch_paths, format_deadline, ordered_filter_rules, parse_collection
+from radical.orbit.cli.main import cli
+from radical.orbit.errors import BridgeUnavailableError, ConsentRequiredError, NotFoundError, ValidationError
+
+UUID = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
+
+
+class TestCollectionPath:
+    def test_uuid_and_path(self) -> None:
+        assert parse_collection(f"{UUID}:/home/share/godata/") == (UUID, "/home/share/godata/")
+
+    def test_local_with_and_without_path(self) -> None:
+        assert parse_collection("local") == ("local", None)
+        assert parse_collection("LOCAL:/~/x") == ("local", "/~/x")
+
+    def test_path_may_hold_colons(self) -> None:
+        assert parse_collection("local:/a:b") == ("local", "/a:b")
+
+    def test_bad_collection(self) -> None:
+        with pytest.raises(click.BadParameter, match="UUID or 'local'"):
+            parse_collection("tutorial:/x")
+
+    def test_required_and_forbidden_path(self) -> None:
+        with pytest.raises(click.BadParameter, match="COLLECTION:PATH"):
+            parse_collection("local", path="required")
+        with pytest.raises(click.BadParameter, match="no ':PATH'"):
+            parse_collection("local:/x", path="forbidden")
+
+
+class TestBatch:
+    def test_lines_prefixes_flags_comments(self) -> None:
+        text = "# comment\n\na.txt b.txt\n'dir one/' out/ --recursive\n/abs/f /abs/g --no-recursive\n"
+        items = batch_items(io.StringIO(text), source_prefix="/src/", dest_prefix="/dst/")
+        assert items == [
+            {"source": "/src/a.txt", "destination": "/dst/b.txt"},
+            {"source": "/src/dir one/", "destination": "/dst/out/", "recursive": True},
+            {"source": "/abs/f", "destination": "/abs/g", "recursive": False},
+        ]
+
+    def test_default_recursive_inherited(self) -> None:
+        assert batch_items(["a b"], recursive=True) == [{"source": "a", "destination": "b", "recursive": True}]
+
+    @pytest.mark.parametrize("text", ["only-one\n", "a b c\n", "a b --bogus\n", "'unclosed b\n", "# nothing\n"])
+    def test_bad_lines_name_the_problem(self, text: str) -> None:
+        with pytest.raises(click.BadParameter):
+            batch_items(io.StringIO(text))
+
+    def test_delete_paths(self) -> None:
+        assert batch_paths(["x", "# c", "'y z'"], prefix="/~/") == ["/~/x", "/~/y z"]
+
+
+class TestOptions:
+    def test_filter_rules_keep_command_line_order(self) -> None:
+        argv = ["--include", "*.txt", "--exclude=*", "--include", "keep"]
+        rules = ordered_filter_rules(argv, ("*.txt", "keep"), ("*",))
+        assert [(r["method"], r["name"]) for r in rules] == [("include", "*.txt"), ("exclude", "*"), ("include", "keep")]
+        assert all(r["type"] == "file" for r in rules)
+
+    def test_deadline_format(self) -> None:
+        assert format_deadline(datetime(2030, 1, 2, 3, 4, 5)) == "2030-01-02T03:04:05"
+        assert format_deadline(None) is None
+
+
+class TestCredentials:
+    def test_precedence(self) -> None:
+        env = {"GLOBUS_ACCESS_TOKEN": "a", "GLOBUS_REFRESH_TOKEN": "r", "GLOBUS_CLIENT_ID": "c"}
+        assert credentials_from_env(env) == {"access_token": "a"}
+        del env["GLOBUS_ACCESS_TOKEN"]
+        assert credentials_from_env(env) == {"refresh_token": "r", "client_id": "c"}
+        assert credentials_from_env({"GLOBUS_CLIENT_ID": "c", "GLOBUS_CLIENT_SECRET": "s"}) == {"client_id": "c", "client_secret": "s"}
+
+    @pytest.mark.parametrize("env", [{}, {"GLOBUS_REFRESH_TOKEN": "r"}, {"GLOBUS_CLIENT_ID": "c"}])
+    def test_missing_is_usage_error_without_the_secret(self, env: dict[str, str]) -> None:
+        with pytest.raises(CliExit) as info:
+            credentials_from_env(env)
+        assert info.value.code == EXIT_USAGE
+        assert "GLOBUS_ACCESS_TOKEN" in (info.value.message or "") or "GLOBUS_CLIENT_ID" in (info.value.message or "")
+        assert "=r" not in (info.value.message or "")
+
+    def test_cli_exits_2_before_any_network(self) -> None:
+        # no bridge at this URL: the credential check must come first
+        result = CliRunner().invoke(cli, ["globus", "--url", "http://127.0.0.1:9", "ls", "local"])
+        assert result.exit_code == EXIT_USAGE
+        assert "no Globus credentials" in result.stderr
+        assert "Traceback" not in result.output
+
+
+class TestErrorLine:
+    def test_one_line_with_hint(self, capsys: pytest.CaptureFixture[str]) -> None:
+        code = report_error(BridgeUnavailableError("cannot reach\nthe bridge"))
+        err = capsys.readouterr().err
+        assert code == EXIT_ERROR
+        assert err.count("\n") == 1 and err.startswith("Error: cannot reach the bridge -- hint:")
+
+    def test_codes(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert report_error(ValidationError("bad field")) == EXIT_USAGE
+        assert report_error(ConsentRequiredError("consent")) == EXIT_CONSENT
+        assert report_error(NotFoundError("no such path")) == EXIT_ERROR
+        assert capsys.readouterr().err.count("Error:") == 3
+
+    def test_bad_collection_is_usage_error(self) -> None:
+        result = CliRunner().invoke(cli, ["globus", "ls", "nope:/x"])
+        assert result.exit_code == EXIT_USAGE
+        assert "UUID or 'local'" in result.stderr
+
+    def test_dry_run_needs_nothing(self) -> None:
+        result = CliRunner().invoke(
+            cli,
+            ["globus", "-F", "json", "transfer", "--dry-run", f"{UUID}:/src/", "local:/dst/", "-r", "-s", "checksum", "--include", "*.txt", "--exclude", "*"],
+        )
+        assert result.exit_code == 0, result.output
+        assert '"sync_level": "checksum"' in result.stdout
+        assert '"recursive": true' in result.stdout

@@ -1,0 +1,154 @@
+"""``create_app(settings)``: the bridge as one ASGI app.
+
+Requests are split before any framework code runs: ``/{endpoint}/{plugin}...``
+(first path segment not a reserved name) goes straight to the lean
+:class:`~radical.orbit.bridge.relay.Relay`; everything else (``/health``,
+``/endpoints``, ``/events``, ``/ws/endpoint``) is a typed FastAPI route. The token
+is checked in the same place for both, so no route can forget it.
+
+Routes (all but ``/health`` need ``Authorization: Bearer <token>``)::
+
+    GET  /health                  {"status","version","endpoints"}
+    GET  /endpoints               {"endpoints": [EndpointInfo]}
+    POST /endpoint/list           same (compatibility)
+    GET  /endpoints/{name}        EndpointInfo | 404 endpoint_not_found
+    GET  /events                  SSE; ?endpoint=&plugin=&topic=&session=&last_event_id=
+    WS   /ws/endpoint             endpoints register here
+    ANY  /{endpoint}/{plugin}[/{route}]   relay | 404 | 413 | 503 | 504
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Header, Query, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from ..__about__ import __version__
+from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
+from ..webapp import install_error_handlers
+from .auth import TokenCheck
+from .events import EventHub
+from .registry import Registry
+from .relay import Relay, send_error
+from .schemas import EndpointInfo, EndpointList, Health
+from .settings import BridgeSettings
+from .ws import EndpointSocket
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = frozenset({"/health", "/healthz"})
+
+
+class BridgeApp(FastAPI):
+    """FastAPI for the admin routes, with the relay and the token check in front."""
+
+    settings: BridgeSettings
+    registry: Registry
+    hub: EventHub
+    relay: Relay
+    sockets: EndpointSocket
+    tokens: TokenCheck
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path not in PUBLIC_PATHS:
+                if not self.tokens.ok(scope):
+                    await send_error(send, TokenCheck.error(), None)
+                    return
+                cut = path.find("/", 1)
+                if cut > 1 and cut + 1 < len(path) and path[cut + 1] != "/" and path[1:cut] not in RESERVED_NAMES:
+                    await self.relay(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+    async def shutdown_streams(self) -> None:
+        """Before the server stops: end SSE streams and say goodbye to endpoints."""
+        self.hub.close()
+        await self.sockets.close_all(CLOSE_GOING_AWAY, "bridge shutting down")
+
+
+def create_app(settings: BridgeSettings) -> BridgeApp:
+    """Build the bridge app from explicit settings (no module-level app)."""
+    token = settings.token.get_secret_value() if (settings.auth and settings.token) else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("bridge %s ready (auth %s)", __version__, "on" if token else "OFF")
+        yield
+        await bridge.shutdown_streams()
+
+    bridge = BridgeApp(
+        title="radical.orbit bridge",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    bridge.settings = settings
+    bridge.registry = Registry()
+    bridge.hub = EventHub(settings.event_buffer)
+    bridge.relay = Relay(settings, bridge.registry)
+    bridge.sockets = EndpointSocket(settings, bridge.registry, bridge.hub)
+    bridge.tokens = TokenCheck(token)
+    install_error_handlers(bridge)
+
+    @bridge.get("/healthz", response_model=Health, include_in_schema=False)
+    @bridge.get("/health", response_model=Health)
+    async def health() -> dict[str, Any]:
+        """``GET /health``: liveness, no token needed."""
+        return {"status": "ok", "version": __version__, "endpoints": len(bridge.registry)}
+
+    @bridge.get("/endpoints", response_model=EndpointList)
+    async def list_endpoints() -> dict[str, Any]:
+        """``GET /endpoints``: every connected endpoint with its plugins."""
+        return {"endpoints": bridge.registry.list()}
+
+    @bridge.post("/endpoint/list", response_model=EndpointList)
+    async def list_endpoints_compat() -> dict[str, Any]:
+        """``POST /endpoint/list``: same as ``GET /endpoints`` (compatibility)."""
+        return {"endpoints": bridge.registry.list()}
+
+    @bridge.get("/endpoints/{name}", response_model=EndpointInfo)
+    async def get_endpoint(name: str) -> dict[str, Any]:
+        """``GET /endpoints/{name}``: one endpoint; 404 endpoint_not_found."""
+        return bridge.registry.get(name).info()
+
+    @bridge.get("/events")
+    async def events(
+        endpoint: str | None = Query(default=None),
+        plugin: str | None = Query(default=None),
+        topic: str | None = Query(default=None),
+        session: str | None = Query(default=None, description="a session tag (session_tag(sid))"),
+        last_event_id: str | None = Query(default=None),
+        last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
+    ) -> StreamingResponse:
+        """``GET /events``: Server-Sent Events (hello, then notifications and topology)."""
+        filters = {"endpoint": endpoint, "plugin": plugin, "topic": topic, "session": session}
+        sub = bridge.hub.subscribe(filters, last_event_id_header or last_event_id)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                async for chunk in sub.chunks(settings.sse_keepalive):
+                    yield chunk
+            finally:
+                bridge.hub.unsubscribe(sub)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @bridge.websocket("/ws/endpoint")
+    async def endpoint_socket(websocket: WebSocket) -> None:
+        """``WS /ws/endpoint``: an endpoint registers and serves relayed requests."""
+        await bridge.sockets.serve(websocket, bridge.tokens.ok(websocket.scope))
+
+    return bridge

@@ -1,0 +1,221 @@
+"""Which endpoints are connected, and the requests waiting on each of them.
+
+Each :class:`EndpointConnection` owns a map ``request id -> Future``. Ids are uuid4
+hex minted by the bridge, so a response can only ever resolve the request it
+answers, whichever client sent it. A response for an unknown id (late after a
+timeout, or bogus) is logged and dropped. When the connection goes away every
+pending future fails with :class:`~radical.orbit.errors.EndpointUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocketDisconnect
+
+from ..errors import (
+    ConflictError,
+    EndpointNotFoundError,
+    EndpointUnavailableError,
+    GatewayTimeoutError,
+    OrbitError,
+    PluginDisabledError,
+    PluginNotFoundError,
+    UpstreamError,
+)
+from ..models.messages import PluginInfo, Register, Response
+
+log = logging.getLogger(__name__)
+
+SendText = Callable[[str], Awaitable[None]]
+
+
+def _expire(fut: asyncio.Future[Response], exc: OrbitError) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+class EndpointConnection:
+    """One registered endpoint: what it offers, its socket's send side, its pending requests.
+
+    :param register: the endpoint's ``register`` frame
+    :param send_text: sends one text frame on the endpoint's WebSocket
+    :param peer: ``host:port`` of the endpoint, for logs
+    """
+
+    def __init__(self, register: Register, send_text: SendText, *, peer: str = "") -> None:
+        self.name = register.name
+        self.version = register.version
+        self.host = dict(register.host)
+        self.plugins: dict[str, PluginInfo] = {p.name: p for p in register.plugins}
+        self.peer = peer
+        self.connected_at = time.time()
+        self.last_seen = time.time()
+        self.last_seen_mono = time.monotonic()
+        self.pending: dict[str, asyncio.Future[Response]] = {}
+        self.closed = False
+        self.dropped = False
+        self._send_text = send_text
+        self._send_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"EndpointConnection({self.name!r}, peer={self.peer!r}, inflight={len(self.pending)})"
+
+    def touch(self) -> None:
+        """Any frame from the endpoint proves it is alive."""
+        self.last_seen_mono = time.monotonic()
+        self.last_seen = time.time()
+
+    def check_plugin(self, plugin: str) -> PluginInfo:
+        """The plugin's info, or the 404/503 a client should get for it."""
+        info = self.plugins.get(plugin)
+        if info is None:
+            names = sorted(self.plugins)
+            listing = ", ".join(names) if names else "none"
+            raise PluginNotFoundError(
+                f"endpoint '{self.name}' has no plugin '{plugin}' (it has: {listing})",
+                endpoint=self.name,
+                plugin=plugin,
+                available=names,
+            )
+        if not info.enabled:
+            reason = info.reason or "no reason given"
+            raise PluginDisabledError(
+                f"plugin '{plugin}' on endpoint '{self.name}' is disabled: {reason}",
+                endpoint=self.name,
+                plugin=plugin,
+                reason=reason,
+            )
+        return info
+
+    async def send(self, text: str) -> None:
+        """Send one frame; writes are serialised so frames never interleave."""
+        if self.closed:
+            raise EndpointUnavailableError(f"endpoint '{self.name}' is disconnected", endpoint=self.name)
+        try:
+            async with self._send_lock:
+                await self._send_text(text)
+        except OrbitError:
+            raise
+        except (RuntimeError, OSError, WebSocketDisconnect) as exc:
+            # a closed socket: Starlette raises RuntimeError or WebSocketDisconnect, uvicorn OSError
+            raise EndpointUnavailableError(
+                f"endpoint '{self.name}' went away while sending to it", endpoint=self.name
+            ) from exc
+
+    async def request(self, request_id: str, frame_text: str, timeout: float, *, what: str = "") -> Response:
+        """Send a ``request`` frame and wait for its ``response``.
+
+        :raises GatewayTimeoutError: no answer within ``timeout`` seconds (504)
+        :raises EndpointUnavailableError: the endpoint disconnected first (503)
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Response] = loop.create_future()
+        self.pending[request_id] = fut
+        timer = loop.call_later(
+            timeout,
+            _expire,
+            fut,
+            GatewayTimeoutError(
+                f"endpoint '{self.name}' did not answer {what or 'the request'} within {timeout:g} s",
+                endpoint=self.name,
+                timeout=timeout,
+            ),
+        )
+        try:
+            await self.send(frame_text)
+            return await fut
+        finally:
+            timer.cancel()
+            self.pending.pop(request_id, None)
+
+    def resolve(self, response: Response) -> bool:
+        """Hand a ``response`` frame to its waiting request; False if nobody waits."""
+        fut = self.pending.pop(response.id, None)
+        if fut is None or fut.done():
+            return False
+        fut.set_result(response)
+        return True
+
+    def reject(self, request_id: str, message: str, code: str) -> bool:
+        """An ``error`` frame that refers to a request fails that request with a 502."""
+        fut = self.pending.pop(request_id, None)
+        if fut is None or fut.done():
+            return False
+        fut.set_exception(
+            UpstreamError(f"endpoint '{self.name}' could not handle the request: {message}", endpoint=self.name, upstream_code=code)
+        )
+        return True
+
+    def fail_all(self, reason: str) -> int:
+        """Fail every pending request (503); returns how many there were."""
+        pending, self.pending = self.pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(
+                    EndpointUnavailableError(
+                        f"endpoint '{self.name}' {reason} before answering", endpoint=self.name
+                    )
+                )
+        return len(pending)
+
+    def info(self) -> dict[str, Any]:
+        """What ``GET /endpoints`` shows for this endpoint."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "host": self.host,
+            "plugins": [p.model_dump() for p in self.plugins.values()],
+            "connected_at": self.connected_at,
+            "last_seen": self.last_seen,
+            "alive": not self.closed,
+            "inflight": len(self.pending),
+            "peer": self.peer,
+        }
+
+
+class Registry:
+    """Connected endpoints by name."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, EndpointConnection] = {}
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def add(self, conn: EndpointConnection) -> None:
+        """Register ``conn``; a name held by a live connection is a conflict."""
+        current = self.endpoints.get(conn.name)
+        if current is not None and not current.closed:
+            raise ConflictError(
+                f"an endpoint named '{conn.name}' is already connected (from {current.peer or 'elsewhere'}); "
+                "pick another name or stop the other endpoint",
+                endpoint=conn.name,
+            )
+        self.endpoints[conn.name] = conn
+
+    def remove(self, conn: EndpointConnection) -> bool:
+        """Forget ``conn`` (only if that very connection holds its name)."""
+        if self.endpoints.get(conn.name) is conn:
+            del self.endpoints[conn.name]
+            return True
+        return False
+
+    def get(self, name: str) -> EndpointConnection:
+        conn = self.endpoints.get(name)
+        if conn is None or conn.closed:
+            names = sorted(self.endpoints)
+            listing = ", ".join(names) if names else "none"
+            raise EndpointNotFoundError(
+                f"no endpoint named '{name}' is connected (connected: {listing})",
+                endpoint=name,
+                available=names,
+            )
+        return conn
+
+    def list(self) -> list[dict[str, Any]]:
+        return [conn.info() for conn in sorted(self.endpoints.values(), key=lambda c: c.name)]

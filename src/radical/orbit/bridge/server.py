@@ -1,0 +1,66 @@
+"""Run the bridge app under uvicorn, tuned for the relay and with a clean shutdown."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Literal
+
+import uvicorn
+
+from .app import BridgeApp, create_app
+from .settings import BridgeSettings
+
+log = logging.getLogger(__name__)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+class BridgeServer(uvicorn.Server):
+    """uvicorn, but SSE streams and endpoint sockets end *before* it waits for
+    connections to close (otherwise an open ``/events`` stream would hold shutdown)."""
+
+    def __init__(self, config: uvicorn.Config, app: BridgeApp) -> None:
+        super().__init__(config)
+        self.bridge = app
+
+    async def shutdown(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        await self.bridge.shutdown_streams()
+        await super().shutdown(sockets)
+
+
+def build_server(settings: BridgeSettings, *, access_log: bool = False) -> BridgeServer:
+    """A configured (not yet started) server for ``settings``."""
+    app = create_app(settings)
+    loop: Literal["uvloop", "asyncio"] = "uvloop" if _has("uvloop") else "asyncio"
+    http: Literal["httptools", "h11"] = "httptools" if _has("httptools") else "h11"
+    # a relayed response travels in one frame (base64 may grow it by 4/3); leave room
+    ws_max_size = max(64 * 1024 * 1024, 2 * settings.max_body + 1024 * 1024)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        http=http,
+        ws="auto",
+        ws_per_message_deflate=False,  # CPU on the hot path; frames are small and local
+        ws_max_size=ws_max_size,
+        ws_ping_interval=None,  # the bridge's own ping/pong frames decide liveness
+        ws_ping_timeout=None,
+        lifespan="on",
+        log_config=None,  # the CLI configured logging
+        access_log=access_log,
+        server_header=False,
+        ssl_certfile=settings.cert_file,
+        ssl_keyfile=settings.key_file,
+        timeout_graceful_shutdown=5,
+    )
+    log.debug("uvicorn loop=%s http=%s", loop, http)
+    return BridgeServer(config, app)
+
+
+def serve(settings: BridgeSettings, *, access_log: bool = False) -> None:
+    """Run until SIGINT/SIGTERM."""
+    build_server(settings, access_log=access_log).run()

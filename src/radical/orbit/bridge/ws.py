@@ -1,0 +1,265 @@
+"""``WS /ws/endpoint``: one endpoint's connection, from handshake to teardown.
+
+The handler coroutine is the connection's only reader. Writes go through
+:meth:`EndpointConnection.send` (a lock), so relay tasks, the heartbeat and the
+reader can all send. A watchdog task pings every ``heartbeat_interval`` and drops an
+endpoint that has sent nothing for three intervals. Teardown (registry, pending
+requests, topology event) runs exactly once, whoever notices first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from pydantic import ValidationError as PydanticValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..errors import ConflictError, OrbitError
+from ..models.messages import (
+    CLOSE_BAD_VERSION,
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_NAME_RESERVED,
+    CLOSE_NAME_TAKEN,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_UNAUTHORIZED,
+    PROTOCOL_VERSION,
+    RESERVED_NAMES,
+    ErrorFrame,
+    Notification,
+    Ping,
+    Pong,
+    Register,
+    Registered,
+    Response,
+    dump_frame,
+    parse_frame,
+    session_tag,
+)
+from .events import KIND_NOTIFICATION, KIND_TOPOLOGY, EventHub
+from .registry import EndpointConnection, Registry
+from .settings import BridgeSettings
+
+log = logging.getLogger(__name__)
+
+_CLOSED = (WebSocketDisconnect, RuntimeError, OSError)
+
+
+def _peer(websocket: WebSocket) -> str:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "?"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, PydanticValidationError):
+        errs = exc.errors()
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ())) or 'frame'}: {e.get('msg')}" for e in errs[:3]]
+        return "; ".join(parts)
+    return str(exc)
+
+
+class EndpointSocket:
+    """Serves one endpoint WebSocket for the bridge."""
+
+    def __init__(self, settings: BridgeSettings, registry: Registry, hub: EventHub) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.hub = hub
+        self.interval = settings.heartbeat_interval
+        self._sockets: dict[EndpointConnection, WebSocket] = {}
+
+    async def _refuse(self, websocket: WebSocket, code: str, message: str, close_code: int) -> None:
+        log.warning("endpoint connection from %s refused: %s", _peer(websocket), message)
+        with contextlib.suppress(*_CLOSED):
+            await websocket.send_text(dump_frame(ErrorFrame(code=code, message=message)))
+            await websocket.close(code=close_code, reason=message[:120])
+
+    async def _receive_text(self, websocket: WebSocket) -> str | bytes | None:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        return text if text is not None else message.get("bytes") or b""
+
+    async def serve(self, websocket: WebSocket, authorized: bool) -> None:
+        await websocket.accept()
+        if not authorized:
+            await self._refuse(websocket, "unauthorized", "missing or wrong bridge token", CLOSE_UNAUTHORIZED)
+            return
+        register = await self._handshake(websocket)
+        if register is None:
+            return
+
+        async def send_text(text: str) -> None:
+            await websocket.send_text(text)
+
+        conn = EndpointConnection(register, send_text, peer=_peer(websocket))
+        name = register.name
+        try:
+            self.registry.add(conn)
+        except ConflictError as exc:
+            await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
+            return
+        try:
+            await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval)))
+        except OrbitError:
+            self.registry.remove(conn)
+            return
+        self._sockets[conn] = websocket
+        plugins = ", ".join(f"{p.name}{'' if p.enabled else ' (disabled)'}" for p in register.plugins) or "none"
+        log.info("endpoint %s connected from %s (version %s; plugins: %s)", name, conn.peer, register.version or "?", plugins)
+        self._topology(conn, "endpoint_connected")
+        watchdog = asyncio.create_task(self._watchdog(websocket, conn), name=f"orbit-heartbeat-{name}")
+        reason = "disconnected"
+        try:
+            while True:
+                raw = await self._receive_text(websocket)
+                if raw is None:
+                    break
+                conn.touch()
+                await self._on_frame(conn, raw)
+        except _CLOSED:
+            reason = "disconnected"
+        finally:
+            watchdog.cancel()
+            self._teardown(conn, reason)
+
+    async def _handshake(self, websocket: WebSocket) -> Register | None:
+        """Wait for a valid ``register``; refuse (error frame + close) anything else."""
+        try:
+            raw = await asyncio.wait_for(self._receive_text(websocket), self.settings.register_timeout)
+        except TimeoutError:
+            await self._refuse(
+                websocket, "register_timeout", f"no register frame within {self.settings.register_timeout:g} s", CLOSE_PROTOCOL_ERROR
+            )
+            return None
+        except _CLOSED:
+            return None
+        if raw is None:
+            return None
+        try:
+            frame = parse_frame(raw)
+        except (PydanticValidationError, ValueError) as exc:
+            await self._refuse(websocket, "bad_frame", f"invalid register frame: {_describe(exc)}", CLOSE_PROTOCOL_ERROR)
+            return None
+        if not isinstance(frame, Register):
+            await self._refuse(
+                websocket, "bad_frame", f"the first frame must be 'register', got '{frame.type}'", CLOSE_PROTOCOL_ERROR
+            )
+            return None
+        if frame.v != PROTOCOL_VERSION:
+            await self._refuse(
+                websocket,
+                "bad_version",
+                f"protocol version {frame.v} is not supported (this bridge speaks {PROTOCOL_VERSION})",
+                CLOSE_BAD_VERSION,
+            )
+            return None
+        if frame.name.lower() in RESERVED_NAMES:
+            await self._refuse(
+                websocket,
+                "name_reserved",
+                f"'{frame.name}' is reserved for the bridge's own routes; pick another endpoint name",
+                CLOSE_NAME_RESERVED,
+            )
+            return None
+        return frame
+
+    async def _on_frame(self, conn: EndpointConnection, raw: str | bytes) -> None:
+        try:
+            frame = parse_frame(raw)
+        except (PydanticValidationError, ValueError) as exc:
+            log.warning("endpoint %s sent a malformed frame: %s", conn.name, _describe(exc))
+            await conn.send(dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}")))
+            return
+        if isinstance(frame, Response):
+            if not conn.resolve(frame):
+                log.warning("endpoint %s answered unknown or expired request %s (dropped)", conn.name, frame.id)
+        elif isinstance(frame, Notification):
+            self._notification(conn, frame)
+        elif isinstance(frame, Ping):
+            await conn.send(dump_frame(Pong(ts=frame.ts)))
+        elif isinstance(frame, Pong):
+            pass
+        elif isinstance(frame, ErrorFrame):
+            if frame.ref and conn.reject(frame.ref, frame.message, frame.code):
+                log.warning("endpoint %s failed request %s: %s", conn.name, frame.ref, frame.code)
+            else:
+                log.warning("endpoint %s reported an error: %s: %s", conn.name, frame.code, frame.message)
+        else:
+            log.warning("endpoint %s sent an unexpected '%s' frame", conn.name, frame.type)
+            ref = getattr(frame, "id", None)
+            await conn.send(
+                dump_frame(
+                    ErrorFrame(code="unexpected_frame", message=f"a bridge does not accept '{frame.type}' frames here", ref=ref)
+                )
+            )
+
+    def _notification(self, conn: EndpointConnection, frame: Notification) -> None:
+        extra = None
+        if frame.dropped:
+            log.warning("endpoint %s dropped %d notifications while disconnected", conn.name, frame.dropped)
+            extra = {"dropped": frame.dropped}
+        self.hub.publish(
+            KIND_NOTIFICATION,
+            endpoint=conn.name,
+            plugin=frame.plugin,
+            topic=frame.topic,
+            session=session_tag(frame.sid) if frame.sid else None,
+            payload=frame.payload,
+            ts=frame.ts,
+            extra=extra,
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("notification %s/%s topic %s", conn.name, frame.plugin, frame.topic)
+
+    async def _watchdog(self, websocket: WebSocket, conn: EndpointConnection) -> None:
+        """Ping every interval; drop the endpoint after three silent intervals."""
+        interval = self.interval
+        next_ping = time.monotonic() + interval
+        while not conn.closed:
+            now = time.monotonic()
+            silent = now - conn.last_seen_mono
+            if silent >= 3 * interval:
+                log.warning("endpoint %s dropped: nothing received for %.1f s (heartbeat %g s)", conn.name, silent, interval)
+                conn.dropped = True
+                self._teardown(conn, "was dropped (missed heartbeats)")
+                with contextlib.suppress(*_CLOSED):
+                    await websocket.close(code=CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout")
+                return
+            if now >= next_ping:
+                next_ping = now + interval
+                try:
+                    await conn.send(dump_frame(Ping(ts=time.time())))
+                except OrbitError:  # the reader notices the closed socket and tears down
+                    log.debug("ping to endpoint %s failed", conn.name)
+            deadline = min(next_ping, conn.last_seen_mono + 3 * interval)
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.001)
+
+    def _teardown(self, conn: EndpointConnection, reason: str) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self._sockets.pop(conn, None)
+        self.registry.remove(conn)
+        failed = conn.fail_all(reason)
+        topic = "endpoint_dropped" if conn.dropped else "endpoint_disconnected"
+        if not conn.dropped:
+            log.info("endpoint %s disconnected%s", conn.name, f" ({failed} requests failed)" if failed else "")
+        elif failed:
+            log.info("endpoint %s: %d in-flight requests failed", conn.name, failed)
+        self._topology(conn, topic)
+
+    def _topology(self, conn: EndpointConnection, topic: str) -> None:
+        self.hub.publish(
+            KIND_TOPOLOGY, endpoint=conn.name, plugin=None, topic=topic, session=None, payload=conn.info()
+        )
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Bridge shutdown: fail what is in flight and close every endpoint socket."""
+        for conn, websocket in list(self._sockets.items()):
+            self._teardown(conn, "disconnected (bridge shutting down)")
+            with contextlib.suppress(*_CLOSED):
+                await websocket.close(code=code, reason=reason)

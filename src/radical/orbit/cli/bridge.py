@@ -1,0 +1,132 @@
+"""``radical-orbit bridge``: run the hub that endpoints dial and clients call."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+from ..config import (
+    BRIDGE_TOKEN_FILE,
+    BRIDGE_URL_FILE,
+    DEFAULT_BRIDGE_PORT,
+    ENV_BRIDGE_TOKEN,
+    orbit_home,
+    write_private_file,
+)
+
+log = logging.getLogger("radical.orbit.cli.bridge")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def resolve_server_token(token: str | None) -> tuple[str, str]:
+    """The bridge token and where it came from: ``--token`` > env > file > generated.
+
+    A generated token is written to ``~/.radical/orbit/bridge.token`` (0600) so that
+    clients and endpoints on this machine find it. The token itself is never shown.
+    """
+    if token:
+        return token, "--token"
+    env = os.environ.get(ENV_BRIDGE_TOKEN)
+    if env:
+        return env, f"${ENV_BRIDGE_TOKEN}"
+    path = orbit_home() / BRIDGE_TOKEN_FILE
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        existing = ""
+    if existing:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            log.warning("%s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
+        return existing, str(path)
+    generated = secrets.token_urlsafe(32)
+    written = write_private_file(BRIDGE_TOKEN_FILE, generated + "\n")
+    return generated, f"{written} (new)"
+
+
+def _loud_warning(text: str) -> None:
+    log.warning(text)
+    click.secho(f"WARNING: {text}", fg="red", bold=True, err=True)
+
+
+@click.command("bridge", context_settings={"show_default": True})
+@click.option("--host", default="127.0.0.1", help="Address to bind; anything but loopback exposes the bridge.")
+@click.option("--port", default=DEFAULT_BRIDGE_PORT, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option(
+    "--token",
+    default=None,
+    show_default=False,
+    help=f"Bearer token clients and endpoints must send [default: ${ENV_BRIDGE_TOKEN}, else "
+    f"~/.radical/orbit/{BRIDGE_TOKEN_FILE}, else a new one written there]. Prefer the "
+    "environment variable: command lines are visible to other local users.",
+)
+@click.option("--no-auth", is_flag=True, help="Accept requests without a token (only on a trusted machine).")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM); needs --key.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM); needs --cert.")
+@click.option(
+    "--heartbeat", default=10.0, type=click.FloatRange(min=0.05), help="Seconds between pings; endpoints silent for 3 intervals are dropped."
+)
+@click.option("--max-body", default=16 * 1024 * 1024, type=click.IntRange(min=0), help="Largest relayed request body, in bytes (413 beyond).")
+@click.option(
+    "--request-timeout",
+    default=60.0,
+    type=click.FloatRange(min=0.001),
+    help="Seconds to wait for an endpoint's answer (504 beyond); clients may send X-Orbit-Timeout (max 3600).",
+)
+def bridge(
+    host: str,
+    port: int,
+    token: str | None,
+    no_auth: bool,
+    cert: str | None,
+    key: str | None,
+    heartbeat: float,
+    max_body: int,
+    request_timeout: float,
+) -> None:
+    """Run the bridge: endpoints dial it over a WebSocket, clients call
+    /{endpoint}/{plugin}/{route} over HTTP and follow /events.
+
+    It writes the URL it serves to ~/.radical/orbit/bridge.url, so clients and
+    endpoints on this machine find it without arguments.
+    """
+    from ..bridge.server import serve
+    from ..bridge.settings import BridgeSettings
+
+    if no_auth and token:
+        raise click.UsageError("--token and --no-auth exclude each other")
+    if bool(cert) != bool(key):
+        raise click.UsageError("TLS needs both --cert and --key")
+    secret: str | None = None
+    if no_auth:
+        _loud_warning(
+            "authentication is OFF (--no-auth): anyone who can reach "
+            f"{host}:{port} can call every plugin on every endpoint"
+        )
+    else:
+        secret, source = resolve_server_token(token)
+        click.echo(f"bridge token: from {source}", err=True)
+    if host not in LOOPBACK:
+        _loud_warning(f"binding {host}: the bridge is reachable from other machines" + ("" if cert else " over plain HTTP (use --cert/--key)"))
+
+    settings = BridgeSettings(
+        host=host,
+        port=port,
+        auth=not no_auth,
+        token=secret,
+        cert_file=cert,
+        key_file=key,
+        heartbeat_interval=heartbeat,
+        max_body=max_body,
+        request_timeout=request_timeout,
+    )
+    url_path: Path = write_private_file(BRIDGE_URL_FILE, settings.url + "\n")
+    click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
+    log.info("bridge settings: %s", settings.redacted())
+    debug = logging.getLogger().isEnabledFor(logging.DEBUG)
+    serve(settings, access_log=debug)

@@ -1,0 +1,306 @@
+"""Bridge HTTP routes, auth, registration and the relay, through TestClient."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from bridge_helpers import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from radical.orbit.bridge import create_app
+from radical.orbit.models.messages import (
+    CLOSE_BAD_VERSION,
+    CLOSE_NAME_RESERVED,
+    CLOSE_NAME_TAKEN,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_UNAUTHORIZED,
+    PluginInfo,
+    Request,
+    Response,
+    decode_body,
+)
+
+from bridge_helpers import AUTH, TOKEN, FakeEndpoint, echo, make_settings
+
+
+class TestBridge:
+    # -- basics and auth -------------------------------------------------------------
+
+    def test_health_needs_no_token(self, client: TestClient) -> None:
+        resp = client.get("/health")
+        assert resp.status_code == 200
+        body = resp.json()
+        assert body["status"] == "ok" and body["endpoints"] == 0 and body["version"]
+
+    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
+    @pytest.mark.parametrize("path", ["/endpoints", "/events", "/ep1/sysinfo/ping", "/nope"])
+    def test_http_refused_without_right_token(self, client: TestClient, headers: dict[str, str], path: str) -> None:
+        resp = client.get(path, headers=headers)
+        assert resp.status_code == 401
+        body = resp.json()
+        assert body["code"] == "unauthorized"
+        assert TOKEN not in resp.text
+        assert resp.headers["www-authenticate"].startswith("Bearer")
+
+    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+    def test_ws_refused_without_right_token(self, client: TestClient, headers: dict[str, str]) -> None:
+        with client.websocket_connect("/ws/endpoint", headers=headers) as ws:
+            frame = ws.receive_json()
+            assert frame["type"] == "error" and frame["code"] == "unauthorized"
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_json()
+            assert info.value.code == CLOSE_UNAUTHORIZED
+        assert client.get("/endpoints", headers=AUTH).json()["endpoints"] == []
+
+    def test_no_auth_mode(self) -> None:
+        with TestClient(create_app(make_settings(auth=False, token=None))) as tc:
+            assert tc.get("/endpoints").status_code == 200
+            with FakeEndpoint(tc, headers={}) as ep:
+                assert ep.registered["name"] == "ep1"
+
+    def test_unknown_admin_route_is_404_json(self, client: TestClient) -> None:
+        resp = client.get("/nope", headers=AUTH)
+        assert resp.status_code == 404
+        assert resp.json()["code"] == "not_found"
+
+    # -- registration ----------------------------------------------------------------
+
+    def test_register_list_and_disconnect(self, client: TestClient) -> None:
+        plugins = [PluginInfo(name="sysinfo", version="1.0"), PluginInfo(name="globus", enabled=False, reason="globus-sdk missing")]
+        with FakeEndpoint(client, "ep1", plugins) as ep:
+            assert ep.registered["heartbeat_interval"] == 30.0
+            listing = client.get("/endpoints", headers=AUTH).json()["endpoints"]
+            assert [e["name"] for e in listing] == ["ep1"]
+            info = listing[0]
+            assert info["alive"] is True and info["inflight"] == 0 and info["version"] == "9.9"
+            assert info["host"] == {"hostname": "test"}
+            assert {p["name"]: p["enabled"] for p in info["plugins"]} == {"sysinfo": True, "globus": False}
+            assert info["plugins"][1]["reason"] == "globus-sdk missing"
+            assert client.post("/endpoint/list", headers=AUTH).json()["endpoints"] == listing
+            assert client.get("/endpoints/ep1", headers=AUTH).json()["name"] == "ep1"
+            assert client.get("/health").json()["endpoints"] == 1
+        deadline = time.monotonic() + 5
+        while client.get("/endpoints", headers=AUTH).json()["endpoints"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/endpoints", headers=AUTH).json()["endpoints"] == []
+        resp = client.get("/endpoints/ep1", headers=AUTH)
+        assert resp.status_code == 404 and resp.json()["code"] == "endpoint_not_found"
+
+    def test_duplicate_name_refused(self, client: TestClient) -> None:
+        with FakeEndpoint(client, "ep1"):
+            dup = FakeEndpoint(client, "ep1")
+            ws = dup.connect()
+            ws.send_json({"type": "register", "name": "ep1", "plugins": []})
+            frame = ws.receive_json()
+            assert frame["type"] == "error" and frame["code"] == "name_taken"
+            assert "already connected" in frame["message"]
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_json()
+            assert info.value.code == CLOSE_NAME_TAKEN
+            dup.close()
+            # the first one is untouched
+            assert [e["name"] for e in client.get("/endpoints", headers=AUTH).json()["endpoints"]] == ["ep1"]
+
+    @pytest.mark.parametrize(
+        ("first", "code", "close_code"),
+        [
+            ({"type": "register", "name": "events"}, "name_reserved", CLOSE_NAME_RESERVED),
+            ({"type": "register", "name": "Health"}, "name_reserved", CLOSE_NAME_RESERVED),
+            ({"type": "register", "name": "bad/name"}, "bad_frame", CLOSE_PROTOCOL_ERROR),
+            ({"type": "register", "name": "ep", "v": 99}, "bad_version", CLOSE_BAD_VERSION),
+            ({"type": "ping", "ts": 1.0}, "bad_frame", CLOSE_PROTOCOL_ERROR),
+            ("not json at all", "bad_frame", CLOSE_PROTOCOL_ERROR),
+        ],
+    )
+    def test_bad_registration_refused(self, client: TestClient, first: object, code: str, close_code: int) -> None:
+        with client.websocket_connect("/ws/endpoint", headers=AUTH) as ws:
+            ws.send_text(first if isinstance(first, str) else json.dumps(first))
+            frame = ws.receive_json()
+            assert frame["type"] == "error" and frame["code"] == code, frame
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_json()
+            assert info.value.code == close_code
+        assert client.get("/health").json()["endpoints"] == 0
+
+    def test_malformed_frames_survive(self, client: TestClient) -> None:
+        with FakeEndpoint(client) as ep:
+            assert ep.ws is not None
+            for bad in ["{", json.dumps({"type": "bogus"}), json.dumps({"type": "response", "id": 1}), "[]"]:
+                ep.ws.send_text(bad)
+                frame = ep.ws.receive_json()
+                assert frame["type"] == "error" and frame["code"] == "bad_frame", frame
+            ep.ws.send_json({"type": "request", "id": "x", "method": "GET", "path": "/"})
+            frame = ep.ws.receive_json()
+            assert frame["code"] == "unexpected_frame" and frame["ref"] == "x"
+            ep.ws.send_json({"type": "ping", "ts": 5.0})
+            assert ep.ws.receive_json() == {"type": "pong", "ts": 5.0}
+            # a response nobody waits for is dropped quietly
+            ep.ws.send_json({"type": "response", "id": "nobody", "status": 200})
+            ep.serve(echo)
+            resp = client.get("/ep1/sysinfo/ping", headers=AUTH)
+            assert resp.status_code == 200
+
+    # -- relay -----------------------------------------------------------------------
+
+    def test_relay_round_trip(self, client: TestClient) -> None:
+        with FakeEndpoint(client) as ep:
+            ep.serve(echo)
+            resp = client.post(
+                "/ep1/sysinfo/a/b?x=1&y=two",
+                headers={**AUTH, "X-Custom": "v", "Connection": "keep-alive", "X-Request-ID": "client-chosen"},
+                content=b"hello",
+            )
+            assert resp.status_code == 200
+            assert resp.headers["x-echo"] == "yes"
+            got = resp.json()
+            assert got["method"] == "POST" and got["path"] == "/sysinfo/a/b" and got["query"] == "x=1&y=two"
+            assert got["body"] == "hello"
+            headers = {k: v for k, v in got["headers"]}
+            assert headers["x-custom"] == "v"
+            assert "authorization" not in headers and "host" not in headers and "connection" not in headers
+            assert headers["x-request-id"] == got["id"] and len(got["id"]) == 32
+            assert resp.headers["x-request-id"] == got["id"]
+            # plugin root, binary body, other methods
+            for method in ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"]:
+                r = client.request(method, "/ep1/sysinfo", headers=AUTH, content=bytes(range(256)))
+                g = r.json()
+                assert g["method"] == method and g["path"] == "/sysinfo"
+                assert g["body_encoding"] == "base64" and base64.b64decode(g["body"]) == bytes(range(256))
+
+    def test_relay_passes_status_headers_and_binary_body(self, client: TestClient) -> None:
+        def handler(frame: Request) -> Response:
+            return Response(
+                id=frame.id,
+                status=418,
+                headers=[("content-type", "application/octet-stream"), ("x-a", "1"), ("content-length", "999"), ("transfer-encoding", "chunked")],
+                body=base64.b64encode(b"\x00\xff\x10").decode(),
+                body_encoding="base64",
+            )
+
+        with FakeEndpoint(client) as ep:
+            ep.serve(handler)
+            resp = client.get("/ep1/sysinfo/x", headers=AUTH)
+            assert resp.status_code == 418
+            assert resp.content == b"\x00\xff\x10"
+            assert resp.headers["x-a"] == "1" and resp.headers["content-length"] == "3"
+            assert "transfer-encoding" not in resp.headers
+
+    def test_unknown_endpoint_and_plugin(self, client: TestClient) -> None:
+        resp = client.get("/ghost/sysinfo/x", headers=AUTH)
+        assert resp.status_code == 404
+        assert resp.json()["code"] == "endpoint_not_found" and "ghost" in resp.json()["message"]
+        plugins = [PluginInfo(name="sysinfo"), PluginInfo(name="globus", enabled=False, reason="no globus-sdk")]
+        with FakeEndpoint(client, plugins=plugins):
+            resp = client.get("/ep1/nope/x", headers=AUTH)
+            body = resp.json()
+            assert resp.status_code == 404 and body["code"] == "plugin_not_found"
+            assert "'nope'" in body["message"] and "globus, sysinfo" in body["message"]
+            assert body["details"]["available"] == ["globus", "sysinfo"]
+            resp = client.get("/ep1/globus/ls", headers=AUTH)
+            assert resp.status_code == 503 and resp.json()["code"] == "plugin_disabled"
+            assert "no globus-sdk" in resp.json()["message"]
+
+    def test_body_too_large(self) -> None:
+        with TestClient(create_app(make_settings(max_body=10))) as tc, FakeEndpoint(tc) as ep:
+            ep.serve(echo)
+            assert tc.post("/ep1/sysinfo/x", headers=AUTH, content=b"0123456789").status_code == 200
+            resp = tc.post("/ep1/sysinfo/x", headers=AUTH, content=b"0123456789A")
+            assert resp.status_code == 413 and resp.json()["code"] == "payload_too_large"
+
+            def chunks():  # no Content-Length: the limit applies while reading
+                yield b"012345"
+                yield b"6789AB"
+
+            resp = tc.post("/ep1/sysinfo/x", headers=AUTH, content=chunks())
+            assert resp.status_code == 413
+
+    def test_timeout_is_504(self, client: TestClient) -> None:
+        with FakeEndpoint(client) as ep:
+            ep.serve(lambda frame: None)
+            t0 = time.monotonic()
+            resp = client.get("/ep1/sysinfo/slow", headers={**AUTH, "X-Orbit-Timeout": "0.2"})
+            assert resp.status_code == 504 and resp.json()["code"] == "timeout"
+            assert time.monotonic() - t0 < 5
+            assert client.get("/endpoints/ep1", headers=AUTH).json()["inflight"] == 0
+            bad = client.get("/ep1/sysinfo/slow", headers={**AUTH, "X-Orbit-Timeout": "soon"})
+            assert bad.status_code == 400 and "X-Orbit-Timeout" in bad.json()["message"]
+
+    def test_default_timeout(self) -> None:
+        with TestClient(create_app(make_settings(request_timeout=0.1))) as tc, FakeEndpoint(tc) as ep:
+            ep.serve(lambda frame: None)
+            assert tc.get("/ep1/sysinfo/slow", headers=AUTH).status_code == 504
+
+    def test_endpoint_lost_mid_request_is_503(self, client: TestClient) -> None:
+        ep = FakeEndpoint(client)
+        ep.register()
+        arrived = threading.Event()
+
+        def handler(frame: Request) -> None:
+            arrived.set()
+            return None
+
+        ep.serve(handler)
+        with ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(client.get, "/ep1/sysinfo/slow", headers=AUTH)
+            assert arrived.wait(5)
+            ep.close()
+            resp = fut.result(timeout=10)
+        assert resp.status_code == 503
+        assert resp.json()["code"] == "endpoint_unavailable" and "ep1" in resp.json()["message"]
+
+    def test_error_frame_with_ref_fails_request_502(self, client: TestClient) -> None:
+        with FakeEndpoint(client) as ep:
+            assert ep.ws is not None
+
+            def handler(frame: Request) -> None:
+                assert ep.ws is not None
+                ep.ws.send_json({"type": "error", "code": "boom", "message": "cannot", "ref": frame.id})
+                return None
+
+            ep.serve(handler)
+            resp = client.get("/ep1/sysinfo/x", headers=AUTH)
+            assert resp.status_code == 502 and "cannot" in resp.json()["message"]
+
+    def test_32_concurrent_requests_correlate(self, client: TestClient) -> None:
+        """Regression (original Orbit): concurrent clients received each other's answers."""
+        gate = threading.Barrier(32, timeout=10)
+        pending: list[Request] = []
+        lock = threading.Lock()
+        with FakeEndpoint(client) as ep:
+            assert ep.ws is not None
+
+            def handler(frame: Request) -> None:
+                # hold all 32, then answer in reverse order
+                with lock:
+                    pending.append(frame)
+                    if len(pending) < 32:
+                        return None
+                    batch = list(reversed(pending))
+                for f in batch:
+                    assert ep.ws is not None
+                    ep.ws.send_text(echo(f).model_dump_json())
+                return None
+
+            ep.serve(handler)
+
+            def call(i: int) -> tuple[int, dict[str, object]]:
+                gate.wait()
+                r = client.post(f"/ep1/sysinfo/call/{i}?i={i}", headers=AUTH, content=f"payload-{i}".encode())
+                return r.status_code, r.json()
+
+            with ThreadPoolExecutor(32) as pool:
+                results = list(pool.map(call, range(32)))
+        ids = set()
+        for i, (status, body) in enumerate(results):
+            assert status == 200
+            assert body["path"] == f"/sysinfo/call/{i}" and body["query"] == f"i={i}" and body["body"] == f"payload-{i}"
+            ids.add(body["id"])
+        assert len(ids) == 32
+
+    def test_relay_response_body_decoding(self) -> None:
+        assert decode_body("aGk=", "base64") == b"hi"

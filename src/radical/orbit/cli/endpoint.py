@@ -1,0 +1,118 @@
+"""``radical-orbit endpoint``: run an endpoint agent in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
+from ..errors import OrbitError
+
+log = logging.getLogger("radical.orbit.endpoint")
+
+
+@click.command("endpoint", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--name", "-n", required=True, help="Endpoint name, unique on the bridge (letters, digits, '.', '_', '-').")
+@click.option(
+    "--url",
+    default=None,
+    help=f"Bridge URL as clients use it (http(s)://host:port; ws(s):// also accepted). "
+    f"Default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000.",
+)
+@click.option(
+    "--token",
+    default=None,
+    help=f"Bridge token. Prefer ${ENV_BRIDGE_TOKEN} or ~/.radical/orbit/bridge.token: "
+    "command-line arguments are visible to other local users.",
+)
+@click.option(
+    "--cert",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help=f"CA bundle / self-signed certificate to verify a TLS bridge. Default: ${ENV_BRIDGE_CERT}, "
+    "~/.radical/orbit/bridge.cert.",
+)
+@click.option(
+    "--plugins",
+    "-p",
+    default=None,
+    metavar="A,B",
+    help="Comma-separated plugins to load (default: every installed plugin; "
+    "plugins that cannot run here are reported as disabled with the reason).",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0.05),
+    default=None,
+    metavar="S",
+    help="Seconds between the endpoint's own pings (default: the bridge's heartbeat interval).",
+)
+@click.option(
+    "--backoff-max",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    metavar="S",
+    help="Longest wait between reconnection attempts (exponential backoff with jitter).",
+)
+@click.option(
+    "--shutdown-grace",
+    type=click.FloatRange(min=0.0),
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds in-flight requests get to finish on SIGINT/SIGTERM (a second signal cuts it short).",
+)
+def endpoint(
+    name: str,
+    url: str | None,
+    token: str | None,
+    cert: str | None,
+    plugins: str | None,
+    heartbeat: float | None,
+    backoff_max: float,
+    shutdown_grace: float,
+) -> None:
+    """Run an endpoint: dial the bridge, register plugins, answer relayed requests.
+
+    The endpoint never listens on a port. It reconnects by itself when the bridge
+    goes away and stops cleanly on SIGINT/SIGTERM. It exits non-zero when the
+    bridge refuses its token or its name.
+
+    \b
+    Example:
+      export RADICAL_ORBIT_BRIDGE_TOKEN=...   # or ~/.radical/orbit/bridge.token
+      radical-orbit endpoint --name laptop --url http://127.0.0.1:8000 --plugins sysinfo
+    """
+    from ..endpoint.agent import EndpointAgent
+    from ..endpoint.settings import EndpointSettings, check_endpoint_name
+    from ..plugins.registry import discover_plugins
+
+    try:
+        check_endpoint_name(name)
+        settings = EndpointSettings.resolve(
+            name=name,
+            url=url,
+            token=token,
+            cert=cert,
+            plugins=plugins,
+            heartbeat=heartbeat,
+            backoff_max=backoff_max,
+            shutdown_grace=shutdown_grace,
+        )
+        settings.ws_url  # noqa: B018 - validate the URL before starting anything
+        entries = discover_plugins(settings.plugins)
+    except OrbitError as exc:
+        raise click.UsageError(exc.message) from None
+    if settings.token is None:
+        log.warning("no bridge token given (--token, $%s, ~/.radical/orbit/bridge.token); "
+                    "only a --no-auth bridge will accept this endpoint", ENV_BRIDGE_TOKEN)
+    agent = EndpointAgent(settings, entries)
+    try:
+        asyncio.run(agent.run(handle_signals=True))
+    except OrbitError as exc:
+        raise click.ClickException(exc.message) from None
+    except KeyboardInterrupt:  # a signal before the handlers were installed
+        raise SystemExit(130) from None

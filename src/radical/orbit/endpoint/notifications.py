@@ -1,0 +1,122 @@
+"""The endpoint's outbox of plugin notifications: thread-safe, bounded, counts drops.
+
+Plugins call :meth:`NotificationQueue.put` from any thread or coroutine. The agent
+drains it while connected; while disconnected frames pile up to ``maxsize`` and the
+oldest are dropped. The number dropped since the last delivered frame rides along
+in the ``dropped`` field of the next frame that is sent, so clients learn of a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from ..models.messages import Notification
+
+__all__ = ["NotificationQueue"]
+
+log = logging.getLogger(__name__)
+
+
+class NotificationQueue:
+    """Bounded FIFO of Notification frames shared between threads and the agent loop.
+
+    :param maxsize: frames kept; beyond it the oldest is dropped (and counted)
+    """
+
+    def __init__(self, maxsize: int = 10_000) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be >= 1")
+        self.maxsize = maxsize
+        self._items: deque[Notification] = deque()
+        self._lock = threading.Lock()
+        self._dropped = 0
+        self._dropped_total = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: asyncio.Event | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def dropped(self) -> int:
+        """Drops not yet reported to the bridge."""
+        return self._dropped
+
+    @property
+    def dropped_total(self) -> int:
+        return self._dropped_total
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach the agent's loop so puts from other threads can wake it."""
+        self._loop = loop
+        self._ready = asyncio.Event()
+        if self._items:
+            self._ready.set()
+
+    def put(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+        """Queue one notification; callable from any thread (this is ``PluginContext.notify``)."""
+        frame = Notification(plugin=plugin, sid=sid, topic=topic, payload=dict(payload), ts=time.time())
+        with self._lock:
+            self._items.append(frame)
+            overflow = len(self._items) - self.maxsize
+            for _ in range(max(overflow, 0)):
+                self._items.popleft()
+            if overflow > 0:
+                first = self._dropped == 0
+                self._dropped += overflow
+                self._dropped_total += overflow
+            else:
+                first = False
+        if first:  # once per gap, not once per frame
+            log.warning("notification queue full (%d); dropping the oldest until the bridge is reachable", self.maxsize)
+        self._wake()
+
+    def _wake(self) -> None:
+        loop, ready = self._loop, self._ready
+        if loop is None or ready is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            ready.set()
+        else:
+            loop.call_soon_threadsafe(ready.set)
+
+    def pop(self) -> Notification | None:
+        """The oldest frame, with the pending drop count attached (and reset)."""
+        with self._lock:
+            if not self._items:
+                return None
+            frame = self._items.popleft()
+            if self._dropped:
+                frame = frame.model_copy(update={"dropped": self._dropped})
+                self._dropped = 0
+            return frame
+
+    def push_back(self, frame: Notification) -> None:
+        """Return a frame that could not be sent to the front (its drop count too)."""
+        with self._lock:
+            self._dropped += frame.dropped
+            if len(self._items) >= self.maxsize:
+                self._dropped += 1
+                self._dropped_total += 1
+                return
+            self._items.appendleft(frame.model_copy(update={"dropped": 0}) if frame.dropped else frame)
+
+    async def wait(self) -> None:
+        """Until at least one frame is queued (needs :meth:`bind`)."""
+        if self._ready is None:
+            raise RuntimeError("bind() the notification queue to the event loop first")
+        while True:
+            with self._lock:
+                if self._items:
+                    return
+                self._ready.clear()
+            await self._ready.wait()

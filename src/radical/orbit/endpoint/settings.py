@@ -1,0 +1,125 @@
+"""Settings of one endpoint agent, resolved once by the CLI (or a test) and passed in.
+
+    settings = EndpointSettings.resolve(name="laptop", url=None, token=None)
+    # url:   argument > RADICAL_ORBIT_BRIDGE_URL > ~/.radical/orbit/bridge.url > default
+    # token: argument > RADICAL_ORBIT_BRIDGE_TOKEN > ~/.radical/orbit/bridge.token > none
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ..config import resolve_bridge_cert, resolve_bridge_token, resolve_bridge_url
+from ..errors import UsageError
+from ..models.messages import ENDPOINT_NAME_PATTERN, RESERVED_NAMES
+
+__all__ = ["EndpointSettings", "websocket_url", "check_endpoint_name"]
+
+#: path of the bridge's endpoint WebSocket
+WS_PATH = "/ws/endpoint"
+
+
+def check_endpoint_name(name: str) -> str:
+    """Refuse names the bridge would refuse, before dialing it (a clearer error)."""
+    if not re.match(ENDPOINT_NAME_PATTERN, name):
+        raise UsageError(
+            f"invalid endpoint name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise UsageError(f"endpoint name {name!r} is reserved by the bridge; pick another one")
+    return name
+
+
+def websocket_url(url: str) -> str:
+    """The bridge's endpoint WebSocket URL for the http(s) URL clients use.
+
+    ``http://h:p`` -> ``ws://h:p/ws/endpoint`` (``https`` -> ``wss``); a ``ws``/``wss``
+    URL with a path is taken as-is, without a path it gets ``/ws/endpoint``.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        scheme = "ws" if scheme == "http" else "wss"
+        path = parts.path.rstrip("/") + WS_PATH
+    elif scheme in ("ws", "wss"):
+        path = parts.path if parts.path not in ("", "/") else WS_PATH
+    else:
+        raise UsageError(f"bridge URL {url!r} must start with http://, https://, ws:// or wss://")
+    if not parts.netloc:
+        raise UsageError(f"bridge URL {url!r} has no host")
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+class EndpointSettings(BaseModel):
+    """Everything the agent needs; secrets are ``SecretStr`` so reprs never show them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    #: the bridge URL as clients use it (http/https), or a ws/wss URL
+    url: str
+    token: SecretStr | None = None
+    #: CA bundle (or self-signed cert) to verify a wss:// bridge with
+    cert: str | None = None
+    #: plugin names to load (None: every installed plugin)
+    plugins: list[str] | None = None
+    #: seconds between our own pings; None: the interval the bridge announces
+    heartbeat: float | None = Field(default=None, gt=0)
+    #: silence from the bridge, in heartbeat intervals, after which we reconnect
+    dead_after: float = Field(default=3.0, gt=1)
+    backoff_initial: float = Field(default=0.5, gt=0)
+    backoff_max: float = Field(default=30.0, gt=0)
+    #: seconds to wait for the WebSocket handshake and the ``registered`` frame
+    connect_timeout: float = Field(default=10.0, gt=0)
+    #: notifications kept while disconnected (oldest dropped beyond this)
+    notify_queue_size: int = Field(default=10_000, ge=1)
+    #: seconds in-flight requests get to finish on shutdown
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    #: largest WebSocket message accepted (a relayed body is base64 inside JSON)
+    max_message: int = Field(default=64 * 2**20, ge=2**16)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_endpoint_name(value)
+
+    @field_validator("plugins")
+    @classmethod
+    def _clean_plugins(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [v.strip() for v in value if v.strip()]
+        return list(dict.fromkeys(names)) or None
+
+    @property
+    def ws_url(self) -> str:
+        return websocket_url(self.url)
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        name: str,
+        url: str | None = None,
+        token: str | None = None,
+        cert: str | None = None,
+        plugins: str | list[str] | None = None,
+        **kwargs: object,
+    ) -> EndpointSettings:
+        """Build settings with the same URL/token/cert resolution as the client SDK."""
+        if isinstance(plugins, str):
+            plugins = plugins.split(",")
+        resolved_token = resolve_bridge_token(token)
+        data: dict[str, object] = {
+            "name": name,
+            "url": resolve_bridge_url(url),
+            "token": SecretStr(resolved_token) if resolved_token else None,
+            "cert": resolve_bridge_cert(cert),
+            "plugins": plugins,
+            **kwargs,
+        }
+        return cls.model_validate(data)

@@ -1,0 +1,168 @@
+"""A tiny fake bridge (a websockets server on 127.0.0.1) for the endpoint agent tests.
+
+Imported by the tests as ``endpoint_fakes`` (pytest puts this directory on sys.path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HTTPRequest
+from websockets.http11 import Response as HTTPResponse
+
+from radical.orbit.endpoint.settings import EndpointSettings
+from radical.orbit.models.messages import (
+    ErrorFrame,
+    Notification,
+    Ping,
+    Pong,
+    Register,
+    Registered,
+    Request,
+    Response,
+    dump_frame,
+    encode_body,
+    parse_frame,
+)
+
+TOKEN = "unit-test-bridge-token"
+
+
+class FakeBridge:
+    """Speaks just enough of the bridge protocol to drive an EndpointAgent.
+
+    :param refuse: ``(error_code, close_code)`` to refuse every registration with
+    :param silent: accept the registration, then never send or answer anything
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = TOKEN,
+        heartbeat: float = 5.0,
+        port: int = 0,
+        refuse: tuple[str, int] | None = None,
+        silent: bool = False,
+    ) -> None:
+        self.token = token
+        self.heartbeat = heartbeat
+        self.port = port
+        self.refuse = refuse
+        self.silent = silent
+        self.server: Server | None = None
+        self.registers: list[Register] = []
+        self.notifications: list[Notification] = []
+        self.pings = 0
+        self.errors: list[ErrorFrame] = []
+        self.connections: list[ServerConnection] = []
+        self.registered = asyncio.Event()
+        self._pending: dict[str, asyncio.Future[Response]] = {}
+        self._ids = itertools.count(1)
+        self._notified = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def conn(self) -> ServerConnection:
+        return self.connections[-1]
+
+    def settings(self, name: str = "ep1", **kwargs: Any) -> EndpointSettings:
+        kwargs.setdefault("token", self.token)
+        kwargs.setdefault("plugins", ["sysinfo"])
+        kwargs.setdefault("backoff_initial", 0.05)
+        kwargs.setdefault("backoff_max", 0.2)
+        return EndpointSettings(name=name, url=self.url, **kwargs)
+
+    def _auth(self, conn: ServerConnection, request: HTTPRequest) -> HTTPResponse | None:
+        if self.token is None or request.headers.get("Authorization") == f"Bearer {self.token}":
+            return None
+        return conn.respond(401, "unauthorized\n")
+
+    async def start(self) -> FakeBridge:
+        self.server = await serve(self._handler, "127.0.0.1", self.port, process_request=self._auth, max_size=None)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        self.registered.clear()
+
+    async def __aenter__(self) -> FakeBridge:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        register = parse_frame(await ws.recv())
+        assert isinstance(register, Register)
+        self.registers.append(register)
+        if self.refuse is not None:
+            code, close_code = self.refuse
+            await ws.send(dump_frame(ErrorFrame(code=code, message=f"refused: {code}")))
+            await ws.close(close_code, code)
+            return
+        await ws.send(dump_frame(Registered(name=register.name, heartbeat_interval=self.heartbeat)))
+        self.connections.append(ws)
+        self.registered.set()
+        try:
+            async for raw in ws:
+                if self.silent:
+                    continue
+                frame = parse_frame(raw)
+                if isinstance(frame, Ping):
+                    self.pings += 1
+                    await ws.send(dump_frame(Pong(ts=frame.ts)))
+                elif isinstance(frame, Response):
+                    fut = self._pending.pop(frame.id, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(frame)
+                elif isinstance(frame, Notification):
+                    self.notifications.append(frame)
+                    self._notified.set()
+                elif isinstance(frame, ErrorFrame):
+                    self.errors.append(frame)
+        except ConnectionClosed:
+            pass
+
+    async def send_raw(self, text: str) -> None:
+        await self.conn.send(text)
+
+    def request_nowait(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        query: str = "",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> asyncio.Future[Response]:
+        rid = f"r{next(self._ids)}"
+        if headers is None:
+            headers = [("content-type", "application/json")] if body else []
+        text, encoding = encode_body(body)
+        frame = Request(id=rid, method=method, path=path, query=query, headers=headers, body=text, body_encoding=encoding)
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        asyncio.ensure_future(self.conn.send(dump_frame(frame)))
+        return fut
+
+    async def request(self, method: str, path: str, *, timeout: float = 5.0, **kwargs: Any) -> Response:
+        return await asyncio.wait_for(self.request_nowait(method, path, **kwargs), timeout)
+
+    async def wait_notifications(self, n: int, timeout: float = 5.0) -> list[Notification]:
+        async with asyncio.timeout(timeout):
+            while len(self.notifications) < n:
+                self._notified.clear()
+                await self._notified.wait()
+        return self.notifications

@@ -1,0 +1,351 @@
+"""EndpointAgent against a fake bridge on 127.0.0.1: register, relay, heartbeat, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from radical.orbit.endpoint.agent import Backoff, EndpointAgent
+from radical.orbit.errors import AuthenticationError, ConflictError, UsageError
+from radical.orbit.models.messages import (
+    CLOSE_BAD_VERSION,
+    CLOSE_NAME_RESERVED,
+    CLOSE_NAME_TAKEN,
+    CLOSE_UNAUTHORIZED,
+    decode_body,
+)
+from radical.orbit.models.messages import Response as ResponseFrame
+from radical.orbit.plugins.registry import PluginEntry, discover_plugins
+from radical.orbit.models.messages import PluginInfo
+
+from endpoint_fakes import TOKEN, FakeBridge
+
+
+def run(coro: Awaitable[Any], timeout: float = 20.0) -> Any:
+    async def _with_timeout() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(_with_timeout())
+
+
+def body_of(resp: ResponseFrame) -> Any:
+    return json.loads(decode_body(resp.body, resp.body_encoding))
+
+
+async def started(agent: EndpointAgent) -> asyncio.Task[None]:
+    task = asyncio.create_task(agent.run())
+    await agent.wait_registered(5)
+    return task
+
+
+async def stopped(agent: EndpointAgent, task: asyncio.Task[None]) -> None:
+    agent.stop()
+    await asyncio.wait_for(task, 10)
+
+
+async def open_session(bridge: FakeBridge) -> str:
+    resp = await bridge.request("POST", "/sysinfo/register_session", body=b"{}")
+    assert resp.status == 200
+    return str(body_of(resp)["sid"])
+
+
+def post(bridge: FakeBridge, route: str, **body: Any) -> Awaitable[ResponseFrame]:
+    return bridge.request("POST", f"/sysinfo/{route}", body=json.dumps(body).encode())
+
+
+class TestEndpointAgent:
+    def test_register_lists_enabled_and_disabled_plugins(self) -> None:
+        entries = discover_plugins(["sysinfo"]) + [
+            PluginEntry("broken", None, PluginInfo(name="broken", enabled=False, reason="needs a GPU"))
+        ]
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(), entries)
+                task = await started(agent)
+                register = bridge.registers[0]
+                assert register.name == "ep1"
+                assert register.host["hostname"]
+                assert register.version
+                by_name = {p.name: p for p in register.plugins}
+                assert by_name["sysinfo"].enabled and by_name["sysinfo"].reason is None
+                assert not by_name["broken"].enabled and by_name["broken"].reason == "needs a GPU"
+                resp = await bridge.request("GET", "/broken/anything")
+                assert resp.status == 503 and body_of(resp)["code"] == "plugin_disabled"
+                assert "needs a GPU" in body_of(resp)["message"]
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_relay_json_binary_and_unknown_plugin(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                resp = await bridge.request("GET", "/sysinfo/ping")
+                assert resp.status == 200 and body_of(resp) == {"pong": True}
+                resp = await bridge.request("GET", "/sysinfo/echo/bytes", query="n=1000&seed=3")
+                data = decode_body(resp.body, resp.body_encoding)
+                assert resp.status == 200 and len(data) == 1000 and resp.body_encoding == "base64"
+                assert ("content-type", "application/octet-stream") in resp.headers
+                resp = await bridge.request(
+                    "PATCH", "/sysinfo/echo/x/y", query="a=1&a=2", headers=[("X-Thing", "v")], body=b"\x00\xff\x10"
+                )
+                echo = body_of(resp)
+                assert echo["method"] == "PATCH" and echo["path"] == "/echo/x/y"
+                assert echo["params"] == [["a", "1"], ["a", "2"]] and echo["headers"]["x-thing"] == "v"
+                assert echo["body"] == "AP8Q"
+                resp = await bridge.request("GET", "/nope/route")
+                assert resp.status == 404
+                assert body_of(resp)["code"] == "plugin_not_found" and "sysinfo" in body_of(resp)["message"]
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_slow_request_does_not_block_a_fast_one(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                sid = await open_session(bridge)
+                slow = bridge.request_nowait(
+                    "POST", "/sysinfo/sleep", body=json.dumps({"sid": sid, "seconds": 1.0}).encode()
+                )
+                t0 = time.monotonic()
+                fast = await post(bridge, "info", sid=sid)
+                assert fast.status == 200 and time.monotonic() - t0 < 0.8
+                assert not slow.done()
+                assert (await asyncio.wait_for(slow, 5)).status == 200
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_pings_are_answered_and_sent(self) -> None:
+        async def main() -> None:
+            async with FakeBridge(heartbeat=0.1) as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                await asyncio.sleep(0.5)
+                assert bridge.pings >= 2  # the agent pings at the bridge's interval
+                assert agent.registrations == 1  # the bridge answered: no reconnect
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_malformed_frame_gets_an_error_frame_not_a_crash(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                await bridge.send_raw('{"type": "request", "id": 5}')
+                await bridge.send_raw("not json")
+                resp = await bridge.request("GET", "/sysinfo/ping")
+                assert resp.status == 200
+                assert len(bridge.errors) == 2 and agent.registrations == 1
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_reconnects_and_reregisters_after_bridge_restart(self) -> None:
+        async def main() -> None:
+            bridge = await FakeBridge().start()
+            agent = EndpointAgent(bridge.settings())
+            task = await started(agent)
+            sid = await open_session(bridge)
+            await bridge.stop()
+            await asyncio.sleep(0.05)
+            assert not agent.connected
+            # notifications raised while disconnected are kept
+            agent.notify("sysinfo", sid, "offline", {"n": 1})
+            bridge2 = await FakeBridge(port=bridge.port).start()
+            await asyncio.wait_for(bridge2.registered.wait(), 5)
+            await agent.wait_registered(5)
+            assert agent.registrations == 2
+            assert bridge2.registers[0].name == "ep1"
+            notes = await bridge2.wait_notifications(1)
+            assert notes[0].topic == "offline" and notes[0].payload == {"n": 1} and notes[0].dropped == 0
+            resp = await bridge2.request("GET", "/sysinfo/ping")
+            assert resp.status == 200
+            await stopped(agent, task)
+            await bridge2.stop()
+
+        run(main())
+
+    def test_queue_overflow_while_disconnected_reports_dropped(self) -> None:
+        async def main() -> None:
+            bridge = await FakeBridge().start()
+            agent = EndpointAgent(bridge.settings(notify_queue_size=3))
+            task = await started(agent)
+            await bridge.stop()
+            await asyncio.sleep(0.05)
+            for i in range(5):
+                agent.notify("sysinfo", None, "tick", {"i": i})
+            bridge2 = await FakeBridge(port=bridge.port).start()
+            notes = await bridge2.wait_notifications(3)
+            assert [n.payload["i"] for n in notes] == [2, 3, 4]
+            assert notes[0].dropped == 2 and notes[1].dropped == 0
+            await stopped(agent, task)
+            await bridge2.stop()
+
+        run(main())
+
+    def test_silent_bridge_is_treated_as_dead(self) -> None:
+        async def main() -> None:
+            async with FakeBridge(heartbeat=0.1, silent=True) as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                t0 = time.monotonic()
+                while len(bridge.registers) < 2:
+                    await asyncio.sleep(0.02)
+                assert time.monotonic() - t0 < 2.0  # ~3 heartbeats + backoff
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_bridge_not_up_yet_is_retried(self, free_port: int) -> None:
+        async def main() -> None:
+            bridge = FakeBridge(port=free_port)
+            agent = EndpointAgent(bridge.settings())
+            task = asyncio.create_task(agent.run())
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            await bridge.start()
+            await agent.wait_registered(5)
+            await stopped(agent, task)
+            await bridge.stop()
+
+        run(main())
+
+    def test_wrong_token_is_fatal(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(token="wrong-token-value"))
+                with pytest.raises(AuthenticationError, match="bridge refused the token") as info:
+                    await agent.run()
+                assert "wrong-token-value" not in str(info.value)
+                assert not bridge.registers
+
+        run(main())
+
+    @pytest.mark.parametrize(
+        ("code", "close_code", "exc", "match"),
+        [
+            ("unauthorized", CLOSE_UNAUTHORIZED, AuthenticationError, "refused the token"),
+            ("name_taken", CLOSE_NAME_TAKEN, ConflictError, "already connected"),
+            ("name_reserved", CLOSE_NAME_RESERVED, UsageError, "reserved"),
+            ("bad_version", CLOSE_BAD_VERSION, UsageError, "protocol"),
+        ],
+    )
+    def test_refused_registration_is_fatal(self, code: str, close_code: int, exc: type[Exception], match: str) -> None:
+        async def main() -> None:
+            async with FakeBridge(refuse=(code, close_code)) as bridge:
+                agent = EndpointAgent(bridge.settings())
+                with pytest.raises(exc, match=match):
+                    await agent.run()
+                assert len(bridge.registers) == 1
+
+        run(main())
+
+    def test_name_taken_after_a_registration_is_retried(self) -> None:
+        """The bridge may still hold our old connection right after a network blip."""
+
+        async def main() -> None:
+            bridge = await FakeBridge().start()
+            agent = EndpointAgent(bridge.settings())
+            task = await started(agent)
+            await bridge.stop()
+            taken = await FakeBridge(port=bridge.port, refuse=("name_taken", CLOSE_NAME_TAKEN)).start()
+            while len(taken.registers) < 2:
+                await asyncio.sleep(0.02)
+            assert not task.done()
+            await taken.stop()
+            bridge2 = await FakeBridge(port=bridge.port).start()
+            await agent.wait_registered(5)
+            await stopped(agent, task)
+            await bridge2.stop()
+
+        run(main())
+
+    def test_stop_answers_inflight_and_refuses_late_ones(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(shutdown_grace=5.0))
+                task = await started(agent)
+                sid = await open_session(bridge)
+                slow = bridge.request_nowait("POST", "/sysinfo/sleep", body=json.dumps({"sid": sid, "seconds": 0.3}).encode())
+                await asyncio.sleep(0.05)
+                agent.stop()
+                late = await bridge.request("GET", "/sysinfo/ping")
+                assert late.status == 503 and "shutting down" in body_of(late)["message"]
+                assert (await asyncio.wait_for(slow, 5)).status == 200
+                await asyncio.wait_for(task, 5)
+                assert not agent.plugins["sysinfo"].sessions  # sessions closed
+
+        run(main())
+
+    def test_stop_fails_requests_that_outlive_the_grace(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(shutdown_grace=0.2))
+                task = await started(agent)
+                sid = await open_session(bridge)
+                slow = bridge.request_nowait("POST", "/sysinfo/sleep", body=json.dumps({"sid": sid, "seconds": 30}).encode())
+                await asyncio.sleep(0.05)
+                agent.stop()
+                resp = await asyncio.wait_for(slow, 5)
+                assert resp.status == 503 and body_of(resp)["code"] == "endpoint_unavailable"
+                await asyncio.wait_for(task, 5)
+
+        run(main())
+
+    def test_watch_notifications_stop_with_the_session(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                sid = await open_session(bridge)
+                assert (await post(bridge, "watch", sid=sid, interval=0.02)).status == 200
+                notes = await bridge.wait_notifications(2)
+                assert notes[0].sid == sid and notes[0].plugin == "sysinfo" and notes[0].topic == "load"
+                assert (await post(bridge, "unregister_session", sid=sid)).status == 200
+                await asyncio.sleep(0.05)
+                seen = len(bridge.notifications)
+                await asyncio.sleep(0.1)
+                assert len(bridge.notifications) == seen
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_token_never_logged(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.DEBUG)
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                await post(bridge, "register_session", note="secret-body-text")
+                await stopped(agent, task)
+
+        run(main())
+        ours = [r for r in caplog.records if not r.name.startswith("websockets.server")]  # the fake bridge's own logs
+        text = "\n".join(r.getMessage() for r in ours)
+        assert "registered with the bridge" in text
+        assert TOKEN not in text and "secret-body-text" not in text
+        assert TOKEN not in repr(EndpointAgent(FakeBridge().settings()).settings)
+
+
+class TestBackoff:
+    def test_grows_is_capped_and_jittered(self) -> None:
+        backoff = Backoff(0.5, 30.0)
+        rng = random.Random(1)
+        for attempt, (lo, hi) in {0: (0.25, 0.5), 1: (0.5, 1.0), 3: (2.0, 4.0), 10: (15.0, 30.0), 1000: (15.0, 30.0)}.items():
+            delays = {backoff.delay(attempt, rng) for _ in range(50)}
+            assert all(lo <= d <= hi for d in delays)
+            assert len(delays) > 1  # jitter

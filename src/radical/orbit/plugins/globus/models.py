@@ -1,0 +1,308 @@
+"""Request bodies of the globus plugin's routes: validated before Globus is called.
+
+Every model forbids unknown fields, so a typo (``sync_leve``) is a 422 naming the
+field instead of a silently ignored option. Collections are ``"local"`` or a UUID;
+task ids are UUIDs; item lists are non-empty. Credentials are ``SecretStr`` so they
+never show in a repr or a validation message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ..base import SessionRequest
+from .local import LOCAL, normalize_uuid
+
+SYNC_LEVELS = {"exists": 0, "size": 1, "mtime": 2, "checksum": 3}
+TASK_STATUSES = ("ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED")
+#: Globus' task_list page size (its maximum ``limit``)
+TASK_LIST_PAGE = 1000
+
+
+def _collection(value: str) -> str:
+    if value == LOCAL:
+        return value
+    found = normalize_uuid(value)
+    if found is None:
+        raise ValueError(f"must be a collection UUID or 'local', got {value!r}")
+    return found
+
+
+def _task_id(value: str) -> str:
+    found = normalize_uuid(value)
+    if found is None:
+        raise ValueError(f"must be a Globus task UUID, got {value!r}")
+    return found
+
+
+def _path(value: str) -> str:
+    if not value or not value.strip():
+        raise ValueError("must be a non-empty path")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+CollectionRef = Annotated[str, AfterValidator(_collection)]
+TaskId = Annotated[str, AfterValidator(_task_id)]
+PathStr = Annotated[str, AfterValidator(_path)]
+Label = Annotated[str, Field(max_length=128)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- sessions --------------------------------------------------------------------
+class RegisterGlobusSession(_Strict):
+    """``POST /register_session``: exactly one credential kind.
+
+    * ``access_token`` (not renewed), or
+    * ``refresh_token`` + ``client_id`` (+ ``client_secret`` for a confidential client), or
+    * ``client_id`` + ``client_secret`` (client-credentials grant, for pipelines).
+    """
+
+    access_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    local_collection: str | None = None
+    #: task ids to track at once (re-attach after a restart or a new token)
+    track: list[TaskId] | None = None
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id_uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = normalize_uuid(value)
+        if found is None:
+            raise ValueError("must be a Globus client id (a UUID)")
+        return found
+
+    @field_validator("local_collection")
+    @classmethod
+    def _local_uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = normalize_uuid(value)
+        if found is None:
+            raise ValueError(f"must be a collection UUID, got {value!r}")
+        return found
+
+    @field_validator("access_token", "refresh_token", "client_secret")
+    @classmethod
+    def _non_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> RegisterGlobusSession:
+        has_at = self.access_token is not None
+        has_rt = self.refresh_token is not None
+        has_cs = self.client_secret is not None
+        if has_at and (has_rt or has_cs):
+            raise ValueError("give either access_token, or refresh_token + client_id, or client_id + client_secret, not several")
+        if has_rt and not self.client_id:
+            raise ValueError("refresh_token needs client_id (the Globus app the token was issued to)")
+        if has_cs and not self.client_id:
+            raise ValueError("client_secret needs client_id")
+        if not (has_at or has_rt or has_cs):
+            raise ValueError(
+                "a Globus credential is required: access_token, or refresh_token + client_id, "
+                "or client_id + client_secret"
+            )
+        return self
+
+    @property
+    def auth_mode(self) -> str:
+        if self.access_token is not None:
+            return "access_token"
+        if self.refresh_token is not None:
+            return "refresh_token"
+        return "client_credentials"
+
+
+# -- transfers -------------------------------------------------------------------
+class TransferItem(_Strict):
+    source: PathStr
+    destination: PathStr
+    recursive: bool | None = None
+    external_checksum: str | None = None
+    checksum_algorithm: str | None = None
+
+
+class FilterRule(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    method: Literal["include", "exclude"] = "exclude"
+    type: Literal["file", "dir"] | None = None
+
+
+class SubmitTransferRequest(SessionRequest):
+    source: CollectionRef | None = None
+    destination: CollectionRef | None = None
+    items: Annotated[list[TransferItem], Field(min_length=1)]
+    label: Label | None = None
+    sync_level: Literal["exists", "size", "mtime", "checksum", 0, 1, 2, 3] | None = None
+    verify_checksum: bool | None = None
+    preserve_timestamp: bool | None = None
+    encrypt_data: bool | None = None
+    deadline: datetime | None = None
+    skip_source_errors: bool | None = None
+    fail_on_quota_errors: bool | None = None
+    delete_destination_extra: bool | None = None
+    notify_on_succeeded: bool | None = None
+    notify_on_failed: bool | None = None
+    notify_on_inactive: bool | None = None
+    source_local_user: str | None = None
+    destination_local_user: str | None = None
+    filter_rules: list[FilterRule] | None = None
+    submission_id: TaskId | None = None
+    fail_fast: bool = False
+
+    @field_validator("sync_level", mode="before")
+    @classmethod
+    def _sync_name(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be one of exists/size/mtime/checksum or 0-3")
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
+
+    @property
+    def sync_level_int(self) -> int | None:
+        if self.sync_level is None:
+            return None
+        if isinstance(self.sync_level, str):
+            return SYNC_LEVELS[self.sync_level]
+        return int(self.sync_level)
+
+
+class DeleteRequest(SessionRequest):
+    collection: CollectionRef | None = None
+    paths: Annotated[list[PathStr], Field(min_length=1)]
+    recursive: bool = False
+    label: Label | None = None
+    ignore_missing: bool | None = None
+    interpret_globs: bool | None = None
+    deadline: datetime | None = None
+    local_user: str | None = None
+    submission_id: TaskId | None = None
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _one_path(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+# -- tasks -----------------------------------------------------------------------
+class TaskRequest(SessionRequest):
+    task_id: TaskId
+
+
+class TaskWaitRequest(SessionRequest):
+    task_id: TaskId
+    timeout: Annotated[float, Field(ge=0, le=3600)] = 60
+    polling_interval: Annotated[float, Field(ge=0.1, le=3600)] = 10
+
+
+class WaitAllRequest(SessionRequest):
+    task_ids: Annotated[list[TaskId], Field(min_length=1, max_length=10_000)]
+    timeout: Annotated[float, Field(ge=0, le=3600)] = 60
+
+
+class TrackRequest(SessionRequest):
+    #: None: every ACTIVE/INACTIVE task of the identity
+    task_ids: list[TaskId] | None = None
+
+
+class ListTasksRequest(SessionRequest):
+    limit: Annotated[int, Field(ge=1, le=TASK_LIST_PAGE)] = 100
+    offset: Annotated[int, Field(ge=0)] = 0
+    status: list[Literal["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"]] | None = None
+    type: list[Literal["TRANSFER", "DELETE"]] | None = None
+    label: str | None = None
+
+    @field_validator("status", "type", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip().upper() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            return [v.upper() if isinstance(v, str) else v for v in value]
+        return value
+
+
+class TaskEventsRequest(SessionRequest):
+    task_id: TaskId
+    limit: Annotated[int, Field(ge=1, le=1000)] = 10
+    offset: Annotated[int, Field(ge=0)] = 0
+    errors_only: bool = False
+
+
+class MarkerRequest(SessionRequest):
+    task_id: TaskId
+    marker: int | None = None
+
+
+# -- filesystem ------------------------------------------------------------------
+class LsRequest(SessionRequest):
+    collection: CollectionRef | None = None
+    path: str | None = None
+    show_hidden: bool | None = None
+    filter: str | list[str] | None = None
+    limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    offset: Annotated[int, Field(ge=0)] | None = None
+    orderby: str | None = None
+    local_user: str | None = None
+
+
+class StatRequest(SessionRequest):
+    collection: CollectionRef | None = None
+    path: PathStr
+    local_user: str | None = None
+
+
+class MkdirRequest(SessionRequest):
+    collection: CollectionRef | None = None
+    path: PathStr
+    local_user: str | None = None
+
+
+class RenameRequest(SessionRequest):
+    collection: CollectionRef | None = None
+    oldpath: PathStr
+    newpath: PathStr
+    local_user: str | None = None
+
+
+# -- collections -----------------------------------------------------------------
+class EndpointSearchRequest(SessionRequest):
+    filter_text: str | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 25
+    offset: Annotated[int, Field(ge=0, le=999)] = 0
+    filter_scope: Literal[
+        "all",
+        "my-endpoints",
+        "my-gcp-endpoints",
+        "recently-used",
+        "in-use",
+        "shared-by-me",
+        "shared-with-me",
+        "administered-by-me",
+        "hide-no-permissions",
+    ] | None = None
+
+
+class GetEndpointRequest(SessionRequest):
+    endpoint_id: CollectionRef
+
+
+def new_submission_id() -> str:
+    """A client-side submission id (Globus accepts any UUID; duplicates are idempotent)."""
+    return str(uuid.uuid4())

@@ -1,0 +1,231 @@
+"""``PluginGlobus``: the endpoint-side ``globus`` plugin (routes + per-client sessions).
+
+Enabled only where ``globus-sdk`` 4.x imports; never loaded on the bridge. Every
+method is ``POST /{endpoint}/globus/{method}`` with a JSON body validated by the
+models in :mod:`.models` (422 naming the field before Globus is called), answered
+with JSON; Globus failures are mapped once by :func:`.errors.map_globus_errors`.
+
+Routes: register_session, unregister_session (base), submit_transfer, get_task,
+task_wait, wait_all, cancel_task, list_tasks, task_events, successful_transfers,
+skipped_errors, pause_info, track, ls, stat, mkdir, rename, delete,
+endpoint_search, get_endpoint, session_info.
+
+Plugin settings (``ctx.settings``): ``min_interval``, ``max_interval``, ``backoff``,
+``chunk``, ``workers`` (see :class:`.session.PollSettings`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from typing import Any, ClassVar
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from ..base import Plugin, PluginContext, PluginSession, SessionRequest
+from . import models as m
+from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
+
+log = logging.getLogger(__name__)
+
+
+class PluginGlobus(Plugin):
+    """Orchestrates Globus transfers: submits tasks and watches them; bytes never pass here."""
+
+    name: ClassVar[str] = "globus"
+    description: ClassVar[str] = "Globus Transfer: submit and monitor collection-to-collection transfers"
+    register_model: ClassVar[type[BaseModel]] = m.RegisterGlobusSession
+
+    def __init__(self, ctx: PluginContext) -> None:
+        super().__init__(ctx)
+        from .session import PollSettings
+
+        known = {f.name for f in fields(PollSettings)}
+        self.poll_settings = PollSettings(**{k: v for k, v in (ctx.settings or {}).items() if k in known})
+        self.local = LocalCollection(None, "not discovered yet")
+
+    @classmethod
+    def check_enabled(cls) -> str | None:
+        try:
+            import globus_sdk
+        except ImportError:
+            return "globus-sdk is not installed: pip install 'radical.orbit[globus]'"
+        version = getattr(globus_sdk, "__version__", "0")
+        if not version.startswith("4."):
+            return f"globus-sdk {version} is installed but 4.x is required: pip install 'globus-sdk>=4,<5'"
+        return None
+
+    async def start(self) -> None:
+        from . import redact
+
+        redact.install()
+        self.local = discover_local_collection()
+        if self.local.collection_id:
+            log.info("globus: local collection %s (from %s)", self.local.collection_id, self.local.source)
+        else:
+            log.info("globus: no local collection configured; 'local' needs register_session(local_collection=...)")
+        await super().start()
+
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        out.update(self.local.as_dict())
+        return out
+
+    async def create_session(self, sid: str, request: BaseModel) -> PluginSession:
+        from . import redact
+        from .errors import map_globus_errors
+        from .session import GlobusSession, build_transfer_client
+
+        assert isinstance(request, m.RegisterGlobusSession)
+        redact.install()
+        secrets = self._secrets(request)
+        redact.REDACTOR.add(*secrets)
+        executor = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix=f"globus-{sid[:6]}")
+        holder: dict[str, GlobusSession] = {}
+
+        def on_refresh(resp: Any) -> None:
+            if "s" in holder:
+                holder["s"].on_refresh(resp)
+
+        try:
+            with map_globus_errors(auth_mode=request.auth_mode, what="register_session"):
+                tc = await asyncio.get_running_loop().run_in_executor(executor, build_transfer_client, request, on_refresh)
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            redact.REDACTOR.remove(*secrets)
+            raise
+        if request.local_collection:
+            local, source = request.local_collection, SOURCE_SESSION
+        else:
+            local, source = self.local.collection_id, self.local.source
+        session = GlobusSession(
+            self,
+            sid,
+            transfer_client=tc,
+            auth_mode=request.auth_mode,
+            local_collection=local,
+            local_source=source,
+            executor=executor,
+            settings=self.poll_settings,
+        )
+        session._secrets = secrets  # type: ignore[attr-defined]
+        holder["s"] = session
+        log.info("globus: session %s... uses %s auth, local collection %s (%s)", sid[:8], request.auth_mode, local, source)
+        return session
+
+    async def open_session(self, request: BaseModel) -> PluginSession:
+        session = await super().open_session(request)
+        track = getattr(request, "track", None)
+        if track:
+            from .session import GlobusSession
+
+            assert isinstance(session, GlobusSession)
+            await session.track(list(track))
+        return session
+
+    async def close_session(self, sid: str) -> bool:
+        from . import redact
+
+        session = self.sessions.get(sid)
+        closed = await super().close_session(sid)
+        if session is not None:
+            redact.REDACTOR.remove(*getattr(session, "_secrets", ()))
+        return closed
+
+    @staticmethod
+    def _secrets(request: Any) -> tuple[str, ...]:
+        out = []
+        for name in ("access_token", "refresh_token", "client_secret"):
+            value = getattr(request, name, None)
+            if value is not None:
+                out.append(value.get_secret_value())
+        return tuple(out)
+
+    def gsession(self, sid: str) -> Any:
+        """The live :class:`GlobusSession` for ``sid`` (404/410 otherwise)."""
+        return self.session(sid)
+
+    def add_routes(self, router: APIRouter) -> None:
+        plugin = self
+
+        @router.post("/submit_transfer")
+        async def submit_transfer(body: m.SubmitTransferRequest) -> dict[str, Any]:
+            """POST /submit_transfer -> {task_id, submission_id, status}; 400/401/403/404/429/502."""
+            return await plugin.gsession(body.sid).submit_transfer(body)  # type: ignore[no-any-return]
+
+        @router.post("/delete")
+        async def delete(body: m.DeleteRequest) -> dict[str, Any]:
+            """POST /delete -> {task_id, submission_id, status} (a Globus delete task)."""
+            return await plugin.gsession(body.sid).delete(body)  # type: ignore[no-any-return]
+
+        @router.post("/get_task")
+        async def get_task(body: m.TaskRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).get_task(body.task_id)  # type: ignore[no-any-return]
+
+        @router.post("/task_wait")
+        async def task_wait(body: m.TaskWaitRequest) -> dict[str, Any]:
+            """POST /task_wait -> {task_id, completed, status}; holds no thread while waiting."""
+            return await plugin.gsession(body.sid).task_wait(body.task_id, body.timeout, body.polling_interval)  # type: ignore[no-any-return]
+
+        @router.post("/wait_all")
+        async def wait_all(body: m.WaitAllRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).wait_all(body.task_ids, body.timeout)  # type: ignore[no-any-return]
+
+        @router.post("/cancel_task")
+        async def cancel_task(body: m.TaskRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).cancel_task(body.task_id)  # type: ignore[no-any-return]
+
+        @router.post("/list_tasks")
+        async def list_tasks(body: m.ListTasksRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).list_tasks(body)  # type: ignore[no-any-return]
+
+        @router.post("/task_events")
+        async def task_events(body: m.TaskEventsRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).task_events(body)  # type: ignore[no-any-return]
+
+        @router.post("/successful_transfers")
+        async def successful_transfers(body: m.MarkerRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).successful_transfers(body)  # type: ignore[no-any-return]
+
+        @router.post("/skipped_errors")
+        async def skipped_errors(body: m.MarkerRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).skipped_errors(body)  # type: ignore[no-any-return]
+
+        @router.post("/pause_info")
+        async def pause_info(body: m.TaskRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).pause_info(body.task_id)  # type: ignore[no-any-return]
+
+        @router.post("/track")
+        async def track(body: m.TrackRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).track(body.task_ids)  # type: ignore[no-any-return]
+
+        @router.post("/ls")
+        async def ls(body: m.LsRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).ls(body)  # type: ignore[no-any-return]
+
+        @router.post("/stat")
+        async def stat(body: m.StatRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).stat(body)  # type: ignore[no-any-return]
+
+        @router.post("/mkdir")
+        async def mkdir(body: m.MkdirRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).mkdir(body)  # type: ignore[no-any-return]
+
+        @router.post("/rename")
+        async def rename(body: m.RenameRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).rename(body)  # type: ignore[no-any-return]
+
+        @router.post("/endpoint_search")
+        async def endpoint_search(body: m.EndpointSearchRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).endpoint_search(body)  # type: ignore[no-any-return]
+
+        @router.post("/get_endpoint")
+        async def get_endpoint(body: m.GetEndpointRequest) -> dict[str, Any]:
+            return await plugin.gsession(body.sid).get_endpoint(body.endpoint_id)  # type: ignore[no-any-return]
+
+        @router.post("/session_info")
+        async def session_info(body: SessionRequest) -> dict[str, Any]:
+            return plugin.gsession(body.sid).info()  # type: ignore[no-any-return]

@@ -1,0 +1,256 @@
+"""GlobusSession against the in-process fake Transfer API: tracking, the poller's call
+budget, notifications, faults, fail_fast, 429 and transient errors."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from typing import Any
+
+import pytest
+from conftest import Recorder, make_session
+from fake_globus import FakeTransfer
+
+from radical.orbit.errors import GlobusAuthError, NotFoundError, UsageError
+from radical.orbit.plugins.globus import models as m
+from radical.orbit.plugins.globus.plugin import PluginGlobus
+from radical.orbit.plugins.globus.session import STATUS_KEYS
+
+SRC = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
+DST = "31ce9ba0-176d-45a5-add3-f37d233ba47d"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def until(pred: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def submit_req(sid: str, **kw: Any) -> m.SubmitTransferRequest:
+    return m.SubmitTransferRequest(
+        sid=sid, source=SRC, destination="local", items=[{"source": "/a/", "destination": "/~/b/", "recursive": True}], **kw
+    )
+
+
+def test_submit_returns_contract_shape_and_notifies(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        res = await s.submit_transfer(submit_req(s.sid, label="L1", sync_level="checksum"))
+        assert {"task_id", "submission_id", "status"} <= set(res)
+        assert res["status"] == "ACTIVE"
+        doc = fake.tasks[res["task_id"]]["submitted"]
+        assert doc["sync_level"] == 3 and doc["destination_endpoint"] == SRC and doc["label"] == "L1"
+        assert fake.calls["GET /v0.10/submission_id"] == 1
+        first = recorder.topic("transfer_status")[0]
+        assert tuple(sorted(first)) == tuple(sorted(STATUS_KEYS))
+        assert first["status"] == "ACTIVE" and first["label"] == "L1"
+        fake.set(res["task_id"], status="SUCCEEDED", bytes_transferred=10, files_transferred=1, nice_status=None)
+        out = await s.task_wait(res["task_id"], timeout=5, polling_interval=0.05)
+        assert out == {"task_id": res["task_id"], "completed": True, "status": "SUCCEEDED"}
+        last = recorder.topic("transfer_status")[-1]
+        assert last["status"] == "SUCCEEDED" and last["bytes_transferred"] == 10
+        await until(lambda: not s.info()["poller"]["running"])
+        await s.close()
+
+    run(go())
+
+
+@pytest.mark.parametrize("n", [1, 10, 100, 1000])
+def test_poll_cycle_costs_ceil_n_over_page(plugin: PluginGlobus, fake: FakeTransfer, n: int) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake, chunk=1000)
+        ids = [fake.add_task() for _ in range(n)]
+        await s.track(ids)
+        before = (s.stats["cycles"], s.stats["task_list_calls"])
+        await until(lambda: s.stats["cycles"] >= before[0] + 3)
+        cycles = s.stats["cycles"] - before[0]
+        calls = s.stats["task_list_calls"] - before[1]
+        # a cycle may be in flight when we look: allow one extra chunk set
+        assert calls <= (cycles + 1) * math.ceil(n / 1000)
+        assert fake.calls["GET /v0.10/task/{id}"] == 0
+        await s.close()
+
+    run(go())
+
+
+def test_chunk_shrinks_when_server_rejects_long_urls(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake, chunk=1000)
+        fake.max_ids = 300
+        ids = [fake.add_task() for _ in range(600)]
+        out = await s.track(ids)
+        assert len(out["tracked"]) == 600
+        assert s.info()["poller"]["chunk"] <= 300
+        await s.close()
+
+    run(go())
+
+
+def test_progress_fault_and_fail_fast(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        res = await s.submit_transfer(submit_req(s.sid, fail_fast=True))
+        tid = res["task_id"]
+        fake.set(tid, bytes_transferred=100, files_transferred=1)
+        await until(lambda: recorder.topic("transfer_progress"))
+        prog = recorder.topic("transfer_progress")[-1]
+        assert prog["bytes_transferred"] == 100 and prog["task_id"] == tid
+        fake.fault(tid, "FILE_NOT_FOUND", "file not found")
+        await until(lambda: recorder.topic("transfer_fault"))
+        fault = recorder.topic("transfer_fault")[0]
+        assert fault["code"] == "FILE_NOT_FOUND" and fault["cancelling"] is True
+        await until(lambda: recorder.topic("transfer_status")[-1]["status"] == "FAILED")
+        assert fake.calls["POST /v0.10/task/{id}/cancel"] == 1
+        await s.close()
+
+    run(go())
+
+
+def test_fault_without_fail_fast_keeps_task(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task()
+        await s.track([tid])
+        fake.fault(tid)
+        await until(lambda: recorder.topic("transfer_fault"))
+        await asyncio.sleep(0.3)
+        assert len(recorder.topic("transfer_fault")) == 1  # reported once, not every cycle
+        assert fake.calls["POST /v0.10/task/{id}/cancel"] == 0
+        await s.close()
+
+    run(go())
+
+
+def test_cancel_of_untracked_task_notifies_terminal_state(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task(label="c")
+        res = await s.cancel_task(tid)
+        assert res["code"] == "Canceled"
+        await until(lambda: any(p["status"] == "FAILED" for p in recorder.topic("transfer_status")))
+        await s.close()
+
+    run(go())
+
+
+def test_delete_is_a_tracked_task(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        res = await s.delete(m.DeleteRequest(sid=s.sid, collection="local", paths=["/~/x"], recursive=True, label="del"))
+        assert fake.tasks[res["task_id"]]["submitted"]["recursive"] is True
+        fake.set(res["task_id"], status="SUCCEEDED")
+        await until(lambda: recorder.topic("transfer_status")[-1]["status"] == "SUCCEEDED")
+        await s.close()
+
+    run(go())
+
+
+def test_transient_errors_are_survived_and_counted(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task()
+        await s.track([tid])
+        err = {"code": "ExternalError.Boom", "message": "boom", "request_id": "r1"}
+        fake.fail_next.extend([(502, err, {})] * 2)
+        await until(lambda: s.stats["errors"] >= 1)
+        fake.set(tid, status="SUCCEEDED")
+        await until(lambda: recorder.topic("transfer_status")[-1]["status"] == "SUCCEEDED")
+        assert any("poll failed" in r.getMessage() for r in caplog.records)
+        await s.close()
+
+    run(go())
+
+
+def test_rate_limit_waits_retry_after(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task()
+        await s.track([tid])
+        fake.fail_next.extend([(429, {"code": "RateLimited", "message": "slow down"}, {"Retry-After": "0"})] * 2)
+        await until(lambda: s.stats["rate_limited"] >= 1)
+        await s.close()
+
+    run(go())
+
+
+def test_expired_access_token_notifies_and_stops(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task()
+        await s.track([tid])
+        fake.fail_next.append((401, {"code": "AuthenticationFailed", "message": "Token is not active"}, {}))
+        await until(lambda: recorder.topic("auth_error"))
+        note = recorder.topic("auth_error")[0]
+        assert "re-register with a fresh token" in note["message"]
+        assert "fake-access-token" not in repr(recorder.events)
+        with pytest.raises(GlobusAuthError):
+            await s.task_wait(tid, timeout=1, polling_interval=0.1)
+        await s.close()
+
+    run(go())
+
+
+def test_task_wait_holds_no_thread(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake, workers=2)
+        tid = fake.add_task()
+        await s.track([tid])
+        before = threading.active_count()
+        waits = [asyncio.create_task(s.task_wait(tid, timeout=2, polling_interval=0.05)) for _ in range(50)]
+        await asyncio.sleep(0.1)
+        res = await s.ls(m.LsRequest(sid=s.sid, collection=SRC, path="/"))
+        assert res["DATA_TYPE"] == "file_list"
+        assert threading.active_count() <= before + 2
+        fake.set(tid, status="SUCCEEDED")
+        outs = await asyncio.gather(*waits)
+        assert all(o["completed"] for o in outs)
+        await s.close()
+
+    run(go())
+
+
+def test_wait_all_and_track_all_active(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        a, b = fake.add_task(), fake.add_task()
+        done = fake.add_task(status="SUCCEEDED")
+        out = await s.track(None)
+        assert set(out["tracked"]) == {a, b}
+        fake.set(a, status="SUCCEEDED")
+        res = await s.wait_all([a, b, done], timeout=0.3)
+        assert res["completed"] is False and res["pending"] == [b]
+        fake.set(b, status="FAILED")
+        res = await s.wait_all([a, b, done], timeout=3)
+        assert res["completed"] is True and res["tasks"][b] == "FAILED"
+        await s.close()
+
+    run(go())
+
+
+def test_unknown_task_wait_is_404(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        with pytest.raises(NotFoundError):
+            await s.task_wait("0d6e5b8e-0000-4000-8000-000000000000", timeout=1, polling_interval=1)
+        await s.close()
+
+    run(go())
+
+
+def test_local_missing_is_400(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        s.local_collection = None
+        with pytest.raises(UsageError, match="no local Globus collection"):
+            await s.ls(m.LsRequest(sid=s.sid))
+        assert sum(fake.calls.values()) == 0
+        await s.close()
+
+    run(go())

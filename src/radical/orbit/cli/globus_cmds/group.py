@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from ...config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
@@ -38,6 +40,10 @@ def globus(ctx: click.Context, url: str | None, token: str | None, cert: str | N
     A collection is a UUID or 'local' (the endpoint's local collection); paths
     follow a ':' as in the Globus CLI (local:/~/data/).
     """
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        # a terminal command: one line per HTTP request (httpx logs them at INFO) is noise
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     rt = Runtime(url=url, token=token, cert=cert, endpoint=endpoint_name, fmt=fmt, local_collection=local_collection)
     ctx.obj = rt
     ctx.call_on_close(rt.close)

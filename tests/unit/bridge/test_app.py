@@ -304,3 +304,63 @@ class TestBridge:
 
     def test_relay_response_body_decoding(self) -> None:
         assert decode_body("aGk=", "base64") == b"hi"
+
+
+class TestHeartbeatAndEvents:
+    def test_silent_endpoint_dropped_with_topology_event(self) -> None:
+        app = create_app(make_settings(heartbeat_interval=0.1))
+        with TestClient(app) as tc:
+            ep = FakeEndpoint(tc)
+            assert ep.register()["heartbeat_interval"] == 0.1
+            assert ep.ws is not None
+            t0 = time.monotonic()
+            pings = 0
+            with pytest.raises(WebSocketDisconnect) as info:
+                while True:  # read pings, never answer
+                    frame = ep.ws.receive_json()
+                    assert frame["type"] == "ping"
+                    pings += 1
+            elapsed = time.monotonic() - t0
+            from radical.orbit.models.messages import CLOSE_HEARTBEAT_TIMEOUT
+
+            assert info.value.code == CLOSE_HEARTBEAT_TIMEOUT
+            assert pings >= 2 and 0.25 <= elapsed < 1.5
+            assert tc.get("/endpoints", headers=AUTH).json()["endpoints"] == []
+            topics = [(e.topic, e.endpoint) for e in app.hub.buffer]
+            assert topics == [("endpoint_connected", "ep1"), ("endpoint_dropped", "ep1")]
+            ep.close()
+
+    def test_pongs_keep_endpoint_alive(self) -> None:
+        app = create_app(make_settings(heartbeat_interval=0.05))
+        with TestClient(app) as tc, FakeEndpoint(tc) as ep:
+            assert ep.ws is not None
+            deadline = time.monotonic() + 0.4
+            while time.monotonic() < deadline:
+                frame = ep.ws.receive_json()
+                assert frame["type"] == "ping"
+                ep.ws.send_json({"type": "pong", "ts": frame["ts"]})
+            assert [e["name"] for e in tc.get("/endpoints", headers=AUTH).json()["endpoints"]] == ["ep1"]
+
+    def test_notifications_and_disconnect_become_events(self) -> None:
+        from radical.orbit.models.messages import session_tag
+
+        app = create_app(make_settings())
+        with TestClient(app) as tc:
+            with FakeEndpoint(tc) as ep:
+                assert ep.ws is not None
+                ep.ws.send_json(
+                    {"type": "notification", "plugin": "sysinfo", "topic": "load", "sid": "secret-sid", "payload": {"x": 1}, "ts": 1.5, "dropped": 3}
+                )
+                ep.ws.send_json({"type": "ping", "ts": 0.0})
+                assert ep.ws.receive_json()["type"] == "pong"  # the notification was handled before
+            deadline = time.monotonic() + 5
+            while len(app.hub.buffer) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            events = list(app.hub.buffer)
+            assert [e.topic for e in events] == ["endpoint_connected", "load", "endpoint_disconnected"]
+            note = json.loads(events[1].chunk.split("data: ", 1)[1])
+            assert note["session"] == session_tag("secret-sid") and "secret-sid" not in events[1].chunk
+            assert note["payload"] == {"x": 1} and note["ts"] == 1.5 and note["dropped"] == 3
+            assert note["plugin"] == "sysinfo" and note["endpoint"] == "ep1" and note["kind"] == "notification"
+            topo = json.loads(events[2].chunk.split("data: ", 1)[1])
+            assert topo["kind"] == "topology" and topo["plugin"] is None and topo["payload"]["name"] == "ep1"

@@ -1,0 +1,141 @@
+"""The bridge under a real uvicorn (in a thread): SSE over HTTP, a real WebSocket
+endpoint, and a shutdown that ends open streams."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from bridge_helpers import AUTH, make_settings
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from radical.orbit.bridge.server import BridgeServer, build_server
+from radical.orbit.models.messages import Register, Request, Response, dump_frame, parse_frame
+from radical.orbit.procs import free_port
+
+
+class LiveBridge:
+    def __init__(self, **overrides: Any) -> None:
+        self.port = free_port()
+        self.settings = make_settings(port=self.port, **overrides)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: BridgeServer = build_server(self.settings)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> LiveBridge:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "bridge did not start"
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> float:
+        t0 = time.monotonic()
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive()
+        return time.monotonic() - t0
+
+    def endpoint(self, name: str = "ep1") -> ClientConnection:
+        ws = connect(f"ws://127.0.0.1:{self.port}/ws/endpoint", additional_headers=AUTH, open_timeout=5)
+        ws.send(dump_frame(Register(name=name, plugins=[{"name": "sysinfo"}])))  # type: ignore[list-item]
+        assert json.loads(ws.recv(timeout=5))["type"] == "registered"
+        return ws
+
+
+@pytest.fixture
+def live() -> Iterator[LiveBridge]:
+    bridge = LiveBridge(sse_keepalive=0.2, event_buffer=5).start()
+    yield bridge
+    bridge.stop()
+
+
+def read_events(lines: Iterator[str], n: int) -> list[dict[str, Any]]:
+    """The next ``n`` SSE events (keep-alive comments are counted as {"comment": True})."""
+    out: list[dict[str, Any]] = []
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line.startswith(":"):
+            out.append({"comment": True})
+        elif line == "":
+            if fields:
+                data = json.loads(fields["data"])
+                assert data["id"] == fields["id"] and data["kind"] == fields["event"]
+                out.append(data)
+                fields = {}
+        else:
+            key, _, value = line.partition(": ")
+            fields[key] = value
+        if len(out) >= n:
+            return out
+    return out
+
+
+def notify(ws: ClientConnection, topic: str, plugin: str = "sysinfo") -> None:
+    ws.send(json.dumps({"type": "notification", "plugin": plugin, "topic": topic, "payload": {"t": topic}, "ts": time.time()}))
+
+
+class TestLiveBridge:
+    def test_sse_filter_resume_gap_keepalive(self, live: LiveBridge) -> None:
+        ws = live.endpoint()
+        with httpx.Client(base_url=live.url, headers=AUTH, timeout=5) as http:
+            with http.stream("GET", "/events", params={"topic": "b"}) as resp:
+                lines = resp.iter_lines()
+                assert resp.status_code == 200
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                hello = read_events(lines, 1)[0]
+                assert hello["kind"] == "hello"
+                for topic in ["a", "b", "a", "b"]:
+                    notify(ws, topic)
+                got = [e for e in read_events(lines, 3) if not e.get("comment")]
+                assert [e["topic"] for e in got[:2]] == ["b", "b"]
+                first_b = got[0]["id"]
+                # idle: keep-alive comments arrive
+                assert any(e.get("comment") for e in read_events(lines, 2))
+            # resume after the first "b": only the second one is replayed
+            with http.stream("GET", "/events", params={"topic": "b"}, headers={"Last-Event-ID": first_b}) as resp:
+                lines = resp.iter_lines()
+                events = read_events(lines, 2)
+                assert [e["kind"] for e in events] == ["hello", "notification"]
+                assert events[1]["id"] != first_b and events[1]["topic"] == "b"
+            # overflow the 5-event buffer: resuming from the first id gives a gap first
+            for i in range(6):
+                notify(ws, f"c{i}")
+            time.sleep(0.2)
+            with http.stream("GET", "/events", params={"last_event_id": first_b}) as resp:
+                lines = resp.iter_lines()
+                events = read_events(lines, 3)
+                assert [e["kind"] for e in events] == ["hello", "gap", "notification"]
+                assert events[1]["payload"]["reason"]
+        ws.close()
+
+    def test_relay_and_shutdown_ends_streams(self) -> None:
+        bridge = LiveBridge(sse_keepalive=30).start()
+        ws = bridge.endpoint()
+
+        def answer() -> None:
+            try:
+                while True:
+                    frame = parse_frame(ws.recv())
+                    if isinstance(frame, Request):
+                        ws.send(dump_frame(Response(id=frame.id, status=200, body=frame.path)))
+            except ConnectionClosed:  # the bridge shuts down
+                return
+
+        threading.Thread(target=answer, daemon=True).start()
+        with httpx.Client(base_url=bridge.url, headers=AUTH, timeout=5) as http:
+            assert http.get("/ep1/sysinfo/ping").text == "/sysinfo/ping"
+            with http.stream("GET", "/events") as resp:
+                lines = resp.iter_lines()
+                read_events(lines, 1)
+                took = bridge.stop()
+                rest = list(lines)  # the stream ends instead of hanging
+        assert took < 3, took
+        assert rest == [] or all(not line or line.startswith(":") or line.startswith(("id", "event", "data")) for line in rest)

@@ -59,7 +59,7 @@ class FakeEndpoint:
         self.client = client
         self.name = name
         self.plugins = plugins if plugins is not None else [PluginInfo(name="sysinfo", version="1.0")]
-        self.headers = AUTH if headers is None else headers
+        self.headers = dict(AUTH if headers is None else headers)  # TestClient mutates it
         self.ws: WebSocketTestSession | None = None
         self._cm: Any = None
         self._thread: threading.Thread | None = None

@@ -49,7 +49,7 @@ class TestBridge:
 
     @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
     def test_ws_refused_without_right_token(self, client: TestClient, headers: dict[str, str]) -> None:
-        with client.websocket_connect("/ws/endpoint", headers=headers) as ws:
+        with client.websocket_connect("/ws/endpoint", headers=dict(headers)) as ws:
             frame = ws.receive_json()
             assert frame["type"] == "error" and frame["code"] == "unauthorized"
             with pytest.raises(WebSocketDisconnect) as info:
@@ -118,7 +118,7 @@ class TestBridge:
         ],
     )
     def test_bad_registration_refused(self, client: TestClient, first: object, code: str, close_code: int) -> None:
-        with client.websocket_connect("/ws/endpoint", headers=AUTH) as ws:
+        with client.websocket_connect("/ws/endpoint", headers=dict(AUTH)) as ws:
             ws.send_text(first if isinstance(first, str) else json.dumps(first))
             frame = ws.receive_json()
             assert frame["type"] == "error" and frame["code"] == code, frame

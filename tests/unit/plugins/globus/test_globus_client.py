@@ -1,0 +1,108 @@
+"""GlobusClient: the seed's method names, parameters and defaults; no server-side imports;
+credentials never in reprs; long waits get a matching bridge timeout."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from radical.orbit.plugins.globus.client import GlobusClient
+
+SECRET = "client-secret-token-xyz"
+
+
+class FakeResponse:
+    def __init__(self, data: Any) -> None:
+        self._data = data
+        self.content = b"x"
+
+    def json(self) -> Any:
+        return self._data
+
+
+class FakeEC:
+    name = "ep"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.bridge = None
+
+    def request(self, method: str, plugin: str, route: str, **kw: Any) -> FakeResponse:
+        self.calls.append({"method": method, "plugin": plugin, "route": route, **kw})
+        if route == "register_session":
+            return FakeResponse({"sid": f"sid{len(self.calls):030d}"})
+        if route in ("submit_transfer", "delete"):
+            return FakeResponse({"task_id": "t1", "submission_id": "s1", "status": "ACTIVE"})
+        if route == "task_wait":
+            return FakeResponse({"task_id": kw["json"]["task_id"], "completed": True, "status": "SUCCEEDED"})
+        return FakeResponse({"ok": True})
+
+
+def test_seed_signatures() -> None:
+    sig = {name: str(inspect.signature(getattr(GlobusClient, name))) for name in (
+        "register_session", "submit_transfer", "get_task", "task_wait", "cancel_task", "list_tasks",
+        "ls", "mkdir", "rename", "delete", "endpoint_search", "get_endpoint", "close")}
+    assert sig["register_session"].startswith("(self, access_token: 'str | None' = None, refresh_token: 'str | None' = None, client_id: 'str | None' = None, local_collection: 'str | None' = None, *")
+    assert "(self, source" in sig["submit_transfer"] and "items" in sig["submit_transfer"]
+    assert "label: 'str | None' = None, sync_level: 'str | int | None' = None, *" in sig["submit_transfer"]
+    assert "timeout: 'float' = 60, polling_interval: 'float' = 10" in sig["task_wait"]
+    assert "limit: 'int' = 100" in sig["list_tasks"]
+    assert "path: 'str | None' = None" in sig["ls"]
+    assert "recursive: 'bool' = False, label: 'str | None' = None" in sig["delete"]
+    assert "filter_text: 'str | None' = None, limit: 'int' = 25" in sig["endpoint_search"]
+
+
+def test_requires_credentials_and_repr_hides_them() -> None:
+    ec = FakeEC()
+    gc = GlobusClient(ec)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="register_session"):
+        gc.ls("local")
+    gc.register_session(access_token=SECRET, local_collection="6c54cade-bde5-45c1-bdea-f4bd71dba2cc")
+    assert SECRET not in repr(gc) and SECRET not in str(vars(gc))
+    body = ec.calls[-1]["json"]
+    assert body == {"access_token": SECRET, "local_collection": "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"}
+
+
+def test_calls_and_wait_timeouts() -> None:
+    ec = FakeEC()
+    gc = GlobusClient(ec, client_id="c", client_secret=SECRET)  # type: ignore[arg-type]
+    assert ec.calls[0]["json"] == {"client_id": "c", "client_secret": SECRET}
+    sub = gc.submit_transfer("u", "local", [{"source": "/a", "destination": "/b", "recursive": True}], label="L", sync_level="checksum")
+    assert sub == {"task_id": "t1", "submission_id": "s1", "status": "ACTIVE"}
+    body = ec.calls[-1]["json"]
+    assert body["sync_level"] == "checksum" and "fail_fast" not in body and body["label"] == "L"
+    res = gc.task_wait("t1", timeout=120)
+    assert res["completed"] is True
+    call = ec.calls[-1]
+    assert call["json"]["timeout"] == 120 and call["json"]["polling_interval"] == 10
+    assert float(call["headers"]["X-Orbit-Timeout"]) > 120 and call["timeout"] > float(call["headers"]["X-Orbit-Timeout"])
+    gc.delete("u", "/x")
+    assert ec.calls[-1]["json"]["paths"] == ["/x"] and ec.calls[-1]["json"]["recursive"] is False
+    gc.list_tasks(status="ACTIVE")
+    assert ec.calls[-1]["json"]["status"] == ["ACTIVE"] and ec.calls[-1]["json"]["limit"] == 100
+    gc.endpoint_search("tutorial")
+    assert ec.calls[-1]["json"]["filter_text"] == "tutorial" and ec.calls[-1]["json"]["limit"] == 25
+
+
+def test_reregistration_reattaches_submitted_tasks() -> None:
+    ec = FakeEC()
+    gc = GlobusClient(ec, access_token="a" * 10)  # type: ignore[arg-type]
+    gc.submit_transfer("u", "local", [{"source": "/a", "destination": "/b"}])
+    gc.register_session(access_token="b" * 10)
+    reg = [c for c in ec.calls if c["route"] == "register_session"][-1]
+    assert reg["json"]["track"] == ["t1"]
+
+
+def test_client_imports_nothing_server_side() -> None:
+    code = (
+        "import sys\n"
+        "import radical.orbit.plugins.globus.client\n"
+        "bad = [m for m in ('fastapi', 'globus_sdk', 'uvicorn', 'starlette') if m in sys.modules]\n"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,77 @@
+"""Request validation: bad input is rejected naming the field, before Globus is called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from radical.orbit.plugins.globus import models as m
+
+U = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
+ITEMS = [{"source": "/a", "destination": "/b"}]
+
+
+def fields_of(exc: ValidationError) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) for e in exc.errors()}
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"source": "nope"}, "source"),
+        ({"items": []}, "items"),
+        ({"items": [{"source": "", "destination": "/b"}]}, "items.0.source"),
+        ({"items": [{"source": "/a"}]}, "items.0.destination"),
+        ({"sync_level": "sometimes"}, "sync_level"),
+        ({"sync_level": 7}, "sync_level"),
+        ({"sync_leve": 1}, "sync_leve"),
+        ({"label": "x" * 200}, "label"),
+        ({"submission_id": "123"}, "submission_id"),
+        ({"verify_checksum": "maybe"}, "verify_checksum"),
+    ],
+)
+def test_submit_rejects(kw: dict[str, Any], field: str) -> None:
+    body = {"sid": "s", "source": U, "destination": "local", "items": ITEMS, **kw}
+    with pytest.raises(ValidationError) as info:
+        m.SubmitTransferRequest.model_validate(body)
+    assert field in fields_of(info.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("checksum", 3), (0, 0), ("2", 2), ("exists", 0), (None, None)])
+def test_sync_level_names_and_numbers(value: Any, expected: int | None) -> None:
+    req = m.SubmitTransferRequest(sid="s", source=U, destination=U.upper(), items=ITEMS, sync_level=value)
+    assert req.sync_level_int == expected
+    assert req.destination == U
+
+
+def test_register_modes() -> None:
+    assert m.RegisterGlobusSession(access_token="t" * 10).auth_mode == "access_token"
+    assert m.RegisterGlobusSession(refresh_token="r" * 10, client_id=U).auth_mode == "refresh_token"
+    assert m.RegisterGlobusSession(client_id=U, client_secret="s" * 10).auth_mode == "client_credentials"
+    for bad in ({}, {"refresh_token": "r" * 10}, {"access_token": "a" * 10, "refresh_token": "r" * 10, "client_id": U}, {"client_secret": "x" * 10}, {"access_token": " "}):
+        with pytest.raises(ValidationError):
+            m.RegisterGlobusSession.model_validate(bad)
+
+
+def test_register_never_shows_secret() -> None:
+    secret = "very-secret-token-value"
+    req = m.RegisterGlobusSession(access_token=secret)
+    assert secret not in repr(req) and secret not in str(req)
+    with pytest.raises(ValidationError) as info:
+        m.RegisterGlobusSession.model_validate({"access_token": secret, "client_id": "not-a-uuid"})
+    assert secret not in str([{k: v for k, v in e.items() if k != "input"} for e in info.value.errors()])
+
+
+def test_delete_and_tasks() -> None:
+    assert m.DeleteRequest(sid="s", paths="/x").paths == ["/x"]
+    with pytest.raises(ValidationError):
+        m.DeleteRequest(sid="s", paths=[])
+    with pytest.raises(ValidationError):
+        m.TaskRequest(sid="s", task_id="abc")
+    assert m.ListTasksRequest(sid="s", status="active,failed").status == ["ACTIVE", "FAILED"]
+    with pytest.raises(ValidationError):
+        m.ListTasksRequest(sid="s", limit=5000)
+    with pytest.raises(ValidationError):
+        m.EndpointSearchRequest(sid="s", limit=0)

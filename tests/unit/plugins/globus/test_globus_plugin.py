@@ -1,0 +1,108 @@
+"""PluginGlobus through its ASGI app (in-process): routes, validation before Globus,
+error rendering, enablement and the log redaction of credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+from typing import Any
+
+import httpx
+import pytest
+from fake_globus import BASE, FakeTransfer, mount
+
+from radical.orbit.plugins.globus import redact
+from radical.orbit.plugins.globus.plugin import PluginGlobus
+
+U = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
+TOKEN = "plugin-test-token-0123456789"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def client_for(plugin: PluginGlobus) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=plugin.app), base_url="http://plugin")
+
+
+def test_routes_validation_and_errors(plugin: PluginGlobus, fake: FakeTransfer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_TRANSFER", BASE)
+
+    async def go() -> None:
+        await plugin.start()
+        async with await client_for(plugin) as c:
+            r = await c.post("/register_session", json={"refresh_token": TOKEN})
+            assert r.status_code == 422 and "client_id" in r.json()["message"]
+            assert TOKEN not in r.text
+            r = await c.post("/register_session", json={"access_token": TOKEN, "local_collection": U})
+            assert r.status_code == 200, r.text
+            sid = r.json()["sid"]
+            mount(plugin.sessions[sid].tc, fake)  # type: ignore[attr-defined]
+            r = await c.post("/submit_transfer", json={"sid": sid, "source": "nope", "destination": "local", "items": []})
+            assert r.status_code == 422
+            assert {f["field"] for f in r.json()["details"]["fields"]} == {"source", "items"}
+            assert sum(fake.calls.values()) == 0  # rejected before Globus
+            r = await c.post("/ls", json={"sid": sid, "collection": "local", "path": "/~/"})
+            assert r.status_code == 200 and r.json()["endpoint"] == U
+            r = await c.post("/get_task", json={"sid": sid, "task_id": "0d6e5b8e-0000-4000-8000-000000000000"})
+            assert r.status_code == 404 and r.json()["code"] == "not_found"
+            assert r.json()["details"]["globus_code"] == "TaskNotFound"
+            r = await c.post("/submit_transfer", json={"sid": sid, "source": U, "destination": "local", "items": [{"source": "/a", "destination": "/b"}]})
+            assert r.status_code == 200 and set(r.json()) >= {"task_id", "submission_id", "status"}
+            info = (await c.post("/session_info", json={"sid": sid})).json()
+            assert info["auth_mode"] == "access_token" and info["local_source"] == "session" and info["tracked"] == 1
+            r = await c.post("/ls", json={"sid": "nope"})
+            assert r.status_code == 404 and r.json()["code"] == "session_not_found"
+            assert (await c.post("/unregister_session", json={"sid": sid})).json() == {"closed": True}
+            r = await c.post("/ls", json={"sid": sid})
+            assert r.status_code == 410
+        await plugin.stop()
+
+    run(go())
+
+
+def test_plugin_info_reports_local_collection(plugin: PluginGlobus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RADICAL_ORBIT_GLOBUS_COLLECTION", U)
+
+    async def go() -> None:
+        await plugin.start()
+        async with await client_for(plugin) as c:
+            info = (await c.get("/")).json()
+        assert info["local_collection"] == U and info["source"] == "env"
+        await plugin.stop()
+
+    run(go())
+
+
+def test_disabled_without_globus_sdk() -> None:
+    code = (
+        "import sys; sys.modules['globus_sdk'] = None\n"
+        "from radical.orbit.plugins.globus.plugin import PluginGlobus\n"
+        "print(PluginGlobus.check_enabled())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "globus-sdk is not installed" in out and "radical.orbit[globus]" in out
+
+
+def test_redactor_masks_registered_secrets() -> None:
+    logger = logging.getLogger("test.redact")
+    handler = logging.Handler()
+    seen: list[str] = []
+    handler.emit = lambda record: seen.append(logging.Formatter().format(record))  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    redact.install(logger)
+    redact.REDACTOR.add(TOKEN)
+    try:
+        logger.warning("header Bearer %s sent", TOKEN)
+        try:
+            raise ValueError(f"boom {TOKEN}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        redact.REDACTOR.remove(TOKEN)
+        logger.removeHandler(handler)
+    assert seen and all(TOKEN not in s for s in seen)
+    assert "***" in seen[0]

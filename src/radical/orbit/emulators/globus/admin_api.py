@@ -1,0 +1,151 @@
+"""The emulator's own routes: ``GET /health`` and the admin API under ``/_emulator/``.
+
+Not part of Globus; the prefix cannot clash with a Globus path. Unauthenticated by
+design (the emulator binds to loopback and plays a test double):
+
+- ``GET /health``, ``GET /_emulator/info`` — collections (incl. the local one), ids
+- ``POST /_emulator/token`` ``{"scope"?, "refresh"?, "lifetime"?, "consents"?: [collection ids]}``
+  — a token for the dev user (what ``radical-orbit emulator token`` prints)
+- ``POST /_emulator/clients`` — register a new confidential client
+- ``POST /_emulator/expire_tokens`` — expire every access token now
+- ``GET|PUT|PATCH|DELETE /_emulator/faults`` — read / replace / merge / reset faults
+- ``POST /_emulator/faults/paths``, ``DELETE /_emulator/faults/paths/{id}`` — path faults
+- ``GET|DELETE /_emulator/counters`` — per-route request counters
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .context import Emulator
+from .errors import GlobusError, bad_request, json_response
+from .faults import FaultSettings, PathFault
+from .state import TRANSFER_SCOPE, Identity, ScopeError
+
+__all__ = ["routes"]
+
+
+def emu(request: Request) -> Emulator:
+    em: Emulator = request.app.state.emulator
+    return em
+
+
+class DevTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scope: str | None = None
+    refresh: bool = False
+    lifetime: int | None = Field(None, ge=1)
+    consents: list[str] = Field(default_factory=list, description="collection ids to grant data_access for")
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return await request.json()
+    except ValueError:
+        raise bad_request("body is not valid JSON") from None
+
+
+def _validate(model: type[BaseModel], data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise bad_request("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+
+
+async def health(request: Request) -> Response:
+    return json_response(emu(request).health())
+
+
+async def info(request: Request) -> Response:
+    em = emu(request)
+    body = em.health()
+    body["client_id"] = em.settings.client_id
+    body["token_lifetime"] = em.settings.token_lifetime
+    return json_response(body)
+
+
+async def dev_token(request: Request) -> Response:
+    em = emu(request)
+    req: DevTokenRequest = _validate(DevTokenRequest, await _json(request))
+    scope = req.scope or TRANSFER_SCOPE
+    if req.consents:
+        deps = " ".join(f"*https://auth.globus.org/scopes/{c}/data_access" for c in req.consents)
+        scope = f"{TRANSFER_SCOPE}[{deps}]" if not req.scope else scope
+    try:
+        body = em.auth.grant(Identity.dev(), em.settings.native_client_id, scope, refresh=req.refresh, lifetime=req.lifetime)
+    except ScopeError as exc:
+        raise bad_request(f"Unknown scope: {exc}") from None
+    body["client_id"] = em.settings.native_client_id
+    return json_response(body)
+
+
+async def new_client(request: Request) -> Response:
+    cid, secret = emu(request).auth.new_client()
+    return json_response({"client_id": cid, "client_secret": secret})
+
+
+async def expire_tokens(request: Request) -> Response:
+    return json_response({"expired": emu(request).auth.expire_all()})
+
+
+async def faults(request: Request) -> Response:
+    state = emu(request).faults
+    if request.method == "PUT":
+        state.configure(_validate(FaultSettings, await _json(request)))
+    elif request.method == "PATCH":
+        data = await _json(request)
+        if not isinstance(data, dict):
+            raise bad_request("PATCH body must be a JSON object")
+        try:
+            state.update(data)
+        except PydanticValidationError as exc:
+            raise bad_request(str(exc)) from None
+    elif request.method == "DELETE":
+        state.reset()
+    return json_response(state.snapshot())
+
+
+async def add_path_fault(request: Request) -> Response:
+    fault = _validate(PathFault, await _json(request))
+    if emu(request).collections.get(fault.collection) is None:
+        raise GlobusError(404, "EndpointNotFound", f"No such endpoint '{fault.collection}'")
+    emu(request).faults.add_path_fault(fault)
+    return json_response(fault.model_dump(), 201)
+
+
+async def remove_path_fault(request: Request) -> Response:
+    fid = request.path_params["fault_id"]
+    if not emu(request).faults.remove_path_fault(fid):
+        raise GlobusError(404, "ClientError.NotFound", f"No path fault '{fid}'")
+    return json_response({"removed": fid})
+
+
+async def counters(request: Request) -> Response:
+    state = emu(request).faults
+    if request.method == "DELETE":
+        state.reset_counters()
+    snap = state.snapshot()
+    return json_response({"counters": snap["counters"], "injected": snap["injected"]})
+
+
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/_emulator/info", info, methods=["GET"]),
+    Route("/_emulator/token", dev_token, methods=["POST"]),
+    Route("/_emulator/clients", new_client, methods=["POST"]),
+    Route("/_emulator/expire_tokens", expire_tokens, methods=["POST"]),
+    Route("/_emulator/faults", faults, methods=["GET", "PUT", "PATCH", "DELETE"]),
+    Route("/_emulator/faults/paths", add_path_fault, methods=["POST"]),
+    Route("/_emulator/faults/paths/{fault_id}", remove_path_fault, methods=["DELETE"]),
+    Route("/_emulator/counters", counters, methods=["GET", "DELETE"]),
+]

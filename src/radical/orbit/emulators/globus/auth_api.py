@@ -1,0 +1,209 @@
+"""The slice of Globus Auth the SDK and CLI need: the token endpoint and a few reads.
+
+``POST /v2/oauth2/token`` speaks the ``client_credentials`` grant (confidential client,
+HTTP Basic) and the ``refresh_token`` grant (native client via ``client_id`` in the
+form, or confidential via Basic). Answers carry ``other_tokens`` and never an
+``id_token`` (the SDK would try to verify it against OIDC discovery).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .context import Emulator
+from .errors import json_response
+from .settings import DEV_IDENTITY_ID, DEV_USERNAME
+from .state import Identity, ScopeError, TokenRecord
+
+__all__ = ["routes"]
+
+
+def emu(request: Request) -> Emulator:
+    em: Emulator = request.app.state.emulator
+    return em
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The form-urlencoded body (no python-multipart needed for this one content type)."""
+    from urllib.parse import parse_qsl
+
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    return dict(parse_qsl(raw, keep_blank_values=True))
+
+
+def oauth_error(error: str, description: str, status: int = 400) -> Response:
+    return json_response({"error": error, "error_description": description}, status)
+
+
+def api_error(status: int, code: str, detail: str) -> Response:
+    eid = str(uuid.uuid1())
+    title = "Unauthorized" if status == 401 else "Forbidden" if status == 403 else "Error"
+    body = {
+        "errors": [{"status": str(status), "id": eid, "code": code, "detail": detail, "title": title}],
+        "error_description": detail,
+        "error": code.lower(),
+    }
+    return json_response(body, status)
+
+
+def basic_client(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip()).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    cid, sep, secret = decoded.partition(":")
+    return (cid, secret) if sep else None
+
+
+async def token(request: Request) -> Response:
+    form = await form_of(request)
+    em = emu(request)
+    grant = str(form.get("grant_type") or "")
+    creds = basic_client(request)
+    if creds is not None and not em.auth.check_client(*creds):
+        return oauth_error("invalid_client", "Invalid client credentials", 401)
+    if grant == "client_credentials":
+        if creds is None:
+            return oauth_error("invalid_client", "client_credentials requires HTTP Basic client authentication", 401)
+        scope = str(form.get("scope") or "urn:globus:auth:scope:transfer.api.globus.org:all")
+        try:
+            body = em.auth.grant(Identity.for_client(creds[0]), creds[0], scope)
+        except ScopeError as exc:
+            return oauth_error("invalid_scope", f"Unknown scope: {exc}")
+        return json_response(body)
+    if grant == "refresh_token":
+        client_id = creds[0] if creds else str(form.get("client_id") or "")
+        if not client_id:
+            return oauth_error("invalid_client", "client_id is required", 401)
+        body2 = em.auth.refresh(str(form.get("refresh_token") or ""), client_id)
+        if body2 is None:
+            return oauth_error("invalid_grant", "The refresh token is invalid, expired or revoked", 401)
+        return json_response(body2)
+    return oauth_error("unsupported_grant_type", f"grant_type {grant!r} is not supported by the emulator")
+
+
+def _record(request: Request, form_token: str) -> TokenRecord | None:
+    rec = emu(request).auth.lookup(form_token) if form_token else None
+    return rec if rec is not None and rec.active() else None
+
+
+async def validate(request: Request) -> Response:
+    form = await form_of(request)
+    rec = _record(request, str(form.get("token") or ""))
+    return json_response({"active": rec is not None})
+
+
+async def introspect(request: Request) -> Response:
+    form = await form_of(request)
+    rec = _record(request, str(form.get("token") or ""))
+    if rec is None:
+        return json_response({"active": False})
+    return json_response(
+        {
+            "active": True,
+            "token_type": "Bearer",
+            "scope": " ".join(s.split("[", 1)[0] for s in rec.scopes),
+            "client_id": rec.client_id,
+            "username": rec.username,
+            "name": rec.name,
+            "email": rec.identity.email,
+            "sub": rec.identity_id,
+            "exp": int(rec.expires_at) if rec.expires_at else None,
+            "iat": int(rec.issued_at),
+            "nbf": int(rec.issued_at),
+            "aud": [rec.resource_server, rec.client_id],
+            "iss": "https://auth.globus.org",
+        }
+    )
+
+
+async def revoke(request: Request) -> Response:
+    form = await form_of(request)
+    tok = str(form.get("token") or "")
+    if tok:
+        emu(request).auth.revoke(tok)
+    return json_response({"active": False})
+
+
+def bearer(request: Request) -> TokenRecord | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, tok = header.partition(" ")
+    if scheme.lower() != "bearer" or not tok.strip():
+        return None
+    return _record(request, tok.strip())
+
+
+def identity_doc(ident: Identity) -> dict[str, Any]:
+    client = "@clients.auth.globus.org" in ident.username
+    return {
+        "id": ident.id,
+        "username": ident.username,
+        "name": ident.name,
+        "email": ident.email,
+        "status": "used",
+        "identity_type": "client" if client else "login",
+        "identity_provider": "6f2d2c2e-1b34-4e0a-9a48-0c0a5b7e0000",
+        "organization": "RADICAL Orbit (emulated)",
+    }
+
+
+async def userinfo(request: Request) -> Response:
+    rec = bearer(request)
+    if rec is None:
+        return api_error(401, "UNAUTHORIZED", "Call must be authenticated")
+    ident = rec.identity
+    return json_response(
+        {
+            "sub": ident.id,
+            "preferred_username": ident.username,
+            "name": ident.name,
+            "email": ident.email,
+            "identity_provider": "6f2d2c2e-1b34-4e0a-9a48-0c0a5b7e0000",
+            "identity_provider_display_name": "Orbit Emulator",
+            "organization": "RADICAL Orbit (emulated)",
+            "last_authentication": int(time.time()),
+            "identity_set": [identity_doc(ident)],
+        }
+    )
+
+
+async def identities(request: Request) -> Response:
+    if bearer(request) is None and basic_client(request) is None:
+        return api_error(401, "UNAUTHORIZED", "Call must be authenticated")
+    known = {DEV_USERNAME: Identity.dev()}
+    out = []
+    for name in ",".join(request.query_params.getlist("usernames")).split(","):
+        name = name.strip()
+        if not name:
+            continue
+        ident = known.get(name) or Identity(str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), name, name.split("@")[0], name)
+        out.append(identity_doc(ident))
+    for iid in ",".join(request.query_params.getlist("ids")).split(","):
+        iid = iid.strip()
+        if not iid:
+            continue
+        ident = Identity.dev() if iid == DEV_IDENTITY_ID else Identity(iid, f"{iid}@clients.auth.globus.org", f"identity {iid[:8]}", None)
+        out.append(identity_doc(ident))
+    return json_response({"identities": out})
+
+
+routes = [
+    Route("/v2/oauth2/token", token, methods=["POST"]),
+    Route("/v2/oauth2/token/validate", validate, methods=["POST"]),
+    Route("/v2/oauth2/token/introspect", introspect, methods=["POST"]),
+    Route("/v2/oauth2/token/revoke", revoke, methods=["POST"]),
+    Route("/v2/oauth2/userinfo", userinfo, methods=["GET", "POST"]),
+    Route("/v2/api/identities", identities, methods=["GET"]),
+]

@@ -166,3 +166,31 @@ class FakeBridge:
                 self._notified.clear()
                 await self._notified.wait()
         return self.notifications
+
+
+class ThreadedBridge:
+    """A FakeBridge on its own event loop thread, for driving the (blocking) CLI."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        import threading
+
+        self._kwargs = kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.bridge: FakeBridge | None = None
+
+    def __enter__(self) -> FakeBridge:
+        self._thread.start()
+
+        async def start() -> FakeBridge:
+            return await FakeBridge(**self._kwargs).start()
+
+        self.bridge = asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
+        return self.bridge
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bridge is not None:
+            asyncio.run_coroutine_threadsafe(self.bridge.stop(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()

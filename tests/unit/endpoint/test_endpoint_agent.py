@@ -349,3 +349,33 @@ class TestBackoff:
             delays = {backoff.delay(attempt, rng) for _ in range(50)}
             assert all(lo <= d <= hi for d in delays)
             assert len(delays) > 1  # jitter
+
+
+class TestEndpointCommand:
+    """``radical-orbit endpoint`` exits non-zero with a clear message when refused."""
+
+    def test_wrong_token_exits_non_zero(self) -> None:
+        from click.testing import CliRunner
+        from endpoint_fakes import ThreadedBridge
+
+        from radical.orbit.cli.main import cli
+
+        with ThreadedBridge() as bridge:
+            result = CliRunner().invoke(
+                cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--plugins", "sysinfo"],
+                env={"RADICAL_ORBIT_BRIDGE_TOKEN": "not-the-token"},
+            )
+        assert result.exit_code == 1, result.output
+        assert "bridge refused the token" in result.output and "not-the-token" not in result.output
+
+    def test_name_taken_exits_non_zero(self) -> None:
+        from click.testing import CliRunner
+        from endpoint_fakes import ThreadedBridge
+
+        from radical.orbit.cli.main import cli
+
+        with ThreadedBridge(refuse=("name_taken", CLOSE_NAME_TAKEN)) as bridge:
+            result = CliRunner().invoke(
+                cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--token", TOKEN, "--plugins", "sysinfo"],
+            )
+        assert result.exit_code == 1 and "already connected" in result.output

@@ -1,0 +1,77 @@
+"""notifications.py: a bounded, thread-safe outbox that counts what it drops."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from radical.orbit.endpoint.notifications import NotificationQueue
+
+
+class TestNotificationQueue:
+    def test_fifo_and_payload_copied(self) -> None:
+        queue = NotificationQueue(10)
+        payload = {"a": 1}
+        queue.put("p", "sid", "t", payload)
+        payload["a"] = 2
+        queue.put("p", None, "t2", {})
+        first = queue.pop()
+        assert first is not None and first.payload == {"a": 1} and first.sid == "sid" and first.dropped == 0
+        second = queue.pop()
+        assert second is not None and second.topic == "t2"
+        assert queue.pop() is None
+
+    def test_bound_drops_oldest_and_reports_count_once(self) -> None:
+        queue = NotificationQueue(3)
+        for i in range(8):
+            queue.put("p", None, "t", {"i": i})
+        assert len(queue) == 3 and queue.dropped == 5 and queue.dropped_total == 5
+        frames = [queue.pop() for _ in range(3)]
+        assert [f.payload["i"] for f in frames if f] == [5, 6, 7]
+        assert [f.dropped for f in frames if f] == [5, 0, 0]
+        assert queue.dropped == 0 and queue.dropped_total == 5
+
+    def test_push_back_keeps_order_and_drop_count(self) -> None:
+        queue = NotificationQueue(2)
+        for i in range(3):
+            queue.put("p", None, "t", {"i": i})
+        frame = queue.pop()
+        assert frame is not None and frame.dropped == 1
+        queue.push_back(frame)  # the send failed
+        again = queue.pop()
+        assert again is not None and again.payload == {"i": 1} and again.dropped == 1
+
+    def test_push_back_into_a_full_queue_counts_a_drop(self) -> None:
+        queue = NotificationQueue(1)
+        queue.put("p", None, "t", {"i": 0})
+        frame = queue.pop()
+        assert frame is not None
+        queue.put("p", None, "t", {"i": 1})
+        queue.push_back(frame)
+        assert queue.dropped == 1 and len(queue) == 1
+
+    def test_put_from_threads_wakes_the_loop(self) -> None:
+        async def main() -> int:
+            queue = NotificationQueue(100_000)
+            queue.bind(asyncio.get_running_loop())
+            threads = [threading.Thread(target=lambda: [queue.put("p", None, "t", {}) for _ in range(500)]) for _ in range(4)]
+            for t in threads:
+                t.start()
+            got = 0
+            while got < 2000:
+                await asyncio.wait_for(queue.wait(), 5)
+                while queue.pop() is not None:
+                    got += 1
+            for t in threads:
+                t.join()
+            return got
+
+        assert asyncio.run(main()) == 2000
+
+    def test_needs_a_positive_size_and_a_loop(self) -> None:
+        with pytest.raises(ValueError):
+            NotificationQueue(0)
+        with pytest.raises(RuntimeError, match="bind"):
+            asyncio.run(NotificationQueue(1).wait())

@@ -1,0 +1,71 @@
+"""settings.py: URL derivation, name checks and token/URL resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from radical.orbit.cli.main import cli
+from radical.orbit.endpoint.settings import EndpointSettings, check_endpoint_name, websocket_url
+from radical.orbit.errors import UsageError
+
+
+class TestEndpointSettings:
+    @pytest.mark.parametrize(
+        ("url", "ws"),
+        [
+            ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/ws/endpoint"),
+            ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/ws/endpoint"),
+            ("https://bridge.example.org", "wss://bridge.example.org/ws/endpoint"),
+            ("https://h/prefix/", "wss://h/prefix/ws/endpoint"),
+            ("ws://h:1", "ws://h:1/ws/endpoint"),
+            ("wss://h:1/custom/path", "wss://h:1/custom/path"),
+        ],
+    )
+    def test_websocket_url(self, url: str, ws: str) -> None:
+        assert websocket_url(url) == ws
+
+    @pytest.mark.parametrize("url", ["ftp://h", "h:8000", "http://"])
+    def test_bad_url(self, url: str) -> None:
+        with pytest.raises(UsageError):
+            websocket_url(url)
+
+    def test_names(self) -> None:
+        assert check_endpoint_name("ep-1.a_b") == "ep-1.a_b"
+        for bad in ("", "-x", "a/b", "x" * 65, "events", "health"):
+            with pytest.raises(UsageError):
+                check_endpoint_name(bad)
+
+    def test_resolve_from_environment_and_files(self, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        (orbit / "bridge.token").write_text("file-token\n")
+        (orbit / "bridge.url").write_text("http://127.0.0.1:9999\n")
+        settings = EndpointSettings.resolve(name="ep", plugins="sysinfo, globus,,sysinfo")
+        assert settings.url == "http://127.0.0.1:9999"
+        assert settings.token is not None and settings.token.get_secret_value() == "file-token"
+        assert settings.plugins == ["sysinfo", "globus"]
+        assert "file-token" not in repr(settings) and "file-token" not in str(settings.model_dump())
+        monkeypatch.setenv("RADICAL_ORBIT_BRIDGE_TOKEN", "env-token")
+        monkeypatch.setenv("RADICAL_ORBIT_BRIDGE_URL", "https://b:1")
+        settings = EndpointSettings.resolve(name="ep")
+        assert settings.token is not None and settings.token.get_secret_value() == "env-token"
+        assert settings.ws_url == "wss://b:1/ws/endpoint"
+        settings = EndpointSettings.resolve(name="ep", url="http://x:2", token="arg-token")
+        assert settings.token is not None and settings.token.get_secret_value() == "arg-token"
+        assert settings.url == "http://x:2" and settings.plugins is None
+
+    def test_cli_help_and_usage_errors(self) -> None:
+        runner = CliRunner()
+        result = runner.invoke(cli, ["endpoint", "--help"])
+        assert result.exit_code == 0
+        for option in ("--name", "--url", "--token", "--plugins", "--heartbeat", "RADICAL_ORBIT_BRIDGE_TOKEN"):
+            assert option in result.output
+        result = runner.invoke(cli, ["endpoint", "--name", "events"])
+        assert result.exit_code == 2 and "reserved" in result.output
+        result = runner.invoke(cli, ["endpoint", "--name", "ep", "--plugins", "nosuchplugin"])
+        assert result.exit_code == 2 and "nosuchplugin" in result.output and "sysinfo" in result.output
+        result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", "ftp://x"])
+        assert result.exit_code == 2 and "ftp://x" in result.output

@@ -134,3 +134,9 @@ class TestDispatch:
 
         done = asyncio.run(main())
         assert max(done[:5]) < 0.3 and done[-1] >= 0.5
+
+    def test_non_latin1_header_values_do_not_break_dispatch(self) -> None:
+        app = Recorder()
+        resp = handle(Dispatcher({"demo": HostedPlugin("demo", app)}), frame("GET", "/demo/x", headers=[("x-name", "café ☃")], query="q=☃"))
+        assert resp.status == 201
+        assert app.scope is not None and (b"x-name", "café ☃".encode()) in app.scope["headers"]

@@ -224,6 +224,11 @@ class EndpointAgent:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     self._loop.add_signal_handler(sig, self._request_stop)
                     signals.append(sig)
+        log.info(
+            "endpoint %s starting: bridge %s, token %s, plugins %s",
+            self.settings.name, self.settings.ws_url, "set" if self.settings.token else "none",
+            ",".join(self.settings.plugins) if self.settings.plugins else "all installed",
+        )
         try:
             await self._start_plugins()
             await self._connect_loop()
@@ -282,19 +287,23 @@ class EndpointAgent:
         attempt = 0
         while not self._stop.is_set():
             before = self.registrations
+            # the first failure of a streak is a warning, the retries that follow are info
+            warn = log.warning if attempt == 0 else log.info
             try:
-                await self._connection()
+                await self._connection(quiet=attempt > 0)
             except _Fatal as exc:
                 log.error("%s", exc.error.message)
                 raise exc.error from None
             except _Lost as exc:
-                log.warning("connection to the bridge lost: %s", exc)
+                warn("connection to the bridge lost: %s", exc)
             except ConnectionClosed as exc:
-                log.warning("connection to the bridge closed (%s)", _close_text(exc))
+                warn("connection to the bridge closed (%s)", _close_text(exc))
             except InvalidHandshake as exc:
-                log.warning("bridge at %s refused the WebSocket handshake: %s", self.settings.ws_url, exc)
+                warn("bridge at %s refused the WebSocket handshake: %s", self.settings.ws_url, exc)
             except (OSError, asyncio.TimeoutError) as exc:
-                log.warning("cannot reach the bridge at %s: %s", self.settings.ws_url, exc or type(exc).__name__)
+                warn("cannot reach the bridge at %s: %s", self.settings.ws_url, exc or type(exc).__name__)
+            except Exception:  # a bug must not end the endpoint; log it and dial again
+                log.exception("unexpected error on the connection to the bridge")
             if self._stop.is_set():
                 break
             if self.registrations > before:
@@ -395,10 +404,10 @@ class EndpointAgent:
             ))
         return _Lost(f"registration refused: {code or 'closed'}: {message}")
 
-    async def _connection(self) -> None:
+    async def _connection(self, *, quiet: bool = False) -> None:
         """One connection's life: dial, register, serve until it is lost or we stop."""
         assert self._stop is not None and self._registered is not None
-        log.info("connecting to bridge at %s as %r", self.settings.ws_url, self.settings.name)
+        (log.debug if quiet else log.info)("connecting to bridge at %s as %r", self.settings.ws_url, self.settings.name)
         dial = asyncio.create_task(self._dial())
         stopper = asyncio.create_task(self._stop.wait())
         await asyncio.wait({dial, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -446,7 +455,9 @@ class EndpointAgent:
             for task in (reader, sender, watchdog):
                 if task in done:
                     task.result()  # raises why the connection ended
-            raise _Lost("the bridge closed the connection")
+            code = ws.close_code
+            reason = f" ({code}{': ' + ws.close_reason if ws.close_reason else ''})" if code is not None else ""
+            raise _Lost(f"the bridge closed the connection{reason}")
         finally:
             for task in tasks:
                 task.cancel()

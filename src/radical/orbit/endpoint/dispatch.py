@@ -47,13 +47,21 @@ def error_response(request_id: str, exc: OrbitError) -> Response:
     return Response(id=request_id, status=exc.status_code, headers=list(_JSON), body=body)
 
 
+def _latin1(text: str) -> bytes:
+    """HTTP header bytes: latin-1 as on the wire, UTF-8 for anything latin-1 cannot hold."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
 def build_scope(frame: Request, route: str) -> Scope:
     """The ASGI ``http`` scope for ``frame``, rooted at the plugin (``path`` = ``route``).
 
     ``frame.path`` is the decoded path (what Starlette hands the bridge), so
     ``raw_path`` is re-quoted from it.
     """
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in frame.headers]
+    headers = [(_latin1(k.lower()), _latin1(v)) for k, v in frame.headers]
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -62,7 +70,7 @@ def build_scope(frame: Request, route: str) -> Scope:
         "scheme": "http",
         "path": route,
         "raw_path": quote(route, safe="/:@!$&'()*+,;=-._~").encode("ascii"),
-        "query_string": frame.query.encode("latin-1"),
+        "query_string": _latin1(frame.query),
         "root_path": "",
         "headers": headers,
         "client": ("orbit-bridge", 0),

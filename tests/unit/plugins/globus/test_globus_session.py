@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import Recorder, make_session
+from globus_unit_helpers import Recorder, make_session
 from fake_globus import FakeTransfer
 
 from radical.orbit.errors import GlobusAuthError, NotFoundError, UsageError

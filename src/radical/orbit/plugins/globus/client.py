@@ -103,8 +103,8 @@ class GlobusClient(PluginClient):
             self.name,
             route,
             json={"sid": sid, **kwargs},
-            headers={"X-Orbit-Timeout": f"{budget:g}"},
-            timeout=budget + 15.0,
+            headers={"X-Orbit-Timeout": f"{budget:g}"},  # the bridge's wait; the HTTP timeout adds its own margin
+            timeout=budget,
         ).json()
 
     # -- transfers -------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import click
 
@@ -11,6 +12,16 @@ from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
 from ..errors import OrbitError
 
 log = logging.getLogger("radical.orbit.endpoint")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it comes with uvicorn[standard]): less relay overhead."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 @click.command("endpoint", context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,7 +122,8 @@ def endpoint(
                     "only a --no-auth bridge will accept this endpoint", ENV_BRIDGE_TOKEN)
     agent = EndpointAgent(settings, entries)
     try:
-        asyncio.run(agent.run(handle_signals=True))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(agent.run(handle_signals=True))
     except OrbitError as exc:
         raise click.ClickException(exc.message) from None
     except KeyboardInterrupt:  # a signal before the handlers were installed

@@ -130,7 +130,8 @@ class TestBridge:
     def test_malformed_frames_survive(self, client: TestClient) -> None:
         with FakeEndpoint(client) as ep:
             assert ep.ws is not None
-            for bad in ["{", json.dumps({"type": "bogus"}), json.dumps({"type": "response", "id": 1}), "[]"]:
+            bads = ["{", json.dumps({"type": "bogus"}), json.dumps({"type": "response", "id": 1}), '{"type":"response","id":2}', "[]"]
+            for bad in bads:
                 ep.ws.send_text(bad)
                 frame = ep.ws.receive_json()
                 assert frame["type"] == "error" and frame["code"] == "bad_frame", frame

@@ -53,6 +53,7 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
         log_config=None,  # the CLI configured logging
         access_log=access_log,
         server_header=False,
+        proxy_headers=False,  # clients talk to the bridge directly; never trust X-Forwarded-For
         ssl_certfile=settings.cert_file,
         ssl_keyfile=settings.key_file,
         timeout_graceful_shutdown=5,

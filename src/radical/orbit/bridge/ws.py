@@ -28,6 +28,7 @@ from ..models.messages import (
     PROTOCOL_VERSION,
     RESERVED_NAMES,
     ErrorFrame,
+    Frame,
     Notification,
     Ping,
     Pong,
@@ -45,6 +46,10 @@ from .settings import BridgeSettings
 log = logging.getLogger(__name__)
 
 _CLOSED = (WebSocketDisconnect, RuntimeError, OSError)
+
+#: how ``dump_frame`` starts a response frame (``type`` is the first field)
+_RESPONSE_PREFIXES = ('{"type":"response"', b'{"type":"response"')
+_PREFIX_LEN = len(_RESPONSE_PREFIXES[0])
 
 
 def _peer(websocket: WebSocket) -> str:
@@ -169,7 +174,10 @@ class EndpointSocket:
 
     async def _on_frame(self, conn: EndpointConnection, raw: str | bytes) -> None:
         try:
-            frame = parse_frame(raw)
+            if raw[:_PREFIX_LEN] in _RESPONSE_PREFIXES:  # the hot path: skip the union's dispatch
+                frame: Frame = Response.model_validate_json(raw)
+            else:
+                frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:
             log.warning("endpoint %s sent a malformed frame: %s", conn.name, _describe(exc))
             await conn.send(dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}")))

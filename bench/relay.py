@@ -1,0 +1,254 @@
+"""Relay benchmark: what the bridge adds to a no-op plugin call (issue 2).
+
+Setup (loopback only, ~40 s): a real bridge and a real endpoint, started as
+subprocesses through :mod:`radical.orbit.procs` (private temporary HOME), and a
+bare Starlette app with one ``GET /ping`` route served by uvicorn in a third
+process with the same loop/HTTP implementation the bridge uses.
+
+Measured, always with the same httpx client code:
+
+* latency: sequential ``GET /{ep}/sysinfo/ping`` through client -> bridge ->
+  endpoint, next to ``GET /ping`` on the bare app; median and p99. Relay and
+  direct run in alternating rounds so background load hits both alike.
+* throughput: requests/s with 32 concurrent clients (threads), each with its own
+  ``httpx.Client``, and with one shared client; relay vs direct.
+
+Targets: added median <= 0.4 ms; relayed rate >= 80 % of the direct rate.
+
+    python bench/relay.py [--requests 3000] [--duration 4] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from radical.orbit.procs import free_port, start_bridge, start_endpoint
+
+TOKEN = "bench-relay-token"
+ENDPOINT = "bench"
+CONCURRENCY = 32
+TARGET_ADDED_MEDIAN_MS = 0.4
+TARGET_RATE_RATIO = 0.80
+
+
+# -- the direct baseline: a bare Starlette app under uvicorn --------------------------------
+
+
+def serve_direct(port: int) -> None:
+    """Run the bare app (in its own process; see ``--serve-direct``)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def ping(request: Request) -> JSONResponse:
+        return JSONResponse({"pong": True})
+
+    app = Starlette(routes=[Route("/ping", ping)])
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    uvicorn.run(app, host="127.0.0.1", port=port, loop=loop, http=http, access_log=False, log_level="warning", server_header=False)
+
+
+def start_direct(log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = open(log_dir / "direct.log", "wb")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-direct", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"direct server did not start; see {log_dir / 'direct.log'}")
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def latencies(client: httpx.Client, url: str, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        resp = client.get(url)
+        out.append(time.perf_counter() - t0)
+        if resp.status_code != 200:
+            raise RuntimeError(f"GET {url} -> {resp.status_code}: {resp.text[:200]}")
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def rate(url: str, headers: dict[str, str], duration: float, *, shared: bool) -> tuple[float, int]:
+    """Requests/s of CONCURRENCY threads calling ``url`` for ``duration`` seconds.
+
+    Threads with the synchronous ``httpx.Client``: on this kind of machine it costs
+    the load generator far less CPU per request than ``httpx.AsyncClient``, so more
+    of the two cores is left to the servers being measured.
+    """
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    count = 1 if shared else CONCURRENCY
+    clients = [httpx.Client(headers=headers, limits=limits, timeout=30) for _ in range(count)]
+    counts = [0] * CONCURRENCY
+    errors = [0] * CONCURRENCY
+    start = threading.Barrier(CONCURRENCY + 1)
+    stop_at = [0.0]
+
+    def worker(i: int) -> None:
+        client = clients[0] if shared else clients[i]
+        client.get(url)  # open the connection before the clock starts
+        start.wait()
+        done = bad = 0
+        while time.perf_counter() < stop_at[0]:
+            if client.get(url).status_code == 200:
+                done += 1
+            else:
+                bad += 1
+        counts[i], errors[i] = done, bad
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(CONCURRENCY)]
+    try:
+        for t in threads:
+            t.start()
+        stop_at[0] = time.perf_counter() + 3600
+        start.wait()
+        t0 = time.perf_counter()
+        stop_at[0] = t0 + duration
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+    finally:
+        for c in clients:
+            c.close()
+    return sum(counts) / elapsed, sum(errors)
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000, help="sequential requests per side for latency")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating relay/direct rounds")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per throughput run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--serve-direct", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_direct:
+        serve_direct(args.serve_direct)
+        return 0
+
+    console = Console()
+    started = time.monotonic()
+    home = Path(tempfile.mkdtemp(prefix="orbit-bench-"))
+    logs = home / "logs"
+    logs.mkdir()
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    results: dict[str, Any] = {}
+    direct_proc, direct_url = start_direct(logs)
+    try:
+        with start_bridge(token=TOKEN, home=home, log_dir=logs) as bridge, start_endpoint(
+            ENDPOINT, bridge, plugins=["sysinfo"], home=home, log_dir=logs
+        ):
+            relay_url = f"{bridge.url}/{ENDPOINT}/sysinfo/ping"
+            direct_ping = f"{direct_url}/ping"
+            console.print(f"bridge {bridge.url}, direct {direct_url}; logs in {logs}")
+
+            # latency, in alternating rounds
+            relay_lat: list[float] = []
+            direct_lat: list[float] = []
+            per_round = max(1, args.requests // args.rounds)
+            with httpx.Client(headers=headers, timeout=30) as client:
+                latencies(client, relay_url, 300)
+                latencies(client, direct_ping, 300)
+                for _ in range(args.rounds):
+                    relay_lat += latencies(client, relay_url, per_round)
+                    direct_lat += latencies(client, direct_ping, per_round)
+
+            # throughput
+            rates: dict[str, float] = {}
+            errors = 0
+            for shared in (False, True):
+                for name, url in (("relay", relay_url), ("direct", direct_ping)):
+                    value, errs = rate(url, headers, args.duration, shared=shared)
+                    rates[f"{name}_{'shared' if shared else 'own'}"] = value
+                    errors += errs
+    finally:
+        direct_proc.terminate()
+        direct_proc.wait(timeout=10)
+
+    ms = 1000.0
+    r_med, d_med = statistics.median(relay_lat) * ms, statistics.median(direct_lat) * ms
+    r_p99, d_p99 = pct(relay_lat, 0.99) * ms, pct(direct_lat, 0.99) * ms
+    added = r_med - d_med
+    ratio_own = rates["relay_own"] / rates["direct_own"]
+    ratio_shared = rates["relay_shared"] / rates["direct_shared"]
+    results = {
+        "latency_ms": {"relay_median": r_med, "relay_p99": r_p99, "direct_median": d_med, "direct_p99": d_p99, "added_median": added},
+        "rate_rps": rates,
+        "rate_ratio": {"own_clients": ratio_own, "shared_client": ratio_shared},
+        "errors": errors,
+        "requests": len(relay_lat),
+        "concurrency": CONCURRENCY,
+        "seconds": time.monotonic() - started,
+        "uvloop": importlib.util.find_spec("uvloop") is not None,
+        "httptools": importlib.util.find_spec("httptools") is not None,
+    }
+
+    def verdict(ok: bool) -> str:
+        return "[green]ok[/]" if ok else "[red]missed[/]"
+
+    table = Table(title=f"Relay benchmark ({len(relay_lat)} sequential requests per side, {CONCURRENCY} concurrent clients)")
+    table.add_column("measure")
+    table.add_column("relay", justify="right")
+    table.add_column("direct", justify="right")
+    table.add_column("relay - direct / ratio", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("median latency (ms)", f"{r_med:.3f}", f"{d_med:.3f}", f"+{added:.3f} ms", f"<= +{TARGET_ADDED_MEDIAN_MS} ms {verdict(added <= TARGET_ADDED_MEDIAN_MS)}")
+    table.add_row("p99 latency (ms)", f"{r_p99:.3f}", f"{d_p99:.3f}", f"+{r_p99 - d_p99:.3f} ms", "")
+    table.add_row(
+        "req/s, 32 own clients",
+        f"{rates['relay_own']:.0f}",
+        f"{rates['direct_own']:.0f}",
+        f"{ratio_own:.0%}",
+        f">= {TARGET_RATE_RATIO:.0%} {verdict(ratio_own >= TARGET_RATE_RATIO)}",
+    )
+    table.add_row(
+        "req/s, 1 shared client",
+        f"{rates['relay_shared']:.0f}",
+        f"{rates['direct_shared']:.0f}",
+        f"{ratio_shared:.0%}",
+        f">= {TARGET_RATE_RATIO:.0%} {verdict(ratio_shared >= TARGET_RATE_RATIO)}",
+    )
+    console.print(table)
+    console.print(
+        f"errors: {errors}; uvloop: {results['uvloop']}, httptools: {results['httptools']}; took {results['seconds']:.1f} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

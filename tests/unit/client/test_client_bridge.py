@@ -286,3 +286,11 @@ def test_sdk_imports_nothing_server_side() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
+
+
+def test_public_names_resolve() -> None:
+    import radical.orbit
+
+    for name in radical.orbit.__all__:
+        assert getattr(radical.orbit, name) is not None, name
+    assert radical.orbit.BridgeClient is BridgeClient and radical.orbit.EndpointClient is EndpointClient

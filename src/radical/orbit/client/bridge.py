@@ -284,11 +284,14 @@ class BridgeClient:
     def endpoint_info(self, name: str) -> dict[str, Any]:
         """Info of one endpoint; :class:`EndpointNotFoundError` names the connected ones."""
         try:
-            data: dict[str, Any] = self._send(
-                "GET", f"/endpoints/{quote(name, safe='')}", context=f"bridge /endpoints/{name}"
-            ).json()
+            return self._endpoint_info(name)
         except EndpointNotFoundError:
             raise self._no_such_endpoint(name) from None
+
+    def _endpoint_info(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = self._send(
+            "GET", f"/endpoints/{quote(name, safe='')}", context=f"bridge /endpoints/{name}"
+        ).json()
         return data
 
     def _no_such_endpoint(self, name: str, extra: str = "") -> EndpointNotFoundError:
@@ -314,7 +317,7 @@ class BridgeClient:
         last: OrbitError | None = None
         while True:
             try:
-                info = self.endpoint_info(name)
+                info = self._endpoint_info(name)
                 if info.get("alive", True):
                     return info
                 last = None

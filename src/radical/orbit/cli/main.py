@@ -52,6 +52,10 @@ def setup_logging(level: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    if level.lower() != "debug":
+        # one line per HTTP request is noise at info level (and URLs are all they would add)
+        for name in ("httpx", "httpcore", "websockets"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

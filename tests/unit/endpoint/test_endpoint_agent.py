@@ -305,6 +305,26 @@ class TestEndpointAgent:
 
         run(main())
 
+    def test_second_stop_from_another_thread_cuts_the_grace_short(self) -> None:
+        import threading
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(shutdown_grace=30.0))
+                task = await started(agent)
+                sid = await open_session(bridge)
+                slow = bridge.request_nowait("POST", "/sysinfo/sleep", body=json.dumps({"sid": sid, "seconds": 30}).encode())
+                await asyncio.sleep(0.05)
+                t0 = time.monotonic()
+                threading.Thread(target=agent.stop).start()
+                await asyncio.sleep(0.1)
+                threading.Thread(target=agent.stop).start()
+                resp = await asyncio.wait_for(slow, 5)
+                assert resp.status == 503 and time.monotonic() - t0 < 3
+                await asyncio.wait_for(task, 5)
+
+        run(main())
+
     def test_watch_notifications_stop_with_the_session(self) -> None:
         async def main() -> None:
             async with FakeBridge() as bridge:

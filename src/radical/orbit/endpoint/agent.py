@@ -452,9 +452,9 @@ class EndpointAgent:
             if stopper in done:
                 await self._shutdown_connected(ws, sender)
                 return
-            for task in (reader, sender, watchdog):
-                if task in done:
-                    task.result()  # raises why the connection ended
+            for loop_task in (reader, sender, watchdog):
+                if loop_task in done:
+                    loop_task.result()  # raises why the connection ended
             code = ws.close_code
             reason = f" ({code}{': ' + ws.close_reason if ws.close_reason else ''})" if code is not None else ""
             raise _Lost(f"the bridge closed the connection{reason}")

@@ -101,8 +101,9 @@ class TestTaskFaults:
         td = globus_sdk.TransferData(ep, ep)
         td.add_item(f"{d}/", f"{d}_out/", recursive=True)
         tid = tc.submit_transfer(td)["task_id"]
-        time.sleep(0.3)
-        doc = tc.get_task(tid)
+        end = time.monotonic() + 5
+        while (doc := tc.get_task(tid))["faults"] < 2 and time.monotonic() < end:
+            time.sleep(0.05)
         assert doc["status"] == "ACTIVE" and doc["nice_status"] == "PERMISSION_DENIED" and doc["is_ok"] is False
         assert doc["faults"] >= 2 and doc["subtasks_retrying"] == 1
         errors = tc.task_event_list(tid, query_params={"filter": "is_error:1"})

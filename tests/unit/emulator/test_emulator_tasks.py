@@ -313,8 +313,12 @@ class TestTaskQueries:
                 td = globus_sdk.TransferData(ep, ep)
                 td.add_item(f"{d}/f", f"{d}/q{i}")
                 tids.append(tc.submit_transfer(td)["task_id"])
-            time.sleep(0.3)
-            docs = [tc.get_task(t) for t in tids]
+            end = time.monotonic() + 5
+            while True:
+                docs = [tc.get_task(t) for t in tids]
+                if all(x["nice_status"] == "PERMISSION_DENIED" for x in docs[:3]) or time.monotonic() > end:
+                    break
+                time.sleep(0.05)
             assert [x["status"] for x in docs] == ["ACTIVE"] * 4
             assert docs[3]["nice_status"] == "Queued" and docs[3]["is_ok"] is True
             assert [x["nice_status"] for x in docs[:3]] == ["PERMISSION_DENIED"] * 3

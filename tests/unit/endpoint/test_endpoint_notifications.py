@@ -75,3 +75,11 @@ class TestNotificationQueue:
             NotificationQueue(0)
         with pytest.raises(RuntimeError, match="bind"):
             asyncio.run(NotificationQueue(1).wait())
+
+    def test_unserialisable_payload_is_refused_at_the_source(self) -> None:
+        from radical.orbit.errors import UsageError
+
+        queue = NotificationQueue(10)
+        with pytest.raises(UsageError, match="p/t: the payload must be JSON-serialisable"):
+            queue.put("p", None, "t", {"x": object()})
+        assert len(queue) == 0

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticSerializationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -526,7 +527,12 @@ class EndpointAgent:
             if frame is None:
                 continue
             try:
-                await ws.send(dump_frame(frame))
+                text = dump_frame(frame)
+            except (PydanticSerializationError, ValueError, TypeError) as exc:
+                log.warning("notification %s/%s dropped: it cannot be serialised (%s)", frame.plugin, frame.topic, type(exc).__name__)
+                continue
+            try:
+                await ws.send(text)
             except BaseException:
                 self.queue.push_back(frame)
                 raise

@@ -15,6 +15,9 @@ import time
 from collections import deque
 from typing import Any
 
+from pydantic_core import PydanticSerializationError, to_json
+
+from ..errors import UsageError
 from ..models.messages import Notification
 
 __all__ = ["NotificationQueue"]
@@ -59,7 +62,17 @@ class NotificationQueue:
             self._ready.set()
 
     def put(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
-        """Queue one notification; callable from any thread (this is ``PluginContext.notify``)."""
+        """Queue one notification; callable from any thread (this is ``PluginContext.notify``).
+
+        :raises UsageError: when ``payload`` cannot be sent as JSON (raised here, in
+            the plugin's code, rather than later on the connection)
+        """
+        try:
+            to_json(payload)
+        except PydanticSerializationError as exc:
+            raise UsageError(
+                f"notification {plugin}/{topic}: the payload must be JSON-serialisable ({exc})"
+            ) from None
         frame = Notification(plugin=plugin, sid=sid, topic=topic, payload=dict(payload), ts=time.time())
         with self._lock:
             self._items.append(frame)

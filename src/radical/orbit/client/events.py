@@ -12,7 +12,8 @@ Subscription is explicit: the bridge opens every stream with a ``hello`` event, 
 :meth:`EventListener.start` returns only once the first one arrived, so an event
 raised after ``register_callback`` returns cannot be missed.
 
-    listener = EventListener(url, headers, client_factory)
+    # BridgeClient.register_callback does this for you:
+    listener = EventListener(f"{url}/events", {}, make_http_client, to_error, to_unavailable)
     cid = listener.add(Subscription("ep", "*", "job_state", print))
     listener.start(timeout=10)      # raises BridgeUnavailableError / AuthenticationError
     ...
@@ -102,6 +103,7 @@ class EventListener:
     :param client_factory: builds the ``httpx.Client`` the stream uses (given the
         stream timeout), so the owner controls TLS and transports
     :param error_mapper: turns a non-2xx stream response into the SDK's exception
+    :param unavailable: turns a transport failure into the SDK's exception
     """
 
     _counter = itertools.count(1)

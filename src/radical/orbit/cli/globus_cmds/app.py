@@ -241,7 +241,7 @@ def _hint(exc: OrbitError) -> str | None:
     if isinstance(exc, ConsentRequiredError):
         return "log in again with the scopes named above and export the new token"
     if isinstance(exc, GlobusAuthError):
-        return f"the Globus credential was refused: {CREDENTIALS_HELP}"
+        return f"export a valid credential ({ENV_ACCESS_TOKEN}, {ENV_REFRESH_TOKEN} + {ENV_CLIENT_ID}, or {ENV_CLIENT_ID} + {ENV_CLIENT_SECRET})"
     if isinstance(exc, AuthenticationError):
         if "token" in exc.message:  # the SDK's message already says where it looked
             return None

@@ -120,4 +120,4 @@ def stat(target: tuple[str, str]) -> None:
     if rt.json:
         rt.print_json(result)
     else:
-        print_record(rt.out, result if isinstance(result, dict) else {}, STAT_FIELDS)
+        print_record(rt.out, result if isinstance(result, dict) else {}, STAT_FIELDS, skip_none=True)

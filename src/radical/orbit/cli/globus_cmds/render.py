@@ -28,14 +28,18 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def print_record(console: Console, doc: dict[str, Any], fields: Sequence[tuple[str, str]], *, skip_missing: bool = True) -> None:
-    """``Label:   value`` lines for ``fields`` = ``[(label, key), ...]`` (dotted keys nest)."""
+def print_record(console: Console, doc: dict[str, Any], fields: Sequence[tuple[str, str]], *, skip_missing: bool = True, skip_none: bool = False) -> None:
+    """``Label:   value`` lines for ``fields`` = ``[(label, key), ...]`` (dotted keys nest).
+
+    :param skip_missing: leave out keys the document does not have
+    :param skip_none: also leave out keys whose value is null
+    """
     rows: list[tuple[str, str]] = []
     for label, key in fields:
         value: Any = doc
         for part in key.split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        if value is None and skip_missing and not _has(doc, key):
+        if value is None and (skip_none or (skip_missing and not _has(doc, key))):
             continue
         rows.append((label, _text(value)))
     width = max((len(label) for label, _ in rows), default=0) + 2

@@ -88,7 +88,7 @@ def cancel(task_id: str) -> None:
 def list_(limit: int, offset: int | None, statuses: tuple[str, ...]) -> None:
     """List recent tasks of this Globus identity."""
     rt = get_runtime()
-    status = ",".join(s.upper() for s in statuses) if statuses else None
+    status = [s.upper() for s in statuses] or None
     result = rt.call("list_tasks", limit=limit, status=status, offset=offset)
     if rt.json:
         rt.print_json(result)

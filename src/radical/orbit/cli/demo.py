@@ -17,7 +17,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.panel import Panel
 
 from ..config import BRIDGE_TOKEN_FILE, orbit_home
 
@@ -121,4 +120,7 @@ def _print_serve_help(console: Console, bridge_url: str, emulator_url: str, loca
         f"Local collection (the endpoint's 'local'): {local_collection}\n"
         "Ctrl-C stops everything."
     )
-    console.print(Panel(text, title="radical-orbit demo --serve"))
+    console.rule("radical-orbit demo --serve")
+    # plain output, never wrapped, so the lines can be copied as they are
+    click.echo(text)
+    console.rule()

@@ -4,9 +4,12 @@ endpoint, and a shutdown that ends open streams."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -139,3 +142,29 @@ class TestLiveBridge:
                 rest = list(lines)  # the stream ends instead of hanging
         assert took < 3, took
         assert rest == [] or all(not line or line.startswith(":") or line.startswith(("id", "event", "data")) for line in rest)
+
+
+def test_tls(tmp_path: Path) -> None:
+    """--cert/--key: the bridge serves HTTPS (self-signed cert made with openssl)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    bridge = LiveBridge(cert_file=str(cert), key_file=str(key)).start()
+    try:
+        url = f"https://127.0.0.1:{bridge.port}"
+        assert bridge.settings.url == url
+        with httpx.Client(verify=str(cert), timeout=5) as http:
+            assert http.get(f"{url}/health").json()["status"] == "ok"
+            assert http.get(f"{url}/endpoints").status_code == 401
+            assert http.get(f"{url}/endpoints", headers=AUTH).json() == {"endpoints": []}
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{bridge.port}/health", timeout=2)
+    finally:
+        bridge.stop()

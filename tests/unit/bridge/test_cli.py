@@ -1,0 +1,82 @@
+"""``radical-orbit bridge``: token resolution, files, warnings (the server itself is stubbed)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from radical.orbit.bridge.settings import BridgeSettings
+from radical.orbit.cli import bridge as cli_bridge
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
+    calls: list[BridgeSettings] = []
+
+    def fake_serve(settings: BridgeSettings, **kw: Any) -> None:
+        calls.append(settings)
+
+    import radical.orbit.bridge.server as server
+
+    monkeypatch.setattr(server, "serve", fake_serve)
+    return calls
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(cli_bridge.bridge, list(args), env=env, catch_exceptions=False)
+
+
+class TestBridgeCli:
+    def test_generates_token_file_and_url_file(self, served: list[BridgeSettings], home: Path) -> None:
+        result = run("--port", "8123")
+        assert result.exit_code == 0, result.output
+        token_file = home / ".radical" / "orbit" / "bridge.token"
+        token = token_file.read_text().strip()
+        assert len(token) >= 32
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert token not in result.output and str(token_file) in result.output
+        assert (home / ".radical" / "orbit" / "bridge.url").read_text().strip() == "http://127.0.0.1:8123"
+        settings = served[0]
+        assert settings.auth and settings.token is not None and settings.token.get_secret_value() == token
+        assert token not in repr(settings) and token not in str(settings.redacted())
+        # the next start reuses the same token
+        assert run("--port", "8123").exit_code == 0
+        assert served[1].token is not None and served[1].token.get_secret_value() == token
+
+    def test_precedence_flag_env_file(self, served: list[BridgeSettings], home: Path) -> None:
+        (home / ".radical" / "orbit").mkdir(parents=True)
+        (home / ".radical" / "orbit" / "bridge.token").write_text("from-file\n")
+        run()
+        run(env={"RADICAL_ORBIT_BRIDGE_TOKEN": "from-env"})
+        result = run("--token", "from-flag", env={"RADICAL_ORBIT_BRIDGE_TOKEN": "from-env"})
+        assert [s.token.get_secret_value() for s in served if s.token] == ["from-file", "from-env", "from-flag"]
+        assert "from-flag" not in result.output and "--token" in result.output
+
+    def test_no_auth_is_loud(self, served: list[BridgeSettings], home: Path) -> None:
+        result = run("--no-auth", "--heartbeat", "2", "--max-body", "100", "--request-timeout", "5")
+        assert result.exit_code == 0
+        assert "WARNING" in result.output and "authentication is OFF" in result.output
+        s = served[0]
+        assert not s.auth and s.heartbeat_interval == 2 and s.max_body == 100 and s.request_timeout == 5
+        assert not (home / ".radical" / "orbit" / "bridge.token").exists()
+
+    def test_usage_errors(self, served: list[BridgeSettings], tmp_path: Path) -> None:
+        assert run("--no-auth", "--token", "x").exit_code == 2
+        cert = tmp_path / "c.pem"
+        cert.write_text("x")
+        assert run("--cert", str(cert)).exit_code == 2
+        assert served == []
+
+    def test_tls_and_wide_bind(self, served: list[BridgeSettings], home: Path, tmp_path: Path) -> None:
+        cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+        cert.write_text("x")
+        key.write_text("y")
+        result = run("--host", "0.0.0.0", "--port", "9443", "--cert", str(cert), "--key", str(key), "--token", "t")
+        assert result.exit_code == 0
+        assert "reachable from other machines" in result.output
+        assert served[0].cert_file == str(cert) and served[0].url == "https://127.0.0.1:9443"
+        assert (home / ".radical" / "orbit" / "bridge.url").read_text().strip() == "https://127.0.0.1:9443"

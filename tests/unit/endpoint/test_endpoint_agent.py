@@ -84,6 +84,41 @@ class TestEndpointAgent:
 
         run(main())
 
+    def test_plugin_failing_to_start_is_reported_disabled(self) -> None:
+        from fastapi import APIRouter
+
+        from radical.orbit.plugins.base import Plugin
+
+        class PluginBroken(Plugin):
+            name = "broken"
+
+            async def start(self) -> None:
+                await super().start()
+                raise OSError("port in use")
+
+            def add_routes(self, router: APIRouter) -> None:
+                pass
+
+        entries = discover_plugins(["sysinfo"]) + [PluginEntry("broken", PluginBroken, PluginInfo(name="broken"))]
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(), entries)
+                task = await started(agent)
+                info = {p.name: p for p in bridge.registers[0].plugins}["broken"]
+                assert not info.enabled and info.reason == "failed to start: OSError: port in use"
+                assert "broken" not in agent.plugins
+                assert (await bridge.request("GET", "/broken/")).status == 503
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_stop_before_run_returns_at_once(self) -> None:
+        agent = EndpointAgent(FakeBridge(port=1).settings())
+        agent.stop()
+        run(agent.run(), timeout=5)
+        assert agent.registrations == 0
+
     def test_relay_json_binary_and_unknown_plugin(self) -> None:
         async def main() -> None:
             async with FakeBridge() as bridge:

@@ -158,9 +158,10 @@ class EndpointAgent:
         self._ws: ClientConnection | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._force: asyncio.Event | None = None
-        self._registered: asyncio.Event | None = None
+        # asyncio.Event binds to the loop on first use, so these can exist before run()
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._registered = asyncio.Event()
         self._stopping = False
         self._plugins_stopped = False
         self._last_seen = 0.0
@@ -171,7 +172,7 @@ class EndpointAgent:
     # -- public ------------------------------------------------------------------
     @property
     def connected(self) -> bool:
-        return self._registered is not None and self._registered.is_set()
+        return self._registered.is_set()
 
     def notify(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
         """``PluginContext.notify``: queue a notification (thread-safe)."""
@@ -179,8 +180,6 @@ class EndpointAgent:
 
     async def wait_registered(self, timeout: float | None = None) -> None:
         """Until the agent is registered with the bridge (for tests and embedding)."""
-        while self._registered is None:
-            await asyncio.sleep(0.01)
         await asyncio.wait_for(self._registered.wait(), timeout)
 
     def stop(self) -> None:
@@ -189,7 +188,8 @@ class EndpointAgent:
         Safe to call from any thread.
         """
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed():  # not running: run() will return at once
+            self._request_stop()
             return
         try:
             running = asyncio.get_running_loop()
@@ -201,7 +201,6 @@ class EndpointAgent:
             loop.call_soon_threadsafe(self._request_stop)
 
     def _request_stop(self) -> None:
-        assert self._stop is not None and self._force is not None
         if self._stop.is_set():
             log.warning("second stop request: failing in-flight requests now")
             self._force.set()
@@ -215,9 +214,6 @@ class EndpointAgent:
         :raises OrbitError: when the bridge refuses us for good (token, name, version)
         """
         self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._force = asyncio.Event()
-        self._registered = asyncio.Event()
         self.queue.bind(self._loop)
         signals: list[signal.Signals] = []
         if handle_signals:
@@ -252,14 +248,19 @@ class EndpointAgent:
         for entry in entries:
             info = entry.info
             if entry.cls is not None and info.enabled:
+                plugin: Plugin | None = None
                 try:
                     plugin = entry.cls(ctx)
                     await plugin.start()
                     app = plugin.app
                 except Exception as exc:  # one broken plugin must not take the endpoint down
                     log.exception("plugin %s failed to start; reporting it as disabled", entry.name)
+                    if plugin is not None:
+                        with contextlib.suppress(Exception):
+                            await plugin.stop()  # release whatever start() got going
                     info = info.model_copy(update={"enabled": False, "reason": f"failed to start: {type(exc).__name__}: {exc}"})
                 else:
+                    assert plugin is not None
                     self.plugins[entry.name] = plugin
                     hosted[entry.name] = HostedPlugin(entry.name, app)
                     log.info("plugin %s %s started", entry.name, info.version)
@@ -284,7 +285,6 @@ class EndpointAgent:
 
     # -- connection loop -----------------------------------------------------------
     async def _connect_loop(self) -> None:
-        assert self._stop is not None
         attempt = 0
         while not self._stop.is_set():
             before = self.registrations
@@ -407,7 +407,6 @@ class EndpointAgent:
 
     async def _connection(self, *, quiet: bool = False) -> None:
         """One connection's life: dial, register, serve until it is lost or we stop."""
-        assert self._stop is not None and self._registered is not None
         (log.debug if quiet else log.info)("connecting to bridge at %s as %r", self.settings.ws_url, self.settings.name)
         dial = asyncio.create_task(self._dial())
         stopper = asyncio.create_task(self._stop.wait())
@@ -442,7 +441,6 @@ class EndpointAgent:
                 log.info("disconnected from the bridge")
 
     async def _serve(self, ws: ClientConnection, heartbeat: float) -> None:
-        assert self._stop is not None
         reader = asyncio.create_task(self._read(ws), name="orbit-reader")
         sender = asyncio.create_task(self._send_notifications(ws), name="orbit-sender")
         watchdog = asyncio.create_task(self._watchdog(ws, heartbeat), name="orbit-watchdog")
@@ -555,7 +553,6 @@ class EndpointAgent:
 
     async def _finish_inflight(self) -> None:
         """Let in-flight requests finish within the grace period, then fail the rest."""
-        assert self._force is not None
         if not self._inflight:
             return
         log.info("waiting up to %.0f s for %d in-flight request(s)", self.settings.shutdown_grace, len(self._inflight))

@@ -39,6 +39,7 @@ from ...errors import (
     PluginNotFoundError,
     RateLimitedError,
     SessionExpiredError,
+    SessionNotFoundError,
     UsageError,
 )
 
@@ -192,20 +193,34 @@ class Runtime:
             ec = self._choose_endpoint()
             self.endpoint = ec.name
             gc = ec.get_plugin(PLUGIN)
-            kwargs: dict[str, Any] = dict(creds)
-            if self.local_collection:
-                kwargs["local_collection"] = self.local_collection
-            gc.register_session(**kwargs)
+            self._register(gc, creds)
             self._client = gc
         return self._client
 
+    def _register(self, gc: Any, creds: dict[str, str]) -> None:
+        kwargs: dict[str, Any] = dict(creds)
+        if self.local_collection:
+            kwargs["local_collection"] = self.local_collection
+        gc.register_session(**kwargs)
+
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``client.<method>(*args, **kwargs)``, keyword arguments that are None left out."""
+        """``client.<method>(*args, **kwargs)``, keyword arguments that are None left out.
+
+        If the endpoint lost the session (it restarted, or reaped it during a long
+        wait), the session is opened again once -- the credential is read from the
+        environment again, never kept here -- and the call repeated.
+        """
         gc = self.client
         fn = getattr(gc, method, None)
         if fn is None:
             raise UsageError(f"the installed GlobusClient has no {method}(); upgrade radical.orbit")
-        return fn(*args, **{k: v for k, v in kwargs.items() if v is not None})
+        clean = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            return fn(*args, **clean)
+        except (SessionNotFoundError, SessionExpiredError) as exc:
+            log.info("globus session lost (%s); opening a new one", exc.code)
+            self._register(gc, credentials_from_env())
+            return fn(*args, **clean)
 
     def close(self) -> None:
         client, self._client = self._client, None

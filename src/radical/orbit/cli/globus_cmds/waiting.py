@@ -17,8 +17,15 @@ from typing import Any, TypeVar
 
 import click
 
-from ...errors import OrbitError
-from .app import EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, Runtime
+from ...errors import (
+    BridgeUnavailableError,
+    EndpointNotFoundError,
+    EndpointUnavailableError,
+    GatewayTimeoutError,
+    OrbitError,
+    RateLimitedError,
+)
+from .app import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, CliExit, Runtime
 from .render import fmt_bytes, task_summary
 
 log = logging.getLogger(__name__)
@@ -30,6 +37,11 @@ STOPPED = TERMINAL | {"INACTIVE"}  # as the Globus CLI and SDK: INACTIVE ends a 
 #: get_task safety-net interval while notifications arrive
 NOTIFIED_POLL = 10.0
 TOPICS = ("transfer_status", "transfer_progress", "transfer_fault")
+#: errors a long wait rides out (the task keeps running in Globus meanwhile); an
+#: endpoint that restarts is briefly unknown to the bridge
+TRANSIENT = (BridgeUnavailableError, EndpointNotFoundError, EndpointUnavailableError, GatewayTimeoutError, RateLimitedError)
+#: consecutive failed polls before a wait gives up
+MAX_POLL_FAILURES = 20
 
 
 def wait_options(f: F) -> F:
@@ -123,6 +135,11 @@ def wait_for_task(rt: Runtime, task_id: str, *, timeout: float | None, polling_i
             log.debug("track(%s) failed: %s", task_id, exc)
     try:
         return _wait_loop(rt, task_id, events, notified=cid is not None, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
+    except KeyboardInterrupt:
+        raise CliExit(
+            EXIT_INTERRUPTED,
+            f"Interrupted. Task {task_id} keeps running; wait again with: radical-orbit globus task wait {task_id}",
+        ) from None
     finally:
         if cid is not None:
             try:
@@ -140,6 +157,7 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
     progress = None if rt.json else _make_progress(rt)
     bar = None
     timed_out = False
+    failures = 0
     try:
         if progress is not None:
             progress.start()
@@ -161,15 +179,19 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
                     text += f" ({' '.join(str(payload['details']).split())[:200]})"
                 if payload.get("cancelling"):
                     text += " -- cancelling (--fail-fast)"
-                if progress is not None:
-                    progress.console.print(f"[yellow]{text}[/yellow]", highlight=False)
-                else:
-                    click.echo(text, err=True)
+                _say(progress, text)
             elif topic:
                 view.merge(payload)
             if (topic and str(payload.get("status") or "") in STOPPED) or time.monotonic() >= next_poll:
-                view.merge(rt.call("get_task", task_id))
-                next_poll = time.monotonic() + poll_every
+                try:
+                    view.merge(rt.call("get_task", task_id))
+                    failures = 0
+                except TRANSIENT as exc:
+                    failures += 1
+                    if failures >= MAX_POLL_FAILURES:
+                        raise
+                    _say(progress, f"cannot ask for task {task_id} ({failures}x): {' '.join(exc.message.split())}; retrying")
+                next_poll = time.monotonic() + (poll_every if not failures else min(30.0, poll_every * 2**failures))
             if progress is not None and bar is not None:
                 progress.update(bar, total=view.files_total(), completed=view.files_done(), detail=view.detail())
         if progress is not None and bar is not None:
@@ -207,16 +229,26 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
     return EXIT_ERROR
 
 
+def _say(progress: Any, text: str) -> None:
+    """A warning line above the progress bar (or on stderr when there is no bar)."""
+    if progress is not None:
+        from rich.text import Text
+
+        progress.console.print(Text(text, style="yellow"))  # Text: Globus' words are not markup
+    else:
+        click.echo(text, err=True)
+
+
 def _make_progress(rt: Runtime) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
         SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # labels are not markup
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("files"),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", markup=False),
         TimeElapsedColumn(),
         console=rt.err,
         transient=False,

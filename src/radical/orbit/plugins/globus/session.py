@@ -18,8 +18,9 @@ The poller (one per session, only while something is active)::
                            ACTIVE and bytes/files moved → transfer_progress
                            ACTIVE and a new fault      → task_event_list → transfer_fault
                                                           (fail_fast → cancel_task)
-    interval:    ~1 s after a submission, ×1.5 per cycle up to ~10 s, capped by the
-                 shortest polling_interval of a current waiter; 429 → wait Retry-After;
+    interval:    ~1 s after a submission or a state change, ×1.5 per quiet cycle up to
+                 ~10 s, capped by the shortest polling_interval of a current waiter;
+                 429 → wait Retry-After;
                  transient errors → warning with counts, back off, keep going;
                  a rejected credential → one ``auth_error`` notification, stop.
 """
@@ -612,9 +613,12 @@ class GlobusSession(PluginSession):
             )
             return self._interval
         self.stats["consecutive_errors"] = 0
-        await self._apply(docs)
+        changed = await self._apply(docs)
         await self._check_missing(active, {d["task_id"] for d in docs})
-        self._interval = min(self._interval * self.settings.backoff, self.settings.max_interval)
+        if changed:  # a task finished or changed state: queued ones start now, look again soon
+            self._interval = self.settings.min_interval
+        else:
+            self._interval = min(self._interval * self.settings.backoff, self.settings.max_interval)
         hint = min(self._waiter_hints) if self._waiter_hints else math.inf
         return max(0.05, min(self._interval, hint))
 
@@ -662,8 +666,8 @@ class GlobusSession(PluginSession):
                 continue
             await self._apply([doc])
 
-    async def _apply(self, docs: list[dict[str, Any]]) -> None:
-        """Fold task documents into the tracked state and emit notifications."""
+    async def _apply(self, docs: list[dict[str, Any]]) -> bool:
+        """Fold task documents into the tracked state and emit notifications; True if a status changed."""
         changed = False
         for doc in docs:
             tid = str(doc.get("task_id"))
@@ -696,6 +700,7 @@ class GlobusSession(PluginSession):
                 await self._report_faults(t, nice)
         if changed:
             self._pulse()
+        return changed
 
     def _progress_payload(self, t: Tracked, doc: dict[str, Any], prev_bytes: int) -> dict[str, Any]:
         now = time.monotonic()

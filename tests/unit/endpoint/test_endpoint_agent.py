@@ -434,3 +434,27 @@ class TestEndpointCommand:
                 cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--token", TOKEN, "--plugins", "sysinfo"],
             )
         assert result.exit_code == 1 and "already connected" in result.output
+
+
+class TestStopWhileConnecting:
+    def test_stop_while_the_bridge_never_answers_register(self) -> None:
+        """A bridge that accepts the socket but never registers must not delay a stop."""
+
+        async def main() -> None:
+            async def mute(ws: Any) -> None:
+                await ws.wait_closed()  # reads nothing, answers nothing
+
+            from websockets.asyncio.server import serve
+
+            async with serve(mute, "127.0.0.1", 0) as server:
+                port = server.sockets[0].getsockname()[1]
+                bridge = FakeBridge(port=port)
+                agent = EndpointAgent(bridge.settings(connect_timeout=20.0))
+                task = asyncio.create_task(agent.run())
+                await asyncio.sleep(0.3)
+                t0 = time.monotonic()
+                agent.stop()
+                await asyncio.wait_for(task, 5)
+                assert time.monotonic() - t0 < 1.0
+
+        run(main())

@@ -351,6 +351,16 @@ class EndpointAgent:
             "RADICAL_ORBIT_BRIDGE_TOKEN or ~/.radical/orbit/bridge.token to the bridge's token"
         )
 
+    async def _open(self) -> tuple[ClientConnection, Registered]:
+        """Dial and register; the connection is closed again if registration fails."""
+        ws = await self._dial()
+        try:
+            return ws, await self._register(ws)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await ws.close()
+            raise
+
     async def _register(self, ws: ClientConnection) -> Registered:
         register = Register(
             name=self.settings.name,
@@ -408,19 +418,16 @@ class EndpointAgent:
     async def _connection(self, *, quiet: bool = False) -> None:
         """One connection's life: dial, register, serve until it is lost or we stop."""
         (log.debug if quiet else log.info)("connecting to bridge at %s as %r", self.settings.ws_url, self.settings.name)
-        dial = asyncio.create_task(self._dial())
+        opening = asyncio.create_task(self._open())
         stopper = asyncio.create_task(self._stop.wait())
-        await asyncio.wait({dial, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({opening, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        if not dial.done():  # stop() while dialing
-            dial.cancel()
-            await asyncio.gather(dial, return_exceptions=True)
+        if not opening.done():  # stop() while dialing or registering
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
             return
-        ws = dial.result()
-        registered_here = False
+        ws, registered = opening.result()
         try:
-            registered = await self._register(ws)
-            registered_here = True
             self._ws = ws
             self.heartbeat_interval = registered.heartbeat_interval
             self.registrations += 1
@@ -437,8 +444,7 @@ class EndpointAgent:
             self._ws = None
             with contextlib.suppress(Exception):
                 await ws.close(CLOSE_GOING_AWAY if self._stop.is_set() else 1000)
-            if registered_here:
-                log.info("disconnected from the bridge")
+            log.info("disconnected from the bridge")
 
     async def _serve(self, ws: ClientConnection, heartbeat: float) -> None:
         reader = asyncio.create_task(self._read(ws), name="orbit-reader")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -84,9 +85,13 @@ def start_direct(log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
 # -- measurements ---------------------------------------------------------------------------
 
 
-def latencies(client: httpx.Client, url: str, n: int) -> list[float]:
-    out = []
+def latencies(client: httpx.Client, url: str, n: int, *, budget: float = 60.0) -> list[float]:
+    """Up to ``n`` sequential calls, stopping early after ``budget`` seconds."""
+    out: list[float] = []
+    give_up = time.perf_counter() + budget
     for _ in range(n):
+        if time.perf_counter() > give_up:
+            break
         t0 = time.perf_counter()
         resp = client.get(url)
         out.append(time.perf_counter() - t0)
@@ -151,7 +156,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000, help="sequential requests per side for latency")
     parser.add_argument("--rounds", type=int, default=6, help="alternating relay/direct rounds")
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per throughput run")
+    parser.add_argument("--latency-budget", type=float, default=16.0, help="at most this many seconds of latency rounds")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per throughput run (4 runs)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--serve-direct", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,6 +167,7 @@ def main() -> int:
 
     console = Console()
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="orbit-bench-"))
     logs = home / "logs"
     logs.mkdir()
@@ -180,11 +187,12 @@ def main() -> int:
             direct_lat: list[float] = []
             per_round = max(1, args.requests // args.rounds)
             with httpx.Client(headers=headers, timeout=30) as client:
-                latencies(client, relay_url, 300)
-                latencies(client, direct_ping, 300)
+                latencies(client, relay_url, 300, budget=2)
+                latencies(client, direct_ping, 300, budget=2)
+                budget = args.latency_budget / (2 * args.rounds)
                 for _ in range(args.rounds):
-                    relay_lat += latencies(client, relay_url, per_round)
-                    direct_lat += latencies(client, direct_ping, per_round)
+                    relay_lat += latencies(client, relay_url, per_round, budget=budget)
+                    direct_lat += latencies(client, direct_ping, per_round, budget=budget)
 
             # throughput
             rates: dict[str, float] = {}
@@ -212,6 +220,8 @@ def main() -> int:
         "requests": len(relay_lat),
         "concurrency": CONCURRENCY,
         "seconds": time.monotonic() - started,
+        "load_average": [load_before, os.getloadavg()[0]],
+        "cpus": os.cpu_count(),
         "uvloop": importlib.util.find_spec("uvloop") is not None,
         "httptools": importlib.util.find_spec("httptools") is not None,
     }
@@ -243,8 +253,11 @@ def main() -> int:
     )
     console.print(table)
     console.print(
-        f"errors: {errors}; uvloop: {results['uvloop']}, httptools: {results['httptools']}; took {results['seconds']:.1f} s"
+        f"errors: {errors}; uvloop: {results['uvloop']}, httptools: {results['httptools']}; "
+        f"{results['cpus']} CPUs, load average {load_before:.2f} -> {results['load_average'][1]:.2f}; took {results['seconds']:.1f} s"
     )
+    if load_before > 1.0:
+        console.print("[yellow]the machine was busy with other work: latency and rates are pessimistic[/]")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0 if errors == 0 else 1

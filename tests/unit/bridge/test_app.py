@@ -173,6 +173,22 @@ class TestBridge:
                 assert g["method"] == method and g["path"] == "/sysinfo"
                 assert g["body_encoding"] == "base64" and base64.b64decode(g["body"]) == bytes(range(256))
 
+    def test_relay_frame_matches_model(self, client: TestClient) -> None:
+        """The relay writes the request frame by hand (speed); it must equal the model's."""
+        with FakeEndpoint(client) as ep:
+            assert ep.ws is not None
+            with ThreadPoolExecutor(1) as pool:
+                fut = pool.submit(
+                    client.put, "/ep1/sysinfo/h\u00e9/x?q=%C3%A9", headers={**AUTH, "X-Orbit-Timeout": "5"}, content="grüße \"x\"\n".encode()
+                )
+                raw = ep.ws.receive_text()
+                frame = Request.model_validate_json(raw)
+                assert raw == frame.model_dump_json()
+                assert frame.path == "/sysinfo/h\u00e9/x" and frame.query == "q=%C3%A9" and frame.body == "grüße \"x\"\n"
+                assert ("x-orbit-timeout", "5") in frame.headers
+                ep.ws.send_text(Response(id=frame.id, status=204).model_dump_json())
+                assert fut.result(timeout=5).status_code == 204
+
     def test_relay_passes_status_headers_and_binary_body(self, client: TestClient) -> None:
         def handler(frame: Request) -> Response:
             return Response(

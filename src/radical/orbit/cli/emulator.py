@@ -79,7 +79,7 @@ def emulator(
     url = f"http://{host}:{real_port}/"
     out = click.echo
     out(f"Globus emulator on {url}")
-    out(f"  collections root: {settings.root}" + ("  (temporary)" if em.temp_root else ""))
+    out(f"  collections root: {settings.root}" + ("  (temporary: removed on exit; use --root to keep it)" if em.temp_root else ""))
     for c in em.collections:
         tag = "  <- local collection" if c.spec.local else ""
         out(f"  {c.id}  {c.display_name}{tag}")

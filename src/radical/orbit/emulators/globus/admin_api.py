@@ -11,6 +11,8 @@ design (the emulator binds to loopback and plays a test double):
 - ``GET|PUT|PATCH|DELETE /_emulator/faults`` — read / replace / merge / reset faults
 - ``POST /_emulator/faults/paths``, ``DELETE /_emulator/faults/paths/{id}`` — path faults
 - ``GET|DELETE /_emulator/counters`` — per-route request counters
+- ``POST /_emulator/tasks/{task_id}/suspend`` ``{"nice_status"?}`` / ``.../resume`` — make a
+  task INACTIVE (as expired credentials do) and back
 """
 
 from __future__ import annotations
@@ -138,6 +140,27 @@ async def counters(request: Request) -> Response:
     return json_response({"counters": snap["counters"], "injected": snap["injected"]})
 
 
+class SuspendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nice_status: str = "Creds Expired"
+
+
+async def suspend_task(request: Request) -> Response:
+    engine = emu(request).engine
+    task = engine.get(request.path_params["task_id"])
+    if task is None:
+        raise GlobusError(404, "TaskNotFound", f"Task '{request.path_params['task_id']}' not found")
+    if request.url.path.endswith("/suspend"):
+        req: SuspendRequest = _validate(SuspendRequest, await _json(request))
+        changed = engine.suspend(task, req.nice_status)
+    else:
+        changed = engine.resume(task)
+    if not changed:
+        raise GlobusError(409, "Conflict", f"Task '{task.task_id}' is {task.status}")
+    return json_response(task.document())
+
+
 routes = [
     Route("/health", health, methods=["GET"]),
     Route("/_emulator/info", info, methods=["GET"]),
@@ -148,4 +171,6 @@ routes = [
     Route("/_emulator/faults/paths", add_path_fault, methods=["POST"]),
     Route("/_emulator/faults/paths/{fault_id}", remove_path_fault, methods=["DELETE"]),
     Route("/_emulator/counters", counters, methods=["GET", "DELETE"]),
+    Route("/_emulator/tasks/{task_id}/suspend", suspend_task, methods=["POST"]),
+    Route("/_emulator/tasks/{task_id}/resume", suspend_task, methods=["POST"]),
 ]

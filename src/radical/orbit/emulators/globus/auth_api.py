@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from .context import Emulator
 from .errors import json_response
-from .settings import DEV_IDENTITY_ID, DEV_USERNAME
+from .settings import DEV_USERNAME
 from .state import Identity, ScopeError, TokenRecord
 
 __all__ = ["routes"]
@@ -183,6 +183,10 @@ async def identities(request: Request) -> Response:
     if bearer(request) is None and basic_client(request) is None:
         return api_error(401, "UNAUTHORIZED", "Call must be authenticated")
     known = {DEV_USERNAME: Identity.dev()}
+    for coll in emu(request).collections:
+        doc = coll.endpoint_document()
+        known.setdefault(doc["owner_string"], Identity(doc["owner_id"], doc["owner_string"], doc["owner_string"].split("@")[0], doc["owner_string"]))
+    by_id = {i.id: i for i in known.values()}
     out = []
     for name in ",".join(request.query_params.getlist("usernames")).split(","):
         name = name.strip()
@@ -194,7 +198,7 @@ async def identities(request: Request) -> Response:
         iid = iid.strip()
         if not iid:
             continue
-        ident = Identity.dev() if iid == DEV_IDENTITY_ID else Identity(iid, f"{iid}@clients.auth.globus.org", f"identity {iid[:8]}", None)
+        ident = by_id.get(iid) or Identity(iid, f"{iid}@clients.auth.globus.org", f"identity {iid[:8]}", None)
         out.append(identity_doc(ident))
     return json_response({"identities": out})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,10 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         cfg = settings.load_config_file()
-        if settings.root is None:
+        if settings.root is None and settings.state_dir is not None:
+            settings.root = Path(settings.state_dir) / "collections"  # restarts find the same data and ids
+            self.temp_root = False
+        elif settings.root is None:
             settings.root = Path(tempfile.mkdtemp(prefix="globus-emulator-"))
             self.temp_root = True
         else:
@@ -65,4 +69,8 @@ class Emulator:
         }
 
     def close(self) -> None:
+        """Stop the task threads, save state; remove the collections root if it was a temp dir."""
         self.engine.stop()
+        if self.temp_root and self.settings.root is not None:
+            shutil.rmtree(self.settings.root, ignore_errors=True)
+            self.temp_root = False

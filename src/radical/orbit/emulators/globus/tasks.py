@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 CHUNK = 16 * 1024 * 1024
 HASH_CHUNK = 4 * 1024 * 1024
 DEFAULT_DEADLINE = 24 * 3600
+PROGRESS_INTERVAL = 60.0
 FINISHED = ("SUCCEEDED", "FAILED")
 
 COUNTERS = (
@@ -294,11 +295,23 @@ class _Runner:
     # ---- shared helpers
 
     def check_stop(self) -> None:
+        """Raise when cancelled or past the deadline; block while the task is INACTIVE."""
         t = self.task
-        if t.cancel_event.is_set():
-            raise _Stop("CANCELED", "Canceled by the task owner")
-        if time.time() > t.deadline:
-            raise _Stop("EXPIRED", "The task deadline was reached")
+        while True:
+            if t.cancel_event.is_set():
+                raise _Stop("CANCELED", "Canceled by the task owner")
+            if time.time() > t.deadline:
+                raise _Stop("EXPIRED", "The task deadline was reached")
+            if t.status != "INACTIVE":
+                break
+            t.cancel_event.wait(0.05)
+        now = time.monotonic()
+        if now - self.last_progress >= PROGRESS_INTERVAL:
+            self.last_progress = now
+            c = t.counters
+            elapsed = max(time.time() - (t.started_at or time.time()), 1e-6)
+            details = {"bytes_transferred": c["bytes_transferred"], "duration": round(elapsed, 2), "mbps": round(c["bytes_transferred"] * 8 / elapsed / 1e6, 2)}
+            t.add_event("PROGRESS", json.dumps(details), description="progress")
 
     def sleep(self, seconds: float) -> None:
         if self.task.cancel_event.wait(seconds):
@@ -800,7 +813,7 @@ class TaskEngine:
         now = time.time()
         with self._lock:
             for task in self.tasks.values():
-                if not task.running and task.status == "ACTIVE" and now > task.deadline:
+                if not task.running and task.status in ("ACTIVE", "INACTIVE") and now > task.deadline:
                     self._finish(task, "FAILED", {"code": "EXPIRED", "description": DESCRIPTIONS["EXPIRED"]}, "EXPIRED")
             self._admit()
 
@@ -913,6 +926,33 @@ class TaskEngine:
     def list_for(self, owner_id: str) -> list[Task]:
         with self._lock:
             return [t for t in self.tasks.values() if t.owner_id == owner_id]
+
+    def suspend(self, task: Task, nice_status: str = "Creds Expired") -> bool:
+        """Make an unfinished task INACTIVE (what expired credentials do to a Globus task)."""
+        with task.lock:
+            if task.status in FINISHED:
+                return False
+            task.status = "INACTIVE"
+            task.nice_status = task.nice_status_short_description = nice_status
+            task.is_ok = False
+        task.add_event("PAUSED", f"task suspended: {nice_status}", is_error=True, description="paused")
+        self.mark_dirty()
+        return True
+
+    def resume(self, task: Task) -> bool:
+        """Back to ACTIVE after :meth:`suspend`."""
+        with task.lock:
+            if task.status != "INACTIVE":
+                return False
+            task.status = "ACTIVE"
+            queued = not task.running
+            task.nice_status = task.nice_status_short_description = "Queued" if queued else "OK"
+            task.is_ok = True
+        task.add_event("UNPAUSED", "task resumed", description="unpaused")
+        with self._lock:
+            self._admit()
+        self.mark_dirty()
+        return True
 
     def cancel(self, task: Task, wait: float = 10.0) -> str:
         """Cancel as the owner; returns Canceled, CancelAccepted or TaskComplete."""

@@ -1,0 +1,36 @@
+"""``radical-orbit emulator token`` against an in-process emulator (click's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from radical.orbit.cli.emulator import emulator
+from radical.orbit.emulators.globus import RunningEmulator
+
+
+class TestEmulatorCli:
+    def test_help_lists_the_options(self) -> None:
+        out = CliRunner().invoke(emulator, ["--help"]).output
+        for opt in ("--host", "--port", "--root", "--config", "--token-lifetime", "--state-dir", "token"):
+            assert opt in out
+
+    def test_token_plain_refresh_and_client_credentials(self, emu: RunningEmulator) -> None:
+        runner = CliRunner()
+        res = runner.invoke(emulator, ["token", "--url", emu.url])
+        assert res.exit_code == 0, res.output
+        body = json.loads(res.output)
+        assert body["access_token"] and "refresh_token" not in body and body["resource_server"] == "transfer.api.globus.org"
+        body = json.loads(runner.invoke(emulator, ["token", "--url", emu.url, "--refresh"]).output)
+        assert body["refresh_token"] and body["client_id"] == emu.emulator.settings.native_client_id
+        fresh = json.loads(runner.invoke(emulator, ["token", "--url", emu.url, "--new-client"]).output)
+        assert fresh["client_secret"] and fresh["access_token"]
+        again = runner.invoke(emulator, ["token", "--url", emu.url, "--client-id", fresh["client_id"], "--client-secret", fresh["client_secret"]])
+        assert again.exit_code == 0 and json.loads(again.output)["client_id"] == fresh["client_id"]
+        bad = runner.invoke(emulator, ["token", "--url", emu.url, "--client-id", fresh["client_id"], "--client-secret", "nope"])
+        assert bad.exit_code != 0 and "401" in bad.output
+
+    def test_unreachable_emulator(self) -> None:
+        res = CliRunner().invoke(emulator, ["token", "--url", "http://127.0.0.1:9"])
+        assert res.exit_code == 1 and "cannot reach the emulator" in res.output

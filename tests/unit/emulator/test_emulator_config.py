@@ -1,0 +1,117 @@
+"""An emulator built from a --config JSON file: custom collections, quota, clients, faults."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+
+import globus_sdk
+import httpx
+import pytest
+
+from radical.orbit.emulators.globus import EmulatorSettings, RunningEmulator, run_in_thread, sdk_environment
+
+SMALL = "a1a1a1a1-0000-4000-8000-000000000001"
+BIG = "b2b2b2b2-0000-4000-8000-000000000002"
+GUEST = "c3c3c3c3-0000-4000-8000-000000000003"
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    base = tmp_path_factory.mktemp("cfg")
+    config = {
+        "collections": [
+            {"id": BIG, "display_name": "Big Source", "root": str(base / "big"), "files": {"data/blob.bin": "x" * 5000, "data/small.txt": "s"}, "keywords": "alpha,source", "owner_string": "someone@example.org"},
+            {"id": SMALL, "display_name": "Tiny Quota", "root": str(base / "small"), "quota_bytes": 1000, "owner_string": "dev@orbit.local"},
+            {"id": GUEST, "display_name": "Shared Guest", "root": str(base / "guest"), "entity_type": "GCSv5_guest_collection", "description": "alpha beta", "owner_string": "someone@example.org"},
+        ],
+        "clients": [{"client_id": "9d9d9d9d-0000-4000-8000-000000000009", "client_secret": "c" * 44}],
+        "faults": {"latency": 0.0},
+    }
+    path = base / "emulator.json"
+    path.write_text(json.dumps(config))
+    running = run_in_thread(EmulatorSettings(root=base / "default-root", config=path, retry_interval=0.05))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def tc(emu: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> globus_sdk.TransferClient:
+    for k, v in sdk_environment(emu.url).items():
+        monkeypatch.setenv(k, v)
+    return globus_sdk.TransferClient(authorizer=globus_sdk.AccessTokenAuthorizer(emu.dev_token()["access_token"]))
+
+
+def wait(tc: globus_sdk.TransferClient, tid: str) -> dict[str, object]:
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        doc = tc.get_task(tid)
+        if doc["status"] != "ACTIVE":
+            return dict(doc.data)
+        time.sleep(0.02)
+    raise AssertionError("still ACTIVE")
+
+
+class TestConfigFile:
+    def test_collections_from_config(self, emu: RunningEmulator, tc: globus_sdk.TransferClient) -> None:
+        health = httpx.get(f"{emu.url}/health").json()
+        assert {c["id"] for c in health["collections"]} == {SMALL, BIG, GUEST} and health["local_collection"] is None
+        assert [f["name"] for f in tc.operation_ls(BIG, path="/data/")] == ["blob.bin", "small.txt"]
+        assert tc.get_endpoint(GUEST)["entity_type"] == "GCSv5_guest_collection"
+
+    def test_client_from_config(self, emu: RunningEmulator, tc: globus_sdk.TransferClient) -> None:
+        cc = globus_sdk.ConfidentialAppAuthClient("9d9d9d9d-0000-4000-8000-000000000009", "c" * 44)
+        assert cc.oauth2_client_credentials_tokens(requested_scopes="urn:globus:auth:scope:transfer.api.globus.org:all")["access_token"]
+
+    def test_quota(self, tc: globus_sdk.TransferClient, emu: RunningEmulator) -> None:
+        td = globus_sdk.TransferData(BIG, SMALL, fail_on_quota_errors=True)
+        td.add_item("/data/small.txt", "/ok/small.txt")
+        td.add_item("/data/blob.bin", "/no/blob.bin")
+        done = wait(tc, tc.submit_transfer(td)["task_id"])
+        assert done["status"] == "FAILED" and done["fatal_error"]["code"] == "QUOTA_EXCEEDED"
+        assert done["files_transferred"] == 1
+        td = globus_sdk.TransferData(BIG, SMALL)  # without fail_on_quota_errors Globus keeps retrying
+        td.add_item("/data/blob.bin", "/no/blob.bin")
+        tid = tc.submit_transfer(td)["task_id"]
+        end = time.monotonic() + 5
+        while (doc := tc.get_task(tid))["nice_status"] != "QUOTA_EXCEEDED" and time.monotonic() < end:
+            time.sleep(0.05)
+        assert doc["status"] == "ACTIVE" and doc["is_ok"] is False
+        assert tc.cancel_task(tid)["code"] == "Canceled"
+
+    def test_endpoint_search(self, tc: globus_sdk.TransferClient) -> None:
+        assert {e["id"] for e in tc.endpoint_search("alpha")} == {BIG, GUEST}
+        assert [e["id"] for e in tc.endpoint_search("alp sou")] == [BIG]
+        assert [e["id"] for e in tc.endpoint_search(filter_scope="my-endpoints")] == [SMALL]
+        assert [e["id"] for e in tc.endpoint_search(filter_scope="shared-with-me")] == [GUEST]
+        page = tc.endpoint_search("alpha", limit=1)
+        assert page["DATA_TYPE"] == "endpoint_list" and page["has_next_page"] is True and len(page["DATA"]) == 1
+        assert tc.endpoint_search("alpha", limit=1, offset=1)["has_next_page"] is False
+        assert len(list(tc.paginated.endpoint_search("alpha").items())) == 2
+        assert [e["id"] for e in tc.endpoint_search("alpha", filter_entity_type="GCSv5_guest_collection")] == [GUEST]
+        with pytest.raises(globus_sdk.TransferAPIError) as info:
+            tc.endpoint_search()
+        assert info.value.http_status == 400
+        with pytest.raises(globus_sdk.TransferAPIError) as info:
+            tc.endpoint_search("x", limit=101)
+        assert info.value.http_status == 400
+
+    def test_suspend_makes_inactive_and_task_wait_returns(self, tc: globus_sdk.TransferClient, emu: RunningEmulator) -> None:
+        emu.admin("PATCH", "faults", json={"bandwidth": {BIG: 2000}})
+        try:
+            td = globus_sdk.TransferData(BIG, BIG)
+            td.add_item("/data/blob.bin", "/copy/blob.bin")
+            tid = tc.submit_transfer(td)["task_id"]
+            doc = emu.admin("POST", f"tasks/{tid}/suspend")
+            assert doc["status"] == "INACTIVE"
+            assert tc.task_wait(tid, timeout=2, polling_interval=1)  # INACTIVE ends a wait
+            shown = tc.get_task(tid)
+            assert shown["status"] == "INACTIVE" and shown["nice_status"] == "Creds Expired" and shown["is_ok"] is False
+            emu.admin("POST", f"tasks/{tid}/resume")
+            emu.admin("PATCH", "faults", json={"bandwidth": {}})
+            assert tc.get_task(tid)["status"] == "ACTIVE"
+            assert wait(tc, tid)["status"] == "SUCCEEDED"
+        finally:
+            emu.admin("PATCH", "faults", json={"bandwidth": {}})

@@ -254,3 +254,34 @@ def test_local_missing_is_400(plugin: PluginGlobus, fake: FakeTransfer) -> None:
         await s.close()
 
     run(go())
+
+
+def test_inactive_counts_as_done_for_waits_but_stays_polled(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task()
+        await s.track([tid])
+        fake.set(tid, status="INACTIVE", nice_status="Creds Expired")
+        out = await s.task_wait(tid, timeout=5, polling_interval=0.05)
+        assert out == {"task_id": tid, "completed": True, "status": "INACTIVE"}  # globus-sdk's rule
+        assert s.info()["active"] == 1
+        fake.set(tid, status="SUCCEEDED", nice_status=None)
+        await until(lambda: recorder.topic("transfer_status")[-1]["status"] == "SUCCEEDED")
+        await s.close()
+
+    run(go())
+
+
+def test_poller_survives_a_bug_in_a_cycle(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    async def go() -> None:
+        s = make_session(plugin, fake, max_interval=0.1)
+        tid = fake.add_task()
+        await s.track([tid])
+        fake.set(tid, bytes_transferred="not-a-number")  # int() fails inside _apply
+        await until(lambda: s.stats["errors"] >= 1)
+        fake.set(tid, bytes_transferred=5, status="SUCCEEDED")
+        await until(lambda: recorder.topic("transfer_status")[-1]["status"] == "SUCCEEDED")
+        assert any("unexpected error in the poller" in r.getMessage() for r in caplog.records)
+        await s.close()
+
+    run(go())

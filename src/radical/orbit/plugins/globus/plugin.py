@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from ...errors import OrbitError
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 from . import models as m
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
@@ -123,7 +124,10 @@ class PluginGlobus(Plugin):
             from .session import GlobusSession
 
             assert isinstance(session, GlobusSession)
-            await session.track(list(track))
+            try:
+                await session.track(list(track))
+            except OrbitError as exc:  # re-attaching is best effort; the new session is fine
+                log.warning("globus: session %s...: re-attaching %d tasks failed: %s", session.sid[:8], len(track), exc.message)
         return session
 
     async def close_session(self, sid: str) -> bool:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import globus_sdk
 from globus_sdk import MISSING
 
-from ...errors import GlobusAuthError, NotFoundError, OrbitError, RateLimitedError, TransferError
+from ...errors import GlobusAuthError, NotFoundError, OrbitError, PermissionDeniedError, RateLimitedError, TransferError
 from ..base import PluginSession
 from . import models as m
 from .errors import AUTH_ACCESS_TOKEN, AUTH_CLIENT_CREDENTIALS, AUTH_REFRESH_TOKEN, map_globus_errors
@@ -238,7 +238,7 @@ class GlobusSession(PluginSession):
             close()
 
     def info(self) -> dict[str, Any]:
-        active = sum(1 for t in self.tasks.values() if not t.done)
+        active = sum(1 for t in self.tasks.values() if t.status not in TERMINAL)
         return {
             "auth_mode": self.auth_mode,
             "local_collection": self.local_collection,
@@ -443,7 +443,7 @@ class GlobusSession(PluginSession):
                 try:
                     self.stats["get_task_calls"] += 1
                     docs.append(await self._run(f"get_task {tid}", lambda tid=tid: dict(self.tc.get_task(tid).data)))
-                except NotFoundError:
+                except (NotFoundError, PermissionDeniedError):  # gone, or another identity's task
                     pass
         for doc in docs:
             self.tasks.setdefault(doc["task_id"], Tracked(task_id=doc["task_id"]))
@@ -454,7 +454,7 @@ class GlobusSession(PluginSession):
             t = self.tasks.get(tid)
             if t is None:
                 out["not_found"].append(tid)
-            elif t.done:
+            elif t.status in TERMINAL:
                 out["finished"][tid] = t.status
             else:
                 out["tracked"].append(tid)
@@ -522,7 +522,8 @@ class GlobusSession(PluginSession):
 
     # -- the poller ------------------------------------------------------------
     def _active_ids(self) -> list[str]:
-        return [t.task_id for t in self.tasks.values() if not t.done]
+        """Tasks to poll: everything not finished (INACTIVE ones can resume)."""
+        return [t.task_id for t in self.tasks.values() if t.status not in TERMINAL]
 
     def _kick(self, delay: float) -> None:
         """Poll within ``delay`` s and restart the back-off at the fast interval."""
@@ -566,7 +567,12 @@ class GlobusSession(PluginSession):
                 active = self._active_ids()
                 if not active:
                     break
-                delay = await self._cycle(active)
+                try:
+                    delay = await self._cycle(active)
+                except Exception:  # a bug must not silently end notifications: log it, keep polling
+                    self.stats["errors"] += 1
+                    log.exception("globus session %s...: unexpected error in the poller; continuing", self.sid[:8])
+                    delay = self.settings.max_interval
                 if delay is None:
                     break
                 self._next_poll = time.monotonic() + delay

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Self
 
 import anyio
-import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 with warnings.catch_warnings():
@@ -22,7 +21,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from radical.orbit.bridge import BridgeSettings, create_app
+from radical.orbit.bridge import BridgeSettings
 from radical.orbit.models.messages import (
     PluginInfo,
     Register,
@@ -108,7 +107,7 @@ class FakeEndpoint:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeEndpoint:
+    def __enter__(self) -> Self:
         self.register()
         return self
 

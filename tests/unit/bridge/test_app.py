@@ -6,10 +6,11 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from bridge_helpers import TestClient
+from bridge_helpers import AUTH, TOKEN, FakeEndpoint, TestClient, echo, make_settings
 from starlette.websockets import WebSocketDisconnect
 
 from radical.orbit.bridge import create_app
@@ -24,8 +25,6 @@ from radical.orbit.models.messages import (
     Response,
     decode_body,
 )
-
-from bridge_helpers import AUTH, TOKEN, FakeEndpoint, echo, make_settings
 
 
 class TestBridge:
@@ -229,7 +228,7 @@ class TestBridge:
             resp = tc.post("/ep1/sysinfo/x", headers=AUTH, content=b"0123456789A")
             assert resp.status_code == 413 and resp.json()["code"] == "payload_too_large"
 
-            def chunks():  # no Content-Length: the limit applies while reading
+            def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies while reading
                 yield b"012345"
                 yield b"6789AB"
 
@@ -259,7 +258,6 @@ class TestBridge:
 
         def handler(frame: Request) -> None:
             arrived.set()
-            return None
 
         ep.serve(handler)
         with ThreadPoolExecutor(1) as pool:
@@ -277,7 +275,6 @@ class TestBridge:
             def handler(frame: Request) -> None:
                 assert ep.ws is not None
                 ep.ws.send_json({"type": "error", "code": "boom", "message": "cannot", "ref": frame.id})
-                return None
 
             ep.serve(handler)
             resp = client.get("/ep1/sysinfo/x", headers=AUTH)
@@ -296,12 +293,12 @@ class TestBridge:
                 with lock:
                     pending.append(frame)
                     if len(pending) < 32:
-                        return None
+                        return
                     batch = list(reversed(pending))
                 for f in batch:
                     assert ep.ws is not None
                     ep.ws.send_text(echo(f).model_dump_json())
-                return None
+                return
 
             ep.serve(handler)
 

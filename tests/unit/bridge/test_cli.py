@@ -20,7 +20,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
     def fake_serve(settings: BridgeSettings, **kw: Any) -> None:
         calls.append(settings)
 
-    import radical.orbit.bridge.server as server
+    from radical.orbit.bridge import server
 
     monkeypatch.setattr(server, "serve", fake_serve)
     return calls

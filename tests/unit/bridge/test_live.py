@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from radical.orbit.bridge.server import BridgeServer, build_server
-from radical.orbit.models.messages import Register, Request, Response, dump_frame, parse_frame
+from radical.orbit.models.messages import PluginInfo, Register, Request, Response, dump_frame, parse_frame
 from radical.orbit.procs import free_port
 
 
@@ -48,7 +48,7 @@ class LiveBridge:
 
     def endpoint(self, name: str = "ep1") -> ClientConnection:
         ws = connect(f"ws://127.0.0.1:{self.port}/ws/endpoint", additional_headers=AUTH, open_timeout=5)
-        ws.send(dump_frame(Register(name=name, plugins=[{"name": "sysinfo"}])))  # type: ignore[list-item]
+        ws.send(dump_frame(Register(name=name, plugins=[PluginInfo(name="sysinfo")])))
         assert json.loads(ws.recv(timeout=5))["type"] == "registered"
         return ws
 
@@ -141,7 +141,7 @@ class TestLiveBridge:
                 took = bridge.stop()
                 rest = list(lines)  # the stream ends instead of hanging
         assert took < 3, took
-        assert rest == [] or all(not line or line.startswith(":") or line.startswith(("id", "event", "data")) for line in rest)
+        assert rest == [] or all(not line or line.startswith((":", "id", "event", "data")) for line in rest)
 
 
 def test_tls(tmp_path: Path) -> None:

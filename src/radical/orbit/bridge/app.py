@@ -130,7 +130,8 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
         last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
     ) -> StreamingResponse:
         """``GET /events``: Server-Sent Events (hello, then notifications and topology)."""
-        filters = {"endpoint": endpoint, "plugin": plugin, "topic": topic, "session": session}
+        given = {"endpoint": endpoint, "plugin": plugin, "topic": topic, "session": session}
+        filters = {key: value for key, value in given.items() if value is not None}
         sub = bridge.hub.subscribe(filters, last_event_id_header or last_event_id)
 
         async def stream() -> AsyncIterator[str]:

@@ -95,6 +95,8 @@ def bridge(
     It writes the URL it serves to ~/.radical/orbit/bridge.url, so clients and
     endpoints on this machine find it without arguments.
     """
+    from pydantic import SecretStr
+
     from ..bridge.server import serve
     from ..bridge.settings import BridgeSettings
 
@@ -118,7 +120,7 @@ def bridge(
         host=host,
         port=port,
         auth=not no_auth,
-        token=secret,
+        token=SecretStr(secret) if secret else None,
         cert_file=cert,
         key_file=key,
         heartbeat_interval=heartbeat,

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,14 @@ class Stack:
     local_root: Path
     tutorial_root: Path
     token: dict[str, Any]
+    endpoint_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
     secrets: list[str] = field(default_factory=list)
+
+    def restart_endpoint(self) -> None:
+        """SIGTERM the endpoint (it closes its sessions) and start it again, same name."""
+        self.endpoint.stop()
+        self.endpoint = procs.start_endpoint("cli-ep", self.bridge, plugins=["globus"], env=self.endpoint_env, log_dir=self.log_dir)
 
     @property
     def emu(self) -> str:
@@ -106,11 +114,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         out = _orbit("emulator", "token", "--url", emulator.url or "", "--refresh", env=_scrubbed(home))
         assert out.returncode == 0, out.stderr
         token = json.loads(out.stdout)
-        yield Stack(
+        st = Stack(
             emulator, bridge, endpoint, home, local_id,
             Path(by_id[local_id]["root"]), Path(by_id[TUTORIAL_1]["root"]), token,
+            endpoint_env=ep_env, log_dir=logs,
             secrets=[token["access_token"], token["refresh_token"], BRIDGE_TOKEN],
         )
+        yield st
+        st.endpoint.stop()  # the one running now (a test may have restarted it)
     finally:
         for proc in reversed(started):
             proc.stop()
@@ -363,3 +374,34 @@ def test_help_lists_every_subcommand() -> None:
     result = CliRunner().invoke(cli, ["globus", "task", "--help"])
     for name in ("show", "wait", "cancel", "list", "events"):
         assert name in result.stdout
+
+
+def test_wait_survives_an_endpoint_restart(stack: Stack) -> None:
+    """The endpoint restarts mid-wait (its sessions are gone): the wait carries on with
+    a new session and still ends with the task's outcome."""
+    src = stack.tutorial_root / "home" / "dev" / "restart"
+    src.mkdir(parents=True, exist_ok=True)
+    for i in range(6):
+        (src / f"f{i}.bin").write_bytes(os.urandom(50_000))
+    faults = f"{stack.emu}/_emulator/faults"
+    httpx.patch(faults, json={"bandwidth": {TUTORIAL_1: 60_000}}, timeout=10).raise_for_status()
+    try:
+        tid = task_id_of(check(run(stack, "transfer", f"{TUTORIAL_1}:/~/restart/", "local:/t9/", "-r")))
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "radical.orbit.cli.main", "globus", "task", "wait", tid, "--timeout", "90"],
+            env=_scrubbed(stack.home, **stack.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            time.sleep(1.5)
+            stack.restart_endpoint()
+            out, err = waiter.communicate(timeout=120)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+        assert waiter.returncode == 0, (out, err, stack.logs())
+        assert "SUCCEEDED" in out
+        assert "session lost" in err  # the new endpoint did not know the old session
+        for secret in stack.secrets:
+            assert secret not in out + err
+    finally:
+        httpx.patch(faults, json={"bandwidth": {}}, timeout=10)

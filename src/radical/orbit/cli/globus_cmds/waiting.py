@@ -40,6 +40,8 @@ TOPICS = ("transfer_status", "transfer_progress", "transfer_fault")
 #: errors a long wait rides out (the task keeps running in Globus meanwhile); an
 #: endpoint that restarts is briefly unknown to the bridge
 TRANSIENT = (BridgeUnavailableError, EndpointNotFoundError, EndpointUnavailableError, GatewayTimeoutError, RateLimitedError)
+#: queue marker: the endpoint (re)connected to the bridge
+RECONNECTED = "endpoint_connected"
 #: consecutive failed polls before a wait gives up
 MAX_POLL_FAILURES = 20
 
@@ -127,6 +129,12 @@ def wait_for_task(rt: Runtime, task_id: str, *, timeout: float | None, polling_i
             cid = register(on_event)
         except OrbitError as exc:  # no event stream: poll instead
             log.debug("notifications unavailable, polling: %s", exc)
+    topo = None
+    if cid is not None:  # an endpoint that comes back lost our session: ask at once, not at the next poll
+        try:
+            topo = rt.bridge.register_callback(rt.endpoint or "*", "*", "endpoint_connected", lambda _ev: events.put((RECONNECTED, {})))
+        except OrbitError as exc:
+            log.debug("topology events unavailable: %s", exc)
     track = getattr(gc, "track", None)
     if cid is not None and track is not None:
         try:  # a task submitted by another session: ask this session's poller to follow it
@@ -146,6 +154,8 @@ def wait_for_task(rt: Runtime, task_id: str, *, timeout: float | None, polling_i
                 gc.unregister_notification_callback(cid)
             except (OrbitError, AttributeError) as exc:
                 log.debug("unregister callback: %s", exc)
+        if topo is not None:
+            rt.bridge.unregister_callback(topo)
 
 
 def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[str, Any]]], *, notified: bool, timeout: float | None, polling_interval: float, timeout_exit_code: int, label: str | None) -> int:
@@ -180,9 +190,10 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
                 if payload.get("cancelling"):
                     text += " -- cancelling (--fail-fast)"
                 _say(progress, text)
-            elif topic:
+            elif topic and topic != RECONNECTED:
                 view.merge(payload)
-            if (topic and str(payload.get("status") or "") in STOPPED) or time.monotonic() >= next_poll:
+            stopped = bool(topic) and str(payload.get("status") or "") in STOPPED
+            if stopped or topic == RECONNECTED or time.monotonic() >= next_poll:
                 try:
                     view.merge(rt.call("get_task", task_id))
                     failures = 0
@@ -191,7 +202,7 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
                     if failures >= MAX_POLL_FAILURES:
                         raise
                     _say(progress, f"cannot ask for task {task_id} ({failures}x): {' '.join(exc.message.split())}; retrying")
-                next_poll = time.monotonic() + (poll_every if not failures else min(30.0, poll_every * 2**failures))
+                next_poll = time.monotonic() + (poll_every if not failures else min(30.0, 0.5 * 2**failures))
             if progress is not None and bar is not None:
                 progress.update(bar, total=view.files_total(), completed=view.files_done(), detail=view.detail())
         if progress is not None and bar is not None:

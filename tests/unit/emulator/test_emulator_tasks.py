@@ -28,6 +28,16 @@ def run(tc: globus_sdk.TransferClient, data: globus_sdk.TransferData | globus_sd
     raise AssertionError(f"task {res['task_id']} still ACTIVE after {timeout} s")
 
 
+def run_wait(tc: globus_sdk.TransferClient, tid: str, timeout: float = 10) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        doc = tc.get_task(tid)
+        if doc["status"] != "ACTIVE":
+            return dict(doc.data)
+        time.sleep(0.02)
+    raise AssertionError(f"task {tid} still ACTIVE after {timeout} s")
+
+
 @pytest.fixture
 def area(emu: RunningEmulator, request: pytest.FixtureRequest) -> tuple[str, Path, str]:
     """(local collection id, its root on disk, a fresh Globus dir name for this test)."""
@@ -128,6 +138,28 @@ class TestTransfer:
         got = sorted(str(p.relative_to(base / "dst")) for p in (base / "dst").rglob("*"))
         assert got == [".dot", "a.bin", "empty", "keep.tmp", "sub", "sub/b.txt"]
 
+    def test_destination_inside_source_and_onto_a_file(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
+        ep, root, d = area
+        make_tree(root / d[1:] / "src", {"f": "f", "sub": {"g": "g"}})
+        td = globus_sdk.TransferData(ep, ep)
+        td.add_item(f"{d}/src/", f"{d}/src/backup/", recursive=True)
+        task = run(tc, td)
+        assert task["status"] == "SUCCEEDED" and task["files_transferred"] == 2
+        assert sorted(str(p.relative_to(root / d[1:])) for p in (root / d[1:]).rglob("*") if p.is_file()) == [
+            "src/backup/f",
+            "src/backup/sub/g",
+            "src/f",
+            "src/sub/g",
+        ]
+        td = globus_sdk.TransferData(ep, ep)
+        td.add_item(f"{d}/src/", f"{d}/src/f/", recursive=True)
+        task = run(tc, td)
+        assert task["status"] == "FAILED" and task["fatal_error"]["code"] == "NOT_A_DIRECTORY"
+        td = globus_sdk.TransferData(ep, ep)
+        td.add_item(f"{d}/src/f", f"{d}/src/f")
+        task = run(tc, td)
+        assert task["status"] == "SUCCEEDED" and (root / d[1:] / "src/f").read_text() == "f"
+
     def test_submission_id_is_idempotent(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
         ep, root, d = area
         make_tree(root / d[1:], {"f": "f"})
@@ -203,6 +235,22 @@ class TestTransfer:
             assert task["status"] == "FAILED" and task["fatal_error"]["code"] == "EXPIRED" and task["subtasks_expired"] >= 1
         finally:
             emu.admin("DELETE", f"faults/paths/{fault['id']}")
+
+    def test_update_task_while_active(self, tc: globus_sdk.TransferClient, emu: RunningEmulator, area: tuple[str, Path, str]) -> None:
+        ep, root, d = area
+        make_tree(root / d[1:], {"f": "f"})
+        fault = emu.admin("POST", "faults/paths", json={"collection": ep, "path": f"{d}/f", "kind": "permission"})
+        try:
+            td = globus_sdk.TransferData(ep, ep, label="before")
+            td.add_item(f"{d}/f", f"{d}/g")
+            tid = tc.submit_transfer(td)["task_id"]
+            resp = tc.update_task(tid, {"DATA_TYPE": "task", "label": "after", "deadline": "2099-01-02 03:04:05"})
+            assert resp["code"] == "Updated"
+            doc = tc.get_task(tid)
+            assert doc["label"] == "after" and doc["deadline"] == "2099-01-02T03:04:05+00:00"
+        finally:
+            emu.admin("DELETE", f"faults/paths/{fault['id']}")
+        assert run_wait(tc, tid)["status"] == "SUCCEEDED"
 
     def test_update_task_label_and_conflict(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
         ep, root, d = area

@@ -16,7 +16,6 @@ As a process: :func:`radical.orbit.procs.start_emulator` or ``radical-orbit emul
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 import time
@@ -43,6 +42,7 @@ __all__ = [
     "dev_token",
     "run_in_thread",
     "sdk_environment",
+    "start_subprocess",
 ]
 
 
@@ -59,6 +59,13 @@ def dev_token(url: str, *, refresh: bool = False, scope: str | None = None, cons
     resp.raise_for_status()
     data: dict[str, Any] = resp.json()
     return data
+
+
+def start_subprocess(**kwargs: Any) -> Any:
+    """``radical-orbit emulator`` as a real process on a free port (see :func:`radical.orbit.procs.start_emulator`)."""
+    from ...procs import start_emulator
+
+    return start_emulator(**kwargs)
 
 
 def sdk_environment(url: str) -> dict[str, str]:
@@ -125,6 +132,4 @@ def run_in_thread(settings: EmulatorSettings | None = None, *, host: str = "127.
     else:
         server.should_exit = True
         raise TimeoutError(f"emulator did not start on {url} within {timeout} s")
-    with contextlib.suppress(OSError):
-        pass
     return RunningEmulator(emulator, url, server, thread)

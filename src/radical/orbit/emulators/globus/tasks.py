@@ -458,6 +458,7 @@ class _Runner:
         """Files of a source tree (filters applied), creating destination dirs as it goes."""
         assert self.src is not None
         rules = self.req.get("filter_rules")
+        droot = os.path.realpath(dreal)
         stack = [(sgp, sreal, dgp, dreal)]
         while stack:
             sg, sr, dg, dr = stack.pop()
@@ -488,6 +489,9 @@ class _Runner:
                 esg = sg.rstrip("/") + "/" + name
                 edg = dg.rstrip("/") + "/" + name
                 if is_dir:
+                    rp = os.path.realpath(ereal)
+                    if rp == droot or rp.startswith(droot + os.sep):
+                        continue  # the destination lies inside the source: never copy it into itself
                     subdirs.append((esg, ereal, edg, os.path.join(dr, name)))
                 elif stat_mod.S_ISREG(est.st_mode):
                     yield esg, ereal, edg, os.path.join(dr, name), est
@@ -505,14 +509,14 @@ class _Runner:
     def make_dir(self, dr: str) -> None:
         try:
             os.makedirs(dr, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise TaskError("NOT_A_DIRECTORY", f"Destination exists and is not a directory: {dr}") from None
         except OSError as exc:
             raise _classify(exc, source=False) from None
 
     def transfer_dir(self, sgp: str, sreal: str, dgp: str, dreal: str) -> None:
         t = self.task
-        seen: set[str] = set()
         for esg, ereal, edg, edr, est in self.walk(sgp, sreal, dgp, dreal):
-            seen.add(edr)
             t.bump(files=1, subtasks_total=1)
             self.transfer_one(esg, ereal, edg, edr, est, {})
         if self.req.get("delete_destination_extra"):
@@ -577,7 +581,8 @@ class _Runner:
             raise _classify(exc, source=True) from None
         if not self.dst.inside(os.path.dirname(dreal)) or (os.path.islink(dreal) and not self.dst.inside(dreal)):
             raise TaskError("PERMISSION_DENIED", f"Path not allowed: {dgp}")
-        if not self.needs_copy(sreal, dreal, st):
+        same_file = os.path.exists(dreal) and os.path.samefile(sreal, dreal)
+        if same_file or not self.needs_copy(sreal, dreal, st):
             t.bump(files_skipped=1, subtasks_succeeded=1)
             return
         self.check_quota(st.st_size, dreal)

@@ -33,7 +33,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ...errors import NotFoundError
+from ...errors import NotFoundError, UsageError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
@@ -42,6 +42,8 @@ __all__ = ["PluginSysinfo", "SysinfoSession", "host_facts"]
 
 ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 MAX_BYTES = 64 * 2**20
+#: concurrent watches one session may run
+MAX_WATCHES = 32
 _PONG = b'{"pong":true}'
 _PONG_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_PONG)).encode())]
 
@@ -121,6 +123,8 @@ class SysinfoSession(PluginSession):
         self.watches: dict[str, asyncio.Task[None]] = {}
 
     def start_watch(self, interval: float, count: int | None) -> str:
+        if len(self.watches) >= MAX_WATCHES:
+            raise UsageError(f"this session already runs {MAX_WATCHES} watches; unwatch one first")
         watch = secrets.token_hex(6)
         task = asyncio.create_task(self._watch(watch, interval, count), name=f"sysinfo-watch-{watch}")
         self.watches[watch] = task

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,14 +386,20 @@ def test_wait_survives_an_endpoint_restart(stack: Stack) -> None:
     httpx.patch(faults, json={"bandwidth": {TUTORIAL_1: 60_000}}, timeout=10).raise_for_status()
     try:
         tid = task_id_of(check(run(stack, "transfer", f"{TUTORIAL_1}:/~/restart/", "local:/t9/", "-r")))
-        waiter = subprocess.Popen(
-            [sys.executable, "-m", "radical.orbit.cli.main", "globus", "task", "wait", tid, "--timeout", "90"],
+        waiter = subprocess.Popen(  # at debug level: the credentials must not show there either
+            [sys.executable, "-m", "radical.orbit.cli.main", "--log-level", "debug", "globus", "task", "wait", tid, "--timeout", "90"],
             env=_scrubbed(stack.home, **stack.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
-            time.sleep(1.5)
+            assert waiter.stderr is not None
+            head = []
+            for line in waiter.stderr:  # restart only once the wait is under way
+                head.append(line)
+                if "/globus/get_task" in line:
+                    break
             stack.restart_endpoint()
             out, err = waiter.communicate(timeout=120)
+            err = "".join(head) + err
         finally:
             if waiter.poll() is None:
                 waiter.kill()

@@ -38,9 +38,8 @@ def api_error(status: int, body: dict[str, Any], cls: type = globus_sdk.Transfer
 
 
 def mapped(exc: Exception, auth_mode: str = "access_token") -> Exception:
-    with pytest.raises(Exception) as info:
-        with map_globus_errors(auth_mode=auth_mode, what="op"):
-            raise exc
+    with pytest.raises(Exception) as info, map_globus_errors(auth_mode=auth_mode, what="op"):
+        raise exc
     assert TOKEN not in str(info.value) and TOKEN not in repr(info.value.__dict__)
     return info.value
 

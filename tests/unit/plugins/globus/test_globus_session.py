@@ -9,8 +9,8 @@ import threading
 from typing import Any
 
 import pytest
-from globus_unit_helpers import Recorder, make_session
 from fake_globus import FakeTransfer
+from globus_unit_helpers import Recorder, make_session
 
 from radical.orbit.errors import GlobusAuthError, NotFoundError, UsageError
 from radical.orbit.plugins.globus import models as m

@@ -241,7 +241,7 @@ class GlobusClient(PluginClient):
         *,
         status: str | Sequence[str] | None = None,
         offset: int = 0,
-        type: str | Sequence[str] | None = None,  # noqa: A002 - Globus' own name
+        type: str | Sequence[str] | None = None,
         label: str | None = None,
     ) -> dict[str, Any]:
         """The identity's tasks, newest first (Globus ``task_list`` document: ``DATA``, ``total``...)."""
@@ -293,7 +293,7 @@ class GlobusClient(PluginClient):
         path: str | None = None,
         *,
         show_hidden: bool | None = None,
-        filter: str | Sequence[str] | None = None,  # noqa: A002 - Globus' own name
+        filter: str | Sequence[str] | None = None,
         limit: int | None = None,
         offset: int | None = None,
         orderby: str | None = None,

@@ -12,7 +12,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from ..base import SessionRequest
 from .local import LOCAL, normalize_uuid
@@ -169,7 +177,7 @@ class SubmitTransferRequest(SessionRequest):
     @classmethod
     def _sync_name(cls, value: Any) -> Any:
         if isinstance(value, bool):
-            raise ValueError("must be one of exists/size/mtime/checksum or 0-3")
+            raise ValueError("must be one of exists/size/mtime/checksum or 0-3")  # noqa: TRY004 - pydantic wants ValueError
         if isinstance(value, str) and value.strip().isdigit():
             return int(value)
         return value

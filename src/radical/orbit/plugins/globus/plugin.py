@@ -98,6 +98,7 @@ class PluginGlobus(Plugin):
             executor.shutdown(wait=False, cancel_futures=True)
             redact.REDACTOR.remove(*secrets)
             raise
+        local: str | None
         if request.local_collection:
             local, source = request.local_collection, SOURCE_SESSION
         else:

@@ -40,10 +40,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import globus_sdk
 from globus_sdk import MISSING
 
-from ...errors import GlobusAuthError, NotFoundError, OrbitError, PermissionDeniedError, RateLimitedError, TransferError
+from ...errors import (
+    GlobusAuthError,
+    NotFoundError,
+    OrbitError,
+    PermissionDeniedError,
+    RateLimitedError,
+    TransferError,
+)
 from ..base import PluginSession
 from . import models as m
-from .errors import AUTH_ACCESS_TOKEN, AUTH_CLIENT_CREDENTIALS, AUTH_REFRESH_TOKEN, map_globus_errors
+from .errors import (
+    map_globus_errors,
+)
 from .local import resolve_collection
 
 if TYPE_CHECKING:

@@ -34,11 +34,6 @@ log = logging.getLogger(__name__)
 SendText = Callable[[str], Awaitable[None]]
 
 
-def _expire(fut: asyncio.Future[Response], exc: OrbitError) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
-
-
 class EndpointConnection:
     """One registered endpoint: what it offers, its socket's send side, its pending requests.
 
@@ -110,27 +105,27 @@ class EndpointConnection:
     async def request(self, request_id: str, frame_text: str, timeout: float, *, what: str = "") -> Response:
         """Send a ``request`` frame and wait for its ``response``.
 
+        The deadline covers the send too: an endpoint that stopped reading (full
+        socket buffers) cannot hold a client past its timeout.
+
         :raises GatewayTimeoutError: no answer within ``timeout`` seconds (504)
         :raises EndpointUnavailableError: the endpoint disconnected first (503)
         """
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Response] = loop.create_future()
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self.pending[request_id] = fut
-        timer = loop.call_later(
-            timeout,
-            _expire,
-            fut,
-            GatewayTimeoutError(
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                await self.send(frame_text)
+                return await fut
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise GatewayTimeoutError(
                 f"endpoint '{self.name}' did not answer {what or 'the request'} within {timeout:g} s",
                 endpoint=self.name,
                 timeout=timeout,
-            ),
-        )
-        try:
-            await self.send(frame_text)
-            return await fut
+            ) from None
         finally:
-            timer.cancel()
             self.pending.pop(request_id, None)
 
     def resolve(self, response: Response) -> bool:

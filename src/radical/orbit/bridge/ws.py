@@ -240,8 +240,9 @@ class EndpointSocket:
             if now >= next_ping:
                 next_ping = now + interval
                 try:
-                    await conn.send(dump_frame(Ping(ts=time.time())))
-                except OrbitError:  # the reader notices the closed socket and tears down
+                    async with asyncio.timeout(interval):  # a stuck socket must not stall the check
+                        await conn.send(dump_frame(Ping(ts=time.time())))
+                except (OrbitError, TimeoutError):  # the reader or the silence check cleans up
                     log.debug("ping to endpoint %s failed", conn.name)
             deadline = min(next_ping, conn.last_seen_mono + 3 * interval)
             await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.001)

@@ -1,0 +1,103 @@
+"""EndpointConnection / Registry: correlation, timeouts, failure on disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from radical.orbit.bridge.registry import EndpointConnection, Registry
+from radical.orbit.errors import (
+    ConflictError,
+    EndpointNotFoundError,
+    EndpointUnavailableError,
+    GatewayTimeoutError,
+    UpstreamError,
+)
+from radical.orbit.models.messages import PluginInfo, Register, Response
+
+
+def make_conn(sent: list[str] | None = None, *, block: bool = False) -> EndpointConnection:
+    async def send_text(text: str) -> None:
+        if block:
+            await asyncio.Event().wait()
+        if sent is not None:
+            sent.append(text)
+
+    return EndpointConnection(Register(name="ep1", plugins=[PluginInfo(name="p")]), send_text, peer="test")
+
+
+class TestEndpointConnection:
+    def test_resolve_by_id_only(self) -> None:
+        async def run() -> None:
+            sent: list[str] = []
+            conn = make_conn(sent)
+            a = asyncio.create_task(conn.request("a", "frame-a", 5))
+            b = asyncio.create_task(conn.request("b", "frame-b", 5))
+            await asyncio.sleep(0)
+            assert sent == ["frame-a", "frame-b"] and set(conn.pending) == {"a", "b"}
+            assert not conn.resolve(Response(id="zzz", status=200))
+            assert conn.resolve(Response(id="b", status=202))
+            assert conn.resolve(Response(id="a", status=201))
+            assert (await a).status == 201 and (await b).status == 202
+            assert conn.pending == {}
+            assert not conn.resolve(Response(id="a", status=200))  # a second answer is ignored
+
+        asyncio.run(run())
+
+    def test_timeout_even_when_send_blocks(self) -> None:
+        async def run() -> None:
+            conn = make_conn(block=True)
+            with pytest.raises(GatewayTimeoutError) as info:
+                await conn.request("a", "frame", 0.05, what="GET /ep1/p/x")
+            assert "GET /ep1/p/x" in info.value.message and info.value.status_code == 504
+            assert conn.pending == {}
+
+        asyncio.run(run())
+
+    def test_fail_all_and_reject(self) -> None:
+        async def run() -> None:
+            conn = make_conn([])
+            a = asyncio.create_task(conn.request("a", "f", 5))
+            b = asyncio.create_task(conn.request("b", "f", 5))
+            await asyncio.sleep(0)
+            assert conn.reject("b", "plugin crashed", "boom")
+            assert conn.fail_all("disconnected") == 1
+            with pytest.raises(EndpointUnavailableError):
+                await a
+            with pytest.raises(UpstreamError):
+                await b
+            conn.closed = True
+            with pytest.raises(EndpointUnavailableError):
+                await conn.request("c", "f", 5)
+
+        asyncio.run(run())
+
+    def test_send_errors_become_503(self) -> None:
+        async def broken(text: str) -> None:
+            raise RuntimeError("Cannot call send once a close message has been sent.")
+
+        async def run() -> None:
+            conn = EndpointConnection(Register(name="ep1"), broken)
+            with pytest.raises(EndpointUnavailableError):
+                await conn.request("a", "f", 5)
+
+        asyncio.run(run())
+
+
+class TestRegistry:
+    def test_add_get_remove(self) -> None:
+        reg = Registry()
+        first = make_conn()
+        reg.add(first)
+        with pytest.raises(ConflictError):
+            reg.add(make_conn())
+        assert reg.get("ep1") is first
+        with pytest.raises(EndpointNotFoundError) as info:
+            reg.get("nope")
+        assert "ep1" in info.value.message and info.value.details["available"] == ["ep1"]
+        assert not reg.remove(make_conn())  # a stranger cannot remove the holder
+        first.closed = True
+        second = make_conn()
+        reg.add(second)  # a closed holder gives way
+        assert reg.remove(second) and len(reg) == 0

@@ -85,8 +85,14 @@ def emulator(
         out(f"  {c.id}  {c.display_name}{tag}")
     if em.collections.local_id:
         out(f"local collection: {em.collections.local_id}")
-    if generated:
+    if generated and sys.stdout.isatty():
         out(f"confidential client (client_credentials): client_id={settings.client_id} client_secret={settings.client_secret}")
+    elif generated:  # output goes to a file or pipe: keep the secret out of logs
+        out(
+            f"confidential client (client_credentials): client_id={settings.client_id} "
+            "(secret not shown: output is not a terminal; pass --client-secret, or use "
+            "`radical-orbit emulator token --new-client`)"
+        )
     else:
         out(f"confidential client (client_credentials): client_id={settings.client_id}")
     if state_dir:

@@ -255,9 +255,11 @@ def _match_rules(rules: list[dict[str, Any]] | None, name: str, is_dir: bool) ->
 
 def _md5_file(path: str) -> str:
     h = hashlib.md5(usedforsecurity=False)
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
     with open(path, "rb", buffering=0) as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            h.update(chunk)
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 
@@ -645,20 +647,20 @@ class _Runner:
             chunk = max(64 * 1024, min(CHUNK, int(self.rate / 10)))
         start = time.monotonic()
         sent_total = 0
+        buf = bytearray(min(chunk, HASH_CHUNK)) if h is not None else None
         with open(sreal, "rb", buffering=0) as src, open(dreal, "wb", buffering=0) as dst:
             sfd, dfd = src.fileno(), dst.fileno()
             while True:
                 self.check_stop()
-                if h is not None:
-                    data = src.read(chunk)
-                    if not data:
+                if h is not None and buf is not None:
+                    n = src.readinto(buf)
+                    if not n:
                         break
-                    h.update(data)
-                    view = memoryview(data)
+                    view = memoryview(buf)[:n]
+                    h.update(view)
                     while view:
-                        n = dst.write(view)
-                        view = view[n or 0 :]
-                    n = len(data)
+                        w = dst.write(view)
+                        view = view[w or 0 :]
                 else:
                     n = os.sendfile(dfd, sfd, None, chunk)
                     if n == 0:

@@ -218,6 +218,8 @@ def test_ls_text_long_and_json(stack: Stack) -> None:
     (stack.local_root / "lsdir" / ".hidden").write_text("x")
     assert check(run(stack, "ls", "local:/lsdir/")).stdout.split() == ["sub/"]
     assert sorted(check(run(stack, "ls", "local:/lsdir/", "--all")).stdout.split()) == [".hidden", "sub/"]
+    assert check(run(stack, "ls", GODATA, "--orderby", "name:DESC")).stdout.split() == ["file3.txt", "file2.txt", "file1.txt"]
+    check(run(stack, "ls", GODATA, "--orderby", "name:sideways"), 2)
 
 
 def test_mkdir_rename_stat(stack: Stack) -> None:
@@ -346,6 +348,20 @@ def test_delete_wait_and_batch(stack: Stack) -> None:
     sub = json.loads(check(run(stack, "-F", "json", "delete", "local:/t8/deep/", "-r")).stdout)
     check(run(stack, "task", "wait", sub["task_id"], "--timeout", "60"))
     assert not (target / "deep").exists()
+    # a missing path fails the task, unless -f (as the Globus CLI)
+    check(run(stack, "delete", "local:/t8/missing.txt", "--wait", "--timeout", "60"), 1)
+    assert "SUCCEEDED" in check(run(stack, "delete", "local:/t8/missing.txt", "-f", "--wait", "--timeout", "60")).stdout
+
+
+def test_transfer_external_checksum_and_notify(stack: Stack) -> None:
+    src = stack.tutorial_root / "home" / "share" / "godata" / "file1.txt"
+    good = hashlib.md5(src.read_bytes()).hexdigest()  # noqa: S324 - Globus' default checksum algorithm
+    ok = ["transfer", f"{GODATA}file1.txt", "local:/t10/ok.txt", "--external-checksum", good, "--checksum-algorithm", "MD5", "--notify", "off"]
+    assert "SUCCEEDED" in check(run(stack, *ok, "--wait", "--timeout", "60")).stdout
+    bad = ["transfer", f"{GODATA}file1.txt", "local:/t10/bad.txt", "--external-checksum", "0" * 32, "--checksum-algorithm", "MD5"]
+    result = check(run(stack, *bad, "--wait", "--timeout", "60"), 1)
+    assert "CHECKSUM" in result.stderr
+    check(run(stack, "transfer", f"{GODATA}file1.txt", "local:/t10/x.txt", "--notify", "sometimes"), 2)
 
 
 def test_endpoint_search_and_show(stack: Stack) -> None:
@@ -358,6 +374,9 @@ def test_endpoint_search_and_show(stack: Stack) -> None:
     doc = json.loads(check(run(stack, "-F", "json", "endpoint", "show", TUTORIAL_1)).stdout)
     assert doc["display_name"] == "Globus Tutorial Collection 1"
     check(run(stack, "endpoint", "show", "00000000-0000-4000-8000-000000000000"), 1)
+    mine = check(run(stack, "endpoint", "search", "--filter-scope", "my-endpoints")).stdout
+    assert stack.local_id in mine
+    check(run(stack, "endpoint", "search"), 2)  # scope 'all' needs a text
 
 
 def test_local_collection_override(stack: Stack) -> None:

@@ -14,7 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from radical.orbit.cli.globus_cmds.app import EXIT_CONSENT, EXIT_ERROR, EXIT_USAGE, CliExit, credentials_from_env, report_error
-from radical.orbit.cli.globus_cmds.args import batch_items, batch_paths, format_deadline, ordered_filter_rules, parse_collection
+from radical.orbit.cli.globus_cmds.args import (
+    batch_items,
+    batch_paths,
+    format_deadline,
+    notify_options,
+    orderby_param,
+    ordered_filter_rules,
+    parse_collection,
+)
 from radical.orbit.cli.main import cli
 from radical.orbit.errors import BridgeUnavailableError, ConsentRequiredError, NotFoundError, ValidationError
 
@@ -61,6 +69,14 @@ class TestBatch:
         with pytest.raises(click.BadParameter):
             batch_items(io.StringIO(text))
 
+    def test_checksums_per_line(self) -> None:
+        text = "a b --external-checksum abc\nc d --external-checksum=def --checksum-algorithm SHA256\n"
+        items = batch_items(io.StringIO(text), checksum_algorithm="MD5")
+        assert items[0] == {"source": "a", "destination": "b", "external_checksum": "abc", "checksum_algorithm": "MD5"}
+        assert items[1]["external_checksum"] == "def" and items[1]["checksum_algorithm"] == "SHA256"
+        with pytest.raises(click.BadParameter, match="needs a value"):
+            batch_items(["a b --external-checksum"])
+
     def test_delete_paths(self) -> None:
         assert batch_paths(["x", "# c", "'y z'"], prefix="/~/") == ["/~/x", "/~/y z"]
 
@@ -71,6 +87,20 @@ class TestOptions:
         rules = ordered_filter_rules(argv, ("*.txt", "keep"), ("*",))
         assert [(r["method"], r["name"]) for r in rules] == [("include", "*.txt"), ("exclude", "*"), ("include", "keep")]
         assert all(r["type"] == "file" for r in rules)
+
+    def test_notify(self) -> None:
+        assert notify_options(None) == {}
+        assert notify_options("off") == {"notify_on_succeeded": False, "notify_on_failed": False, "notify_on_inactive": False}
+        assert notify_options("failed,inactive") == {"notify_on_succeeded": False, "notify_on_failed": True, "notify_on_inactive": True}
+        for bad in ("sometimes", "on,failed", ""):
+            with pytest.raises(click.BadParameter):
+                notify_options(bad)
+
+    def test_orderby(self) -> None:
+        assert orderby_param(()) is None
+        assert orderby_param(("name:desc", "size")) == "name DESC,size ASC"
+        with pytest.raises(click.BadParameter):
+            orderby_param(("name:up",))
 
     def test_deadline_format(self) -> None:
         assert format_deadline(datetime(2030, 1, 2, 3, 4, 5)) == "2030-01-02T03:04:05"

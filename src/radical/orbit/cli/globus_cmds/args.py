@@ -24,6 +24,8 @@ __all__ = [
     "batch_items",
     "batch_paths",
     "format_deadline",
+    "notify_options",
+    "orderby_param",
     "ordered_filter_rules",
     "parse_collection",
 ]
@@ -65,7 +67,7 @@ def parse_collection(raw: str, *, path: str = "optional") -> tuple[str, str | No
     return coll, the_path
 
 
-class CollectionPath(click.ParamType):
+class CollectionPath(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
     """Click type for ``COLLECTION[:PATH]`` arguments; converts to ``(collection, path)``."""
 
     name = "COLLECTION[:PATH]"
@@ -96,11 +98,15 @@ def batch_items(
     source_prefix: str | None = None,
     dest_prefix: str | None = None,
     recursive: bool | None = None,
+    checksum_algorithm: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Transfer items from ``--batch`` lines ``SRC_PATH DST_PATH [--recursive|--no-recursive]``.
+    """Transfer items from ``--batch`` lines.
 
+    A line is ``[--recursive|--no-recursive] [--external-checksum SUM]
+    [--checksum-algorithm ALG] SRC_PATH DST_PATH`` (options anywhere on the line).
     Relative paths are joined to the command line's paths (prefixes), absolute ones
-    are used as they are. A line without a flag inherits ``recursive``.
+    are used as they are. A line without a flag inherits ``recursive`` and
+    ``checksum_algorithm``.
     """
     items: list[dict[str, Any]] = []
     for lineno, line in enumerate(lines, start=1):
@@ -111,25 +117,77 @@ def batch_items(
         if not words:
             continue
         rec = recursive
+        values: dict[str, str] = {}
         paths: list[str] = []
-        for word in words:
+        i = 0
+        while i < len(words):
+            word = words[i]
+            name, eq, value = word.partition("=")
             if word in ("-r", "--recursive"):
                 rec = True
             elif word == "--no-recursive":
                 rec = False
+            elif name in ("--external-checksum", "--checksum-algorithm"):
+                if not eq:
+                    if i + 1 >= len(words):
+                        raise click.BadParameter(f"batch line {lineno}: {name} needs a value")
+                    i += 1
+                    value = words[i]
+                values[name[2:].replace("-", "_")] = value
             elif word.startswith("-") and len(word) > 1:
-                raise click.BadParameter(f"batch line {lineno}: unknown option {word!r} (allowed: --recursive, --no-recursive)")
+                raise click.BadParameter(
+                    f"batch line {lineno}: unknown option {word!r} "
+                    "(allowed: --recursive, --no-recursive, --external-checksum, --checksum-algorithm)"
+                )
             else:
                 paths.append(word)
+            i += 1
         if len(paths) != 2:
             raise click.BadParameter(f"batch line {lineno}: expected 'SRC_PATH DST_PATH [--recursive]', got {line.strip()!r}")
         item: dict[str, Any] = {"source": _join(source_prefix, paths[0]), "destination": _join(dest_prefix, paths[1])}
         if rec is not None:
             item["recursive"] = rec
+        if "external_checksum" in values:
+            item["external_checksum"] = values["external_checksum"]
+        alg = values.get("checksum_algorithm", checksum_algorithm)
+        if alg:
+            item["checksum_algorithm"] = alg
         items.append(item)
     if not items:
         raise click.BadParameter("the batch input holds no 'SRC_PATH DST_PATH' line")
     return items
+
+
+NOTIFY_CHOICES = ("on", "off", "succeeded", "failed", "inactive")
+
+
+def notify_options(value: str | None) -> dict[str, bool]:
+    """The Globus CLI's ``--notify`` (comma list of on/off/succeeded/failed/inactive) as
+    ``notify_on_*`` flags; ``{}`` when not given (Globus' defaults: all on)."""
+    if value is None:
+        return {}
+    words = {w.strip().lower() for w in value.split(",") if w.strip()}
+    bad = words - set(NOTIFY_CHOICES)
+    if bad or not words:
+        raise click.BadParameter(f"--notify {value!r}: use a comma list of {', '.join(NOTIFY_CHOICES)}")
+    if words & {"on", "off"} and len(words) > 1:
+        raise click.BadParameter("--notify: 'on' and 'off' cannot be combined with other values")
+    if "on" in words or "off" in words:
+        flag = "on" in words
+        return {f"notify_on_{k}": flag for k in ("succeeded", "failed", "inactive")}
+    return {f"notify_on_{k}": k in words for k in ("succeeded", "failed", "inactive")}
+
+
+def orderby_param(values: tuple[str, ...]) -> str | None:
+    """``--orderby name:DESC`` (repeatable) as Globus' ``orderby=name DESC,size ASC``."""
+    out = []
+    for value in values:
+        fld, _, direction = value.partition(":")
+        direction = (direction or "ASC").upper()
+        if not fld or direction not in ("ASC", "DESC"):
+            raise click.BadParameter(f"--orderby {value!r}: expected FIELD[:ASC|DESC]")
+        out.append(f"{fld} {direction}")
+    return ",".join(out) or None
 
 
 def batch_paths(lines: Iterable[str], *, prefix: str | None = None) -> list[str]:

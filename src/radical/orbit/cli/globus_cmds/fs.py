@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .app import OrbitCommand, format_option, get_runtime
-from .args import CollectionPath
+from .args import CollectionPath, orderby_param
 from .render import data_list, print_record, print_table
 
 LS_LONG_COLUMNS = [
@@ -32,6 +32,9 @@ STAT_FIELDS = [
 ]
 
 
+LOCAL_USER = click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
+
+
 def _message(result: Any, default: str) -> str:
     if isinstance(result, dict):
         return str(result.get("message") or result.get("code") or default)
@@ -53,8 +56,19 @@ Examples:
 @click.option("--filter", "filter_", default=None, metavar="PATTERN", help="Names matching PATTERN ('=' exact, '~' glob, '!' / '!~' negated).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many entries.")
 @click.option("--offset", type=click.IntRange(0), default=None, help="Skip this many entries.")
+@click.option("--orderby", multiple=True, metavar="FIELD[:ASC|DESC]", help="Sort by name, size, type, last_modified, ... (repeatable).")
+@LOCAL_USER
 @format_option
-def ls(target: tuple[str, str | None], long_: bool, show_all: bool, filter_: str | None, limit: int | None, offset: int | None) -> None:
+def ls(
+    target: tuple[str, str | None],
+    long_: bool,
+    show_all: bool,
+    filter_: str | None,
+    limit: int | None,
+    offset: int | None,
+    orderby: tuple[str, ...],
+    local_user: str | None,
+) -> None:
     """List a directory (default: the collection's default directory).
 
     Text output prints one name a line, directories with a trailing '/', like the
@@ -65,7 +79,11 @@ def ls(target: tuple[str, str | None], long_: bool, show_all: bool, filter_: str
     flt = None
     if filter_:
         flt = filter_ if filter_.startswith("name:") else f"name:{filter_}"
-    result = rt.call("ls", coll, path=path, show_hidden=show_all, filter=flt, limit=limit, offset=offset)
+    try:
+        order = orderby_param(orderby)
+    except click.BadParameter as exc:
+        raise click.UsageError(exc.message) from None
+    result = rt.call("ls", coll, path=path, show_hidden=show_all, filter=flt, limit=limit, offset=offset, orderby=order, local_user=local_user)
     if rt.json:
         rt.print_json(result)
         return
@@ -82,12 +100,13 @@ def ls(target: tuple[str, str | None], long_: bool, show_all: bool, filter_: str
 
 @click.command("mkdir", cls=OrbitCommand, epilog="Example:\n\n  radical-orbit globus mkdir local:/~/results/")
 @click.argument("target", type=CollectionPath("required"), metavar="COLLECTION:PATH")
+@LOCAL_USER
 @format_option
-def mkdir(target: tuple[str, str]) -> None:
+def mkdir(target: tuple[str, str], local_user: str | None) -> None:
     """Make a directory on a collection."""
     rt = get_runtime()
     coll, path = target
-    result = rt.call("mkdir", coll, path)
+    result = rt.call("mkdir", coll, path, local_user=local_user)
     if rt.json:
         rt.print_json(result)
     else:
@@ -98,11 +117,12 @@ def mkdir(target: tuple[str, str]) -> None:
 @click.argument("collection", type=CollectionPath("forbidden"), metavar="COLLECTION")
 @click.argument("old_path")
 @click.argument("new_path")
+@LOCAL_USER
 @format_option
-def rename(collection: tuple[str, None], old_path: str, new_path: str) -> None:
+def rename(collection: tuple[str, None], old_path: str, new_path: str, local_user: str | None) -> None:
     """Rename or move a file or directory within a collection."""
     rt = get_runtime()
-    result = rt.call("rename", collection[0], old_path, new_path)
+    result = rt.call("rename", collection[0], old_path, new_path, local_user=local_user)
     if rt.json:
         rt.print_json(result)
     else:
@@ -111,12 +131,13 @@ def rename(collection: tuple[str, None], old_path: str, new_path: str) -> None:
 
 @click.command("stat", cls=OrbitCommand, epilog="Example:\n\n  radical-orbit globus stat local:/~/godata/file1.txt")
 @click.argument("target", type=CollectionPath("required"), metavar="COLLECTION:PATH")
+@LOCAL_USER
 @format_option
-def stat(target: tuple[str, str]) -> None:
+def stat(target: tuple[str, str], local_user: str | None) -> None:
     """Show one file's or directory's metadata (exit 1 if it does not exist)."""
     rt = get_runtime()
     coll, path = target
-    result = rt.call("stat", coll, path)
+    result = rt.call("stat", coll, path, local_user=local_user)
     if rt.json:
         rt.print_json(result)
     else:

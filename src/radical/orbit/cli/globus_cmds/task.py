@@ -21,6 +21,10 @@ SUCCESS_COLUMNS = [("Source Path", "source_path"), ("Destination Path", "destina
 SKIPPED_COLUMNS = [("Source Path", "source_path"), ("Destination Path", "destination_path"), ("Error Code", "error_code")]
 ENDPOINT_COLUMNS = [("ID", "id"), ("Owner", "owner_string"), ("Display Name", "display_name")]
 STATUSES = ["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"]
+SCOPES = [
+    "all", "my-endpoints", "my-gcp-endpoints", "recently-used", "in-use", "shared-by-me",
+    "shared-with-me", "administered-by-me", "hide-no-permissions",
+]
 
 
 @click.group("task", cls=OrbitGroup)
@@ -122,14 +126,20 @@ def endpoint() -> None:
     """Find Globus collections (endpoints) and show their details."""
 
 
-@endpoint.command("search", epilog="Example:\n\n  radical-orbit globus endpoint search 'Tutorial Collection'")
-@click.argument("filter_text")
+@endpoint.command("search", epilog="""\b
+Examples:
+  radical-orbit globus endpoint search 'Tutorial Collection'
+  radical-orbit globus endpoint search --filter-scope my-endpoints""")
+@click.argument("filter_text", required=False)
+@click.option("--filter-scope", type=click.Choice(SCOPES), default=None, help="Search only these collections [default: all, which needs TEXT].")
 @click.option("--limit", type=click.IntRange(1, 100), default=25, show_default=True, help="At most this many results.")
 @format_option
-def search(filter_text: str, limit: int) -> None:
+def search(filter_text: str | None, filter_scope: str | None, limit: int) -> None:
     """Full-text search for collections by name, owner, description or keywords."""
+    if not filter_text and filter_scope in (None, "all"):
+        raise click.UsageError("give a search TEXT, or a --filter-scope other than 'all'")
     rt = get_runtime()
-    result = rt.call("endpoint_search", filter_text, limit=limit)
+    result = rt.call("endpoint_search", filter_text, limit=limit, filter_scope=filter_scope)
     if rt.json:
         rt.print_json(result)
     else:

@@ -8,7 +8,15 @@ from typing import IO, Any
 import click
 
 from .app import EXIT_OK, OrbitCommand, format_option, get_runtime
-from .args import DEADLINE_FORMATS, CollectionPath, batch_items, batch_paths, format_deadline, ordered_filter_rules
+from .args import (
+    DEADLINE_FORMATS,
+    CollectionPath,
+    batch_items,
+    batch_paths,
+    format_deadline,
+    notify_options,
+    ordered_filter_rules,
+)
 from .waiting import wait_for_task, wait_options
 
 SYNC_LEVELS = ["exists", "size", "mtime", "checksum"]
@@ -60,8 +68,13 @@ relative paths are joined to the command line's paths; '#' starts a comment.""",
 @click.option("--delete-destination-extra", is_flag=True, default=False, help="Delete destination files absent from the source (recursive items).")
 @click.option("--include", multiple=True, metavar="GLOB", help="Include matching files (recursive; first matching --include/--exclude wins).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Exclude matching files (recursive).")
+@click.option("--external-checksum", default=None, metavar="SUM", help="Checksum the source file must have (single-item mode; per line in --batch).")
+@click.option("--checksum-algorithm", default=None, metavar="ALG", help="Algorithm of --external-checksum / --verify-checksum (e.g. MD5, SHA256).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
 @click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--notify", default=None, metavar="on|off|succeeded,failed,inactive", help="Which task events Globus e-mails you about [default: all].")
+@click.option("--source-local-user", default=None, help="Local account on the source (GCSv5 mapped collections).")
+@click.option("--destination-local-user", default=None, help="Local account on the destination (GCSv5 mapped collections).")
 @click.option("--fail-fast", is_flag=True, default=False, help="Cancel the task at its first fault instead of letting Globus retry.")
 @click.option("--dry-run", is_flag=True, default=False, help="Print what would be submitted; submit nothing.")
 @click.option("--wait", is_flag=True, default=False, help="Wait for the task with a progress bar (exit 0 SUCCEEDED, 1 FAILED, 3 timeout).")
@@ -84,8 +97,13 @@ def transfer(
     delete_destination_extra: bool,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    external_checksum: str | None,
+    checksum_algorithm: str | None,
     deadline: datetime | None,
     submission_id: str | None,
+    notify: str | None,
+    source_local_user: str | None,
+    destination_local_user: str | None,
     fail_fast: bool,
     dry_run: bool,
     wait: bool,
@@ -102,14 +120,24 @@ def transfer(
     rt = get_runtime()
     (src, src_path), (dst, dst_path) = source, destination
     if batch is not None:
-        items = batch_items(batch, source_prefix=src_path, dest_prefix=dst_path, recursive=recursive)
+        if external_checksum:
+            raise click.UsageError("--external-checksum is per file: put it on the --batch lines")
+        items = batch_items(batch, source_prefix=src_path, dest_prefix=dst_path, recursive=recursive, checksum_algorithm=checksum_algorithm)
     else:
         if src_path is None or dst_path is None:
             raise click.UsageError("give SRC_COLLECTION:PATH and DST_COLLECTION:PATH, or --batch FILE")
         item: dict[str, Any] = {"source": src_path, "destination": dst_path}
         if recursive is not None:
             item["recursive"] = recursive
+        if external_checksum:
+            item["external_checksum"] = external_checksum
+        if checksum_algorithm:
+            item["checksum_algorithm"] = checksum_algorithm
         items = [item]
+    try:
+        notify_flags = notify_options(notify)
+    except click.BadParameter as exc:
+        raise click.UsageError(exc.message) from None
     options: dict[str, Any] = {
         "label": label,
         "sync_level": sync_level.lower() if sync_level else None,
@@ -121,7 +149,10 @@ def transfer(
         "delete_destination_extra": delete_destination_extra or None,
         "deadline": format_deadline(deadline),
         "submission_id": submission_id,
+        "source_local_user": source_local_user,
+        "destination_local_user": destination_local_user,
         "fail_fast": fail_fast or None,
+        **notify_flags,
     }
     if include or exclude:
         options["filter_rules"] = ordered_filter_rules(ctx.meta.get("globus.argv", []), include, exclude)
@@ -135,7 +166,8 @@ def transfer(
                 if k not in ("source", "destination", "items"):
                     click.echo(f"{k}: {v}")
             for it in items:
-                flag = {True: " (recursive)", False: " (file)"}.get(it.get("recursive"), "")
+                rec = it.get("recursive")
+                flag = " (recursive)" if rec is True else " (file)" if rec is False else ""
                 click.echo(f"  {it['source']} -> {it['destination']}{flag}")
         return
     result = rt.call("submit_transfer", src, dst, items, **options)
@@ -153,7 +185,11 @@ Examples:
 @click.argument("target", type=CollectionPath("optional"), metavar="COLLECTION:PATH")
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Delete directories and their contents.")
 @click.option("--batch", type=click.File("r"), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
+@click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error for paths that do not exist.")
 @click.option("--label", default=None, help="A label for the task.")
+@click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
+@click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
 @click.option("--wait", is_flag=True, default=False, help="Wait for the task (exit 0 SUCCEEDED, 1 FAILED, 3 timeout).")
 @wait_options
 @format_option
@@ -163,7 +199,11 @@ def delete(
     target: tuple[str, str | None],
     recursive: bool,
     batch: IO[str] | None,
+    ignore_missing: bool,
     label: str | None,
+    deadline: datetime | None,
+    submission_id: str | None,
+    local_user: str | None,
     wait: bool,
     timeout: float | None,
     polling_interval: float,
@@ -178,5 +218,8 @@ def delete(
         raise click.UsageError("give COLLECTION:PATH, or --batch FILE")
     else:
         paths = [path]
-    result = rt.call("delete", coll, paths, recursive=recursive, label=label)
+    result = rt.call(
+        "delete", coll, paths, recursive=recursive, label=label, ignore_missing=ignore_missing or None,
+        deadline=format_deadline(deadline), submission_id=submission_id, local_user=local_user,
+    )
     _finish(ctx, rt, result, wait=wait, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)

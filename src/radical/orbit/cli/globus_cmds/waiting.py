@@ -208,7 +208,7 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
         if progress is not None and bar is not None:
             total, done = view.files_total(), view.files_done()
             if view.status == "SUCCEEDED":
-                total = done = total or done or 1
+                total = done = max(total or 0, done)
             progress.update(bar, total=total, completed=done, detail=view.detail())
     finally:
         if progress is not None:

@@ -286,10 +286,44 @@ def bench_isolation_and_overhead(waiters: int, samples: int) -> None:
         print(f"  no-op plugin call through Orbit: {noop*1000:.1f} ms")
         compare("ls, loopback", ls_orbit, lambda: tc.operation_ls(TUTORIAL_1, path="/home/share/godata/"), samples)
         compare("get_task, loopback", lambda: g.get_task(long_id), lambda: tc.get_task(long_id), samples)
+        compare_in_process(st, long_id, samples)
         st.admin("PATCH", "faults", json={"latency": 0.05})
         compare("ls, +50 ms Globus latency", ls_orbit, lambda: tc.operation_ls(TUTORIAL_1, path="/home/share/godata/"), max(10, samples // 3))
         compare("get_task, +50 ms Globus latency", lambda: g.get_task(long_id), lambda: tc.get_task(long_id), max(10, samples // 3))
         st.admin("DELETE", "faults")
+
+
+def compare_in_process(st: Stack, task_id: str, samples: int) -> None:
+    """The plugin's own share: GlobusSession.get_task in this process (no bridge/endpoint hop)."""
+    import asyncio
+
+    from radical.orbit.plugins.base import PluginContext
+    from radical.orbit.plugins.globus import models as gm
+    from radical.orbit.plugins.globus.plugin import PluginGlobus
+
+    tc = st.sdk()
+
+    async def run() -> tuple[list[float], list[float]]:
+        plugin = PluginGlobus(PluginContext(endpoint="bench-inproc", notify=lambda *a: None))
+        await plugin.start()
+        session: Any = await plugin.open_session(gm.RegisterGlobusSession(access_token=st.token))
+        ours, direct = [], []
+        for i in range(samples + 5):
+            t0 = time.perf_counter()
+            await session.get_task(task_id)
+            t1 = time.perf_counter()
+            tc.get_task(task_id)
+            t2 = time.perf_counter()
+            if i >= 5:
+                ours.append(t1 - t0)
+                direct.append(t2 - t1)
+        await plugin.stop()
+        return ours, direct
+
+    ours, direct = asyncio.run(run())
+    mo, md = statistics.median(ours), statistics.median(direct)
+    ROWS.append(("per call", "get_task, plugin in-process (no relay)", f"GlobusSession {mo * 1000:.1f} ms", f"direct SDK {md * 1000:.1f} ms", f"+{(mo - md) * 1000:.1f} ms: the plugin's own share"))
+    print(f"  get_task in-process: session {mo*1000:.1f} ms vs direct {md*1000:.1f} ms")
 
 
 def render() -> str:

@@ -223,7 +223,11 @@ class GlobusSession(PluginSession):
         """Run a blocking globus-sdk call on the session's executor, errors mapped."""
         loop = asyncio.get_running_loop()
         with map_globus_errors(auth_mode=self.auth_mode, what=what):
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+            result = await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        if self._auth_failure is not None:  # the credential works again: resume polling
+            self._auth_failure = None
+            self._ensure_poller()
+        return result
 
     def _coll(self, value: str | None, field: str = "collection") -> str:
         return resolve_collection(value, self.local_collection, field=field)
@@ -514,7 +518,8 @@ class GlobusSession(PluginSession):
                 if all(self.tasks[t].done for t in task_ids if t in self.tasks):
                     return True
                 if self._auth_failure is not None:
-                    raise self._auth_failure
+                    failure = self._auth_failure
+                    raise GlobusAuthError(failure.message, **failure.details)
                 if self.closed:
                     return False
                 self._ensure_poller()
@@ -593,6 +598,7 @@ class GlobusSession(PluginSession):
     async def _cycle(self, active: list[str]) -> float | None:
         """One poll cycle; returns the delay to the next one (None: stop)."""
         self.stats["cycles"] += 1
+        self.touch()  # a session watching live tasks is not idle: keep it from being reaped
         try:
             docs = await self._run("poll task_list", self._fetch_docs, active)
         except RateLimitedError as exc:

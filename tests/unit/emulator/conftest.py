@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from typing import Any
-
 import globus_sdk
 import pytest
 
-from radical.orbit.emulators.globus import EmulatorSettings, RunningEmulator, run_in_thread, sdk_environment
+from radical.orbit.emulators.globus import (
+    EmulatorSettings,
+    RunningEmulator,
+    run_in_thread,
+    sdk_environment,
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,12 @@ from pathlib import Path
 import globus_sdk
 import pytest
 
-from radical.orbit.emulators.globus import EmulatorSettings, RunningEmulator, run_in_thread, sdk_environment
+from radical.orbit.emulators.globus import (
+    EmulatorSettings,
+    RunningEmulator,
+    run_in_thread,
+    sdk_environment,
+)
 
 MAPPED = "5b2c6f3e-9a51-4d2e-8f7a-3c1d0e9b7a11"
 TRANSFER_ALL = "urn:globus:auth:scope:transfer.api.globus.org:all"

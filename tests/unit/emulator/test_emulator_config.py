@@ -6,12 +6,16 @@ import json
 import time
 from collections.abc import Iterator
 
-
 import globus_sdk
 import httpx
 import pytest
 
-from radical.orbit.emulators.globus import EmulatorSettings, RunningEmulator, run_in_thread, sdk_environment
+from radical.orbit.emulators.globus import (
+    EmulatorSettings,
+    RunningEmulator,
+    run_in_thread,
+    sdk_environment,
+)
 
 SMALL = "a1a1a1a1-0000-4000-8000-000000000001"
 BIG = "b2b2b2b2-0000-4000-8000-000000000002"

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import globus_sdk
 import pytest
+from globus_emu_helpers import make_tree, root_of
 from globus_sdk.transport import RetryConfig
 
 from radical.orbit.emulators.globus import RunningEmulator
-
-from globus_emu_helpers import make_tree, root_of
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +95,7 @@ class TestTaskFaults:
         return ep, d, root_of(emu, ep) / d[1:]
 
     def test_permission_fault_retries_until_cleared(self, emu: RunningEmulator, tc: globus_sdk.TransferClient, src: tuple[str, str, Path]) -> None:
-        ep, d, base = src
+        ep, d, _ = src
         fault = emu.admin("POST", "faults/paths", json={"collection": ep, "path": f"{d}/a", "kind": "permission"})
         td = globus_sdk.TransferData(ep, ep)
         td.add_item(f"{d}/", f"{d}_out/", recursive=True)
@@ -113,7 +112,7 @@ class TestTaskFaults:
         assert done["status"] == "SUCCEEDED" and done["files_transferred"] == 2 and done["subtasks_retrying"] == 0
 
     def test_fault_with_times_clears_itself(self, emu: RunningEmulator, tc: globus_sdk.TransferClient, src: tuple[str, str, Path]) -> None:
-        ep, d, base = src
+        ep, d, _ = src
         emu.admin("POST", "faults/paths", json={"collection": ep, "path": f"{d}/*", "kind": "permission", "times": 3})
         td = globus_sdk.TransferData(ep, ep)
         td.add_item(f"{d}/b", f"{d}_out/b")

@@ -41,7 +41,7 @@ def canned(service: str, name: str, variant: str = "default") -> _Registered:
     if common.exists():
         exec(compile(common.read_text(), str(common), "exec"), ns)  # noqa: S102 - SDK's own data file
     source = (folder / f"{name}.py").read_text()
-    source = re.sub(r"^from (globus_sdk\.testing\.models|\._common) import .*$", "", source, flags=re.M)
+    source = re.sub(r"^from (globus_sdk\.testing\.models|\._common) import .*$", "", source, flags=re.MULTILINE)
     exec(compile(source, f"{folder}/{name}.py", "exec"), ns)  # noqa: S102
     rs: _ResponseSet = ns["RESPONSES"]
     return rs.variants[variant]

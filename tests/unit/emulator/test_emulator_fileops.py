@@ -6,10 +6,9 @@ import os
 
 import globus_sdk
 import pytest
+from globus_emu_helpers import make_tree, root_of
 
 from radical.orbit.emulators.globus import TUTORIAL_1, RunningEmulator
-
-from globus_emu_helpers import make_tree, root_of
 
 
 @pytest.fixture(scope="module")

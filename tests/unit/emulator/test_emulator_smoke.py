@@ -6,10 +6,9 @@ import hashlib
 from pathlib import Path
 
 import globus_sdk
+from globus_emu_helpers import root_of
 
 from radical.orbit.emulators.globus import TUTORIAL_1, RunningEmulator
-
-from globus_emu_helpers import root_of
 
 
 def _md5(path: Path) -> str:

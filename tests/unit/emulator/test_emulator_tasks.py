@@ -10,10 +10,9 @@ from typing import Any
 
 import globus_sdk
 import pytest
+from globus_emu_helpers import make_tree, md5, root_of
 
 from radical.orbit.emulators.globus import RunningEmulator
-
-from globus_emu_helpers import make_tree, md5, root_of
 
 
 def run(tc: globus_sdk.TransferClient, data: globus_sdk.TransferData | globus_sdk.DeleteData, timeout: int = 20) -> dict[str, Any]:

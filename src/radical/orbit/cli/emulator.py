@@ -9,7 +9,6 @@ fresh token for the dev user (the stand-in for an interactive Globus login).
 from __future__ import annotations
 
 import json
-
 import socket
 import sys
 from pathlib import Path
@@ -67,7 +66,7 @@ def emulator(
     generated = not (client_id and client_secret)
     try:
         em = Emulator(settings)
-    except (ValueError, OSError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         raise click.ClickException(f"cannot start the emulator: {exc}") from exc
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -19,8 +19,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -101,7 +100,7 @@ class RunningEmulator:
         self._thread.join(timeout=10)
         self.emulator.close()
 
-    def __enter__(self) -> RunningEmulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

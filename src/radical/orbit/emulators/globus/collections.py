@@ -85,8 +85,8 @@ class CollectionSpec(BaseModel):
     keywords: str | None = None
     contact_email: str | None = None
     public: bool = True
-    quota_bytes: int | None = Field(None, ge=0)
-    bandwidth: float | None = Field(None, gt=0, description="bytes/s cap for data read or written")
+    quota_bytes: int | None = Field(default=None, ge=0)
+    bandwidth: float | None = Field(default=None, gt=0, description="bytes/s cap for data read or written")
     #: files to create at start when missing: {"relative/path": "text"}
     files: dict[str, str] = Field(default_factory=dict)
     local: bool = False

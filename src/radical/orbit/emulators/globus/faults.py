@@ -37,7 +37,7 @@ class PathFault(BaseModel):
     collection: str
     path: str
     kind: Literal["permission", "not_found"] = "permission"
-    times: int | None = Field(None, ge=1)
+    times: int | None = Field(default=None, ge=1)
     hits: int = 0
 
     def matches(self, collection: str, gpath: str) -> bool:
@@ -54,11 +54,11 @@ class FaultSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="probability of a random error per request")
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="probability of a random error per request")
     error_statuses: list[int] = Field(default_factory=lambda: [500, 503, 429])
-    retry_after: int = Field(1, ge=0, description="Retry-After seconds sent with 429/503")
-    latency: float = Field(0.0, ge=0.0, description="seconds added to every matching request")
-    routes: str = Field(r"^/v0\.10/", description="regex on the request path")
+    retry_after: int = Field(default=1, ge=0, description="Retry-After seconds sent with 429/503")
+    latency: float = Field(default=0.0, ge=0.0, description="seconds added to every matching request")
+    routes: str = Field(default=r"^/v0\.10/", description="regex on the request path")
     bandwidth: dict[str, float] = Field(default_factory=dict, description="collection id -> bytes/s")
     path_faults: list[PathFault] = Field(default_factory=list)
     seed: int | None = None

@@ -103,6 +103,16 @@ def size_matcher(spec: str) -> Callable[[Any], bool]:
     return match
 
 
+def _enum_matcher(spec: str) -> Callable[[Any], bool]:
+    opts = {s.strip().upper() for s in spec.split(",")}
+    return lambda v: str(v).upper() in opts
+
+
+def _bool_matcher(spec: str) -> Callable[[Any], bool]:
+    want = spec.strip().lower() in ("1", "true", "t", "yes")
+    return lambda v: bool(v) == want
+
+
 def parse_filter(values: Iterable[str], fields: dict[str, str]) -> Predicate | None:
     """One predicate for repeated ``filter`` params; ``fields`` maps name -> kind (str|time|size|enum)."""
     alternatives: list[list[tuple[str, Callable[[Any], bool]]]] = []
@@ -122,11 +132,9 @@ def parse_filter(values: Iterable[str], fields: dict[str, str]) -> Predicate | N
             elif kind == "size":
                 clauses.append((name, size_matcher(spec)))
             elif kind == "enum":
-                opts = {s.strip().upper() for s in spec.split(",")}
-                clauses.append((name, lambda v, opts=opts: str(v).upper() in opts))
+                clauses.append((name, _enum_matcher(spec)))
             elif kind == "bool":
-                want = spec.strip().lower() in ("1", "true", "t", "yes")
-                clauses.append((name, lambda v, want=want: bool(v) == want))
+                clauses.append((name, _bool_matcher(spec)))
             else:
                 clauses.append((name, string_matcher(spec)))
         if clauses:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DEV_IDENTITY_ID", "DEV_USERNAME", "NATIVE_CLIENT_ID", "EmulatorSettings", "ClientSpec"]
+__all__ = ["DEV_IDENTITY_ID", "DEV_USERNAME", "NATIVE_CLIENT_ID", "ClientSpec", "EmulatorSettings"]
 
 #: The single human user of the emulator ("you", as a Globus login would see it).
 DEV_IDENTITY_ID = "b0d3c0de-0000-4000-8000-00000000d3f0"
@@ -48,14 +48,14 @@ class EmulatorSettings(BaseModel):
     port: int = 8700
     root: Path | None = None
     config: Path | None = None
-    token_lifetime: int = Field(172800, ge=1)
+    token_lifetime: int = Field(default=172800, ge=1)
     state_dir: Path | None = None
     client_id: str | None = None
-    client_secret: str | None = Field(None, repr=False)
+    client_secret: str | None = Field(default=None, repr=False)
     native_client_id: str = NATIVE_CLIENT_ID
-    retry_interval: float = Field(1.0, gt=0)
-    max_active_transfers: int = Field(3, ge=1)
-    max_active_deletes: int = Field(3, ge=1)
+    retry_interval: float = Field(default=1.0, gt=0)
+    max_active_transfers: int = Field(default=3, ge=1)
+    max_active_deletes: int = Field(default=3, ge=1)
     #: collection documents (overrides the config file's list when not None)
     collections: list[dict[str, Any]] | None = None
     clients: list[ClientSpec] = Field(default_factory=list)
@@ -67,7 +67,7 @@ class EmulatorSettings(BaseModel):
             return {}
         data = json.loads(Path(self.config).read_text(encoding="utf-8"))
         if not isinstance(data, dict):
-            raise ValueError(f"{self.config}: the emulator config must be a JSON object")
+            raise TypeError(f"{self.config}: the emulator config must be a JSON object")
         return data
 
     def generated_client(self) -> ClientSpec:

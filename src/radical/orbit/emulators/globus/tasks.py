@@ -249,7 +249,7 @@ def _match_rules(rules: list[dict[str, Any]] | None, name: str, is_dir: bool) ->
         if rtype == "file" and is_dir or rtype == "dir" and not is_dir:
             continue
         if fnmatch.fnmatchcase(name, rule.get("name", "")):
-            return rule.get("method", "include") == "include"
+            return bool(rule.get("method", "include") == "include")
     return True
 
 
@@ -384,7 +384,7 @@ class _Runner:
     def transfer_symlink(self, item: dict[str, Any]) -> None:
         assert self.src is not None and self.dst is not None
         _, src_real = self.src.resolve(item["source_path"])
-        dgp, dst_real = self.dst.resolve(item["destination_path"])
+        _, dst_real = self.dst.resolve(item["destination_path"])
         target = os.readlink(src_real)
         if os.path.lexists(dst_real):
             os.unlink(dst_real)
@@ -565,7 +565,6 @@ class _Runner:
         return not same
 
     def transfer_one(self, sgp: str, sreal: str, dgp: str, dreal: str, st: os.stat_result, item: dict[str, Any]) -> None:
-        t = self.task
         assert self.src is not None and self.dst is not None
         try:
             self.with_retries("copy", self.copy_file, sgp, sreal, dgp, dreal, st, item)

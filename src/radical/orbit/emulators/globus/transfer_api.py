@@ -17,7 +17,15 @@ from starlette.routing import Route
 
 from .collections import Collection, PathEscape
 from .context import Emulator
-from .errors import GlobusError, bad_request, endpoint_not_found, json_response, new_request_id, not_found, permission_denied
+from .errors import (
+    GlobusError,
+    bad_request,
+    endpoint_not_found,
+    json_response,
+    new_request_id,
+    not_found,
+    permission_denied,
+)
 from .filters import apply_orderby, parse_filter
 from .state import TRANSFER_RS, TokenRecord
 from .tasks import DEFAULT_DEADLINE, FINISHED, Task
@@ -50,7 +58,7 @@ class TransferItem(BaseModel):
 class _TaskOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
     submission_id: str | None = None
-    label: str | None = Field(None, max_length=128)
+    label: str | None = Field(default=None, max_length=128)
     deadline: str | None = None
     notify_on_succeeded: bool = True
     notify_on_failed: bool = True
@@ -109,7 +117,7 @@ class RenameRequest(BaseModel):
 class TaskUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     DATA_TYPE: Literal["task"] = "task"
-    label: str | None = Field(None, max_length=128)
+    label: str | None = Field(default=None, max_length=128)
     deadline: str | None = None
 
 

@@ -429,3 +429,21 @@ def test_wait_survives_an_endpoint_restart(stack: Stack) -> None:
             assert secret not in out + err
     finally:
         httpx.patch(faults, json={"bandwidth": {}}, timeout=10)
+
+
+def test_endpoint_choice_with_several_endpoints(stack: Stack) -> None:
+    """The default endpoint is one whose globus plugin is enabled; with several, a note
+    names the others; --endpoint picks one and a plugin-less one is a clear error."""
+    extra = [procs.start_endpoint("cli-plain", stack.bridge, plugins=["sysinfo"], env=stack.endpoint_env, log_dir=stack.log_dir)]
+    try:
+        assert "file1.txt" in check(run(stack, "ls", GODATA)).stdout  # never cli-plain
+        result = check(run(stack, "--endpoint", "cli-plain", "ls", GODATA), 1)
+        assert "no plugin 'globus'" in result.stderr and "hint:" in result.stderr
+        extra.append(procs.start_endpoint("cli-ep2", stack.bridge, plugins=["globus"], env=stack.endpoint_env, log_dir=stack.log_dir))
+        result = check(run(stack, "ls", GODATA))
+        assert "Note: using endpoint" in result.stderr and "--endpoint" in result.stderr
+        assert result.stdout.split() == ["file1.txt", "file2.txt", "file3.txt"]
+        assert "file1.txt" in check(run(stack, "--endpoint", "cli-ep2", "ls", GODATA)).stdout
+    finally:
+        for proc in extra:
+            proc.stop()

@@ -172,6 +172,7 @@ class Runtime:
         if not infos:
             raise EndpointNotFoundError("no endpoint is connected to the bridge; start one with `radical-orbit endpoint --name NAME`")
         notes: list[str] = []
+        usable: list[dict[str, Any]] = []
         for info in infos:
             if not info.get("alive", True):
                 continue
@@ -182,8 +183,13 @@ class Runtime:
             elif not plugin.get("enabled", True):
                 notes.append(f"{info.get('name')}: globus disabled ({plugin.get('reason') or 'no reason given'})")
             else:
-                return bc.get_endpoint_client(info)
-        raise PluginDisabledError("no connected endpoint has the globus plugin enabled: " + "; ".join(notes))
+                usable.append(info)
+        if not usable:
+            raise PluginDisabledError("no connected endpoint has the globus plugin enabled: " + "; ".join(notes))
+        if len(usable) > 1:
+            others = ", ".join(str(i.get("name")) for i in usable[1:])
+            click.echo(f"Note: using endpoint '{usable[0].get('name')}' (also connected: {others}); choose one with --endpoint", err=True)
+        return bc.get_endpoint_client(usable[0])
 
     @property
     def client(self) -> Any:

@@ -117,7 +117,6 @@ class EndpointSocket:
         log.info("endpoint %s connected from %s (version %s; plugins: %s)", name, conn.peer, register.version or "?", plugins)
         self._topology(conn, "endpoint_connected")
         watchdog = asyncio.create_task(self._watchdog(websocket, conn), name=f"orbit-heartbeat-{name}")
-        reason = "disconnected"
         try:
             while True:
                 raw = await self._receive_text(websocket)
@@ -125,11 +124,11 @@ class EndpointSocket:
                     break
                 conn.touch()
                 await self._on_frame(conn, raw)
-        except _CLOSED:
-            reason = "disconnected"
+        except _CLOSED as exc:  # the socket is gone; teardown below says so
+            log.debug("endpoint %s socket closed: %s", name, type(exc).__name__)
         finally:
             watchdog.cancel()
-            self._teardown(conn, reason)
+            self._teardown(conn, "disconnected")
 
     async def _handshake(self, websocket: WebSocket) -> Register | None:
         """Wait for a valid ``register``; refuse (error frame + close) anything else."""

@@ -183,8 +183,9 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
             except queue.Empty:
                 topic, payload = "", {}
             if topic == "transfer_fault":
-                msg = payload.get("description") or payload.get("code") or payload.get("nice_status") or "fault"
-                text = f"fault on task {task_id}: {payload.get('code') or ''} {msg}".strip()
+                code = str(payload.get("code") or payload.get("nice_status") or "fault")
+                desc = str(payload.get("description") or "")
+                text = f"fault on task {task_id}: {code}" + (f" {desc}" if desc and desc != code else "")
                 if payload.get("details"):
                     text += f" ({' '.join(str(payload['details']).split())[:200]})"
                 if payload.get("cancelling"):

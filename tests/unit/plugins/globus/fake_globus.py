@@ -32,6 +32,7 @@ class FakeTransfer:
         self.queries: list[tuple[str, dict[str, list[str]]]] = []
         self.fail_next: list[tuple[int, dict[str, Any] | str, dict[str, str]]] = []
         self.max_ids: int | None = None  # reject task_list with more ids (like a URL limit)
+        self.max_ids_json = False  # reject as a JSON 400 (like an API limit) instead of a 414
         self.lock = threading.Lock()
 
     # -- helpers for tests ------------------------------------------------------
@@ -89,6 +90,8 @@ class FakeTransfer:
                 if clause.startswith("task_id:"):
                     ids = clause[len("task_id:"):].split(",")
             if ids is not None and self.max_ids is not None and len(ids) > self.max_ids:
+                if self.max_ids_json:
+                    return 400, {"code": "ClientError.BadRequest", "message": "too many task ids"}, {}
                 return 414, "URI too long", {"Content-Type": "text/html"}
             docs = [self.tasks[i] for i in ids if i in self.tasks] if ids is not None else list(self.tasks.values())
             if "status:" in flt:

@@ -80,10 +80,12 @@ def test_poll_cycle_costs_ceil_n_over_page(plugin: PluginGlobus, fake: FakeTrans
     run(go())
 
 
-def test_chunk_shrinks_when_server_rejects_long_urls(plugin: PluginGlobus, fake: FakeTransfer) -> None:
+@pytest.mark.parametrize("as_json", [False, True])
+def test_chunk_shrinks_when_server_rejects_long_urls(plugin: PluginGlobus, fake: FakeTransfer, as_json: bool) -> None:
     async def go() -> None:
         s = make_session(plugin, fake, chunk=1000)
         fake.max_ids = 300
+        fake.max_ids_json = as_json
         ids = [fake.add_task() for _ in range(600)]
         out = await s.track(ids)
         assert len(out["tracked"]) == 600

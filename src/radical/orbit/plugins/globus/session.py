@@ -654,9 +654,11 @@ class GlobusSession(PluginSession):
             try:
                 page = self.tc.task_list(limit=len(chunk), filter=flt).data
             except globus_sdk.GlobusAPIError as exc:
-                too_long = exc.http_status in (414, 431) or (exc.http_status == 400 and exc.code is None)
-                if too_long and self._chunk > 1:
-                    self._chunk = max(1, self._chunk // 2)
+                # a URL or filter Globus finds too long: 414/431 from a proxy, 413, or a 400 for
+                # our otherwise well-formed filter -- halve the chunk (learned for the session)
+                too_long = exc.http_status in (400, 413, 414, 431)
+                if too_long and len(chunk) > 1:
+                    self._chunk = max(1, len(chunk) // 2)
                     log.info("globus session %s...: task_list URL too long; %d ids per call from now on", self.sid[:8], self._chunk)
                     continue
                 raise

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from globus_stack import LOCAL, MAPPED, TUTORIAL_1, TUTORIAL_2, GlobusStack, globus_stack, unique_dir
+from globus_stack import (
+    LOCAL,
+    MAPPED,
+    TUTORIAL_1,
+    TUTORIAL_2,
+    GlobusStack,
+    globus_stack,
+    unique_dir,
+)
 
 from radical.orbit.errors import (
     ConsentRequiredError,
@@ -110,12 +118,16 @@ def test_every_method_with_an_access_token(stack: GlobusStack) -> None:
         label="my transfer",
         sync_level="checksum",
         verify_checksum=True,
+        preserve_timestamp=True,
+        deadline="2030-01-01T00:00:00Z",
         filter_rules=[{"name": "file3.txt", "method": "exclude", "type": "file"}],
     )
     assert set(sub) >= {"task_id", "submission_id", "status"} and sub["status"] == "ACTIVE"
     assert g.task_wait(sub["task_id"], timeout=60) == {"task_id": sub["task_id"], "completed": True, "status": "SUCCEEDED"}
     task = g.get_task(sub["task_id"])
     assert task["status"] == "SUCCEEDED" and task["label"] == "my transfer" and task["sync_level"] == 3
+    assert task["verify_checksum"] is True and task["preserve_timestamp"] is True
+    assert task["deadline"].startswith("2030-01-01")
     assert sorted(e["name"] for e in g.ls("local", out + "in/")["DATA"]) == ["file1.txt", "file2.txt"]
     assert g.task_events(sub["task_id"])["DATA"]
     assert len(g.successful_transfers(sub["task_id"])["DATA"]) == 2

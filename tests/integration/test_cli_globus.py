@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -302,6 +303,22 @@ def test_wait_timeout_exit_3_then_cancel(stack: Stack) -> None:
         assert out.returncode == 3, out
         assert "timeout" in out.stderr and f"task wait {tid}" in out.stderr
         check(run(stack, "task", "wait", tid, "--timeout", "0.5", "--timeout-exit-code", "7"), 7)
+        # Ctrl-C: exit 130, and the message says the task keeps running
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "radical.orbit.cli.main", "--log-level", "debug", "globus", "task", "wait", tid],
+            env=_scrubbed(stack.home, **stack.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert waiter.stderr is not None
+            for line in waiter.stderr:
+                if "/globus/get_task" in line:
+                    break
+            waiter.send_signal(signal.SIGINT)
+            _, err = waiter.communicate(timeout=30)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+        assert waiter.returncode == 130 and "keeps running" in err
         listed = json.loads(check(run(stack, "task", "list", "--status", "ACTIVE", "-F", "json")).stdout)
         assert tid in [t["task_id"] for t in listed["DATA"]]
         assert check(run(stack, "task", "cancel", tid)).stdout.strip()

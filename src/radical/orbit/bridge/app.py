@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Header, Query, WebSocket
+from fastapi import FastAPI, Header, Query
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -37,15 +37,17 @@ from .registry import Registry
 from .relay import Relay, send_error
 from .schemas import EndpointInfo, EndpointList, Health
 from .settings import BridgeSettings
-from .ws import EndpointSocket
+from .ws import EndpointSocket, RawSocket
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health", "/healthz"})
+ENDPOINT_SOCKET_PATH = "/ws/endpoint"
 
 
 class BridgeApp(FastAPI):
-    """FastAPI for the admin routes, with the relay and the token check in front."""
+    """FastAPI for the admin routes; the token check, the relay and the endpoint
+    socket are served in front of it (the hot paths skip FastAPI's middleware)."""
 
     settings: BridgeSettings
     registry: Registry
@@ -66,6 +68,9 @@ class BridgeApp(FastAPI):
                 if cut > 1 and cut + 1 < len(path) and path[cut + 1] != "/" and path[1:cut] not in RESERVED_NAMES:
                     await self.relay(scope, receive, send)
                     return
+        elif kind == "websocket" and scope["path"] == ENDPOINT_SOCKET_PATH:
+            await self.sockets.serve(RawSocket(scope, receive, send), self.tokens.ok(scope))
+            return
         await super().__call__(scope, receive, send)
 
     async def shutdown_streams(self) -> None:
@@ -146,10 +151,5 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-
-    @bridge.websocket("/ws/endpoint")
-    async def endpoint_socket(websocket: WebSocket) -> None:
-        """``WS /ws/endpoint``: an endpoint registers and serves relayed requests."""
-        await bridge.sockets.serve(websocket, bridge.tokens.ok(websocket.scope))
 
     return bridge

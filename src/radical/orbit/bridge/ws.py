@@ -15,7 +15,8 @@ import logging
 import time
 
 from pydantic import ValidationError as PydanticValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from ..errors import ConflictError, OrbitError
 from ..models.messages import (
@@ -28,7 +29,6 @@ from ..models.messages import (
     PROTOCOL_VERSION,
     RESERVED_NAMES,
     ErrorFrame,
-    Frame,
     Notification,
     Ping,
     Pong,
@@ -52,9 +52,52 @@ _RESPONSE_PREFIXES = ('{"type":"response"', b'{"type":"response"')
 _PREFIX_LEN = len(_RESPONSE_PREFIXES[0])
 
 
-def _peer(websocket: WebSocket) -> str:
-    client = websocket.client
-    return f"{client.host}:{client.port}" if client else "?"
+class RawSocket:
+    """The endpoint's WebSocket as plain ASGI messages.
+
+    The bridge serves this route straight from its ASGI entry point, not through
+    FastAPI's middleware and router: every frame the reader waits for resumes the
+    whole await chain, so a short chain is a cheaper hot path.
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.closed = False
+
+    @property
+    def peer(self) -> str:
+        client = self.scope.get("client")
+        return f"{client[0]}:{client[1]}" if client else "?"
+
+    async def accept(self) -> bool:
+        """Complete the handshake; False if the client left before it."""
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            self.closed = True
+            return False
+        await self._send({"type": "websocket.accept"})
+        return True
+
+    async def receive_text(self) -> str | bytes | None:
+        """The next frame's payload, or None once the socket is closed."""
+        message = await self._receive()
+        if message["type"] == "websocket.disconnect":
+            self.closed = True
+            return None
+        text = message.get("text")
+        return text if text is not None else message.get("bytes") or b""
+
+    async def send_text(self, text: str) -> None:
+        if self.closed:
+            raise WebSocketDisconnect(1006, "socket already closed")
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if not self.closed:
+            self.closed = True
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 def _describe(exc: Exception) -> str:
@@ -73,23 +116,18 @@ class EndpointSocket:
         self.registry = registry
         self.hub = hub
         self.interval = settings.heartbeat_interval
-        self._sockets: dict[EndpointConnection, WebSocket] = {}
+        self._sockets: dict[EndpointConnection, RawSocket] = {}
 
-    async def _refuse(self, websocket: WebSocket, code: str, message: str, close_code: int) -> None:
-        log.warning("endpoint connection from %s refused: %s", _peer(websocket), message)
+    async def _refuse(self, websocket: RawSocket, code: str, message: str, close_code: int) -> None:
+        log.warning("endpoint connection from %s refused: %s", websocket.peer, message)
         with contextlib.suppress(*_CLOSED):
             await websocket.send_text(dump_frame(ErrorFrame(code=code, message=message)))
             await websocket.close(code=close_code, reason=message[:120])
 
-    async def _receive_text(self, websocket: WebSocket) -> str | bytes | None:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return None
-        text = message.get("text")
-        return text if text is not None else message.get("bytes") or b""
-
-    async def serve(self, websocket: WebSocket, authorized: bool) -> None:
-        await websocket.accept()
+    async def serve(self, websocket: RawSocket, authorized: bool) -> None:
+        """``WS /ws/endpoint``: handshake, register, then read frames until the socket closes."""
+        if not await websocket.accept():
+            return
         if not authorized:
             await self._refuse(websocket, "unauthorized", "missing or wrong bridge token", CLOSE_UNAUTHORIZED)
             return
@@ -97,10 +135,7 @@ class EndpointSocket:
         if register is None:
             return
 
-        async def send_text(text: str) -> None:
-            await websocket.send_text(text)
-
-        conn = EndpointConnection(register, send_text, peer=_peer(websocket))
+        conn = EndpointConnection(register, websocket.send_text, peer=websocket.peer)
         name = register.name
         try:
             self.registry.add(conn)
@@ -119,10 +154,19 @@ class EndpointSocket:
         watchdog = asyncio.create_task(self._watchdog(websocket, conn), name=f"orbit-heartbeat-{name}")
         try:
             while True:
-                raw = await self._receive_text(websocket)
+                raw = await websocket.receive_text()
                 if raw is None:
                     break
                 conn.touch()
+                if raw[:_PREFIX_LEN] in _RESPONSE_PREFIXES:  # the hot path, inline
+                    try:
+                        response = Response.model_validate_json(raw)
+                    except PydanticValidationError:
+                        await self._on_frame(conn, raw)  # answers with an error frame
+                    else:
+                        if not conn.resolve(response):
+                            log.warning("endpoint %s answered unknown or expired request %s (dropped)", name, response.id)
+                    continue
                 await self._on_frame(conn, raw)
         except _CLOSED as exc:  # the socket is gone; teardown below says so
             log.debug("endpoint %s socket closed: %s", name, type(exc).__name__)
@@ -130,10 +174,10 @@ class EndpointSocket:
             watchdog.cancel()
             self._teardown(conn, "disconnected")
 
-    async def _handshake(self, websocket: WebSocket) -> Register | None:
+    async def _handshake(self, websocket: RawSocket) -> Register | None:
         """Wait for a valid ``register``; refuse (error frame + close) anything else."""
         try:
-            raw = await asyncio.wait_for(self._receive_text(websocket), self.settings.register_timeout)
+            raw = await asyncio.wait_for(websocket.receive_text(), self.settings.register_timeout)
         except TimeoutError:
             await self._refuse(
                 websocket, "register_timeout", f"no register frame within {self.settings.register_timeout:g} s", CLOSE_PROTOCOL_ERROR
@@ -173,10 +217,7 @@ class EndpointSocket:
 
     async def _on_frame(self, conn: EndpointConnection, raw: str | bytes) -> None:
         try:
-            if raw[:_PREFIX_LEN] in _RESPONSE_PREFIXES:  # the hot path: skip the union's dispatch
-                frame: Frame = Response.model_validate_json(raw)
-            else:
-                frame = parse_frame(raw)
+            frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:
             log.warning("endpoint %s sent a malformed frame: %s", conn.name, _describe(exc))
             await conn.send(dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}")))
@@ -222,7 +263,7 @@ class EndpointSocket:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("notification %s/%s topic %s", conn.name, frame.plugin, frame.topic)
 
-    async def _watchdog(self, websocket: WebSocket, conn: EndpointConnection) -> None:
+    async def _watchdog(self, websocket: RawSocket, conn: EndpointConnection) -> None:
         """Ping every interval; drop the endpoint after three silent intervals."""
         interval = self.interval
         next_ping = time.monotonic() + interval

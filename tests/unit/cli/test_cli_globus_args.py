@@ -13,7 +13,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from radical.orbit.cli.globus_cmds.app import EXIT_CONSENT, EXIT_ERROR, EXIT_USAGE, CliExit, credentials_from_env, report_error
+from radical.orbit.cli.globus_cmds.app import (
+    EXIT_CONSENT,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    CliExit,
+    credentials_from_env,
+    report_error,
+)
 from radical.orbit.cli.globus_cmds.args import (
     batch_items,
     batch_paths,
@@ -24,7 +31,12 @@ from radical.orbit.cli.globus_cmds.args import (
     parse_collection,
 )
 from radical.orbit.cli.main import cli
-from radical.orbit.errors import BridgeUnavailableError, ConsentRequiredError, NotFoundError, ValidationError
+from radical.orbit.errors import (
+    BridgeUnavailableError,
+    ConsentRequiredError,
+    NotFoundError,
+    ValidationError,
+)
 
 UUID = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
 

@@ -13,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["data_list", "fmt_bytes", "print_record", "print_table", "task_summary", "TASK_FIELDS", "ENDPOINT_FIELDS"]
+__all__ = ["ENDPOINT_FIELDS", "TASK_FIELDS", "data_list", "fmt_bytes", "print_record", "print_table", "task_summary"]
 
 
 def _text(value: Any) -> str:

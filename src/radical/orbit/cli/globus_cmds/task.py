@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import OrbitCommand, OrbitGroup, format_option, get_runtime
+from .app import OrbitGroup, format_option, get_runtime
 from .render import ENDPOINT_FIELDS, TASK_FIELDS, data_list, print_record, print_table
 from .waiting import wait_for_task, wait_options
 

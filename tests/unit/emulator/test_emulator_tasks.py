@@ -374,4 +374,4 @@ class TestTaskQueries:
             emu.admin("DELETE", f"faults/paths/{fault['id']}")
         assert tc.task_wait(tids[3], timeout=10, polling_interval=1)  # INACTIVE/SUCCEEDED/FAILED end a wait
         for tid in tids:
-            assert tc.get_task(tid)["status"] == "SUCCEEDED"
+            assert run_wait(tc, tid)["status"] == "SUCCEEDED"

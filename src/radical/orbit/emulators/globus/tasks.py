@@ -290,7 +290,6 @@ class _Runner:
         self.colls = engine.collections
         self.src = self.colls.get(task.source_endpoint_id)
         self.dst = self.colls.get(task.destination_endpoint_id) if task.destination_endpoint_id else None
-        self.rate: float | None = None
         self.quota_used: int | None = None
         self.last_progress = time.monotonic()
 
@@ -367,8 +366,6 @@ class _Runner:
     def run_transfer(self) -> None:
         t = self.task
         assert self.src is not None and self.dst is not None
-        caps = [c for c in (self.faults.bandwidth(self.src.id), self.faults.bandwidth(self.dst.id), self.src.spec.bandwidth, self.dst.spec.bandwidth) if c]
-        self.rate = min(caps) if caps else None
         t.add_event("STARTED", json.dumps({"type": "GridFTP Transfer", "concurrency": 1, "parallelism": 1, "pipelining": 20}), description="started")
         for item in self.req.get("DATA", []):
             t.bump(subtasks_total=1)
@@ -637,22 +634,35 @@ class _Runner:
         if self.quota_used - existing + size > quota:
             raise TaskError("QUOTA_EXCEEDED", f"quota of {quota} bytes exceeded on {self.dst.display_name}")
 
+    def current_rate(self) -> float | None:
+        """The bandwidth cap now in force (run-time faults first, then the collection config)."""
+        assert self.src is not None and self.dst is not None
+        caps = [
+            c
+            for c in (self.faults.bandwidth(self.src.id), self.faults.bandwidth(self.dst.id), self.src.spec.bandwidth, self.dst.spec.bandwidth)
+            if c
+        ]
+        return min(caps) if caps else None
+
     def stream(self, sreal: str, dreal: str, size: int, *, hashing: bool) -> str | None:
-        """Copy the bytes, counting them live; MD5 of the source when ``hashing``."""
+        """Copy the bytes, counting them live; MD5 of the source when ``hashing``.
+
+        A bandwidth cap is re-read every chunk (so it can change mid-transfer) and
+        enforced with a simple pacing clock: after ``n`` bytes at rate ``r`` the next
+        chunk may start ``n / r`` seconds later.
+        """
         t = self.task
         h = hashlib.md5(usedforsecurity=False) if hashing else None
-        chunk = CHUNK
-        if self.rate:
-            chunk = max(64 * 1024, min(CHUNK, int(self.rate / 10)))
-        start = time.monotonic()
-        sent_total = 0
-        buf = bytearray(min(chunk, HASH_CHUNK)) if h is not None else None
+        buf = bytearray(HASH_CHUNK) if h is not None else None
+        pace = time.monotonic()
         with open(sreal, "rb", buffering=0) as src, open(dreal, "wb", buffering=0) as dst:
             sfd, dfd = src.fileno(), dst.fileno()
             while True:
                 self.check_stop()
+                rate = self.current_rate()
+                chunk = max(64 * 1024, min(CHUNK, int(rate / 10))) if rate else CHUNK
                 if h is not None and buf is not None:
-                    n = src.readinto(buf)
+                    n = src.readinto(memoryview(buf)[: min(chunk, HASH_CHUNK)])
                     if not n:
                         break
                     view = memoryview(buf)[:n]
@@ -664,12 +674,14 @@ class _Runner:
                     n = os.sendfile(dfd, sfd, None, chunk)
                     if n == 0:
                         break
-                sent_total += n
                 t.bump(bytes_transferred=n)
-                if self.rate:
-                    ahead = sent_total / self.rate - (time.monotonic() - start)
-                    if ahead > 0:
-                        self.sleep(ahead)
+                now = time.monotonic()
+                if rate:
+                    pace = max(pace, now - 0.1) + n / rate
+                    if pace > now:
+                        self.sleep(pace - now)
+                else:
+                    pace = now
         return h.hexdigest() if h is not None else None
 
     # ---- delete

@@ -344,6 +344,26 @@ def test_fault_notification_and_fail_fast(stack: Stack) -> None:
         httpx.delete(f"{stack.emu}/_emulator/faults/paths/{resp.json()['id']}", timeout=10)
 
 
+def test_skip_source_errors_and_skipped_errors_list(stack: Stack) -> None:
+    src = stack.tutorial_root / "home" / "dev" / "skip"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "a.txt").write_text("a")
+    (src / "b.txt").write_text("b")
+    fault = {"collection": TUTORIAL_1, "path": "/home/dev/skip/b.txt", "kind": "not_found"}
+    resp = httpx.post(f"{stack.emu}/_emulator/faults/paths", json=fault, timeout=10)
+    resp.raise_for_status()
+    try:
+        result = check(run(stack, "transfer", f"{TUTORIAL_1}:/~/skip/", "local:/t11/", "-r", "--skip-source-errors", "--wait", "--timeout", "60"))
+        assert "SUCCEEDED" in result.stdout and "1 skipped error" in result.stdout
+        tid = task_id_of(result)
+        text = check(run(stack, "task", "show", tid, "--skipped-errors")).stdout
+        assert "b.txt" in text and "FILE_NOT_FOUND" in text
+        doc = json.loads(check(run(stack, "task", "show", tid, "--skipped-errors", "-F", "json")).stdout)
+        assert [e["error_code"] for e in doc["DATA"]] == ["FILE_NOT_FOUND"]
+    finally:
+        httpx.delete(f"{stack.emu}/_emulator/faults/paths/{resp.json()['id']}", timeout=10)
+
+
 def test_task_list_text_and_json(stack: Stack) -> None:
     check(run(stack, "transfer", GODATA, "local:/t7/", "-r", "--label", "listed", "--wait"))
     text = check(run(stack, "task", "list", "--limit", "50")).stdout

@@ -154,20 +154,26 @@ ENDPOINT_FIELDS: list[tuple[str, str]] = [
 ]
 
 
+def _count(n: Any, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
 def task_summary(task: dict[str, Any], elapsed: float | None = None) -> str:
-    """``Task <id> SUCCEEDED: 12 files, 3.4 MB`` -- one line for the end of a wait."""
+    """``Task <id> SUCCEEDED: 12 files transferred, 3.4 MB, 2.1 s`` -- one line for the end of a wait."""
     tid = task.get("task_id", "?")
     status = task.get("status", "?")
     parts: list[str] = []
     if task.get("type") == "DELETE":
         if task.get("files") is not None:
-            parts.append(f"{task.get('files')} files")
+            parts.append(_count(task.get("files"), "file"))
     else:
         done = task.get("files_transferred")
         if done is not None:
-            parts.append(f"{done} files transferred")
+            parts.append(_count(done, "file") + " transferred")
         if task.get("files_skipped"):
-            parts.append(f"{task['files_skipped']} skipped")
+            parts.append(f"{task['files_skipped']} unchanged (sync)")
+        if task.get("subtasks_skipped_errors"):
+            parts.append(_count(task["subtasks_skipped_errors"], "skipped error"))
         if task.get("bytes_transferred") is not None:
             parts.append(fmt_bytes(task.get("bytes_transferred")))
     if elapsed is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from .app import OrbitGroup, format_option, get_runtime
+from .app import OrbitGroup, Runtime, format_option, get_runtime
 from .render import ENDPOINT_FIELDS, TASK_FIELDS, data_list, print_record, print_table
 from .waiting import wait_for_task, wait_options
 
@@ -32,6 +34,23 @@ def task() -> None:
     """Show, wait for, cancel and list Globus tasks."""
 
 
+#: at most this many marker pages for --successful-transfers / --skipped-errors
+MAX_PAGES = 1000
+
+
+def _all_pages(rt: Runtime, method: str, task_id: str) -> dict[str, Any]:
+    """Every page of a marker-paged list, as one document (``DATA`` concatenated)."""
+    doc = dict(rt.call(method, task_id))
+    data = list(doc.get("DATA") or [])
+    pages = 1
+    while doc.get("next_marker") is not None and pages < MAX_PAGES:
+        doc = dict(rt.call(method, task_id, marker=doc["next_marker"]))
+        data.extend(doc.get("DATA") or [])
+        pages += 1
+    doc["DATA"] = data
+    return doc
+
+
 @task.command("show", epilog="Example:\n\n  radical-orbit globus task show TASK_ID --skipped-errors")
 @click.argument("task_id")
 @click.option("-t", "--successful-transfers", is_flag=True, default=False, help="List the files the task transferred (finished transfers).")
@@ -42,7 +61,7 @@ def show(task_id: str, successful_transfers: bool, skipped_errors: bool) -> None
     rt = get_runtime()
     if successful_transfers or skipped_errors:
         method, columns = ("successful_transfers", SUCCESS_COLUMNS) if successful_transfers else ("skipped_errors", SKIPPED_COLUMNS)
-        result = rt.call(method, task_id)
+        result = _all_pages(rt, method, task_id)
         if rt.json:
             rt.print_json(result)
         else:

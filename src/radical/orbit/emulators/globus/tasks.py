@@ -644,6 +644,21 @@ class _Runner:
         ]
         return min(caps) if caps else None
 
+    def throttle(self, pace: float, rate: float) -> float:
+        """Wait until ``pace`` in short steps; a changed or removed cap re-paces the rest."""
+        while True:
+            now = time.monotonic()
+            if pace <= now:
+                return pace
+            self.sleep(min(0.1, pace - now))
+            new_rate = self.current_rate()
+            if new_rate != rate:
+                now = time.monotonic()
+                if not new_rate:
+                    return now
+                pace = now + max(0.0, pace - now) * rate / new_rate
+                rate = new_rate
+
     def stream(self, sreal: str, dreal: str, size: int, *, hashing: bool) -> str | None:
         """Copy the bytes, counting them live; MD5 of the source when ``hashing``.
 
@@ -660,7 +675,7 @@ class _Runner:
             while True:
                 self.check_stop()
                 rate = self.current_rate()
-                chunk = max(64 * 1024, min(CHUNK, int(rate / 10))) if rate else CHUNK
+                chunk = max(4096, min(CHUNK, int(rate / 10))) if rate else CHUNK
                 if h is not None and buf is not None:
                     n = src.readinto(memoryview(buf)[: min(chunk, HASH_CHUNK)])
                     if not n:
@@ -677,9 +692,7 @@ class _Runner:
                 t.bump(bytes_transferred=n)
                 now = time.monotonic()
                 if rate:
-                    pace = max(pace, now - 0.1) + n / rate
-                    if pace > now:
-                        self.sleep(pace - now)
+                    pace = self.throttle(max(pace, now - 0.1) + n / rate, rate)
                 else:
                     pace = now
         return h.hexdigest() if h is not None else None

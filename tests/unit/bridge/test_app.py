@@ -206,6 +206,22 @@ class TestBridge:
             assert resp.headers["x-a"] == "1" and resp.headers["content-length"] == "3"
             assert "transfer-encoding" not in resp.headers
 
+    def test_bad_endpoint_answers_are_502(self, client: TestClient) -> None:
+        def handler(frame: Request) -> Response:
+            if frame.path.endswith("/status"):
+                return Response(id=frame.id, status=42)
+            return Response(id=frame.id, status=200, headers=[("X-Name", "abc")], body="ok")
+
+        with FakeEndpoint(client) as ep:
+            ep.serve(handler)
+            resp = client.get("/ep1/sysinfo/status", headers=AUTH)
+            assert resp.status_code == 502 and "invalid HTTP status 42" in resp.json()["message"]
+            resp = client.get("/ep1/sysinfo/header", headers=AUTH)
+            assert resp.status_code == 200 and resp.headers["x-name"] == "abc"
+        from radical.orbit.bridge.relay import _header_bytes
+
+        assert _header_bytes("Zoë") == "Zoë".encode("latin-1") and _header_bytes("✓") == "✓".encode()
+
     def test_unknown_endpoint_and_plugin(self, client: TestClient) -> None:
         resp = client.get("/ghost/sysinfo/x", headers=AUTH)
         assert resp.status_code == 404

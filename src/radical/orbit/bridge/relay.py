@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from ..errors import OrbitError, PayloadTooLargeError, UsageError
+from ..errors import OrbitError, PayloadTooLargeError, UpstreamError, UsageError
 from ..models.messages import decode_body, encode_body
 from .registry import Registry
 from .settings import BridgeSettings
@@ -45,6 +45,14 @@ _DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
 TIMEOUT_HEADER = b"x-orbit-timeout"
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _header_bytes(text: str) -> bytes:
+    """Header bytes as on the wire (latin-1), UTF-8 for what latin-1 cannot hold."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -169,6 +177,12 @@ class Relay:
         what = f"{scope['method']} {path}"
         response = await conn.request(request_id, frame_text, timeout, what=what)
 
+        if not 200 <= response.status <= 599:
+            raise UpstreamError(
+                f"endpoint '{endpoint}' answered {what} with an invalid HTTP status {response.status}",
+                endpoint=endpoint,
+                status=response.status,
+            )
         data = decode_body(response.body, response.body_encoding) if response.body else b""
         out: list[tuple[bytes, bytes]] = []
         has_rid = False
@@ -178,7 +192,7 @@ class Relay:
                 continue
             if lname == "x-request-id":
                 has_rid = True
-            out.append((lname.encode("latin-1"), value.encode("latin-1")))
+            out.append((_header_bytes(lname), _header_bytes(value)))
         if not has_rid:
             out.append((b"x-request-id", request_id.encode("ascii")))
         out.append((b"content-length", str(len(data)).encode("ascii")))

@@ -159,7 +159,7 @@ class Relay:
 
         query = scope.get("query_string", b"")
         # the Request frame, serialised directly (json's C encoder) instead of through
-        # Request(...).model_dump_json(); test_relay_frame_matches_model keeps them equal
+        # Request(...).model_dump_json(); test_bridge_app.py::test_relay_frame_matches_model keeps them equal
         frame_text = _dumps(
             {
                 "type": "request",

@@ -292,7 +292,7 @@ def test_failed_transfer_exit_1_and_events(stack: Stack) -> None:
 def test_wait_timeout_exit_3_then_cancel(stack: Stack) -> None:
     slow = stack.tutorial_root / "home" / "dev" / "slow"
     slow.mkdir(parents=True, exist_ok=True)
-    for i in range(8):
+    for i in range(16):  # 1.6 MB at 50 kB/s: ~30 s, far more than the steps below take
         (slow / f"f{i}.bin").write_bytes(os.urandom(100_000))
     faults = f"{stack.emu}/_emulator/faults"
     httpx.patch(faults, json={"bandwidth": {TUTORIAL_1: 50_000}}, timeout=10).raise_for_status()
@@ -436,8 +436,8 @@ def test_wait_survives_an_endpoint_restart(stack: Stack) -> None:
     a new session and still ends with the task's outcome."""
     src = stack.tutorial_root / "home" / "dev" / "restart"
     src.mkdir(parents=True, exist_ok=True)
-    for i in range(6):
-        (src / f"f{i}.bin").write_bytes(os.urandom(50_000))
+    for i in range(10):  # ~10 s at 60 kB/s: the restart happens well before the end
+        (src / f"f{i}.bin").write_bytes(os.urandom(60_000))
     faults = f"{stack.emu}/_emulator/faults"
     httpx.patch(faults, json={"bandwidth": {TUTORIAL_1: 60_000}}, timeout=10).raise_for_status()
     try:
@@ -454,6 +454,7 @@ def test_wait_survives_an_endpoint_restart(stack: Stack) -> None:
                 if "/globus/get_task" in line:
                     break
             stack.restart_endpoint()
+            httpx.patch(faults, json={"bandwidth": {}}, timeout=10).raise_for_status()  # finish soon now
             out, err = waiter.communicate(timeout=120)
             err = "".join(head) + err
         finally:

@@ -27,12 +27,14 @@ from click.testing import CliRunner, Result
 
 from radical.orbit import procs
 from radical.orbit.cli.main import cli
+from radical.orbit.emulators.globus.collections import default_specs
 
 pytestmark = pytest.mark.integration
 
 BRIDGE_TOKEN = "cli-globus-test-token"
 TUTORIAL_1 = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
 GODATA = f"{TUTORIAL_1}:/home/share/godata/"
+MAPPED = "5e1c0a8e-7a1d-4c5e-9f4e-0c1e5e1c0a8e"
 _PREFIXES = ("RADICAL_ORBIT_", "GLOBUS_")
 
 
@@ -96,7 +98,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home.mkdir()
     started: list[procs.ServiceProcess] = []
     try:
-        emulator = procs.start_emulator(root=base / "collections", env=_scrubbed(home), log_dir=logs)
+        # the default collections plus a mapped one that needs its data_access consent
+        root = base / "collections"
+        specs = [spec.model_dump(mode="json") for spec in default_specs(root)]
+        specs.append({
+            "id": MAPPED, "display_name": "CLI Test Mapped Collection", "root": str(root / "mapped"),
+            "entity_type": "GCSv5_mapped_collection", "requires_data_access": True, "files": {"hello.txt": "hi\n"},
+        })
+        config = base / "emulator.json"
+        config.write_text(json.dumps({"collections": specs}), encoding="utf-8")
+        emulator = procs.start_emulator(root=root, args=["--config", str(config)], env=_scrubbed(home), log_dir=logs)
         started.append(emulator)
         info = httpx.get(f"{emulator.url}/_emulator/info", timeout=10).json()
         by_id = {c["id"]: c for c in info["collections"]}
@@ -189,6 +200,17 @@ def test_usage_errors_exit_2(stack: Stack) -> None:
     check(run(stack, "transfer", "local:/a", "local:/b", "--sync-level", "often"), 2)
     result = check(run(stack, "task", "show", "not-a-task-id"), 2)  # the plugin's 422, one line
     assert result.stderr.startswith("Error:") and "task_id" in result.stderr
+
+
+def test_consent_required_exit_4_then_ok_with_consent(stack: Stack) -> None:
+    """A mapped collection without its data_access consent: exit 4 (as the Globus CLI)
+    and a message naming the scope; with a token that has it, the same ls works."""
+    result = check(run(stack, "ls", f"{MAPPED}:/"), 4)
+    assert "data_access" in result.stderr and result.stderr.count("\n") == 1
+    out = _orbit("emulator", "token", "--url", stack.emu, "--consent", MAPPED, env=_scrubbed(stack.home))
+    token = json.loads(out.stdout)["access_token"]
+    stack.secrets.append(token)
+    assert check(run(stack, "ls", f"{MAPPED}:/", env=stack.env(GLOBUS_ACCESS_TOKEN=token))).stdout.split() == ["hello.txt"]
 
 
 def test_orbit_errors_are_one_line_with_a_hint(stack: Stack) -> None:

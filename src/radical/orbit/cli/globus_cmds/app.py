@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import httpx
@@ -286,10 +286,6 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
-    raise CliExit(code, message)
-
-
 def exit_code_for(exc: OrbitError) -> int:
     if isinstance(exc, ConsentRequiredError):
         return EXIT_CONSENT
@@ -299,7 +295,7 @@ def exit_code_for(exc: OrbitError) -> int:
 
 
 def report_error(exc: OrbitError) -> int:
-    """Print ``Error: <message> (<hint>)`` on stderr; return the exit code."""
+    """Print ``Error: <message> -- hint: <hint>`` (one line) on stderr; return the exit code."""
     message = _one_line(exc.message or str(exc))
     hint = _hint(exc)
     line = f"Error: {message}"

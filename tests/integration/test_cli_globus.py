@@ -491,14 +491,20 @@ def test_wait_survives_an_endpoint_restart(stack: Stack) -> None:
         httpx.patch(faults, json={"bandwidth": {}}, timeout=10)
 
 
-def test_endpoint_choice_with_several_endpoints(stack: Stack) -> None:
+def test_endpoint_choice_with_several_endpoints(stack: Stack, tmp_path: Path) -> None:
     """The default endpoint is one whose globus plugin is enabled; with several, a note
-    names the others; --endpoint picks one and a plugin-less one is a clear error."""
-    extra = [procs.start_endpoint("cli-plain", stack.bridge, plugins=["sysinfo"], env=stack.endpoint_env, log_dir=stack.log_dir)]
+    names the others; --endpoint picks one, and one whose globus plugin is disabled
+    (no globus-sdk there) is a clear error with the reason."""
+    shim = tmp_path / "shim" / "globus_sdk"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text('raise ImportError("globus_sdk hidden for this test")\n')
+    env = {**stack.endpoint_env, "PYTHONPATH": str(shim.parent)}
+    extra = [procs.start_endpoint("cli-nosdk", stack.bridge, plugins=["sysinfo", "globus"], env=env, log_dir=stack.log_dir)]
     try:
-        assert "file1.txt" in check(run(stack, "ls", GODATA)).stdout  # never cli-plain
-        result = check(run(stack, "--endpoint", "cli-plain", "ls", GODATA), 1)
-        assert "no plugin 'globus'" in result.stderr and "hint:" in result.stderr
+        assert "file1.txt" in check(run(stack, "ls", GODATA)).stdout  # never cli-nosdk
+        result = check(run(stack, "--endpoint", "cli-nosdk", "ls", GODATA), 1)
+        assert "disabled" in result.stderr and "globus-sdk" in result.stderr and "hint:" in result.stderr
+        assert result.stderr.count("\n") == 1
         extra.append(procs.start_endpoint("cli-ep2", stack.bridge, plugins=["globus"], env=stack.endpoint_env, log_dir=stack.log_dir))
         result = check(run(stack, "ls", GODATA))
         assert "Note: using endpoint" in result.stderr and "--endpoint" in result.stderr

@@ -18,6 +18,7 @@ from radical.orbit.cli.globus_cmds.app import (
     EXIT_ERROR,
     EXIT_USAGE,
     CliExit,
+    Runtime,
     credentials_from_env,
     report_error,
 )
@@ -34,7 +35,9 @@ from radical.orbit.cli.main import cli
 from radical.orbit.errors import (
     BridgeUnavailableError,
     ConsentRequiredError,
+    EndpointNotFoundError,
     NotFoundError,
+    PluginDisabledError,
     ValidationError,
 )
 
@@ -169,3 +172,44 @@ class TestErrorLine:
         assert result.exit_code == 0, result.output
         assert '"sync_level": "checksum"' in result.stdout
         assert '"recursive": true' in result.stdout
+
+
+class _FakeBridge:
+    """Just enough of BridgeClient for the endpoint choice."""
+
+    def __init__(self, infos: list[dict[str, object]]) -> None:
+        self.infos = infos
+
+    def endpoints(self) -> list[dict[str, object]]:
+        return self.infos
+
+    def get_endpoint_client(self, info: object) -> object:
+        return info
+
+
+def _ep(name: str, *plugins: tuple[str, bool], alive: bool = True) -> dict[str, object]:
+    return {"name": name, "alive": alive, "plugins": [{"name": p, "enabled": on, "reason": None if on else "no globus-sdk"} for p, on in plugins]}
+
+
+class TestEndpointChoice:
+    def _runtime(self, *infos: dict[str, object]) -> Runtime:
+        rt = Runtime()
+        rt._bridge = _FakeBridge(list(infos))
+        return rt
+
+    def test_first_enabled_live_one(self, capsys: pytest.CaptureFixture[str]) -> None:
+        rt = self._runtime(_ep("a", ("sysinfo", True)), _ep("b", ("globus", True), alive=False), _ep("c", ("globus", True)))
+        assert rt._choose_endpoint()["name"] == "c"
+        assert capsys.readouterr().err == ""
+
+    def test_note_when_several(self, capsys: pytest.CaptureFixture[str]) -> None:
+        rt = self._runtime(_ep("a", ("globus", True)), _ep("b", ("globus", True)))
+        assert rt._choose_endpoint()["name"] == "a"
+        assert "also connected: b" in capsys.readouterr().err
+
+    def test_none_usable_says_why(self) -> None:
+        rt = self._runtime(_ep("a", ("sysinfo", True)), _ep("b", ("globus", False)))
+        with pytest.raises(PluginDisabledError, match=r"a: no globus plugin; b: globus disabled \(no globus-sdk\)"):
+            rt._choose_endpoint()
+        with pytest.raises(EndpointNotFoundError, match="radical-orbit endpoint"):
+            self._runtime()._choose_endpoint()

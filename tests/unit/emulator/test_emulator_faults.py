@@ -64,13 +64,13 @@ class TestRequestFaults:
         assert sum(counters["injected"].values()) == counters["counters"]["GET /v0.10/submission_id"] - 15
 
     def test_latency_and_route_selection(self, emu: RunningEmulator, tc: globus_sdk.TransferClient) -> None:
-        emu.admin("PUT", "faults", json={"latency": 0.3, "routes": "/task_list$"})
+        emu.admin("PUT", "faults", json={"latency": 0.6, "routes": "/task_list$"})
         start = time.monotonic()
         tc.get_submission_id()
-        assert time.monotonic() - start < 0.25
+        assert time.monotonic() - start < 0.6
         start = time.monotonic()
         tc.task_list()
-        assert time.monotonic() - start >= 0.3
+        assert time.monotonic() - start >= 0.6
 
     def test_counters_per_route(self, emu: RunningEmulator, tc: globus_sdk.TransferClient, local: str) -> None:
         emu.admin("DELETE", "counters")

@@ -96,6 +96,11 @@ def emulator(
         out(f"confidential client (client_credentials): client_id={settings.client_id}")
     if state_dir:
         out(f"state dir: {state_dir}")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(
+            f"WARNING: listening on {host}: the admin API (/_emulator/...) hands out tokens to anyone who can reach it",
+            err=True,
+        )
     out("Point globus-sdk / the Globus CLI at it:")
     out(f"export GLOBUS_SDK_SERVICE_URL_TRANSFER={url}")
     out(f"export GLOBUS_SDK_SERVICE_URL_AUTH={url}")

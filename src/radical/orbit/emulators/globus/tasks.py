@@ -292,6 +292,8 @@ class _Runner:
         self.dst = self.colls.get(task.destination_endpoint_id) if task.destination_endpoint_id else None
         self.quota_used: int | None = None
         self.last_progress = time.monotonic()
+        self.safe_dirs: set[str] = set()  # destination dirs already checked to stay inside the root
+        self.made_dirs: set[str] = set()  # destination dirs known to exist
 
     # ---- shared helpers
 
@@ -508,6 +510,7 @@ class _Runner:
     def make_dir(self, dr: str) -> None:
         try:
             os.makedirs(dr, exist_ok=True)
+            self.made_dirs.add(dr)
         except (FileExistsError, NotADirectoryError):
             raise TaskError("NOT_A_DIRECTORY", f"Destination exists and is not a directory: {dr}") from None
         except OSError as exc:
@@ -577,9 +580,22 @@ class _Runner:
             st = os.stat(sreal)
         except OSError as exc:
             raise _classify(exc, source=True) from None
-        if not self.dst.inside(os.path.dirname(dreal)) or (os.path.islink(dreal) and not self.dst.inside(dreal)):
-            raise TaskError("PERMISSION_DENIED", f"Path not allowed: {dgp}")
-        same_file = os.path.exists(dreal) and os.path.samefile(sreal, dreal)
+        parent = os.path.dirname(dreal)
+        if parent not in self.safe_dirs:
+            if not self.dst.inside(parent):
+                raise TaskError("PERMISSION_DENIED", f"Path not allowed: {dgp}")
+            self.safe_dirs.add(parent)
+        try:
+            dst_st: os.stat_result | None = os.lstat(dreal)
+        except FileNotFoundError:
+            dst_st = None
+        except OSError as exc:
+            raise _classify(exc, source=False) from None
+        if dst_st is not None and stat_mod.S_ISLNK(dst_st.st_mode):
+            if not self.dst.inside(dreal):
+                raise TaskError("PERMISSION_DENIED", f"Path not allowed: {dgp}")
+            dst_st = os.stat(dreal) if os.path.exists(dreal) else None
+        same_file = dst_st is not None and (dst_st.st_dev, dst_st.st_ino) == (st.st_dev, st.st_ino)
         if same_file or not self.needs_copy(sreal, dreal, st):
             t.bump(files_skipped=1, subtasks_succeeded=1)
             return
@@ -587,7 +603,9 @@ class _Runner:
         verify = bool(self.req.get("verify_checksum"))
         checksum = None
         try:
-            os.makedirs(os.path.dirname(dreal), exist_ok=True)
+            if parent not in self.made_dirs:
+                os.makedirs(parent, exist_ok=True)
+                self.made_dirs.add(parent)
             checksum = self.stream(sreal, dreal, st.st_size, hashing=verify)
         except OSError as exc:
             raise _classify(exc, source=exc.filename == sreal) from None
@@ -670,6 +688,7 @@ class _Runner:
         h = hashlib.md5(usedforsecurity=False) if hashing else None
         buf = bytearray(HASH_CHUNK) if h is not None else None
         pace = time.monotonic()
+        sent = 0
         with open(sreal, "rb", buffering=0) as src, open(dreal, "wb", buffering=0) as dst:
             sfd, dfd = src.fileno(), dst.fileno()
             while True:
@@ -686,9 +705,12 @@ class _Runner:
                         w = dst.write(view)
                         view = view[w or 0 :]
                 else:
+                    if sent >= size:
+                        break  # the size stat'ed before the copy: saves the final empty sendfile
                     n = os.sendfile(dfd, sfd, None, chunk)
                     if n == 0:
                         break
+                sent += n
                 t.bump(bytes_transferred=n)
                 now = time.monotonic()
                 if rate:

@@ -213,3 +213,17 @@ class TestEndpointChoice:
             rt._choose_endpoint()
         with pytest.raises(EndpointNotFoundError, match="radical-orbit endpoint"):
             self._runtime()._choose_endpoint()
+
+
+class TestRender:
+    def test_table_cells_are_not_markup(self) -> None:
+        """Regression: a file named '[bold]x' lost its brackets in `ls -l` (rich markup)."""
+        from rich.console import Console
+
+        from radical.orbit.cli.globus_cmds.render import print_record, print_table
+
+        console = Console(record=True, width=120)
+        print_table(console, [("Filename", "name")], [{"name": "[bold]draft.txt"}])
+        print_record(console, {"label": "[red]x[/red]"}, [("Label", "label")])
+        text = console.export_text()
+        assert "[bold]draft.txt" in text and "[red]x[/red]" in text

@@ -12,6 +12,7 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["ENDPOINT_FIELDS", "TASK_FIELDS", "data_list", "fmt_bytes", "print_record", "print_table", "task_summary"]
 
@@ -67,7 +68,8 @@ def print_table(console: Console, columns: Sequence[tuple[str, str]], rows: Iter
         is_id = key in ("id", "task_id") or header.endswith("ID")
         table.add_column(header, no_wrap=is_id, min_width=36 if is_id else None, overflow="fold")
     for row in rows:
-        table.add_row(*[_text(row.get(key)) if row.get(key) is not None or key in row else "" for _, key in columns])
+        # Text, not str: file names and Globus messages are not rich markup ("[draft].txt")
+        table.add_row(*[Text(_text(row.get(key)) if row.get(key) is not None or key in row else "") for _, key in columns])
     console.print(table)
 
 

@@ -257,6 +257,8 @@ def test_mkdir_rename_stat(stack: Stack) -> None:
     assert doc["type"] == "dir" and doc["name"] == "mk2"
     doc = json.loads(check(run(stack, "-F", "json", "mkdir", "local:/mk3/")).stdout)
     assert doc["code"] == "DirectoryCreated"
+    doc = json.loads(check(run(stack, "rename", "local", "/mk3/", "/mk4/", "-F", "json")).stdout)
+    assert doc["code"] == "FileRenamed"
     result = check(run(stack, "stat", "local:/no/such/path"), 1)
     assert result.stderr.startswith("Error:") and result.stdout == ""
 
@@ -280,6 +282,11 @@ def test_transfer_json_task_wait_show_and_sync(stack: Stack) -> None:
     assert doc["task_id"] == tid and doc["status"] == "SUCCEEDED"
     text = check(run(stack, "task", "show", tid)).stdout
     assert "Task ID:" in text and "SUCCEEDED" in text and "Files Transferred:" in text
+    shown = json.loads(check(run(stack, "task", "show", tid, "-F", "json")).stdout)
+    assert shown["task_id"] == tid and shown["type"] == "TRANSFER" and shown["files_transferred"] == 3
+    # cancelling a finished task is no error: Globus says it is complete
+    cancel = json.loads(check(run(stack, "-F", "json", "task", "cancel", tid)).stdout)
+    assert cancel["code"] == "TaskComplete"
     files = check(run(stack, "task", "show", tid, "--successful-transfers")).stdout
     assert "file1.txt" in files and "Destination Path" in files
     # the same transfer again: sync skips everything unchanged; --wait JSON is the final task

@@ -138,6 +138,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             proc.stop()
 
 
+@pytest.fixture(autouse=True)
+def _logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
+    """Print the tail of the emulator, bridge and endpoint logs when a test fails
+    (the report attribute is set by tests/integration/conftest.py)."""
+    yield
+    report = getattr(request.node, "orbit_report_call", None)
+    if report is not None and report.failed:
+        print(stack.logs())
+
+
 def run(stack: Stack, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
     """``radical-orbit globus ARGS`` through CliRunner; checks no secret and no traceback is shown."""
     result = CliRunner().invoke(cli, ["globus", *args], env=env or stack.env(), input=input, catch_exceptions=False)

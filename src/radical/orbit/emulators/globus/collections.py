@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .settings import DEV_IDENTITY_ID, DEV_USERNAME
 
@@ -90,6 +90,19 @@ class CollectionSpec(BaseModel):
     #: files to create at start when missing: {"relative/path": "text"}
     files: dict[str, str] = Field(default_factory=dict)
     local: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        """Collection ids are UUIDs, compared in canonical lower-case form."""
+        return str(uuid.UUID(value))
+
+    @field_validator("entity_type")
+    @classmethod
+    def _entity_type(cls, value: str) -> str:
+        if value not in ENTITY_TYPES:
+            raise ValueError(f"entity_type must be one of {', '.join(ENTITY_TYPES)}")
+        return value
 
 
 def default_specs(root: Path) -> list[CollectionSpec]:

@@ -243,6 +243,8 @@ class Collection:
         self.home = "/" + spec.home.strip("/") + "/" if spec.home.strip("/") else "/"
         for rel, text in spec.files.items():
             path = root / rel.lstrip("/")
+            if not os.path.realpath(path).startswith(self.root_real + os.sep):
+                raise ValueError(f"collection {spec.id}: seed file {rel!r} is outside its root")
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")

@@ -638,6 +638,8 @@ async def endpoint_search(request: Request) -> Response:
     limit = int_param(request, "limit", 25, maximum=100, minimum=1)
     offset = int_param(request, "offset", 0, maximum=999)
     words = [w.lower() for w in text.replace(",", " ").split() if w]
+    raw_nf = q.get("filter_non_functional")
+    non_functional = None if raw_nf in (None, "") else raw_nf.lower() in ("1", "true", "t", "yes")
     out = []
     for coll in emu(request).collections:
         doc = coll.endpoint_document()
@@ -654,7 +656,7 @@ async def endpoint_search(request: Request) -> Response:
             continue
         if q.get("filter_entity_type") and doc["entity_type"] != q.get("filter_entity_type"):
             continue
-        if q.get("filter_non_functional") is not None and bool(int(q.get("filter_non_functional") or 0)) != doc["non_functional"]:
+        if non_functional is not None and non_functional != doc["non_functional"]:
             continue
         if words:
             haystack = coll.search_text()

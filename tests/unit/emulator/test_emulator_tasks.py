@@ -183,6 +183,7 @@ class TestTransfer:
         td.add_item(f"{d}/real", f"{d}/out/real")
         task = run(tc, td)
         assert task["status"] == "SUCCEEDED" and task["subtasks_skipped_errors"] == 1 and task["files_transferred"] == 1
+        assert task["subtasks_total"] == task["subtasks_succeeded"] + task["subtasks_skipped_errors"] and task["subtasks_pending"] == 0
         skipped = list(tc.paginated.task_skipped_errors(task["task_id"]).items())
         assert [(s["error_code"], s["source_path"]) for s in skipped] == [("FILE_NOT_FOUND", f"{d}/ghost")]
         assert skipped[0]["DATA_TYPE"] == "skipped_error"

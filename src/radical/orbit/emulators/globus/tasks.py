@@ -391,7 +391,8 @@ class _Runner:
         os.symlink(target, dst_real)
         self.task.bump(symlinks=1)
 
-    def skip(self, err: TaskError, src_gpath: str, dst_gpath: str, is_dir: bool) -> None:
+    def skip(self, err: TaskError, src_gpath: str, dst_gpath: str, is_dir: bool, *, counted: bool = True) -> None:
+        """Record a skipped source error; ``counted=False`` adds its subtask to the total first."""
         t = self.task
         with t.lock:
             t.skipped.append(
@@ -410,6 +411,8 @@ class _Runner:
                 }
             )
             t.counters["subtasks_skipped_errors"] += 1
+            if not counted:
+                t.counters["subtasks_total"] += 1
 
     def stat_source(self, gpath: str, real: str) -> os.stat_result:
         assert self.src is not None
@@ -451,7 +454,7 @@ class _Runner:
 
     def item_error(self, err: TaskError, item: dict[str, Any], is_dir: bool) -> None:
         if self.req.get("skip_source_errors"):
-            self.skip(err, item["source_path"], item["destination_path"], is_dir)
+            self.skip(err, item["source_path"], item["destination_path"], is_dir, counted=False)
             return
         raise _Stop(err.code, err.details)
 
@@ -468,7 +471,7 @@ class _Runner:
                 self.with_retries("mkdir", self.make_dir, dr)
                 entries = self.with_retries("list", self.list_dir, sg, sr)
             except TaskError as err:
-                self.skip(err, sg, dg, True)
+                self.skip(err, sg, dg, True, counted=False)
                 continue
             self.task.bump(directories=1)
             subdirs = []

@@ -65,7 +65,7 @@ PLUGIN = "globus"
 CREDENTIALS_HELP = (
     f"set {ENV_ACCESS_TOKEN}, or {ENV_REFRESH_TOKEN} + {ENV_CLIENT_ID}, or "
     f"{ENV_CLIENT_ID} + {ENV_CLIENT_SECRET} (a confidential client); against the emulator: "
-    "export GLOBUS_ACCESS_TOKEN=$(radical-orbit emulator token)"
+    "export GLOBUS_ACCESS_TOKEN=$(radical-orbit emulator token | jq -r .access_token)"
 )
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -433,7 +433,10 @@ def test_transfer_external_checksum_and_notify(stack: Stack) -> None:
     src = stack.tutorial_root / "home" / "share" / "godata" / "file1.txt"
     good = hashlib.md5(src.read_bytes()).hexdigest()
     ok = ["transfer", f"{GODATA}file1.txt", "local:/t10/ok.txt", "--external-checksum", good, "--checksum-algorithm", "MD5", "--notify", "off"]
-    assert "SUCCEEDED" in check(run(stack, *ok, "--wait", "--timeout", "60")).stdout
+    result = check(run(stack, *ok, "--deadline", "2099-01-02 03:04:05", "--wait", "--timeout", "60"))
+    assert "SUCCEEDED" in result.stdout
+    shown = json.loads(check(run(stack, "task", "show", task_id_of(result), "-F", "json")).stdout)
+    assert shown["deadline"].startswith("2099-01-02")
     bad = ["transfer", f"{GODATA}file1.txt", "local:/t10/bad.txt", "--external-checksum", "0" * 32, "--checksum-algorithm", "MD5"]
     result = check(run(stack, *bad, "--wait", "--timeout", "60"), 1)
     assert "CHECKSUM" in result.stderr

@@ -159,6 +159,20 @@ class TestTransfer:
         task = run(tc, td)
         assert task["status"] == "SUCCEEDED" and (root / d[1:] / "src/f").read_text() == "f"
 
+    def test_symlink_items(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
+        ep, root, d = area
+        make_tree(root / d[1:], {"target.txt": "t"})
+        os.symlink("target.txt", root / d[1:] / "link")
+        td = globus_sdk.TransferData(ep, ep)
+        td["DATA"].append({"DATA_TYPE": "transfer_symlink_item", "source_path": f"{d}/link", "destination_path": f"{d}/out/link"})
+        task = run(tc, td)
+        assert task["status"] == "SUCCEEDED" and task["symlinks"] == 1
+        assert os.readlink(root / d[1:] / "out/link") == "target.txt"
+        td = globus_sdk.TransferData(ep, ep)
+        td["DATA"].append({"DATA_TYPE": "transfer_symlink_item", "source_path": f"{d}/target.txt", "destination_path": f"{d}/out/other"})
+        task = run(tc, td)
+        assert task["status"] == "FAILED" and task["fatal_error"]["code"] == "NOT_A_SYMLINK"
+
     def test_submission_id_is_idempotent(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
         ep, root, d = area
         make_tree(root / d[1:], {"f": "f"})

@@ -381,14 +381,24 @@ class _Runner:
             t.add_event("SKIPPED_ERRORS", f"{len(t.skipped)} source errors were skipped", description="skipped errors")
 
     def transfer_symlink(self, item: dict[str, Any]) -> None:
+        """A ``transfer_symlink_item``: recreate the link (its target text) at the destination."""
         assert self.src is not None and self.dst is not None
-        _, src_real = self.src.resolve(item["source_path"])
-        _, dst_real = self.dst.resolve(item["destination_path"])
-        target = os.readlink(src_real)
-        if os.path.lexists(dst_real):
-            os.unlink(dst_real)
-        os.makedirs(os.path.dirname(dst_real), exist_ok=True)
-        os.symlink(target, dst_real)
+        try:
+            sgp = self.src.normalize(item["source_path"])
+            dgp = self.dst.normalize(item["destination_path"])
+            src_link = os.path.join(self.src.real(os.path.dirname(sgp)), os.path.basename(sgp))
+            dst_link = os.path.join(self.dst.real(os.path.dirname(dgp)), os.path.basename(dgp))
+        except PathEscape:
+            raise _Stop("PERMISSION_DENIED", f"Path not allowed: {item['source_path']} -> {item['destination_path']}") from None
+        try:
+            target = os.readlink(src_link)
+            if os.path.lexists(dst_link):
+                os.unlink(dst_link)
+            os.makedirs(os.path.dirname(dst_link), exist_ok=True)
+            os.symlink(target, dst_link)
+        except OSError as exc:
+            code = "NOT_A_SYMLINK" if exc.errno == errno.EINVAL else _classify(exc, source=exc.filename == src_link).code
+            raise _Stop(code, f"{exc.strerror}: {exc.filename}") from None
         self.task.bump(symlinks=1)
 
     def skip(self, err: TaskError, src_gpath: str, dst_gpath: str, is_dir: bool, *, counted: bool = True) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import time
 import uuid
 from datetime import UTC, datetime
@@ -226,6 +227,14 @@ def check_path(coll: Collection, path: str) -> str:
     return gpath
 
 
+def _check_parent(coll: Collection, path: str) -> None:
+    try:
+        gpath = coll.normalize(path)
+        coll.real(posixpath.dirname(gpath))
+    except PathEscape:
+        raise permission_denied(coll.display_name, coll.id, path) from None
+
+
 # ---------------------------------------------------------------- submission
 
 
@@ -265,6 +274,10 @@ async def submit_transfer(request: Request) -> Response:
     src = collection(request, req.source_endpoint, token)
     dst = collection(request, req.destination_endpoint, token)
     for item in req.DATA:
+        if item.DATA_TYPE == "transfer_symlink_item":  # the link itself moves, not its target
+            _check_parent(src, item.source_path)
+            _check_parent(dst, item.destination_path)
+            continue
         check_path(src, item.source_path)
         check_path(dst, item.destination_path)
     sync = req.sync_level

@@ -67,8 +67,12 @@ class EndpointClient:
         :raises PluginNotFoundError: the endpoint does not host it (lists the ones it does)
         :raises PluginDisabledError: the endpoint has it but cannot run it (says why)
         """
-        plugins = self.list_plugins()
+        # the info fetched by get_endpoint_client is seconds old: use it, refetch only on a miss
+        plugins = list(self.info.get("plugins", [])) if self.info else self.list_plugins()
         info = next((p for p in plugins if p.get("name") == name), None)
+        if info is None and self.info:
+            plugins = self.list_plugins()
+            info = next((p for p in plugins if p.get("name") == name), None)
         if info is None:
             have = ", ".join(sorted(str(p.get("name")) for p in plugins)) or "none"
             raise PluginNotFoundError(

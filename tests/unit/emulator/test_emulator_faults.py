@@ -133,6 +133,23 @@ class TestTaskFaults:
         assert [e["code"] for e in tc.task_event_list(done["task_id"])["DATA"]][:2] == ["SUCCEEDED", "SKIPPED_ERRORS"]
         assert not (base.parent / f"{d[1:]}_skip" / "a").exists() and (base.parent / f"{d[1:]}_skip" / "b").exists()
 
+    def test_checksum_fault_is_caught_by_verify_checksum(self, emu: RunningEmulator, tc: globus_sdk.TransferClient, src: tuple[str, str, Path]) -> None:
+        ep, d, base = src
+        emu.admin("POST", "faults/paths", json={"collection": ep, "path": f"{d}_v/", "kind": "checksum", "times": 1})
+        td = globus_sdk.TransferData(ep, ep, verify_checksum=True)
+        td.add_item(f"{d}/", f"{d}_v/", recursive=True)
+        done = wait(tc, tc.submit_transfer(td)["task_id"])
+        assert done["status"] == "SUCCEEDED" and done["faults"] == 1 and done["files_transferred"] == 2
+        assert "VERIFY_CHECKSUM" in [e["code"] for e in tc.task_event_list(done["task_id"], limit=100)["DATA"]]
+        assert (base.parent / f"{d[1:]}_v" / "a").read_text() == "a" and (base.parent / f"{d[1:]}_v" / "b").read_text() == "b"
+        # without verify_checksum the corruption goes unnoticed, as it would on a real endpoint
+        emu.admin("POST", "faults/paths", json={"collection": ep, "path": f"{d}_nv/a", "kind": "checksum", "times": 1})
+        td = globus_sdk.TransferData(ep, ep)
+        td.add_item(f"{d}/", f"{d}_nv/", recursive=True)
+        done = wait(tc, tc.submit_transfer(td)["task_id"])
+        assert done["status"] == "SUCCEEDED" and done["faults"] == 0
+        assert (base.parent / f"{d[1:]}_nv" / "a").read_bytes() != b"a"
+
     def test_bandwidth_cap_gives_a_known_duration(self, emu: RunningEmulator, tc: globus_sdk.TransferClient, src: tuple[str, str, Path]) -> None:
         ep, d, base = src
         (base / "big").write_bytes(os.urandom(600_000))

@@ -26,8 +26,10 @@ class PathFault(BaseModel):
 
     ``path`` matches the normalised Globus path exactly, as a subtree prefix (its
     descendants) or as a glob. ``kind``: ``permission`` (the task keeps retrying,
-    nice_status PERMISSION_DENIED, as Globus does) or ``not_found`` (FILE_NOT_FOUND,
-    fatal). With ``skip_source_errors`` a source fault is skipped instead. ``times``:
+    nice_status PERMISSION_DENIED, as Globus does), ``not_found`` (FILE_NOT_FOUND,
+    fatal) or ``checksum`` (the copy written to a matching *destination* path is
+    corrupted by one byte: caught and re-copied with ``verify_checksum``, silently wrong
+    without). With ``skip_source_errors`` a source fault is skipped instead. ``times``:
     trigger at most this many times, then clear itself (None: until removed).
     """
 
@@ -36,7 +38,7 @@ class PathFault(BaseModel):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     collection: str
     path: str
-    kind: Literal["permission", "not_found"] = "permission"
+    kind: Literal["permission", "not_found", "checksum"] = "permission"
     times: int | None = Field(default=None, ge=1)
     hits: int = 0
 
@@ -125,11 +127,11 @@ class FaultState:
 
     # ---- task-level faults
 
-    def path_fault(self, collection: str, gpath: str) -> str | None:
-        """The kind of a path fault hit by ``gpath`` (consuming one of its ``times``)."""
+    def path_fault(self, collection: str, gpath: str, kinds: tuple[str, ...] = ("permission", "not_found")) -> str | None:
+        """The kind of a path fault of one of ``kinds`` hit by ``gpath`` (consuming one of its ``times``)."""
         with self._lock:
             for fault in list(self.settings.path_faults):
-                if fault.matches(collection, gpath):
+                if fault.kind in kinds and fault.matches(collection, gpath):
                     fault.hits += 1
                     if fault.times is not None and fault.hits >= fault.times:
                         self.settings.path_faults.remove(fault)

@@ -263,6 +263,14 @@ def _md5_file(path: str) -> str:
     return h.hexdigest()
 
 
+def _corrupt(path: str) -> None:
+    """Flip the first byte (or add one to an empty file): an injected silent corruption."""
+    with open(path, "r+b") as fh:
+        first = fh.read(1)
+        fh.seek(0)
+        fh.write(bytes([first[0] ^ 0xFF]) if first else b"\x00")
+
+
 def _classify(exc: OSError, *, source: bool) -> TaskError:
     if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
         return TaskError("FILE_NOT_FOUND", f"No such file or directory: {exc.filename}", source=source)
@@ -622,6 +630,8 @@ class _Runner:
             checksum = self.stream(sreal, dreal, st.st_size, hashing=verify)
         except OSError as exc:
             raise _classify(exc, source=exc.filename == sreal) from None
+        if self.faults.path_fault(self.dst.id, dgp, kinds=("checksum",)):
+            _corrupt(dreal)
         if verify:
             ext = item.get("external_checksum")
             if ext and ext.lower() != checksum:

@@ -147,6 +147,14 @@ class TestPersistence:
             td.add_item("/home/share/godata/file1.txt", "/p/file1.txt")
             tid = tc.submit_transfer(td)["task_id"]
             assert tc.task_wait(tid, timeout=10, polling_interval=1)
+            # one more, still running when the emulator stops (slow collection)
+            (tmp_path / "root" / "local" / "big.bin").write_bytes(b"x" * 400_000)
+            first.admin("PATCH", "faults", json={"bandwidth": {local: 100_000}})
+            td = globus_sdk.TransferData(local, local, label="in flight")
+            td.add_item("/big.bin", "/copy/big.bin")
+            inflight = tc.submit_transfer(td)["task_id"]
+            while tc.get_task(inflight)["bytes_transferred"] == 0:
+                time.sleep(0.02)
         finally:
             first.stop()
         assert tok["access_token"] not in (tmp_path / "state" / "auth.json").read_text()
@@ -160,5 +168,11 @@ class TestPersistence:
             assert task["status"] == "SUCCEEDED" and task["label"] == "persist me" and task["files_transferred"] == 1
             auth = globus_sdk.NativeAppAuthClient(tok["client_id"])
             assert auth.oauth2_refresh_token(tok["refresh_token"])["access_token"]
+            # the interrupted task was not failed by the shutdown: it runs again (no cap now)
+            end = time.monotonic() + 10
+            while (doc := tc.get_task(inflight))["status"] == "ACTIVE" and time.monotonic() < end:
+                time.sleep(0.05)
+            assert doc["status"] == "SUCCEEDED" and doc["label"] == "in flight"
+            assert (tmp_path / "root" / "local" / "copy" / "big.bin").stat().st_size == 400_000
         finally:
             second.stop()

@@ -98,6 +98,10 @@ class TaskError(Exception):
         self.source = source
 
 
+class _Shutdown(Exception):
+    """The emulator is stopping: leave the task unfinished (it runs again after a restart)."""
+
+
 class _Stop(Exception):
     """The task ends now (cancelled, expired or fatal); ``code`` says which."""
 
@@ -309,6 +313,8 @@ class _Runner:
         """Raise when cancelled or past the deadline; block while the task is INACTIVE."""
         t = self.task
         while True:
+            if self.engine.stopping:
+                raise _Shutdown()
             if t.cancel_event.is_set():
                 raise _Stop("CANCELED", "Canceled by the task owner")
             if time.time() > t.deadline:
@@ -846,6 +852,7 @@ class TaskEngine:
         self._lock = threading.RLock()
         self._dirty = threading.Event()
         self._stopping = threading.Event()
+        self._workers: dict[str, threading.Thread] = {}
         self._path = state_dir / "tasks.json" if state_dir else None
         self._load()
         self._ticker = threading.Thread(target=self._tick_loop, name="globus-emu-ticker", daemon=True)
@@ -899,11 +906,22 @@ class TaskEngine:
                     self._finish(task, "FAILED", {"code": "EXPIRED", "description": DESCRIPTIONS["EXPIRED"]}, "EXPIRED")
             self._admit()
 
-    def stop(self) -> None:
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers (their tasks stay unfinished, so they run again after a restart) and save."""
+        if self._stopping.is_set() and not self._workers:
+            return
         self._stopping.set()
         with self._lock:
+            workers = list(self._workers.values())
             for task in self.tasks.values():
-                task.cancel_event.set()
+                task.cancel_event.set()  # wakes sleepers; check_stop sees `stopping` first
+        end = time.monotonic() + timeout
+        for thread in workers:
+            thread.join(max(0.0, end - time.monotonic()))
         self._ticker.join(timeout=2)
         self.save()
 
@@ -925,6 +943,8 @@ class TaskEngine:
         return task, True
 
     def _admit(self) -> None:
+        if self._stopping.is_set():
+            return
         with self._lock:
             running: dict[tuple[str, str], int] = {}
             for t in self.tasks.values():
@@ -938,7 +958,9 @@ class TaskEngine:
                     continue
                 running[key] = running.get(key, 0) + 1
                 t.running = True
-                threading.Thread(target=self._run, args=(t,), name=f"globus-task-{t.task_id[:8]}", daemon=True).start()
+                thread = threading.Thread(target=self._run, args=(t,), name=f"globus-task-{t.task_id[:8]}", daemon=True)
+                self._workers[t.task_id] = thread
+                thread.start()
 
     def _run(self, task: Task) -> None:
         runner = _Runner(self, task)
@@ -950,6 +972,8 @@ class TaskEngine:
                 runner.run_transfer()
             else:
                 runner.run_delete()
+        except _Shutdown:
+            log.info("task %s interrupted by shutdown; it runs again after a restart", task.task_id)
         except _Stop as stop:
             if stop.code not in ("CANCELED", "EXPIRED") and not any(e["code"] == stop.code for e in task.events):
                 task.bump(faults=1)
@@ -963,6 +987,7 @@ class TaskEngine:
         finally:
             with self._lock:
                 task.running = False
+                self._workers.pop(task.task_id, None)
                 self._admit()
 
     def _finish(self, task: Task, status: str, fatal: dict[str, str] | None, event: str, details: str | None = None) -> None:

@@ -192,6 +192,9 @@ class TestTransfer:
         td.add_item(f"{d}/ghost", f"{d}/out/ghost")
         task = run(tc, td)
         assert task["status"] == "FAILED" and task["fatal_error"]["code"] == "FILE_NOT_FOUND"
+        # regression: event details named the emulator's host folder instead of the Globus path
+        details = " ".join(str(ev.get("details")) for ev in tc.task_event_list(task["task_id"]))
+        assert str(root) not in details and f"{d}/ghost" in details
         td = globus_sdk.TransferData(ep, ep, skip_source_errors=True)
         td.add_item(f"{d}/ghost", f"{d}/out/ghost")
         td.add_item(f"{d}/real", f"{d}/out/real")

@@ -275,20 +275,31 @@ def _corrupt(path: str) -> None:
         fh.write(bytes([first[0] ^ 0xFF]) if first else b"\x00")
 
 
-def _classify(exc: OSError, *, source: bool) -> TaskError:
+def _shown_path(filename: object, colls: tuple[Any, ...]) -> str:
+    """The Globus path of an on-disk file name: the host's layout never reaches a user."""
+    if isinstance(filename, str):
+        for coll in colls:
+            if coll is not None and coll.inside(filename):
+                return str(coll.to_globus(filename))
+        return os.path.basename(filename) or "?"
+    return "?"
+
+
+def _classify(exc: OSError, *, source: bool, colls: tuple[Any, ...] = ()) -> TaskError:
+    where = _shown_path(exc.filename, colls)
     if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
-        return TaskError("FILE_NOT_FOUND", f"No such file or directory: {exc.filename}", source=source)
+        return TaskError("FILE_NOT_FOUND", f"No such file or directory: {where}", source=source)
     if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
-        return TaskError("PERMISSION_DENIED", f"Permission denied: {exc.filename}", source=source)
+        return TaskError("PERMISSION_DENIED", f"Permission denied: {where}", source=source)
     if exc.errno == errno.EDQUOT:
         return TaskError("QUOTA_EXCEEDED", "Disk quota exceeded", source=source)
     if exc.errno == errno.ENOSPC:
         return TaskError("NO_SPACE_LEFT", "No space left on device", source=source)
     if exc.errno == errno.ENOTDIR:
-        return TaskError("NOT_A_DIRECTORY", f"Not a directory: {exc.filename}", source=source)
+        return TaskError("NOT_A_DIRECTORY", f"Not a directory: {where}", source=source)
     if exc.errno == errno.EISDIR:
-        return TaskError("IS_A_DIRECTORY", f"Is a directory: {exc.filename}", source=source)
-    return TaskError("ENDPOINT_ERROR", f"{exc.strerror or exc}", source=source)
+        return TaskError("IS_A_DIRECTORY", f"Is a directory: {where}", source=source)
+    return TaskError("ENDPOINT_ERROR", f"{exc.strerror or type(exc).__name__}: {where}", source=source)
 
 
 class _Runner:
@@ -412,7 +423,7 @@ class _Runner:
             os.symlink(target, dst_link)
         except OSError as exc:
             code = "NOT_A_SYMLINK" if exc.errno == errno.EINVAL else _classify(exc, source=exc.filename == src_link).code
-            raise _Stop(code, f"{exc.strerror}: {exc.filename}") from None
+            raise _Stop(code, f"{exc.strerror}: {_shown_path(exc.filename, (self.src, self.dst))}") from None
         self.task.bump(symlinks=1)
 
     def skip(self, err: TaskError, src_gpath: str, dst_gpath: str, is_dir: bool, *, counted: bool = True) -> None:
@@ -444,7 +455,7 @@ class _Runner:
         try:
             return os.stat(real)
         except OSError as exc:
-            raise _classify(exc, source=True) from None
+            raise _classify(exc, source=True, colls=(self.src, self.dst)) from None
 
     def transfer_item(self, item: dict[str, Any]) -> None:
         assert self.src is not None and self.dst is not None
@@ -532,7 +543,7 @@ class _Runner:
             with os.scandir(sr) as it:
                 return sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            raise _classify(exc, source=True) from None
+            raise _classify(exc, source=True, colls=(self.src, self.dst)) from None
 
     def make_dir(self, dr: str) -> None:
         try:
@@ -541,7 +552,7 @@ class _Runner:
         except (FileExistsError, NotADirectoryError):
             raise TaskError("NOT_A_DIRECTORY", f"Destination exists and is not a directory: {dr}") from None
         except OSError as exc:
-            raise _classify(exc, source=False) from None
+            raise _classify(exc, source=False, colls=(self.src, self.dst)) from None
 
     def transfer_dir(self, sgp: str, sreal: str, dgp: str, dreal: str) -> None:
         t = self.task
@@ -606,7 +617,7 @@ class _Runner:
         try:
             st = os.stat(sreal)
         except OSError as exc:
-            raise _classify(exc, source=True) from None
+            raise _classify(exc, source=True, colls=(self.src, self.dst)) from None
         parent = os.path.dirname(dreal)
         if parent not in self.safe_dirs:
             if not self.dst.inside(parent):
@@ -617,7 +628,7 @@ class _Runner:
         except FileNotFoundError:
             dst_st = None
         except OSError as exc:
-            raise _classify(exc, source=False) from None
+            raise _classify(exc, source=False, colls=(self.src, self.dst)) from None
         if dst_st is not None and stat_mod.S_ISLNK(dst_st.st_mode):
             if not self.dst.inside(dreal):
                 raise TaskError("PERMISSION_DENIED", f"Path not allowed: {dgp}")
@@ -635,7 +646,7 @@ class _Runner:
                 self.made_dirs.add(parent)
             checksum = self.stream(sreal, dreal, st.st_size, hashing=verify)
         except OSError as exc:
-            raise _classify(exc, source=exc.filename == sreal) from None
+            raise _classify(exc, source=exc.filename == sreal, colls=(self.src, self.dst)) from None
         if self.faults.path_fault(self.dst.id, dgp, kinds=("checksum",)):
             _corrupt(dreal)
         if verify:
@@ -827,7 +838,7 @@ class _Runner:
             if not self.req.get("ignore_missing"):
                 raise TaskError("FILE_NOT_FOUND", f"No such file or directory: {gpath}") from None
         except OSError as exc:
-            raise _classify(exc, source=False) from None
+            raise _classify(exc, source=False, colls=(self.src, self.dst)) from None
 
 
 class TaskEngine:

@@ -18,6 +18,7 @@ Then ``get_task`` on a finished task: sequential requests/s through the SDK
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each is reported")
     ap.add_argument("--requests", type=int, default=1000, help="get_task requests per client")
     ap.add_argument("--verify", action="store_true", help="also time a transfer with verify_checksum=True")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON (for bench/run_all.py)")
     args = ap.parse_args()
     console = Console()
 
@@ -182,6 +184,27 @@ def main() -> None:
     console.print(rt)
     console.print(f"emulator request counter for GET /v0.10/task/{{id}}: {counters.get('GET /v0.10/task/{id}', 0)}")
     console.print(f"target (emulator within 1.5x of cp -r): {'met' if ratio <= 1.5 else 'NOT met'}")
+    if args.json:
+        rows = [
+            [
+                "copy throughput",
+                f"{files} files, {nbytes / MiB:.0f} MiB, warm cache, best of {args.rounds}",
+                f"emulator task {emu_best:.2f} s ({nbytes / MiB / emu_best:.0f} MiB/s)",
+                f"cp -r {cp_best:.2f} s",
+                f"{ratio:.2f}x (target <= 1.5x: {'met' if ratio <= 1.5 else 'missed'})",
+            ],
+            [
+                "get_task rate",
+                f"{args.requests} sequential requests",
+                f"globus-sdk {sdk_rps:.0f} req/s",
+                f"bare httpx {raw_rps:.0f} req/s",
+                f"{1000 / sdk_rps:.2f} ms per SDK call",
+            ],
+        ]
+        if ver_times:
+            vb = min(ver_times)
+            rows.append(["copy + verify_checksum", "same tree", f"{vb:.2f} s", f"cp -r {cp_best:.2f} s", f"{vb / cp_best:.2f}x (MD5 on both sides)"])
+        args.json.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     sys.exit(0)
 
 

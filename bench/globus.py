@@ -337,6 +337,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="globus plugin benchmark (loopback)")
     ap.add_argument("--quick", action="store_true", help="fewer tasks and samples (~40 s)")
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON (for bench/run_all.py)")
     args = ap.parse_args()
     t0 = time.monotonic()
     print("1. API calls per poll cycle")
@@ -351,6 +352,10 @@ def main() -> None:
     print(f"\n(total {time.monotonic() - t0:.0f} s)")
     if args.markdown:
         args.markdown.write_text(table + "\n")
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps({"rows": [list(r) for r in ROWS]}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -40,3 +40,48 @@ def test_demo_runs_and_stages_byte_identical(tmp_path: Path) -> None:
     assert not (work / "collections" / "local" / "staged" / "godata").exists()
     # the demo used a private HOME for its services: nothing under the user's ~/.radical
     assert not (tmp_path / "home" / ".radical").exists()
+
+
+@pytest.mark.timeout(180)
+def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
+    """`demo --serve` keeps the stack up; the seed's example runs against it unchanged."""
+    import signal
+    import time
+
+    from radical.orbit.procs import free_port
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
+    env["HOME"] = str(home)
+    bport, eport = free_port(), free_port()
+    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "radical.orbit.cli.main", "demo", "--serve",
+         "--bridge-port", str(bport), "--emulator-port", str(eport), "--workdir", str(tmp_path / "work")],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while "The stack is running" not in (tmp_path / "serve.log").read_text():
+            assert demo.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "demo --serve did not come up"
+            time.sleep(0.2)
+        text = (tmp_path / "serve.log").read_text()
+        assert f"http://127.0.0.1:{bport}" in text
+        token = (home / ".radical" / "orbit" / "bridge.token").read_text().strip()
+        assert token and token not in text  # where the token is, never the token
+        example = Path(__file__).resolve().parents[2] / "examples" / "example_globus.py"
+        run_env = dict(env, RADICAL_ORBIT_EMULATOR_URL=f"http://127.0.0.1:{eport}")
+        proc = subprocess.run([sys.executable, str(example)], env=run_env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "SUCCEEDED" in proc.stdout
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=30)
+        finally:
+            if demo.poll() is None:
+                os.killpg(demo.pid, signal.SIGKILL)
+            log.close()
+    assert demo.returncode == 0

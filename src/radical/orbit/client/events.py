@@ -240,7 +240,7 @@ class EventListener:
                     break
                 if was_subscribed:
                     delay = BACKOFF_INITIAL
-                wait = delay * (1.0 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+                wait = delay * (1.0 + random.random() / 2)
                 level = logging.INFO if was_subscribed else logging.DEBUG
                 log.log(level, "event stream %s: %s; reconnecting in %.2f s", self.url, reason, wait)
                 if self._stop.wait(wait):

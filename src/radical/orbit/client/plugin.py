@@ -109,8 +109,10 @@ class PluginClient:
                         "call register_session(...) with credentials first"
                     )
                 self.register_session()
-        assert self._sid is not None
-        return self._sid
+        sid = self.sid  # re-read: register_session() has just set it
+        if sid is None:
+            raise UsageError(f"plugin '{self.name}' on endpoint '{self._ec.name}': no session could be opened")
+        return sid
 
     # -- calls -----------------------------------------------------------------
     def _call(self, route: str, *, timeout: float | None = None, **kwargs: Any) -> Any:

@@ -33,8 +33,7 @@ from rich.table import Table
 
 from ..client.bridge import BridgeClient
 from ..emulators.globus import TUTORIAL_1, dev_token
-from ..errors import OrbitError
-from .stack import ENDPOINT_NAME, DemoStack
+from .stack import DemoStack
 
 TERMINAL = {"SUCCEEDED", "FAILED"}
 
@@ -219,7 +218,7 @@ class StagingDemo:
         bc = BridgeClient(stack.bridge_url, token=stack.bridge_token)
         try:
             ec = bc.get_endpoint_client(bc.list_endpoints()[0])
-            globus = ec.get_plugin("globus")
+            globus: Any = ec.get_plugin("globus")
             globus.register_notification_callback(self.tracker)
             globus.register_session(refresh_token=tokens["refresh_token"], client_id=tokens["client_id"])
             info = globus.session_info()
@@ -408,4 +407,4 @@ def _duration(doc: dict[str, Any]) -> float | None:
     return max(0.0, (end - start).total_seconds())
 
 
-__all__ = ["DemoFailure", "DemoOptions", "NotificationTracker", "StagingDemo", "OrbitError"]
+__all__ = ["DemoFailure", "DemoOptions", "NotificationTracker", "StagingDemo"]

@@ -301,7 +301,7 @@ class EndpointAgent:
                 warn("connection to the bridge closed (%s)", _close_text(exc))
             except InvalidHandshake as exc:
                 warn("bridge at %s refused the WebSocket handshake: %s", self.settings.ws_url, exc)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 warn("cannot reach the bridge at %s: %s", self.settings.ws_url, exc or type(exc).__name__)
             except Exception:  # a bug must not end the endpoint; log it and dial again
                 log.exception("unexpected error on the connection to the bridge")

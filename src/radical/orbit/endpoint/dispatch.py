@@ -19,7 +19,7 @@ from urllib.parse import quote
 from ..errors import OrbitError, PluginDisabledError, PluginNotFoundError
 from ..models.messages import Request, Response, decode_body, encode_body
 
-__all__ = ["ASGIApp", "Dispatcher", "HostedPlugin", "call_asgi", "build_scope", "error_response"]
+__all__ = ["ASGIApp", "Dispatcher", "HostedPlugin", "build_scope", "call_asgi", "error_response"]
 
 log = logging.getLogger(__name__)
 

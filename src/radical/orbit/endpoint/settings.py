@@ -16,7 +16,7 @@ from ..config import resolve_bridge_cert, resolve_bridge_token, resolve_bridge_u
 from ..errors import UsageError
 from ..models.messages import ENDPOINT_NAME_PATTERN, RESERVED_NAMES
 
-__all__ = ["EndpointSettings", "websocket_url", "check_endpoint_name"]
+__all__ = ["EndpointSettings", "check_endpoint_name", "websocket_url"]
 
 #: path of the bridge's endpoint WebSocket
 WS_PATH = "/ws/endpoint"

@@ -32,10 +32,9 @@ from typing import Any, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-
-from ...errors import NotFoundError, UsageError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ...errors import NotFoundError, UsageError
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 
 __all__ = ["PluginSysinfo", "SysinfoSession", "host_facts"]

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 
 from .. import procs
-from ..config import BRIDGE_TOKEN_FILE, orbit_home, write_private_file
 
 ENDPOINT_NAME = "demo-dtn"
 
@@ -71,17 +70,11 @@ class DemoStack:
     def _bridge_token(self) -> str:
         if self.home is not None:
             return secrets.token_urlsafe(32)
-        # --serve: the bridge a user's other shell finds through ~/.radical/orbit
-        path = orbit_home() / BRIDGE_TOKEN_FILE
-        try:
-            existing = path.read_text(encoding="utf-8").strip()
-        except OSError:
-            existing = ""
-        if existing:
-            return existing
-        token = secrets.token_urlsafe(32)
-        write_private_file(BRIDGE_TOKEN_FILE, token + "\n")
-        return token
+        # --serve: the bridge a user's other shell finds through ~/.radical/orbit,
+        # resolved exactly as `radical-orbit bridge` resolves its token
+        from ..cli.bridge import resolve_server_token
+
+        return resolve_server_token(None)[0]
 
     def start(self, *, bridge_port: int | None = None, emulator_port: int | None = None) -> None:
         """Start emulator, bridge and endpoint; each must answer before the next starts."""

@@ -11,6 +11,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from radical.orbit.errors import (
+    ConflictError,
     ConsentRequiredError,
     GlobusAuthError,
     NotFoundError,
@@ -64,14 +65,16 @@ def test_refresh_failure_is_auth_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "cls"), [(403, PermissionDeniedError), (404, NotFoundError), (502, TransferError), (409, TransferError), (500, TransferError)]
+    ("status", "cls"),
+    [(400, UsageError), (403, PermissionDeniedError), (404, NotFoundError), (409, ConflictError), (502, TransferError), (500, TransferError)],
 )
 def test_status_mapping(status: int, cls: type) -> None:
     err = mapped(api_error(status, {"code": "Some.Code", "message": "msg", "request_id": "req-1"}))
     assert type(err) is cls
     assert err.details["globus_code"] == "Some.Code" and err.details["globus_request_id"] == "req-1"
-    if cls is TransferError:
-        assert err.status_code == 502 and "req-1" in err.message
+    if cls in (TransferError, UsageError, ConflictError):
+        # a Globus 4xx about the request stays a 4xx (the caller's to fix); the rest are 502
+        assert err.status_code == (502 if cls is TransferError else status) and "req-1" in err.message
 
 
 def test_rate_limit_carries_wait() -> None:

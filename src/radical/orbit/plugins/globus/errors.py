@@ -34,6 +34,7 @@ from typing import Any
 import globus_sdk
 
 from ...errors import (
+    ConflictError,
     ConsentRequiredError,
     GlobusAuthError,
     NotFoundError,
@@ -133,6 +134,11 @@ def translate(exc: BaseException, *, auth_mode: str | None = None, what: str = "
                 **details,
             )
         rid = f", request id {exc.request_id}" if exc.request_id else ""
+        if status == 400:
+            # Globus refused the request itself (a bad filter, path or option): the caller's to fix
+            return UsageError(f"{prefix}Globus rejected the request ({exc.code}): {gmsg}{rid}", **details)
+        if status == 409:
+            return ConflictError(f"{prefix}Globus reports a conflict ({exc.code}): {gmsg}{rid}", **details)
         return TransferError(f"{prefix}Globus error {status} {exc.code}: {gmsg}{rid}", **details)
     if isinstance(exc, globus_sdk.NetworkError):
         kind = type(exc).__name__

@@ -143,3 +143,19 @@ class TestMkdirRenameStat:
         with pytest.raises(globus_sdk.TransferAPIError) as info:
             tc.operation_stat(tree, path="/ls/missing")
         assert info.value.http_status == 404 and info.value.code == "NotFound"
+
+
+class TestFileSystemErrors:
+    def test_name_too_long_is_a_globus_400_without_host_paths(self, tc: globus_sdk.TransferClient, emu: RunningEmulator) -> None:
+        """Regression: an over-long name made mkdir/ls raise an unmapped OSError (a 500 and a reset connection)."""
+        long_path = "/~/" + "a" * 5000
+        with pytest.raises(globus_sdk.TransferAPIError) as mk:
+            tc.operation_mkdir(TUTORIAL_1, long_path)
+        assert mk.value.http_status == 400 and mk.value.code == "ClientError.BadRequest.InvalidPath"
+        for call in (lambda: tc.operation_mkdir(TUTORIAL_1, long_path), lambda: tc.operation_ls(TUTORIAL_1, path=long_path)):
+            with pytest.raises(globus_sdk.TransferAPIError) as info:
+                call()
+            err = info.value
+            assert (err.http_status, err.code) in ((400, "ClientError.BadRequest.InvalidPath"), (404, "ClientError.NotFound"))
+            assert str(root_of(emu, TUTORIAL_1)) not in (err.message or "")
+        tc.operation_ls(TUTORIAL_1, path="/home/share/godata/")  # and the emulator still answers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -73,6 +74,28 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(err, request.url.path)
 
 
+#: file-system errors a collection operation can hit, as Globus reports them
+_OS_ERRORS: dict[int, tuple[int, str]] = {
+    errno.ENAMETOOLONG: (400, "ClientError.BadRequest.InvalidPath"),
+    errno.EINVAL: (400, "ClientError.BadRequest.InvalidPath"),
+    errno.EACCES: (403, "EndpointPermissionDenied"),
+    errno.EPERM: (403, "EndpointPermissionDenied"),
+    errno.ENOENT: (404, "ClientError.NotFound"),
+    errno.EEXIST: (409, "Exists"),
+}
+
+
+async def _on_os_error(request: Request, exc: Exception) -> Response:
+    """An OSError that a route did not map itself: Globus's answer, never the host's path."""
+    assert isinstance(exc, OSError)
+    status, code = _OS_ERRORS.get(exc.errno or 0, (502, "EndpointError"))
+    reason = exc.strerror or type(exc).__name__
+    where = request.query_params.get("path")
+    err = GlobusError(status, code, f"{reason}" + (f": {where}" if where else ""))
+    log.info("file operation failed on %s %s: %s (%s)", request.method, request.url.path, code, reason)
+    return error_response(err, request.url.path)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("emulator bug on %s %s", request.method, request.url.path)
     err = GlobusError(500, "InternalError", f"Emulator internal error ({type(exc).__name__})")
@@ -94,7 +117,12 @@ def create_app(settings: EmulatorSettings | None = None, *, emulator: Emulator |
 
     app = Starlette(
         routes=[*admin_api.routes, *auth_api.routes, *transfer_api.routes],
-        exception_handlers={GlobusError: _on_globus_error, HTTPException: _on_http_error, Exception: _on_unexpected},
+        exception_handlers={
+            GlobusError: _on_globus_error,
+            HTTPException: _on_http_error,
+            OSError: _on_os_error,
+            Exception: _on_unexpected,
+        },
         lifespan=lifespan,
     )
     app.state.emulator = em

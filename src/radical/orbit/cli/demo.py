@@ -53,7 +53,8 @@ def demo(
     from ..demo.stack import DemoStack
     from ..errors import OrbitError
 
-    console = Console()
+    # a log file or CI gets readable, unwrapped lines rather than rich's 80-column default
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     keep = workdir is not None
     work = workdir or Path(tempfile.mkdtemp(prefix="orbit-demo-"))
     work.mkdir(parents=True, exist_ok=True)

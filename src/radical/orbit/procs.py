@@ -158,6 +158,17 @@ def _env_with_home(env: dict[str, str] | None, home: Path | None) -> dict[str, s
     return out
 
 
+def _start_healthy(proc: ServiceProcess, timeout: float) -> ServiceProcess:
+    """Start ``proc`` and wait for ``GET {url}/health``; stop it again if that fails."""
+    proc.start()
+    try:
+        proc.wait_http(f"{proc.url}/health", timeout=timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
 def start_emulator(
     *,
     port: int | None = None,
@@ -176,13 +187,7 @@ def start_emulator(
     argv += list(args)
     url = f"http://127.0.0.1:{port}"
     proc = ServiceProcess("emulator", argv, env=_env_with_home(env, home), log_dir=log_dir, url=url)
-    proc.start()
-    try:
-        proc.wait_http(f"{url}/health", timeout=timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
+    return _start_healthy(proc, timeout)
 
 
 def start_bridge(
@@ -209,13 +214,7 @@ def start_bridge(
     if token:  # via the environment, not argv: argv is visible to every local user in `ps`
         penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
     proc = ServiceProcess("bridge", argv, env=penv, log_dir=log_dir, url=url, token=token)
-    proc.start()
-    try:
-        proc.wait_http(f"{url}/health", timeout=timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
+    return _start_healthy(proc, timeout)
 
 
 def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeout: float = 30.0, proc: ServiceProcess | None = None) -> dict[str, Any]:

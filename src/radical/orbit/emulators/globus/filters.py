@@ -49,7 +49,12 @@ def string_matcher(spec: str) -> Callable[[str | None], bool]:
     return match_exact
 
 
-def _parse_time(text: str) -> float:
+def parse_globus_time(text: str) -> float | None:
+    """Seconds since the epoch for the date/time forms Globus accepts, or None.
+
+    ``2030-01-01T00:00:00Z``, ``2030-01-01 10:00:00`` (no zone: UTC), ``2030-01-01``
+    and ``+00:00`` offsets.
+    """
     text = text.strip().replace("Z", "+00:00")
     for candidate in (text, text.replace(" ", "T", 1)):
         try:
@@ -59,6 +64,13 @@ def _parse_time(text: str) -> float:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return dt.timestamp()
+    return None
+
+
+def _parse_time(text: str) -> float:
+    ts = parse_globus_time(text)
+    if ts is not None:
+        return ts
     raise bad_request(f"Invalid date/time '{text}' in filter")
 
 

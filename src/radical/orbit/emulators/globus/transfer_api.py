@@ -6,7 +6,6 @@ import os
 import posixpath
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +26,7 @@ from .errors import (
     not_found,
     permission_denied,
 )
-from .filters import apply_orderby, parse_filter
+from .filters import apply_orderby, parse_filter, parse_globus_time
 from .state import TRANSFER_RS, TokenRecord
 from .tasks import DEFAULT_DEADLINE, FINISHED, Task
 
@@ -193,15 +192,9 @@ def int_param(request: Request, name: str, default: int, *, maximum: int, minimu
 def parse_deadline(text: str | None) -> float | None:
     if text is None:
         return None
-    t = text.strip().replace("Z", "+00:00")
-    for candidate in (t, t.replace(" ", "T", 1)):
-        try:
-            dt = datetime.fromisoformat(candidate)
-        except ValueError:
-            continue
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
+    ts = parse_globus_time(text)
+    if ts is not None:
+        return ts
     raise bad_request(f"Invalid deadline '{text}'", "ClientError.BadRequest.InvalidDeadline")
 
 

@@ -71,7 +71,7 @@ from ..models.messages import (
 from ..plugins.base import Plugin, PluginContext
 from ..plugins.registry import PluginEntry, discover_plugins
 from .dispatch import Dispatcher, HostedPlugin, error_response
-from .notifications import NotificationQueue
+from .notifications import NotificationQueue, call_on_loop
 from .settings import EndpointSettings
 
 __all__ = ["Backoff", "EndpointAgent", "host_info"]
@@ -192,14 +192,7 @@ class EndpointAgent:
         if loop is None or loop.is_closed():  # not running: run() will return at once
             self._request_stop()
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._request_stop()
-        else:
-            loop.call_soon_threadsafe(self._request_stop)
+        call_on_loop(loop, self._request_stop)
 
     def _request_stop(self) -> None:
         if self._stop.is_set():

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
@@ -24,6 +25,18 @@ __all__ = ["NotificationQueue"]
 
 log = logging.getLogger(__name__)
 
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[], object]) -> None:
+    """Run ``fn`` on ``loop``: directly when called from it, else thread-safely."""
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn()
+    else:
+        loop.call_soon_threadsafe(fn)
 
 class NotificationQueue:
     """Bounded FIFO of Notification frames shared between threads and the agent loop.
@@ -93,14 +106,7 @@ class NotificationQueue:
         loop, ready = self._loop, self._ready
         if loop is None or ready is None or loop.is_closed():
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            ready.set()
-        else:
-            loop.call_soon_threadsafe(ready.set)
+        call_on_loop(loop, ready.set)
 
     def pop(self) -> Notification | None:
         """The oldest frame, with the pending drop count attached (and reset)."""

@@ -55,7 +55,6 @@ class EndpointConnection:
         self.closed = False
         self.dropped = False
         self._send_text = send_text
-        self._send_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"EndpointConnection({self.name!r}, peer={self.peer!r}, inflight={len(self.pending)})"
@@ -88,12 +87,15 @@ class EndpointConnection:
         return info
 
     async def send(self, text: str) -> None:
-        """Send one frame; writes are serialised so frames never interleave."""
+        """Send one frame.
+
+        No lock: one frame is one ASGI ``websocket.send`` message, which the server
+        writes whole, so frames from concurrent senders never interleave.
+        """
         if self.closed:
             raise EndpointUnavailableError(f"endpoint '{self.name}' is disconnected", endpoint=self.name)
         try:
-            async with self._send_lock:
-                await self._send_text(text)
+            await self._send_text(text)
         except OrbitError:
             raise
         except (RuntimeError, OSError, WebSocketDisconnect) as exc:

@@ -11,6 +11,7 @@ import uvicorn
 
 from .app import BridgeApp, create_app
 from .settings import BridgeSettings
+from .ws_protocol import protocol_class
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
         port=settings.port,
         loop=loop,
         http=http,
-        ws="auto",
+        ws=protocol_class() or "auto",  # uvicorn's, plus direct delivery of endpoint frames
         ws_per_message_deflate=False,  # CPU on the hot path; frames are small and local
         ws_max_size=ws_max_size,
         ws_ping_interval=None,  # the bridge's own ping/pong frames decide liveness

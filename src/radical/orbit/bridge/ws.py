@@ -42,6 +42,7 @@ from ..models.messages import (
 from .events import KIND_NOTIFICATION, KIND_TOPOLOGY, EventHub
 from .registry import EndpointConnection, Registry
 from .settings import BridgeSettings
+from .ws_protocol import EXTENSION, MessageHandler
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,17 @@ class RawSocket:
         text = message.get("text")
         return text if text is not None else message.get("bytes") or b""
 
+    def set_message_handler(self, handler: MessageHandler) -> bool:
+        """Have the server call ``handler`` with each later message, if it offers that.
+
+        See :mod:`.ws_protocol`; False (keep calling :meth:`receive_text`) otherwise.
+        """
+        offer = self.scope.get("extensions", {}).get(EXTENSION)
+        if not offer:
+            return False
+        offer["set_handler"](handler)
+        return True
+
     async def send_text(self, text: str) -> None:
         if self.closed:
             raise WebSocketDisconnect(1006, "socket already closed")
@@ -117,6 +129,7 @@ class EndpointSocket:
         self.hub = hub
         self.interval = settings.heartbeat_interval
         self._sockets: dict[EndpointConnection, RawSocket] = {}
+        self._replies: set[asyncio.Task[None]] = set()
 
     async def _refuse(self, websocket: RawSocket, code: str, message: str, close_code: int) -> None:
         log.warning("endpoint connection from %s refused: %s", websocket.peer, message)
@@ -152,22 +165,17 @@ class EndpointSocket:
         log.info("endpoint %s connected from %s (version %s; plugins: %s)", name, conn.peer, register.version or "?", plugins)
         self._topology(conn, "endpoint_connected")
         watchdog = asyncio.create_task(self._watchdog(websocket, conn), name=f"orbit-heartbeat-{name}")
+        # where the server offers it, frames are handled as they are parsed; this loop
+        # then only sees the disconnect (and frames that came before the handler was set)
+        websocket.set_message_handler(lambda raw: self._on_message(conn, raw))
         try:
             while True:
                 raw = await websocket.receive_text()
                 if raw is None:
                     break
-                conn.touch()
-                if raw[:_PREFIX_LEN] in _RESPONSE_PREFIXES:  # the hot path, inline
-                    try:
-                        response = Response.model_validate_json(raw)
-                    except PydanticValidationError:
-                        await self._on_frame(conn, raw)  # answers with an error frame
-                    else:
-                        if not conn.resolve(response):
-                            log.warning("endpoint %s answered unknown or expired request %s (dropped)", name, response.id)
-                    continue
-                await self._on_frame(conn, raw)
+                reply = self._handle(conn, raw)
+                if reply is not None:
+                    await conn.send(reply)
         except _CLOSED as exc:  # the socket is gone; teardown below says so
             log.debug("endpoint %s socket closed: %s", name, type(exc).__name__)
         finally:
@@ -215,20 +223,47 @@ class EndpointSocket:
             return None
         return frame
 
-    async def _on_frame(self, conn: EndpointConnection, raw: str | bytes) -> None:
+    def _on_message(self, conn: EndpointConnection, raw: str | bytes) -> None:
+        """A frame handed over by the server as it was parsed; replies go out from a task."""
+        reply = self._handle(conn, raw)
+        if reply is not None:
+            task = asyncio.create_task(self._reply(conn, reply))
+            self._replies.add(task)
+            task.add_done_callback(self._replies.discard)
+
+    @staticmethod
+    async def _reply(conn: EndpointConnection, text: str) -> None:
+        with contextlib.suppress(OrbitError):  # the endpoint is gone; teardown says so
+            await conn.send(text)
+
+    def _handle(self, conn: EndpointConnection, raw: str | bytes) -> str | None:
+        """Act on one frame from the endpoint; returns the frame to answer with, if any.
+
+        Synchronous, so frames take effect in the order they arrived (notifications
+        keep their order, a response resolves its request at once).
+        """
+        conn.touch()
+        if raw[:_PREFIX_LEN] in _RESPONSE_PREFIXES:  # the hot path: straight to its model
+            try:
+                response = Response.model_validate_json(raw)
+            except PydanticValidationError:
+                pass  # parse_frame below says what is wrong
+            else:
+                if not conn.resolve(response):
+                    log.warning("endpoint %s answered unknown or expired request %s (dropped)", conn.name, response.id)
+                return None
         try:
             frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:
             log.warning("endpoint %s sent a malformed frame: %s", conn.name, _describe(exc))
-            await conn.send(dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}")))
-            return
+            return dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}"))
         if isinstance(frame, Response):
             if not conn.resolve(frame):
                 log.warning("endpoint %s answered unknown or expired request %s (dropped)", conn.name, frame.id)
         elif isinstance(frame, Notification):
             self._notification(conn, frame)
         elif isinstance(frame, Ping):
-            await conn.send(dump_frame(Pong(ts=frame.ts)))
+            return dump_frame(Pong(ts=frame.ts))
         elif isinstance(frame, Pong):
             pass
         elif isinstance(frame, ErrorFrame):
@@ -239,11 +274,10 @@ class EndpointSocket:
         else:
             log.warning("endpoint %s sent an unexpected '%s' frame", conn.name, frame.type)
             ref = getattr(frame, "id", None)
-            await conn.send(
-                dump_frame(
-                    ErrorFrame(code="unexpected_frame", message=f"a bridge does not accept '{frame.type}' frames here", ref=ref)
-                )
+            return dump_frame(
+                ErrorFrame(code="unexpected_frame", message=f"a bridge does not accept '{frame.type}' frames here", ref=ref)
             )
+        return None
 
     def _notification(self, conn: EndpointConnection, frame: Notification) -> None:
         extra = None

@@ -40,7 +40,6 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..__about__ import __version__
@@ -71,6 +70,7 @@ from ..models.messages import (
 from ..plugins.base import Plugin, PluginContext
 from ..plugins.registry import PluginEntry, discover_plugins
 from .dispatch import Dispatcher, HostedPlugin, error_response
+from .link import BridgeLink, open_link
 from .notifications import NotificationQueue, call_on_loop
 from .settings import EndpointSettings
 
@@ -91,6 +91,10 @@ class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 _WS_LOG = _NoDebug(logging.getLogger("radical.orbit.endpoint.ws"), {})
+
+#: how the bridge's serialised request frames start (``type`` first), and the length to compare
+_REQUEST_PREFIXES = ('{"type":"request"', b'{"type":"request"')
+_REQUEST_LEN = len(_REQUEST_PREFIXES[0])
 
 
 class _Fatal(Exception):
@@ -156,7 +160,7 @@ class EndpointAgent:
         self.heartbeat_interval: float | None = None
         #: successful registrations so far (1 after the first, +1 per reconnect)
         self.registrations = 0
-        self._ws: ClientConnection | None = None
+        self._ws: BridgeLink | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         # asyncio.Event binds to the loop on first use, so these can exist before run()
@@ -318,22 +322,20 @@ class EndpointAgent:
             return None
         return ssl.create_default_context(cafile=self.settings.cert) if self.settings.cert else ssl.create_default_context()
 
-    async def _dial(self) -> ClientConnection:
+    async def _dial(self) -> BridgeLink:
         headers: dict[str, str] = {}
         if self.settings.token is not None:
             headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
         try:
-            return await connect(
+            # no WebSocket pings (the protocol has its own ping/pong frames), no compression
+            return await open_link(
                 self.settings.ws_url,
-                additional_headers=headers,
-                user_agent_header=f"radical.orbit-endpoint/{__version__}",
-                open_timeout=self.settings.connect_timeout,
-                ping_interval=None,  # the protocol has its own ping/pong frames
+                headers=headers,
+                user_agent=f"radical.orbit-endpoint/{__version__}",
+                timeout=self.settings.connect_timeout,
                 close_timeout=2.0,
-                compression=None,
                 max_size=self.settings.max_message,
-                max_queue=None,
-                ssl=self._ssl_context(),
+                ssl_context=self._ssl_context(),
                 logger=_WS_LOG,
             )
         except InvalidStatus as exc:
@@ -349,7 +351,7 @@ class EndpointAgent:
             "RADICAL_ORBIT_BRIDGE_TOKEN or ~/.radical/orbit/bridge.token to the bridge's token"
         )
 
-    async def _open(self) -> tuple[ClientConnection, Registered]:
+    async def _open(self) -> tuple[BridgeLink, Registered]:
         """Dial and register; the connection is closed again if registration fails."""
         ws = await self._dial()
         try:
@@ -359,14 +361,14 @@ class EndpointAgent:
                 await ws.close()
             raise
 
-    async def _register(self, ws: ClientConnection) -> Registered:
+    async def _register(self, ws: BridgeLink) -> Registered:
         register = Register(
             name=self.settings.name,
             plugins=self.infos,
             host=host_info(),
             version=__version__,
         )
-        await ws.send(dump_frame(register))
+        ws.send(dump_frame(register))
         error: ErrorFrame | None = None
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
@@ -378,7 +380,7 @@ class EndpointAgent:
                         error = frame
                         break
                     if isinstance(frame, Ping):
-                        await ws.send(dump_frame(Pong(ts=frame.ts)))
+                        ws.send(dump_frame(Pong(ts=frame.ts)))
                     else:
                         log.debug("ignoring %s frame before registration", frame.type)
             # refused: the close code (if it comes quickly) says why
@@ -444,8 +446,9 @@ class EndpointAgent:
                 await ws.close(CLOSE_GOING_AWAY if self._stop.is_set() else 1000)
             log.info("disconnected from the bridge")
 
-    async def _serve(self, ws: ClientConnection, heartbeat: float) -> None:
-        reader = asyncio.create_task(self._read(ws), name="orbit-reader")
+    async def _serve(self, ws: BridgeLink, heartbeat: float) -> None:
+        ws.on_message = lambda raw: self._on_message(ws, raw)
+        reader = asyncio.create_task(ws.wait_closed(), name="orbit-reader")
         sender = asyncio.create_task(self._send_notifications(ws), name="orbit-sender")
         watchdog = asyncio.create_task(self._watchdog(ws, heartbeat), name="orbit-watchdog")
         stopper = asyncio.create_task(self._stop.wait(), name="orbit-stop")
@@ -466,7 +469,7 @@ class EndpointAgent:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _shutdown_connected(self, ws: ClientConnection, sender: asyncio.Task[None]) -> None:
+    async def _shutdown_connected(self, ws: BridgeLink, sender: asyncio.Task[None]) -> None:
         """Graceful stop while connected: requests, plugins, notifications, then close."""
         self._stopping = True  # the reader keeps running and refuses new requests
         await self._finish_inflight()
@@ -475,31 +478,38 @@ class EndpointAgent:
         while len(self.queue) and not sender.done() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    # -- the three loops of a connection --------------------------------------------
-    async def _read(self, ws: ClientConnection) -> None:
-        async for raw in ws:
-            self._last_seen = time.monotonic()
-            try:
-                frame = parse_frame(raw)
-            except (PydanticValidationError, ValueError) as exc:
-                log.warning("malformed frame from the bridge ignored (%s)", type(exc).__name__)
-                await ws.send(dump_frame(ErrorFrame(code="malformed_frame", message="frame did not validate")))
-                continue
-            if isinstance(frame, Request):
-                log.debug("request %s: %s %s", frame.id, frame.method, frame.path)
-                task = asyncio.create_task(self._answer(ws, frame), name=f"orbit-request-{frame.id}")
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-            elif isinstance(frame, Ping):
-                await ws.send(dump_frame(Pong(ts=frame.ts)))
-            elif isinstance(frame, Pong):
-                log.debug("pong from the bridge")
-            elif isinstance(frame, ErrorFrame):
-                log.warning("bridge reported an error: %s: %s (ref %s)", frame.code, frame.message, frame.ref)
-            else:
-                log.debug("ignoring unexpected %s frame from the bridge", frame.type)
+    # -- what a connection does --------------------------------------------------------
+    def _on_message(self, ws: BridgeLink, raw: str | bytes) -> None:
+        """One frame from the bridge, handled as it is parsed (no reader task to wake)."""
+        self._last_seen = time.monotonic()
+        try:
+            # requests are the hot path: validate against their model directly
+            frame = Request.model_validate_json(raw) if raw[:_REQUEST_LEN] in _REQUEST_PREFIXES else parse_frame(raw)
+        except (PydanticValidationError, ValueError) as exc:
+            log.warning("malformed frame from the bridge ignored (%s)", type(exc).__name__)
+            self._send_quietly(ws, dump_frame(ErrorFrame(code="malformed_frame", message="frame did not validate")))
+            return
+        if isinstance(frame, Request):
+            log.debug("request %s: %s %s", frame.id, frame.method, frame.path)
+            task = asyncio.create_task(self._answer(ws, frame), name=f"orbit-request-{frame.id}")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        elif isinstance(frame, Ping):
+            self._send_quietly(ws, dump_frame(Pong(ts=frame.ts)))
+        elif isinstance(frame, Pong):
+            log.debug("pong from the bridge")
+        elif isinstance(frame, ErrorFrame):
+            log.warning("bridge reported an error: %s: %s (ref %s)", frame.code, frame.message, frame.ref)
+        else:
+            log.debug("ignoring unexpected %s frame from the bridge", frame.type)
 
-    async def _answer(self, ws: ClientConnection, frame: Request) -> None:
+    @staticmethod
+    def _send_quietly(ws: BridgeLink, text: str) -> None:
+        """Send if the connection is still open; a closing one is noticed elsewhere."""
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(text)
+
+    async def _answer(self, ws: BridgeLink, frame: Request) -> None:
         if self._stopping:
             response = error_response(frame.id, EndpointUnavailableError(
                 f"endpoint '{self.settings.name}' is shutting down; retry on another endpoint or later"
@@ -513,16 +523,17 @@ class EndpointAgent:
                 ))
         await self._send_response(ws, response)
 
-    async def _send_response(self, ws: ClientConnection, response: Response) -> None:
+    async def _send_response(self, ws: BridgeLink, response: Response) -> None:
         try:
-            await ws.send(dump_frame(response))
+            ws.send(dump_frame(response))
+            await ws.drain()
         except ConnectionClosed:
             # the bridge already failed this request with 503 when the connection dropped
             log.info("response %s not delivered: the connection to the bridge is gone", response.id)
         else:
             log.debug("response %s: %d", response.id, response.status)
 
-    async def _send_notifications(self, ws: ClientConnection) -> None:
+    async def _send_notifications(self, ws: BridgeLink) -> None:
         while True:
             await self.queue.wait()
             frame = self.queue.pop()
@@ -534,13 +545,14 @@ class EndpointAgent:
                 log.warning("notification %s/%s dropped: it cannot be serialised (%s)", frame.plugin, frame.topic, type(exc).__name__)
                 continue
             try:
-                await ws.send(text)
+                ws.send(text)
             except BaseException:
                 self.queue.push_back(frame)
                 raise
+            await ws.drain()
             log.debug("notification %s/%s sent", frame.plugin, frame.topic)
 
-    async def _watchdog(self, ws: ClientConnection, heartbeat: float) -> None:
+    async def _watchdog(self, ws: BridgeLink, heartbeat: float) -> None:
         ping_every = self.settings.heartbeat or heartbeat
         dead_after = self.settings.dead_after * heartbeat
         step = max(min(ping_every, heartbeat) / 4, 0.01)
@@ -553,7 +565,7 @@ class EndpointAgent:
                 raise _Lost(f"no frame from the bridge for {silent:.1f} s ({self.settings.dead_after:g} heartbeats)")
             if now >= next_ping:
                 next_ping = now + ping_every
-                await ws.send(dump_frame(Ping(ts=time.time())))
+                ws.send(dump_frame(Ping(ts=time.time())))
 
     async def _finish_inflight(self) -> None:
         """Let in-flight requests finish within the grace period, then fail the rest."""

@@ -9,6 +9,7 @@ error body in the shape every Orbit server uses.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -55,6 +56,12 @@ def _latin1(text: str) -> bytes:
         return text.encode("utf-8")
 
 
+@functools.lru_cache(maxsize=1024)
+def _raw_path(route: str) -> bytes:
+    """``route`` re-quoted as it would appear on the wire (routes repeat: cached)."""
+    return quote(route, safe="/:@!$&'()*+,;=-._~").encode("ascii")
+
+
 def build_scope(frame: Request, route: str) -> Scope:
     """The ASGI ``http`` scope for ``frame``, rooted at the plugin (``path`` = ``route``).
 
@@ -69,7 +76,7 @@ def build_scope(frame: Request, route: str) -> Scope:
         "method": frame.method.upper(),
         "scheme": "http",
         "path": route,
-        "raw_path": quote(route, safe="/:@!$&'()*+,;=-._~").encode("ascii"),
+        "raw_path": _raw_path(route),
         "query_string": _latin1(frame.query),
         "root_path": "",
         "headers": headers,
@@ -87,18 +94,28 @@ async def call_asgi(app: ASGIApp, scope: Scope, body: bytes) -> tuple[int, list[
     complete ``receive`` reports ``http.disconnect`` (as a server would).
     """
     sent_body = False
-    done = asyncio.Event()
+    done: asyncio.Event | None = None  # made only if the app asks for more than the body
+    finished = False
     status: int | None = None
     headers: list[tuple[str, str]] = []
     chunks: list[bytes] = []
 
     async def receive() -> Message:
-        nonlocal sent_body
+        nonlocal sent_body, done
         if not sent_body:
             sent_body = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await done.wait()
+        if not finished:
+            if done is None:
+                done = asyncio.Event()
+            await done.wait()
         return {"type": "http.disconnect"}
+
+    def finish() -> None:
+        nonlocal finished
+        finished = True
+        if done is not None:
+            done.set()
 
     async def send(message: Message) -> None:
         nonlocal status
@@ -111,12 +128,12 @@ async def call_asgi(app: ASGIApp, scope: Scope, body: bytes) -> tuple[int, list[
             if chunk:
                 chunks.append(bytes(chunk))
             if not message.get("more_body", False):
-                done.set()
+                finish()
 
     try:
         await app(scope, receive, send)
     finally:
-        done.set()
+        finish()
     if status is None:
         raise RuntimeError("the plugin app returned without starting a response")
     return status, headers, b"".join(chunks)
@@ -158,4 +175,5 @@ class Dispatcher:
                            f"this is a bug, please report request {frame.id}"),
             )
         text, encoding = encode_body(body)
-        return Response(id=frame.id, status=status, headers=headers, body=text, body_encoding=encoding)
+        # every field is already of its model type (status from int(), headers str pairs)
+        return Response.model_construct(id=frame.id, status=status, headers=headers, body=text, body_encoding=encoding)

@@ -595,3 +595,31 @@ def test_opt_out_per_plugin_class() -> None:
 
     assert Plugin.fast_routes is True and Quiet(ctx()).app.fast_routes is False  # type: ignore[attr-defined]
 
+
+
+def test_unencodable_sid_is_a_clean_404_not_a_500() -> None:
+    """A lone surrogate (JSON escape \\ud800) in a quoted value must not break the error body."""
+    import asyncio
+
+    from radical.orbit.endpoint.dispatch import Dispatcher, HostedPlugin
+    from radical.orbit.models.messages import Request
+    from radical.orbit.plugins.base import PluginContext
+    from radical.orbit.plugins.sysinfo.plugin import PluginSysinfo
+
+    async def main() -> tuple[int, dict[str, object]]:
+        plugin = PluginSysinfo(PluginContext(endpoint="x", notify=lambda *a: None))
+        await plugin.start()
+        try:
+            dispatcher = Dispatcher({"sysinfo": HostedPlugin("sysinfo", plugin.app)})
+            frame = Request(
+                id="r" * 32, method="POST", path="/sysinfo/info",
+                headers=[("content-type", "application/json")], body='{"sid": "\\ud800"}',
+            )
+            response = await dispatcher.handle(frame)
+            return response.status, json.loads(response.body)
+        finally:
+            await plugin.stop()
+
+    status, body = asyncio.run(main())
+    assert status == 404
+    assert body["code"] == "session_not_found"

@@ -8,6 +8,7 @@ a traceback, because a 5xx from our code is a bug.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -40,8 +41,19 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> tuple[str,
     return message, fields
 
 
+class ErrorJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped.
+
+    Error messages quote what the client sent; a lone surrogate from a JSON escape
+    such as ``"\\ud800"`` cannot be encoded as UTF-8 and would turn a 4xx into a 500.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(exc: OrbitError, request_id: str) -> JSONResponse:
-    return JSONResponse(exc.to_payload(request_id), status_code=exc.status_code)
+    return ErrorJSONResponse(exc.to_payload(request_id), status_code=exc.status_code)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -60,7 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
             "details": {"fields": fields},
             "request_id": request_id_of(request),
         }
-        return JSONResponse(body, status_code=422)
+        return ErrorJSONResponse(body, status_code=422)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -76,7 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
             "details": {},
             "request_id": request_id_of(request),
         }
-        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return ErrorJSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         rid = request_id_of(request)
@@ -87,7 +99,7 @@ def install_error_handlers(app: FastAPI) -> None:
             "details": {},
             "request_id": rid,
         }
-        return JSONResponse(body, status_code=500)
+        return ErrorJSONResponse(body, status_code=500)
 
     app.add_exception_handler(OrbitError, on_orbit_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

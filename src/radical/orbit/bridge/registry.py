@@ -1,8 +1,8 @@
 """Which endpoints are connected, and the requests waiting on each of them.
 
-Each :class:`EndpointConnection` owns a map ``request id -> Future``. Ids are uuid4
-hex minted by the bridge, so a response can only ever resolve the request it
-answers, whichever client sent it. A response for an unknown id (late after a
+Each :class:`EndpointConnection` owns a map ``request id -> Future``. Ids are minted
+by the bridge (unique for its lifetime, see ``relay.RequestIds``), never by clients,
+so a response can only ever resolve the request it answers, whichever client sent it. A response for an unknown id (late after a
 timeout, or bogus) is logged and dropped. When the connection goes away every
 pending future fails with :class:`~radical.orbit.errors.EndpointUnavailableError`.
 """

@@ -1,17 +1,18 @@
 """The hot path: any HTTP request on ``/{endpoint}/{plugin}[/{route}]`` -> endpoint -> back.
 
 A raw ASGI handler (no routing, no Request object): read the body under the size
-limit, wrap it in a ``request`` frame with a fresh uuid4 id, send it on the
+limit, wrap it in a ``request`` frame with a fresh id, send it on the
 endpoint's socket, wait for the ``response`` frame with that id, write it out.
 Errors use the shared ``{"code","message","details","request_id"}`` body.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
-import uuid
+import secrets
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -78,6 +79,22 @@ async def send_error(send: Send, exc: OrbitError, request_id: str | None) -> Non
     await send_json(send, exc.status_code, exc.to_payload(request_id), headers)
 
 
+class RequestIds:
+    """Request ids: 32 hex characters, unique for the life of the bridge process.
+
+    A random per-process prefix and a counter. Responses are matched per endpoint
+    connection by these ids, so they only need to be unique, and unlike uuid4 they
+    cost no ``getrandom`` system call on the hot path.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count):016x}"
+
+
 class Relay:
     """ASGI app for the relay routes; ``path`` must be ``/{endpoint}/{plugin}...``."""
 
@@ -88,6 +105,7 @@ class Relay:
         self.default_timeout = settings.request_timeout
         self.max_timeout = settings.max_request_timeout
         self.debug = log.isEnabledFor(logging.DEBUG)
+        self.new_id = RequestIds()
 
     def _timeout(self, raw: bytes | None) -> float:
         if raw is None:
@@ -104,7 +122,7 @@ class Relay:
         return min(value, self.max_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = uuid.uuid4().hex
+        request_id = self.new_id()
         try:
             await self._relay(scope, receive, send, request_id)
         except OrbitError as exc:

@@ -68,7 +68,10 @@ def build_scope(frame: Request, route: str) -> Scope:
     ``frame.path`` is the decoded path (what Starlette hands the bridge), so
     ``raw_path`` is re-quoted from it.
     """
-    headers = [(_latin1(k.lower()), _latin1(v)) for k, v in frame.headers]
+    try:  # nearly always latin-1; the per-header fallback only when one is not
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in frame.headers]
+    except UnicodeEncodeError:
+        headers = [(_latin1(k.lower()), _latin1(v)) for k, v in frame.headers]
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},

@@ -166,5 +166,34 @@ def test_tls(tmp_path: Path) -> None:
             assert http.get(f"{url}/endpoints", headers=AUTH).json() == {"endpoints": []}
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{bridge.port}/health", timeout=2)
+        # an endpoint dials wss:// (verifying the self-signed cert) and serves a relayed call
+        _endpoint_over_tls(url, str(cert))
     finally:
         bridge.stop()
+
+
+def _endpoint_over_tls(url: str, cert: str) -> None:
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from radical.orbit.endpoint.agent import EndpointAgent
+    from radical.orbit.endpoint.settings import EndpointSettings
+    from radical.orbit.plugins.registry import discover_plugins
+
+    settings = EndpointSettings(name="tls-ep", url=url, token=SecretStr(AUTH["Authorization"].split()[1]), cert=cert)
+    agent = EndpointAgent(settings, discover_plugins(["sysinfo"]))
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_until_complete, args=(agent.run(),), daemon=True)
+    runner.start()
+    try:
+        with httpx.Client(verify=cert, timeout=10, headers=AUTH) as http:
+            deadline = time.monotonic() + 10
+            while not any(e["name"] == "tls-ep" for e in http.get(f"{url}/endpoints").json()["endpoints"]):
+                assert time.monotonic() < deadline, "endpoint did not register over wss"
+                time.sleep(0.05)
+            assert http.get(f"{url}/tls-ep/sysinfo/ping").json() == {"pong": True}
+    finally:
+        agent.stop()
+        runner.join(10)
+        loop.close()

@@ -40,21 +40,37 @@ NOTES = """
   task id per poll cycle serves up to 1000 tracked tasks (the original plugin made one
   `get_task` per task per cycle). Waiting holds no thread, so `ls` is as fast with 100
   `task_wait`s in flight as idle (the original: 19 s with 6).
-* **Relay overhead is a fixed ~0.6-0.8 ms per call on this 2-core box, above the 0.4 ms
-  target.** Profiling (py-spy, strace) found no single hotspot left in Orbit's Python:
-  the bridge spends ~0.46 ms CPU and the endpoint ~0.35 ms per relayed no-op, mostly in
-  uvicorn/websockets I/O and event-loop wake-ups, while client, bridge and endpoint
-  share two cores. Already applied: raw ASGI relay route, uvloop + httptools, C JSON
-  encoder for frames, no WebSocket compression, GC freeze after start-up, plugin routes
-  mounted directly on the app router.
+* **Relay overhead: ~0.45-0.6 ms per call on this 2-core VM, still above the 0.4 ms
+  target.** On 2026-11-29 the endpoint moved to websockets' Sans-I/O protocol on its own
+  asyncio transport, the bridge to a uvicorn WebSocket protocol that hands endpoint
+  frames straight to the relay, and plugin routes to a direct path past FastAPI
+  ([architecture.md](architecture.md#the-hot-path-and-why-it-looks-the-way-it-does)).
+  The two versions run alternately, three times each, on the same machine:
+
+  | version | added median | own clients | shared client |
+  |---|---|---|---|
+  | before (0c70d6e) | +0.58 / +0.82 / +0.79 ms | 69 / 110 / 87 % | 71 / 68 / 75 % |
+  | after | +0.48 / +0.74 / +0.59 ms | 97 / 95 / 91 % | 98 / 73 / 83 % |
+
+  What is left is mostly the two extra process hops themselves: py-spy puts half of the
+  bridge's and the endpoint's busy time in the write system calls that wake the other
+  process and in uvloop, and the Python that remains is spread thin (no function above
+  5 %). Timestamps taken in both processes put the hop from the bridge's send to the
+  endpoint's handler at ~0.13-0.15 ms and the way back at ~0.10-0.12 ms (the relayed
+  call has these two hops more than the direct one). The same run moves by ±0.1 ms
+  from one minute to the next, so single runs either side of 0.4 ms say little.
 * **Through Orbit vs. the direct SDK call.** Against real-world Globus latency (rows with
-  +50 ms) Orbit costs ~1.1x. On raw loopback, where the emulator answers in ~3 ms, the
-  relayed call pays a full globus-sdk call on the endpoint *plus* the relay, and four
-  processes share two cores: ~2.3-2.6x, above the 2x target. The plugin's own share
-  (validation, executor hop) is ~0.3-0.5 ms (the in-process row).
+  +50 ms) Orbit costs ~1.1x. On raw loopback, where the emulator answers in ~1-2 ms, the
+  relayed call pays a whole second HTTP client stack (httpx in the client, globus-sdk's
+  requests on the endpoint) plus the bridge, and four processes share two cores:
+  ~2.1-2.3x, above the 2x target. Per relayed `get_task` the endpoint now spends ~2.5 ms
+  of CPU (was ~3.6: the FastAPI fast path and proxy settings resolved once per session),
+  about 1.5 ms of it inside globus-sdk; the client's httpx call alone is ~1.4 ms of CPU
+  here. The plugin's own share (validation, executor hop) is ~0.1-0.3 ms (the
+  in-process row).
 * **Shared-client throughput** (32 threads, one httpx pool, same process) is bounded by
-  the load generator competing with two server processes for two cores; with one client
-  per thread the relay keeps 90 %+ of the direct rate.
+  the load generator competing with two server processes for two cores; it now stays
+  around 80-98 % of the direct rate (68-75 % before).
 """
 
 

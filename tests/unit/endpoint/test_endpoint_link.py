@@ -265,3 +265,29 @@ def test_invalid_utf8_from_the_server_ends_the_link_with_1007(run: Callable[[Awa
             return sent.code if sent else None
 
     assert run(main()) == 1007
+
+
+def test_messages_queued_before_the_handler_are_handed_over_first(run: Callable[[Awaitable[Any]], Any]) -> None:
+    async def burst(ws: ServerConnection) -> None:
+        for i in range(5):
+            await ws.send(f"early{i}")
+        await ws.recv()  # the handler is installed
+        await ws.send("late")
+        await ws.wait_closed()
+
+    async def main() -> list[str | bytes]:
+        got: list[str | bytes] = []
+        async with server(burst) as url:
+            link = await open_link(url)
+            assert await link.recv() == "early0"
+            await asyncio.sleep(0.2)  # early1..4 arrive while nobody handles them
+            link.set_handler(got.append)
+            link.send("ready")
+            for _ in range(100):
+                if len(got) == 5:
+                    break
+                await asyncio.sleep(0.02)
+            await link.close()
+        return got
+
+    assert run(main()) == ["early1", "early2", "early3", "early4", "late"]

@@ -447,7 +447,8 @@ class EndpointAgent:
             log.info("disconnected from the bridge")
 
     async def _serve(self, ws: BridgeLink, heartbeat: float) -> None:
-        ws.on_message = lambda raw: self._on_message(ws, raw)
+        # frames that came right behind "registered" are waiting in the link: handled first
+        ws.set_handler(lambda raw: self._on_message(ws, raw))
         reader = asyncio.create_task(ws.wait_closed(), name="orbit-reader")
         sender = asyncio.create_task(self._send_notifications(ws), name="orbit-sender")
         watchdog = asyncio.create_task(self._watchdog(ws, heartbeat), name="orbit-watchdog")

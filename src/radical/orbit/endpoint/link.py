@@ -42,7 +42,7 @@ MessageHandler = Callable[[str | bytes], None]
 class BridgeLink(asyncio.Protocol):
     """One WebSocket connection: websockets' protocol state machine, asyncio's transport.
 
-    Use :func:`open_link` to get one. Until :attr:`on_message` is set, messages
+    Use :func:`open_link` to get one. Until :meth:`set_handler` is called, messages
     queue up for :meth:`recv` (the registration exchange uses that).
     """
 
@@ -123,6 +123,12 @@ class BridgeLink(asyncio.Protocol):
                 transport.close()
 
     # -- receiving ---------------------------------------------------------------
+    def set_handler(self, handler: MessageHandler) -> None:
+        """From now on hand each message to ``handler``; messages already queued first."""
+        self.on_message = handler
+        while self._inbox and self.on_message is handler:
+            self._deliver(self._inbox.popleft())
+
     async def recv(self) -> str | bytes:
         """The next message (only while :attr:`on_message` is unset).
 

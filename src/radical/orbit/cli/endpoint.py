@@ -54,6 +54,15 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     "plugins that cannot run here are reported as disabled with the reason).",
 )
 @click.option(
+    "--plugin-option",
+    "-o",
+    "plugin_option",
+    multiple=True,
+    metavar="PLUGIN.KEY=VALUE",
+    help="A setting for one plugin, repeatable (e.g. -o globus.min_interval=0.5 -o globus.workers=32); "
+    "values are read as JSON when they parse. See each plugin's docs for its keys.",
+)
+@click.option(
     "--heartbeat",
     type=click.FloatRange(min=0.05),
     default=None,
@@ -82,6 +91,7 @@ def endpoint(
     token: str | None,
     cert: str | None,
     plugins: str | None,
+    plugin_option: tuple[str, ...],
     heartbeat: float | None,
     backoff_max: float,
     shutdown_grace: float,
@@ -96,9 +106,10 @@ def endpoint(
     Example:
       export RADICAL_ORBIT_BRIDGE_TOKEN=...   # or ~/.radical/orbit/bridge.token
       radical-orbit endpoint --name laptop --url http://127.0.0.1:8000 --plugins sysinfo
+      radical-orbit endpoint --name dtn --plugins globus -o globus.max_interval=30
     """
     from ..endpoint.agent import EndpointAgent
-    from ..endpoint.settings import EndpointSettings, check_endpoint_name
+    from ..endpoint.settings import EndpointSettings, check_endpoint_name, parse_plugin_options
     from ..plugins.registry import discover_plugins
 
     try:
@@ -109,12 +120,17 @@ def endpoint(
             token=token,
             cert=cert,
             plugins=plugins,
+            plugin_options=parse_plugin_options(plugin_option),
             heartbeat=heartbeat,
             backoff_max=backoff_max,
             shutdown_grace=shutdown_grace,
         )
         settings.ws_url  # noqa: B018 - validate the URL before starting anything
         entries = discover_plugins(settings.plugins)
+        for entry in entries:  # a bad --plugin-option is a usage error now, not a disabled plugin later
+            options = settings.plugin_options.get(entry.name)
+            if options and entry.cls is not None:
+                entry.cls.validate_options(options)
     except OrbitError as exc:
         raise click.UsageError(exc.message) from None
     if settings.token is None:

@@ -242,17 +242,27 @@ class EndpointAgent:
         entries = self._entries if self._entries is not None else discover_plugins(self.settings.plugins)
         hosted: dict[str, HostedPlugin] = {}
         infos: list[PluginInfo] = []
-        ctx = PluginContext(endpoint=self.settings.name, notify=self.notify)
+        unknown = sorted(set(self.settings.plugin_options) - {entry.name for entry in entries})
+        if unknown:
+            log.warning("options given for plugins that are not loaded: %s", ", ".join(unknown))
         for entry in entries:
             info = entry.info
             if entry.cls is not None and info.enabled:
                 plugin: Plugin | None = None
+                ctx = PluginContext(
+                    endpoint=self.settings.name,
+                    notify=self.notify,
+                    settings=dict(self.settings.plugin_options.get(entry.name, {})),
+                )
                 try:
                     plugin = entry.cls(ctx)
                     await plugin.start()
                     app = plugin.app
                 except Exception as exc:  # one broken plugin must not take the endpoint down
-                    log.exception("plugin %s failed to start; reporting it as disabled", entry.name)
+                    if isinstance(exc, OrbitError):  # e.g. a bad option: the message says it all
+                        log.error("plugin %s cannot start (reported as disabled): %s", entry.name, exc.message)
+                    else:
+                        log.exception("plugin %s failed to start; reporting it as disabled", entry.name)
                     if plugin is not None:
                         with contextlib.suppress(Exception):
                             await plugin.stop()  # release whatever start() got going

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -81,6 +83,9 @@ class EndpointSettings(BaseModel):
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: largest WebSocket message accepted (a relayed body is base64 inside JSON)
     max_message: int = Field(default=64 * 2**20, ge=2**16)
+    #: per-plugin options, ``{"globus": {"min_interval": 0.5}}``; handed to each plugin
+    #: as ``PluginContext.settings`` (``--plugin-option globus.min_interval=0.5``)
+    plugin_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -123,3 +128,25 @@ class EndpointSettings(BaseModel):
             **kwargs,
         }
         return cls.model_validate(data)
+
+
+def parse_plugin_options(items: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``["globus.min_interval=0.5", ...]`` -> ``{"globus": {"min_interval": 0.5}}``.
+
+    Values are read as JSON when they parse (numbers, true/false, null, lists),
+    otherwise kept as strings.
+
+    :raises UsageError: an item that is not ``PLUGIN.KEY=VALUE``
+    """
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        plugin, dot, key = target.strip().partition(".")
+        if not sep or not dot or not plugin or not key:
+            raise UsageError(f"plugin option {item!r} is not PLUGIN.KEY=VALUE (for example globus.min_interval=0.5)")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        options.setdefault(plugin, {})[key.strip()] = value
+    return options

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from ..__about__ import __version__
-from ..errors import SessionExpiredError, SessionNotFoundError, ValidationError
+from ..errors import SessionExpiredError, SessionNotFoundError, UsageError, ValidationError
 from ..webapp import describe_validation_errors, install_error_handlers
 from .fastpath import PluginApp
 
@@ -132,6 +132,16 @@ class Plugin(ABC):
     def check_enabled(cls) -> str | None:
         """Return why this plugin cannot run on this host, or None when it can."""
         return None
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any]) -> None:
+        """Check ``PluginContext.settings`` before the plugin starts (the endpoint CLI
+        calls this, so a typo in ``--plugin-option`` is a usage error, not a surprise).
+
+        :raises UsageError: naming the option and what is accepted
+        """
+        if options:
+            raise UsageError(f"plugin '{cls.name}' takes no options (got: {', '.join(sorted(options))})")
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:

@@ -10,8 +10,9 @@ task_wait, wait_all, cancel_task, list_tasks, task_events, successful_transfers,
 skipped_errors, pause_info, track, ls, stat, mkdir, rename, delete,
 endpoint_search, get_endpoint, session_info.
 
-Plugin settings (``ctx.settings``): ``min_interval``, ``max_interval``, ``backoff``,
-``chunk``, ``workers`` (see :class:`.session.PollSettings`).
+Plugin settings (``ctx.settings``, from ``radical-orbit endpoint -o globus.KEY=VALUE``):
+``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
+``missing_grace`` (see :class:`.session.PollSettings`); checked before the plugin starts.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
@@ -44,9 +44,16 @@ class PluginGlobus(Plugin):
         super().__init__(ctx)
         from .session import PollSettings
 
-        known = {f.name for f in fields(PollSettings)}
-        self.poll_settings = PollSettings(**{k: v for k, v in (ctx.settings or {}).items() if k in known})
+        self.poll_settings = PollSettings.from_options(ctx.settings or {})
         self.local = LocalCollection(None, "not discovered yet")
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any]) -> None:
+        """Keys of :class:`.session.PollSettings`: ``min_interval``, ``max_interval``,
+        ``backoff``, ``chunk``, ``workers``, ``missing_grace``."""
+        from .session import PollSettings
+
+        PollSettings.from_options(options)
 
     @classmethod
     def check_enabled(cls) -> str | None:

@@ -32,9 +32,9 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import globus_sdk
@@ -47,6 +47,7 @@ from ...errors import (
     PermissionDeniedError,
     RateLimitedError,
     TransferError,
+    UsageError,
 )
 from ..base import PluginSession
 from . import models as m
@@ -82,6 +83,39 @@ class PollSettings:
     workers: int = 16
     #: cycles a task may be missing from task_list before one get_task double-checks it
     missing_grace: int = 2
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> PollSettings:
+        """Settings from plugin options (``--plugin-option globus.KEY=VALUE``), checked.
+
+        :raises UsageError: an unknown key, a wrong type or an out-of-range value
+        """
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in known:
+                raise UsageError(
+                    f"unknown globus plugin option '{key}' (known: {', '.join(sorted(known))})", option=key
+                )
+            integer = known[key].type in (int, "int")
+            ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+            if isinstance(value, bool) or not ok_type:
+                kind = "an integer" if integer else "a number"
+                raise UsageError(f"globus plugin option '{key}' must be {kind}, got {value!r}", option=key)
+            values[key] = value if integer else float(value)
+        settings = cls(**values)
+        problems = [
+            ("min_interval", settings.min_interval > 0, "must be > 0"),
+            ("max_interval", settings.max_interval >= settings.min_interval, "must be >= min_interval"),
+            ("backoff", settings.backoff >= 1, "must be >= 1"),
+            ("chunk", 1 <= settings.chunk <= m.TASK_LIST_PAGE, f"must be 1..{m.TASK_LIST_PAGE}"),
+            ("workers", 1 <= settings.workers <= 256, "must be 1..256"),
+            ("missing_grace", settings.missing_grace >= 0, "must be >= 0"),
+        ]
+        for key, good, rule in problems:
+            if not good:
+                raise UsageError(f"globus plugin option '{key}' {rule}, got {getattr(settings, key)!r}", option=key)
+        return settings
 
 
 @dataclass

@@ -1,0 +1,97 @@
+"""``radical-orbit endpoint --plugin-option PLUGIN.KEY=VALUE``: parsed, checked, handed over."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from radical.orbit.cli.main import cli
+from radical.orbit.endpoint.agent import EndpointAgent
+from radical.orbit.endpoint.settings import EndpointSettings, parse_plugin_options
+from radical.orbit.errors import UsageError
+from radical.orbit.models.messages import PluginInfo
+from radical.orbit.plugins.base import Plugin, PluginContext
+from radical.orbit.plugins.registry import PluginEntry, discover_plugins
+
+
+def test_values_are_json_when_they_parse() -> None:
+    assert parse_plugin_options(["globus.min_interval=0.5", "globus.workers=32", "x.flag=true", "x.name=dtn-1", "x.empty="]) == {
+        "globus": {"min_interval": 0.5, "workers": 32},
+        "x": {"flag": True, "name": "dtn-1", "empty": ""},
+    }
+
+
+@pytest.mark.parametrize("item", ["globus", "globus=1", ".key=1", "globus.=1", "min_interval=1"])
+def test_malformed_items_are_usage_errors(item: str) -> None:
+    with pytest.raises(UsageError, match="PLUGIN.KEY=VALUE"):
+        parse_plugin_options([item])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "globus.bogus=1"], "unknown globus plugin option 'bogus'"),
+        (["-o", "globus.workers=lots"], "'workers' must be an integer"),
+        (["-o", "globus.min_interval=0"], "'min_interval' must be > 0"),
+        (["-o", "globus.min_interval=5", "-o", "globus.max_interval=1"], "'max_interval' must be >= min_interval"),
+        (["-o", "sysinfo.anything=1"], "plugin 'sysinfo' takes no options"),
+        (["-o", "nodot"], "PLUGIN.KEY=VALUE"),
+    ],
+)
+def test_bad_options_stop_the_cli_before_it_dials(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", "--plugins", "globus,sysinfo", *args],
+        env={"RADICAL_ORBIT_BRIDGE_TOKEN": "t"},
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+class Recorder(Plugin):
+    name = "recorder"
+    seen: dict[str, Any] = {}
+
+    def __init__(self, ctx: PluginContext) -> None:
+        super().__init__(ctx)
+        Recorder.seen = dict(ctx.settings)
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any]) -> None:
+        pass
+
+    def add_routes(self, router: Any) -> None:
+        pass
+
+
+def test_the_agent_hands_each_plugin_its_own_options(caplog: pytest.LogCaptureFixture) -> None:
+    settings = EndpointSettings(
+        name="ep", url="http://127.0.0.1:9",
+        plugin_options={"recorder": {"depth": 3}, "globus": {"workers": 4}, "absent": {"x": 1}},
+    )
+    entries = [PluginEntry("recorder", Recorder, PluginInfo(name="recorder")), *discover_plugins(["globus"])]
+    agent = EndpointAgent(settings, entries)
+
+    async def start() -> None:
+        await agent._start_plugins()
+        await agent._stop_plugins()
+
+    asyncio.run(start())
+    assert Recorder.seen == {"depth": 3}
+    assert agent.plugins["globus"].poll_settings.workers == 4  # type: ignore[attr-defined]
+    assert "options given for plugins that are not loaded: absent" in caplog.text
+
+
+def test_bad_options_given_programmatically_disable_the_plugin_with_the_reason() -> None:
+    settings = EndpointSettings(name="ep", url="http://127.0.0.1:9", plugin_options={"globus": {"chunk": 0}})
+    agent = EndpointAgent(settings, discover_plugins(["globus"]))
+
+    async def start() -> None:
+        await agent._start_plugins()
+        await agent._stop_plugins()
+
+    asyncio.run(start())
+    (info,) = agent.infos
+    assert not info.enabled and info.reason is not None and "'chunk' must be 1..1000" in info.reason

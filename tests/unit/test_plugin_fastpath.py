@@ -9,10 +9,12 @@ lets out must match.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
@@ -430,36 +432,37 @@ def test_sysinfo_plugin_is_byte_identical(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(secrets, "token_hex", lambda n: "w1")
 
     async def go() -> None:
-        fast, slow_plugin = PluginSysinfo(ctx()), slow(PluginSysinfo)(ctx())
-        for p in (fast, slow_plugin):
-            await p.start()
-            p.sessions[SID] = SysinfoSession(p, SID)
-            p._remember_expired(GONE)
-        try:
+        async with fast_and_slow(PluginSysinfo, lambda p: p.sessions.__setitem__(SID, SysinfoSession(p, SID))) as (fast, slow_plugin):
             n = await check_equivalent(fast, slow_plugin, [("POST", "/nope"), ("POST", "/info/"), ("GET", "/ping")])
             assert n > 1000
-        finally:
-            await fast.stop()
-            await slow_plugin.stop()
 
     asyncio.run(go())
 
 
 def test_globus_plugin_is_byte_identical() -> None:
     async def go() -> None:
-        fast, slow_plugin = PluginGlobus(ctx()), slow(PluginGlobus)(ctx())
-        for p in (fast, slow_plugin):
-            await p.start()
-            p._remember_expired(GONE)
-        try:
+        async with fast_and_slow(PluginGlobus) as (fast, slow_plugin):
             # SID is unknown here: every valid body ends in 404/410 before Globus is called
             n = await check_equivalent(fast, slow_plugin, [("POST", "/nope"), ("POST", "/ls/")])
             assert n > 4000
-        finally:
-            await fast.stop()
-            await slow_plugin.stop()
 
     asyncio.run(go())
+
+
+@contextlib.asynccontextmanager
+async def fast_and_slow(cls: type[Plugin], prepare: Callable[[Plugin], object] | None = None) -> AsyncIterator[tuple[Plugin, Plugin]]:
+    """``cls`` with the fast path and without, both started, one expired sid known to both."""
+    fast, slow_plugin = cls(ctx()), slow(cls)(ctx())
+    for p in (fast, slow_plugin):
+        await p.start()
+        if prepare is not None:
+            prepare(p)
+        p._remember_expired(GONE)
+    try:
+        yield fast, slow_plugin
+    finally:
+        await fast.stop()
+        await slow_plugin.stop()
 
 
 def test_through_dispatcher_and_httpx() -> None:

@@ -19,7 +19,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from radical.orbit.bridge.server import BridgeServer, build_server
-from radical.orbit.models.messages import PluginInfo, Register, Request, Response, dump_frame, parse_frame
+from radical.orbit.models.messages import (
+    PluginInfo,
+    Register,
+    Request,
+    Response,
+    dump_frame,
+    parse_frame,
+)
 from radical.orbit.procs import free_port
 
 

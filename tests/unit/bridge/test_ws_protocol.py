@@ -19,7 +19,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
-from radical.orbit.bridge.ws_protocol import EXTENSION, OrbitWebSocketProtocol, protocol_class
+from radical.orbit.bridge.ws_protocol import (
+    EXTENSION,
+    OrbitWebSocketProtocol,
+    protocol_class,
+)
 from radical.orbit.procs import free_port
 
 

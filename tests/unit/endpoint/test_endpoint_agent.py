@@ -7,10 +7,11 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from endpoint_fakes import TOKEN, FakeBridge
 
 from radical.orbit.endpoint.agent import Backoff, EndpointAgent
 from radical.orbit.errors import AuthenticationError, ConflictError, UsageError
@@ -19,13 +20,11 @@ from radical.orbit.models.messages import (
     CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
     CLOSE_UNAUTHORIZED,
+    PluginInfo,
     decode_body,
 )
 from radical.orbit.models.messages import Response as ResponseFrame
 from radical.orbit.plugins.registry import PluginEntry, discover_plugins
-from radical.orbit.models.messages import PluginInfo
-
-from endpoint_fakes import TOKEN, FakeBridge
 
 
 def run(coro: Awaitable[Any], timeout: float = 20.0) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -52,7 +52,7 @@ def test_bad_options_stop_the_cli_before_it_dials(args: list[str], message: str)
 
 class Recorder(Plugin):
     name = "recorder"
-    seen: dict[str, Any] = {}
+    seen: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)

@@ -8,7 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from radical.orbit.cli.main import cli
-from radical.orbit.endpoint.settings import EndpointSettings, check_endpoint_name, websocket_url
+from radical.orbit.endpoint.settings import (
+    EndpointSettings,
+    check_endpoint_name,
+    websocket_url,
+)
 from radical.orbit.errors import UsageError
 
 

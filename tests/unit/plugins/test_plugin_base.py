@@ -13,7 +13,12 @@ from pydantic import BaseModel, ConfigDict
 
 from radical.orbit.endpoint.dispatch import build_scope, call_asgi
 from radical.orbit.models.messages import Request
-from radical.orbit.plugins.base import Plugin, PluginContext, PluginSession, SessionRequest
+from radical.orbit.plugins.base import (
+    Plugin,
+    PluginContext,
+    PluginSession,
+    SessionRequest,
+)
 
 
 class RegisterRequest(BaseModel):

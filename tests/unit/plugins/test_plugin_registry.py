@@ -12,7 +12,11 @@ import pytest
 from radical.orbit.client.discovery import CLIENT_GROUP, find_client_class
 from radical.orbit.client.plugin import PluginClient
 from radical.orbit.errors import UsageError
-from radical.orbit.plugins.registry import PLUGIN_GROUP, available_plugins, discover_plugins
+from radical.orbit.plugins.registry import (
+    PLUGIN_GROUP,
+    available_plugins,
+    discover_plugins,
+)
 
 MODULE = '''
 from __future__ import annotations

@@ -34,7 +34,9 @@ MessageHandler = Callable[[str | bytes], None]
 _REQUIRED = ("handle_connect", "send_receive_event_to_app", "handle_parser_exception")
 
 try:
-    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from uvicorn.protocols.websockets.websockets_sansio_impl import (
+        WebSocketsSansIOProtocol,
+    )
 except ImportError:  # pragma: no cover - uvicorn without its Sans-I/O implementation
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 

@@ -109,7 +109,11 @@ def endpoint(
       radical-orbit endpoint --name dtn --plugins globus -o globus.max_interval=30
     """
     from ..endpoint.agent import EndpointAgent
-    from ..endpoint.settings import EndpointSettings, check_endpoint_name, parse_plugin_options
+    from ..endpoint.settings import (
+        EndpointSettings,
+        check_endpoint_name,
+        parse_plugin_options,
+    )
     from ..plugins.registry import discover_plugins
 
     try:

@@ -43,7 +43,12 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from ..__about__ import __version__
-from ..errors import SessionExpiredError, SessionNotFoundError, UsageError, ValidationError
+from ..errors import (
+    SessionExpiredError,
+    SessionNotFoundError,
+    UsageError,
+    ValidationError,
+)
 from ..webapp import describe_validation_errors, install_error_handlers
 from .fastpath import PluginApp
 

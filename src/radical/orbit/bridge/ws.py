@@ -48,10 +48,6 @@ log = logging.getLogger(__name__)
 
 _CLOSED = (WebSocketDisconnect, RuntimeError, OSError)
 
-#: how ``dump_frame`` starts a response frame (``type`` is the first field)
-_RESPONSE_PREFIXES = ('{"type":"response"', b'{"type":"response"')
-_PREFIX_LEN = len(_RESPONSE_PREFIXES[0])
-
 
 class RawSocket:
     """The endpoint's WebSocket as plain ASGI messages.
@@ -243,15 +239,6 @@ class EndpointSocket:
         keep their order, a response resolves its request at once).
         """
         conn.touch()
-        if raw[:_PREFIX_LEN] in _RESPONSE_PREFIXES:  # the hot path: straight to its model
-            try:
-                response = Response.model_validate_json(raw)
-            except PydanticValidationError:
-                pass  # parse_frame below says what is wrong
-            else:
-                if not conn.resolve(response):
-                    log.warning("endpoint %s answered unknown or expired request %s (dropped)", conn.name, response.id)
-                return None
         try:
             frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:

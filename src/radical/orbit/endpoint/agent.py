@@ -92,10 +92,6 @@ class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 _WS_LOG = _NoDebug(logging.getLogger("radical.orbit.endpoint.ws"), {})
 
-#: how the bridge's serialised request frames start (``type`` first), and the length to compare
-_REQUEST_PREFIXES = ('{"type":"request"', b'{"type":"request"')
-_REQUEST_LEN = len(_REQUEST_PREFIXES[0])
-
 
 class _Fatal(Exception):
     """Internal: wraps an error that retrying cannot fix."""
@@ -494,8 +490,7 @@ class EndpointAgent:
         """One frame from the bridge, handled as it is parsed (no reader task to wake)."""
         self._last_seen = time.monotonic()
         try:
-            # requests are the hot path: validate against their model directly
-            frame = Request.model_validate_json(raw) if raw[:_REQUEST_LEN] in _REQUEST_PREFIXES else parse_frame(raw)
+            frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:
             log.warning("malformed frame from the bridge ignored (%s)", type(exc).__name__)
             self._send_quietly(ws, dump_frame(ErrorFrame(code="malformed_frame", message="frame did not validate")))

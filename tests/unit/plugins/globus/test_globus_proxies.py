@@ -5,12 +5,12 @@ from __future__ import annotations
 import globus_sdk
 import pytest
 
-from radical.orbit.plugins.globus.session import _size_pool
+from radical.orbit.plugins.globus.session import _tune_transport
 
 
 def _client() -> globus_sdk.TransferClient:
     tc = globus_sdk.TransferClient(authorizer=globus_sdk.AccessTokenAuthorizer("not-a-real-token"))
-    _size_pool(tc, 4)
+    _tune_transport(tc, 4)
     return tc
 
 

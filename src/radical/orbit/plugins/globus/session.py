@@ -182,7 +182,7 @@ def build_transfer_client(req: m.RegisterGlobusSession, on_refresh: Callable[[An
     return globus_sdk.TransferClient(authorizer=authorizer, app_name="radical.orbit")
 
 
-def _size_pool(tc: globus_sdk.TransferClient, size: int) -> None:
+def _tune_transport(tc: globus_sdk.TransferClient, size: int) -> None:
     """Let the SDK's requests session keep one connection per worker thread, and read
     the proxy settings from the environment once instead of on every call.
 
@@ -234,7 +234,7 @@ class GlobusSession(PluginSession):
         self.local_source = local_source
         self.settings = settings or PollSettings()
         self._executor = executor
-        _size_pool(self.tc, self.settings.workers)
+        _tune_transport(self.tc, self.settings.workers)
         self.tasks: dict[str, Tracked] = {}
         self.refreshes = 0
         self._poller: asyncio.Task[None] | None = None

@@ -114,8 +114,9 @@ class TestConfigFile:
             shown = tc.get_task(tid)
             assert shown["status"] == "INACTIVE" and shown["nice_status"] == "Creds Expired" and shown["is_ok"] is False
             emu.admin("POST", f"tasks/{tid}/resume")
-            emu.admin("PATCH", "faults", json={"bandwidth": {}})
+            # still capped, so the copy cannot have finished yet; lifting the cap first raced the check
             assert tc.get_task(tid)["status"] == "ACTIVE"
+            emu.admin("PATCH", "faults", json={"bandwidth": {}})
             assert wait(tc, tid)["status"] == "SUCCEEDED"
         finally:
             emu.admin("PATCH", "faults", json={"bandwidth": {}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -200,7 +201,24 @@ def _endpoint_over_tls(url: str, cert: str) -> None:
                 assert time.monotonic() < deadline, "endpoint did not register over wss"
                 time.sleep(0.05)
             assert http.get(f"{url}/tls-ep/sysinfo/ping").json() == {"pong": True}
+        _client_calls_over_tls(url, cert)
     finally:
         agent.stop()
         runner.join(10)
         loop.close()
+
+
+def _client_calls_over_tls(url: str, cert: str) -> None:
+    """The SDK's plugin calls (httpcore path and httpx path) verify the bridge's cert alike."""
+    from radical.orbit import BridgeClient, errors
+
+    token = AUTH["Authorization"].split()[1]
+    for transport in (None, httpx.HTTPTransport(verify=ssl.create_default_context(cafile=cert))):
+        with BridgeClient(url, token=token, cert=cert, transport=transport) as bc:
+            assert bc.get_endpoint_client("tls-ep").get_plugin("sysinfo").info()["cpu_count"] >= 1
+    messages = []
+    for transport in (None, httpx.HTTPTransport()):
+        with BridgeClient(url, token=token, transport=transport) as bc, pytest.raises(errors.BridgeUnavailableError) as info:
+            bc.call("tls-ep", "sysinfo", "info", {})
+        messages.append(info.value.message)
+    assert "CERTIFICATE_VERIFY_FAILED" in messages[0] and "CERTIFICATE_VERIFY_FAILED" in messages[1]

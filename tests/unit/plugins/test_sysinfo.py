@@ -191,6 +191,9 @@ class FakeEndpointClient:
         status, out_headers, out = asyncio.run(call(self.plugin, method, f"/{route}", raw=data, query=query, headers=headers))
         return httpx.Response(status, headers=out_headers, content=out)
 
+    def call(self, plugin: str, route: str, body: Any, *, timeout: float | None = None) -> Any:
+        return self.request("POST", plugin, route, json=body, timeout=timeout).json()
+
 
 class TestSysinfoClient:
     def test_methods_map_to_routes(self) -> None:

@@ -119,6 +119,14 @@ class EndpointClient:
             json=json, params=params, content=content, headers=headers, timeout=timeout,
         )
 
+    def call(self, plugin: str, route: str, body: Any, *, timeout: float | None = None) -> Any:
+        """POST ``body`` as JSON to ``/{plugin}/{route}``; returns the decoded JSON answer.
+
+        The same request and exceptions as ``request("POST", ..., json=body).json()``,
+        on the SDK's lighter HTTP path (:meth:`BridgeClient.call`).
+        """
+        return self._bridge.call(self.name, plugin, route, body, timeout=timeout)
+
     def register_callback(
         self, plugin: str, topic: str, callback: EventCallback, *, session: str | None = None
     ) -> str:

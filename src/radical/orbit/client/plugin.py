@@ -118,8 +118,7 @@ class PluginClient:
     def _call(self, route: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """POST ``kwargs`` (plus ``sid``) to ``route`` and return the decoded JSON."""
         sid = self._ensure_session()
-        body = {"sid": sid, **kwargs}
-        return self._ec.request("POST", self.name, route, json=body, timeout=timeout).json()
+        return self._ec.call(self.name, route, {"sid": sid, **kwargs}, timeout=timeout)
 
     def request(self, method: str, route: str, **kwargs: Any) -> Any:
         """Raw access to any route of this plugin; returns the decoded JSON body."""

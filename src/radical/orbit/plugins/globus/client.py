@@ -97,15 +97,8 @@ class GlobusClient(PluginClient):
 
     def _wait_call(self, route: str, wait: float, **kwargs: Any) -> Any:
         sid = self._ensure_session()
-        budget = wait + WAIT_MARGIN
-        return self._ec.request(
-            "POST",
-            self.name,
-            route,
-            json={"sid": sid, **kwargs},
-            headers={"X-Orbit-Timeout": f"{budget:g}"},  # the bridge's wait; the HTTP timeout adds its own margin
-            timeout=budget,
-        ).json()
+        # the bridge waits ``budget`` (X-Orbit-Timeout); the HTTP timeout adds its own margin
+        return self._ec.call(self.name, route, {"sid": sid, **kwargs}, timeout=wait + WAIT_MARGIN)
 
     # -- transfers -------------------------------------------------------------
     def submit_transfer(

@@ -64,13 +64,22 @@ NOTES = """
   from one minute to the next, so single runs either side of 0.4 ms say little.
 * **Through Orbit vs. the direct SDK call.** Against real-world Globus latency (rows with
   +50 ms) Orbit costs ~1.1x. On raw loopback, where the emulator answers in ~1-2 ms, the
-  relayed call pays a whole second HTTP client stack (httpx in the client, globus-sdk's
-  requests on the endpoint) plus the bridge, and four processes share two cores:
-  ~2.1-2.3x, above the 2x target. Per relayed `get_task` the endpoint now spends ~2.5 ms
-  of CPU (was ~3.6: the FastAPI fast path and proxy settings resolved once per session),
-  about 1.5 ms of it inside globus-sdk; the client's httpx call alone is ~1.4 ms of CPU
-  here. The plugin's own share (validation, executor hop) is ~0.1-0.3 ms (the
-  in-process row).
+  relayed call adds a client HTTP call, the bridge and the endpoint's hop to its Globus
+  thread, and four processes share two cores. Since 2026-11-29 the SDK sends plugin
+  calls on httpcore instead of `httpx.Client` (`client/fastcall.py`), which took ~0.7 ms
+  of client CPU off every call. Alternating runs of `bench/globus.py`, same machine:
+
+  | version | `ls` | `get_task` |
+  |---|---|---|
+  | httpx client (fc9a6f3) | 2.04x / 1.99x / 1.95x | 2.28x / 2.26x / 2.21x |
+  | httpcore plugin calls | 1.73x / 1.69x / 1.81x | 1.78x / 1.85x / 2.14x |
+
+  The rest is the endpoint: per relayed `get_task` its Globus thread spends ~1.4-1.7 ms
+  of CPU inside globus-sdk (requests parses headers with the email package), and its
+  loop thread ~0.6-0.9 ms, of which ~0.25 ms is the hand-off to and from that thread
+  (the executor the plugin must use so that nothing blocks the loop). The plugin's own
+  validation and encoding are ~0.03 ms. The `get_task` ratio sits just under 2x and
+  crosses it on noisy runs.
 * **Shared-client throughput** (32 threads, one httpx pool, same process) is bounded by
   the load generator competing with two server processes for two cores; it now stays
   around 80-98 % of the direct rate (68-75 % before).

@@ -174,6 +174,13 @@ def test_bad_input_is_clear_before_sending(fake: FakeBridge) -> None:
     assert fake.seen == []
 
 
+@pytest.mark.parametrize("token", ["tök-en", "line\nbreak", "tab\there"])
+def test_token_an_http_header_cannot_carry(token: str) -> None:
+    with pytest.raises(errors.UsageError, match="printable ASCII") as info:
+        BridgeClient("http://127.0.0.1:9", token=token)
+    assert token not in info.value.message
+
+
 def test_closed(fake: FakeBridge) -> None:
     bc = BridgeClient(fake.url, token=TOKEN)
     bc.close()

@@ -113,6 +113,11 @@ class BridgeClient:
             )
         self._token = resolve_bridge_token(token)
         self.token_source = _source(token, ENV_BRIDGE_TOKEN, BRIDGE_TOKEN_FILE) if self._token else None
+        if self._token and not (self._token.isascii() and self._token.isprintable()):
+            raise UsageError(
+                f"the bridge token (from {self.token_source}) has characters an HTTP header cannot carry: "
+                "it must be printable ASCII, as `radical-orbit bridge` makes them"
+            )
         self.cert = resolve_bridge_cert(cert)
         self.cert_source = _source(cert, ENV_BRIDGE_CERT, BRIDGE_CERT_FILE) if self.cert else None
         if timeout <= 0:

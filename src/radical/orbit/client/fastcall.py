@@ -73,10 +73,10 @@ class JsonCaller:
         )
 
     def post(
-        self, path: str, body: bytes, *, timeout: float, connect_timeout: float, extra: Mapping[str, str] = {}
+        self, path: str, body: bytes, *, timeout: float, connect_timeout: float, extra: Mapping[str, str] | None = None
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """``(status, headers, content)``; raises one of :data:`CALL_ERRORS` without an answer."""
-        headers = self._headers + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+        headers = self._headers + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
         response = self._pool.request(
             "POST",
             self._base + path,

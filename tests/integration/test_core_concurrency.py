@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -82,4 +83,23 @@ def test_one_shared_client_many_threads(sysinfo_stack: Stack) -> None:
     bc = sysinfo_stack.client()
     with ThreadPoolExecutor(32) as pool:
         mismatches = [m for ms in pool.map(lambda i: _own_answers(bc, f"t{i}", 10), range(32)) for m in ms]
+    assert mismatches == []
+
+
+def test_plugin_calls_from_many_threads_get_their_own_answers(sysinfo_stack: Stack) -> None:
+    """The JSON call path (httpcore pool, what PluginClient methods use) under 32 threads."""
+    bc = sysinfo_stack.client()
+
+    def run(index: int) -> list[str]:
+        bad = []
+        for i in range(10):
+            mark = f"j{index}-{i}"
+            seen = bc.call("ep1", "sysinfo", f"echo/{mark}", {"mark": mark, "n": i})
+            body = json.loads(base64.b64decode(seen["body"]))
+            if (seen["path"], body) != (f"/echo/{mark}", {"mark": mark, "n": i}):
+                bad.append(f"{mark} got {seen['path']} {body}")
+        return bad
+
+    with ThreadPoolExecutor(32) as pool:
+        mismatches = [m for ms in pool.map(run, range(32)) for m in ms]
     assert mismatches == []

@@ -109,6 +109,10 @@ def test_every_method_with_an_access_token(stack: GlobusStack) -> None:
     assert sorted(e["name"] for e in listing["DATA"]) == ["file1.txt", "file2.txt", "file3.txt"]
     assert len(g.ls(TUTORIAL_1, "/~/share/godata/", filter="name:file1.txt")["DATA"]) == 1
     assert g.stat(TUTORIAL_1, "/~/share/godata/file1.txt")["size"] > 0
+    # a collection as uuid.UUID and a path as PurePosixPath travel as strings
+    from pathlib import PurePosixPath
+
+    assert g.ls(uuid.UUID(TUTORIAL_1), PurePosixPath("/~/share/godata"))["DATA"] == listing["DATA"]
     out = unique_dir()
     assert g.mkdir("local", out)["code"] == "DirectoryCreated"
     sub = g.submit_transfer(

@@ -167,9 +167,9 @@ def test_bad_input_is_clear_before_sending(fake: FakeBridge) -> None:
     with BridgeClient(fake.url, token=TOKEN) as bc:
         with pytest.raises(errors.UsageError, match="timeout must be positive"):
             bc.call("ep", "p", "r", {}, timeout=0)
-        with pytest.raises(ValueError):
+        with pytest.raises(errors.UsageError, match="x is the number nan"):
             bc.call("ep", "p", "r", {"x": float("nan")})
-        with pytest.raises(TypeError):
+        with pytest.raises(errors.UsageError, match="x is a value of type object"):
             bc.call("ep", "p", "r", {"x": object()})
     assert fake.seen == []
 
@@ -206,3 +206,34 @@ def test_debug_log_names_the_call_not_the_token(fake: FakeBridge, caplog: pytest
     lines = [r.getMessage() for r in caplog.records]
     assert any(f"POST {fake.url}/ep/globus/get_task" in line and "200" in line for line in lines)
     assert not any(TOKEN in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"items": [{"source": "/a", "destination": {"/b"}}]}, "items[0].destination is a value of type set"),
+        ({"timeout": float("nan")}, "timeout is the number nan"),
+        ({"label": "bad \ud800"}, "label is a string with a lone surrogate"),
+        ({"filter": {(1, 2): "x"}}, "filter[(1, 2)] is a key of type tuple"),
+        ({1, 2}, "the body is a value of type set"),
+    ],
+)
+def test_unencodable_body_names_the_field_on_both_paths(fake: FakeBridge, body: Any, named: str) -> None:
+    for bc in both(fake.url):
+        with bc, pytest.raises(errors.UsageError) as info:
+            bc.call("ep", "globus", "submit_transfer", body)
+        assert info.value.message.startswith(f"ep/globus/submit_transfer: {named}, which cannot be sent as JSON")
+    assert fake.seen == []
+
+
+def test_paths_and_uuids_travel_as_strings(fake: FakeBridge) -> None:
+    import uuid
+    from pathlib import PurePosixPath
+
+    body = {"path": PurePosixPath("/data/run 1"), "collection": uuid.UUID(int=7), "items": [{"source": PurePosixPath("/a")}]}
+    for bc in both(fake.url):
+        with bc:
+            bc.call("ep", "globus", "ls", body)
+    expected = {"path": "/data/run 1", "collection": "00000000-0000-0000-0000-000000000007", "items": [{"source": "/a"}]}
+    assert [json.loads(s.body) for s in fake.seen] == [expected, expected]
+    assert fake.seen[1].headers["content-type"] == "application/json"

@@ -292,12 +292,14 @@ class BridgeClient:
         sent on httpcore directly unless a custom transport or a proxy is in play
         (see :mod:`radical.orbit.client.fastcall`).
         """
-        if self._fast is None:
-            return self.relay("POST", endpoint, plugin, route, json=body, timeout=timeout).json()
         context, path, seconds = self._route(endpoint, plugin, route, timeout)
+        data = encode_json(body, context)
+        if self._fast is None:
+            return self.relay(
+                "POST", endpoint, plugin, route, content=data, headers={"Content-Type": "application/json"}, timeout=timeout
+            ).json()
         if self._closed:
             raise UsageError(f"{context}: this BridgeClient is closed")
-        data = encode_json(body)
         try:
             status, headers, content = self._fast.post(
                 path, data, timeout=seconds + _CLIENT_MARGIN, connect_timeout=min(seconds, _CONNECT_TIMEOUT),

@@ -16,12 +16,17 @@ environment keeps every call on httpx.
 from __future__ import annotations
 
 import json
+import math
+import os
 import ssl
 import urllib.request
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import httpcore
+
+from ..errors import UsageError
 
 __all__ = ["CALL_ERRORS", "JsonCaller", "encode_json", "proxy_configured"]
 
@@ -42,9 +47,58 @@ _MAX_KEEPALIVE = 20
 _KEEPALIVE_EXPIRY = 5.0
 
 
-def encode_json(body: Any) -> bytes:
-    """``body`` as httpx encodes a ``json=`` argument (compact UTF-8, no NaN)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+def _plain(value: Any) -> Any:
+    """What JSON cannot hold but a caller naturally passes: paths and UUIDs, as strings."""
+    if isinstance(value, (os.PathLike, uuid.UUID)):
+        return str(os.fspath(value) if isinstance(value, os.PathLike) else value)
+    raise TypeError(type(value).__name__)
+
+
+def _unencodable(value: Any, where: str) -> tuple[str, str] | None:
+    """``(where, what)`` of the first value in ``value`` that JSON cannot carry."""
+    if value is None or isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, f"the number {value!r}")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where, "a string with a lone surrogate"
+        return None
+    if isinstance(value, (os.PathLike, uuid.UUID)):
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not (key is None or isinstance(key, (str, int, float, bool))):
+                return f"{where}[{key!r}]", f"a key of type {type(key).__name__}"
+            found = _unencodable(item, f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _unencodable(item, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    return where or "the body", f"a value of type {type(value).__name__}"
+
+
+def encode_json(body: Any, context: str = "") -> bytes:
+    """``body`` as compact UTF-8 JSON (what httpx sends for ``json=``), paths and UUIDs as strings.
+
+    :raises UsageError: naming the field that JSON cannot carry (a set, NaN, an object ...)
+    """
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_plain).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        where, what = _unencodable(body, "") or ("the body", str(exc))
+        prefix = f"{context}: " if context else ""
+        raise UsageError(
+            f"{prefix}{where} is {what}, which cannot be sent as JSON: "
+            "pass str, int, finite float, bool, None, list or dict (paths and UUIDs are turned into strings)"
+        ) from None
 
 
 def proxy_configured() -> bool:

@@ -288,9 +288,10 @@ class BridgeClient:
         """POST ``body`` as JSON to a plugin route; returns the decoded JSON answer.
 
         What :class:`~radical.orbit.client.plugin.PluginClient` calls are made of: the
-        same request, answer and exceptions as ``relay("POST", ..., json=body).json()``,
-        sent on httpcore directly unless a custom transport or a proxy is in play
-        (see :mod:`radical.orbit.client.fastcall`).
+        same request, answer and exceptions as ``relay("POST", ..., json=body).json()``
+        (paths and UUIDs in ``body`` become strings; a value JSON cannot carry is a
+        :class:`~radical.orbit.errors.UsageError` naming it), sent on httpcore directly
+        unless a custom transport or a proxy is in play (see :mod:`radical.orbit.client.fastcall`).
         """
         context, path, seconds = self._route(endpoint, plugin, route, timeout)
         data = encode_json(body, context)

@@ -72,7 +72,7 @@ def _unencodable(value: Any, where: str) -> tuple[str, str] | None:
         for key, item in value.items():
             if not (key is None or isinstance(key, (str, int, float, bool))):
                 return f"{where}[{key!r}]", f"a key of type {type(key).__name__}"
-            found = _unencodable(item, f"{where}.{key}" if where else key)
+            found = _unencodable(item, f"{where}.{key}" if where else str(key))
             if found:
                 return found
         return None

@@ -76,7 +76,7 @@ class PluginClient:
     def register_session(self, **kwargs: Any) -> str:
         """Open a session on the endpoint (closing any previous one of this client)."""
         body = {k: v for k, v in kwargs.items() if v is not None}
-        reply = self._ec.request("POST", self.name, "register_session", json=body).json()
+        reply = self._ec.call(self.name, "register_session", body)
         old, self._sid = self._sid, reply["sid"]
         if old:
             self._close_remote(old)
@@ -94,7 +94,7 @@ class PluginClient:
 
     def _close_remote(self, sid: str) -> None:
         try:
-            self._ec.request("POST", self.name, "unregister_session", json={"sid": sid})
+            self._ec.call(self.name, "unregister_session", {"sid": sid})
         except Exception as exc:  # closing is best effort: the endpoint reaps idle sessions
             log.debug("%s/%s: closing session failed: %s", self._ec.name, self.name, exc)
 

@@ -97,7 +97,7 @@ class GlobusClient(PluginClient):
 
     def _wait_call(self, route: str, wait: float, **kwargs: Any) -> Any:
         sid = self._ensure_session()
-        # the bridge waits ``budget`` (X-Orbit-Timeout); the HTTP timeout adds its own margin
+        # the bridge waits ``wait + WAIT_MARGIN`` (X-Orbit-Timeout); the HTTP timeout adds its own margin
         return self._ec.call(self.name, route, {"sid": sid, **kwargs}, timeout=wait + WAIT_MARGIN)
 
     # -- transfers -------------------------------------------------------------

@@ -101,13 +101,7 @@ class OrbitStack:
         env = stack_environ(self.home, self.env)
         if self._generate:
             argv = ["bridge", "--host", "127.0.0.1", "--port", str(self.port), *self.bridge_args]
-            proc = ServiceProcess("bridge", argv, env=env, log_dir=self.log_dir, url=self.url)
-            proc.start()
-            try:
-                proc.wait_http(f"{self.url}/health", timeout=timeout)
-            except BaseException:
-                proc.stop()
-                raise
+            proc = procs.start_healthy(ServiceProcess("bridge", argv, env=env, log_dir=self.log_dir, url=self.url), timeout)
             token_file = self.home / ".radical" / "orbit" / "bridge.token"
             self.token = token_file.read_text(encoding="utf-8").strip()
             proc.token = self.token

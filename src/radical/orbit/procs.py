@@ -30,6 +30,7 @@ __all__ = [
     "start_bridge",
     "start_emulator",
     "start_endpoint",
+    "start_healthy",
 ]
 
 
@@ -158,7 +159,7 @@ def _env_with_home(env: dict[str, str] | None, home: Path | None) -> dict[str, s
     return out
 
 
-def _start_healthy(proc: ServiceProcess, timeout: float) -> ServiceProcess:
+def start_healthy(proc: ServiceProcess, timeout: float) -> ServiceProcess:
     """Start ``proc`` and wait for ``GET {url}/health``; stop it again if that fails."""
     proc.start()
     try:
@@ -187,7 +188,7 @@ def start_emulator(
     argv += list(args)
     url = f"http://127.0.0.1:{port}"
     proc = ServiceProcess("emulator", argv, env=_env_with_home(env, home), log_dir=log_dir, url=url)
-    return _start_healthy(proc, timeout)
+    return start_healthy(proc, timeout)
 
 
 def start_bridge(
@@ -214,7 +215,7 @@ def start_bridge(
     if token:  # via the environment, not argv: argv is visible to every local user in `ps`
         penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
     proc = ServiceProcess("bridge", argv, env=penv, log_dir=log_dir, url=url, token=token)
-    return _start_healthy(proc, timeout)
+    return start_healthy(proc, timeout)
 
 
 def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeout: float = 30.0, proc: ServiceProcess | None = None) -> dict[str, Any]:

@@ -295,23 +295,22 @@ class BridgeClient:
         """
         context, path, seconds = self._route(endpoint, plugin, route, timeout)
         data = encode_json(body, context)
+        deadline = {"X-Orbit-Timeout": f"{seconds:g}"}
         if self._fast is None:
-            return self.relay(
-                "POST", endpoint, plugin, route, content=data, headers={"Content-Type": "application/json"}, timeout=timeout
-            ).json()
+            headers = {"Content-Type": "application/json", **deadline}
+            return self._send("POST", path, context=context, content=data, headers=headers, timeout=seconds).json()
         if self._closed:
             raise UsageError(f"{context}: this BridgeClient is closed")
         try:
-            status, headers, content = self._fast.post(
-                path, data, timeout=seconds + _CLIENT_MARGIN, connect_timeout=min(seconds, _CONNECT_TIMEOUT),
-                extra={"X-Orbit-Timeout": f"{seconds:g}"},
+            status, raw_headers, content = self._fast.post(
+                path, data, timeout=seconds + _CLIENT_MARGIN, connect_timeout=min(seconds, _CONNECT_TIMEOUT), extra=deadline
             )
         except CALL_ERRORS as exc:
             raise self._unavailable(exc, context) from exc
         if log.isEnabledFor(logging.DEBUG):  # the line httpx logs for the other calls
             log.debug('HTTP Request: POST %s%s "HTTP/1.1 %d"', self.url.rstrip("/"), path, status)
         if status >= 300:
-            raise self._error(httpx.Response(status, headers=headers, content=content), context)
+            raise self._error(httpx.Response(status, headers=raw_headers, content=content), context)
         return jsonlib.loads(content)
 
     def _route(self, endpoint: str, plugin: str, route: str, timeout: float | None) -> tuple[str, str, float]:

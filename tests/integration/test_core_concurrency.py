@@ -87,7 +87,7 @@ def test_one_shared_client_many_threads(sysinfo_stack: Stack) -> None:
 
 
 def test_plugin_calls_from_many_threads_get_their_own_answers(sysinfo_stack: Stack) -> None:
-    """The JSON call path (httpcore pool, what PluginClient methods use) under 32 threads."""
+    """The JSON call path (the http.client pool PluginClient methods use) under 32 threads."""
     bc = sysinfo_stack.client()
 
     def run(index: int) -> list[str]:

@@ -209,7 +209,7 @@ def _endpoint_over_tls(url: str, cert: str) -> None:
 
 
 def _client_calls_over_tls(url: str, cert: str) -> None:
-    """The SDK's plugin calls (httpcore path and httpx path) verify the bridge's cert alike."""
+    """The SDK's plugin calls (http.client path and httpx path) verify the bridge's cert alike."""
     from radical.orbit import BridgeClient, errors
 
     token = AUTH["Authorization"].split()[1]

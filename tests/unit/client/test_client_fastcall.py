@@ -1,4 +1,4 @@
-"""``BridgeClient.call``: the httpcore path sends and raises exactly what the httpx path does.
+"""``BridgeClient.call``: the http.client path sends and raises exactly what the httpx path does.
 
 A small HTTP/1.1 server in a thread stands in for the bridge and records what
 arrives; each case runs once on the fast path (a plain ``BridgeClient``) and once
@@ -46,6 +46,8 @@ class FakeBridge:
     body: bytes = b'{"ok":true,"n":1}'
     content_type: str = "application/json"
     delay: float = 0.0
+    chunked: bool = False  # answer in chunked transfer encoding
+    close: str = ""  # "silently": close after answering without saying so; "header": say so; "no-answer": close instead
     seen: list[Seen] = field(default_factory=list)
 
 
@@ -61,8 +63,22 @@ def fake() -> Iterator[FakeBridge]:
             state.seen.append(Seen("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.client_address))
             if state.delay:
                 time.sleep(state.delay)
+            if state.close == "no-answer":
+                self.close_connection = True
+                return
             self.send_response(state.status)
             self.send_header("content-type", state.content_type)
+            if state.close == "header":
+                self.send_header("connection", "close")
+            if state.close:
+                self.close_connection = True
+            if state.chunked:
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                half = len(state.body) // 2
+                for part in (state.body[:half], state.body[half:], b""):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                return
             self.send_header("content-length", str(len(state.body)))
             self.end_headers()
             self.wfile.write(state.body)
@@ -237,3 +253,85 @@ def test_paths_and_uuids_travel_as_strings(fake: FakeBridge) -> None:
     expected = {"path": "/data/run 1", "collection": "00000000-0000-0000-0000-000000000007", "items": [{"source": "/a"}]}
     assert [json.loads(s.body) for s in fake.seen] == [expected, expected]
     assert fake.seen[1].headers["content-type"] == "application/json"
+
+
+def _peers(fake: FakeBridge) -> int:
+    return len({s.peer for s in fake.seen})
+
+
+def test_connection_closed_by_the_bridge_is_not_reused(fake: FakeBridge) -> None:
+    """An idle connection the bridge closed (keep-alive timeout) is noticed before use."""
+    fake.close = "silently"
+    with BridgeClient(fake.url, token=TOKEN) as bc:
+        for _ in range(3):
+            assert bc.call("ep", "p", "r", {}) == {"ok": True, "n": 1}
+            time.sleep(0.05)  # the FIN arrives
+    assert _peers(fake) == 3
+
+
+def test_connection_close_header_is_honoured(fake: FakeBridge) -> None:
+    fake.close = "header"
+    with BridgeClient(fake.url, token=TOKEN) as bc:
+        for _ in range(3):
+            assert bc.call("ep", "p", "r", {}) == {"ok": True, "n": 1}
+        assert not bc._fast._idle  # type: ignore[union-attr]
+    assert _peers(fake) == 3
+
+
+def test_idle_connections_expire(fake: FakeBridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    from radical.orbit.client import fastcall
+
+    monkeypatch.setattr(fastcall, "_KEEPALIVE_EXPIRY", 0.0)
+    with BridgeClient(fake.url, token=TOKEN) as bc:
+        for _ in range(3):
+            bc.call("ep", "p", "r", {})
+    assert _peers(fake) == 3
+
+
+def test_chunked_answer_identical(fake: FakeBridge) -> None:
+    fake.chunked = True
+    fake.body = json.dumps({"items": list(range(500))}).encode()
+    answers = []
+    for bc in both(fake.url):
+        with bc:
+            answers.append(bc.call("ep", "globus", "ls", {"sid": "s"}))
+    assert answers[0] == answers[1] == {"items": list(range(500))}
+
+
+def test_disconnect_without_answer_identical(fake: FakeBridge) -> None:
+    fake.close = "no-answer"
+    messages = []
+    for bc in both(fake.url):
+        with bc, pytest.raises(errors.BridgeUnavailableError) as info:
+            bc.call("ep", "globus", "ls", {"sid": "s"})
+        messages.append(info.value.message)
+    assert messages[0] == messages[1]
+    assert "Server disconnected without sending a response." in messages[0]
+
+
+def test_busy_pool_waits_then_times_out(fake: FakeBridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every connection in use a call waits for one, up to its timeout."""
+    from radical.orbit.client import fastcall
+
+    monkeypatch.setattr(fastcall, "_MAX_CONNECTIONS", 1)
+    monkeypatch.setattr(bridge_mod, "_CLIENT_MARGIN", 0.0)
+    fake.delay = 0.6
+    with BridgeClient(fake.url, token=TOKEN) as bc:
+        first = threading.Thread(target=bc.call, args=("ep", "p", "slow", {}))
+        first.start()
+        time.sleep(0.2)
+        with pytest.raises(errors.BridgeUnavailableError, match=r"no answer in time \(PoolTimeout\)"):
+            bc.call("ep", "p", "r", {}, timeout=0.1)
+        assert bc.call("ep", "p", "r", {}, timeout=5) == {"ok": True, "n": 1}  # waits for the slot
+        first.join(5)
+    assert [s.path for s in fake.seen] == ["/ep/p/slow", "/ep/p/r"]
+
+
+def test_close_releases_idle_connections(fake: FakeBridge) -> None:
+    bc = BridgeClient(fake.url, token=TOKEN)
+    bc.call("ep", "p", "r", {})
+    fast = bc._fast
+    assert fast is not None and len(fast._idle) == 1
+    conn = fast._idle[0][0]
+    bc.close()
+    assert not fast._idle and conn.sock is None

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpcore
 import httpx
 
 from ..__about__ import __version__
@@ -59,7 +58,14 @@ from ..errors import (
 )
 from .endpoint import EndpointClient
 from .events import EventCallback, EventListener, Subscription
-from .fastcall import CALL_ERRORS, JsonCaller, encode_json, proxy_configured
+from .fastcall import (
+    CALL_ERRORS,
+    CallTimeout,
+    ConnectTimeout,
+    JsonCaller,
+    encode_json,
+    proxy_configured,
+)
 
 __all__ = ["DEFAULT_TIMEOUT", "BridgeClient"]
 
@@ -191,8 +197,8 @@ class BridgeClient:
         )
 
     def _unavailable(self, exc: Exception, context: str = "") -> BridgeUnavailableError:
-        if isinstance(exc, (httpx.TimeoutException, httpcore.TimeoutException)) and not isinstance(
-            exc, (httpx.ConnectTimeout, httpcore.ConnectTimeout)
+        if isinstance(exc, (httpx.TimeoutException, CallTimeout)) and not isinstance(
+            exc, (httpx.ConnectTimeout, ConnectTimeout)
         ):
             reason = f"no answer in time ({type(exc).__name__})"
         else:
@@ -290,7 +296,7 @@ class BridgeClient:
         What :class:`~radical.orbit.client.plugin.PluginClient` calls are made of: the
         same request, answer and exceptions as ``relay("POST", ..., json=body).json()``
         (paths and UUIDs in ``body`` become strings; a value JSON cannot carry is a
-        :class:`~radical.orbit.errors.UsageError` naming it), sent on httpcore directly
+        :class:`~radical.orbit.errors.UsageError` naming it), sent on ``http.client`` directly
         unless a custom transport or a proxy is in play (see :mod:`radical.orbit.client.fastcall`).
         """
         context, path, seconds = self._route(endpoint, plugin, route, timeout)

@@ -65,28 +65,34 @@ NOTES = """
 * **Through Orbit vs. the direct SDK call.** Against real-world Globus latency (rows with
   +50 ms) Orbit costs ~1.1x. On raw loopback, where the emulator answers in ~1-2 ms, the
   relayed call adds a client HTTP call, the bridge and the endpoint's hop to its Globus
-  thread, and four processes share two cores. Since 2026-11-29 the SDK sends plugin
-  calls on httpcore instead of `httpx.Client` (`client/fastcall.py`), which took ~0.7 ms
-  of client CPU off every call. Alternating runs of `bench/globus.py`, same machine:
+  thread, and four processes share two cores. The SDK's own share went first: plugin
+  calls left `httpx.Client` for httpcore (~0.7 ms less client CPU per call), then
+  httpcore for a small keep-alive pool on the standard library's `http.client`
+  (~0.3 ms less again; `client/fastcall.py`). Alternating runs of `bench/globus.py`,
+  same machine:
 
-  | version | `ls` | `get_task` |
-  |---|---|---|
-  | httpx client (fc9a6f3) | 2.04x / 1.99x / 1.95x | 2.28x / 2.26x / 2.21x |
-  | httpcore plugin calls | 1.73x / 1.69x / 1.81x | 1.78x / 1.85x / 2.14x |
-  | same, three later runs | 1.79x / 1.81x / 1.80x | 2.02x / 2.15x / 1.96x |
+  | version | `ls` | `get_task` | no-op call |
+  |---|---|---|---|
+  | httpx client (fc9a6f3) | 2.04x / 1.99x / 1.95x | 2.28x / 2.26x / 2.21x | 1.6-3.2 ms |
+  | httpcore plugin calls (4270b45) | 1.82x / 1.80x / 1.73x | 1.92x / 1.97x / 1.91x | 1.3 / 1.3 / 1.7 ms |
+  | http.client plugin calls | 1.62x / 1.61x / 1.75x | 1.83x / 1.66x / 1.77x | 1.0 / 0.9 / 1.3 ms |
 
   The rest is the endpoint: per relayed `get_task` its Globus thread spends ~1.4-1.7 ms
   of CPU inside globus-sdk (requests parses headers with the email package), and its
   loop thread ~0.6-0.9 ms, of which ~0.25 ms is the hand-off to and from that thread
   (the executor the plugin must use so that nothing blocks the loop). The plugin's own
-  validation and encoding are ~0.03 ms. So `ls` now meets the 2x target; `get_task`,
-  whose direct call is the cheapest of all, sits at about 2x and crosses it in about
-  half the runs. Orbit's side of that call is a chain of eight process and thread
+  validation and encoding are ~0.03 ms (~0.2 ms for the whole frame-to-frame dispatch
+  in a tight loop). Orbit's side of a call is a chain of eight process and thread
   wake-ups (client, bridge, endpoint loop, Globus thread, emulator and back) against
-  two for the direct call, on two cores.
+  two for the direct call, on two cores, so `get_task`, whose direct call is the
+  cheapest of all, stays the closest to the 2x line.
 * **Shared-client throughput** (32 threads, one httpx pool, same process) is bounded by
-  the load generator competing with two server processes for two cores; it now stays
-  around 80-98 % of the direct rate (68-75 % before).
+  the load generator: its threads hold the GIL, and per request they spend 1.2 ms of CPU
+  against the bare app but 1.7 ms against the bridge (more threads wait at once, so more
+  GIL hand-offs), while the bridge and the endpoint spend 0.46 and 0.28 ms (the bare app
+  0.22 ms), all on two cores (`/proc` CPU times over 4 s runs). The ratio lands between
+  69 % and 98 % of the direct rate from run to run, on both sides of the 80 % target;
+  with one client per thread it is 82-113 %.
 """
 
 

@@ -335,3 +335,11 @@ def test_close_releases_idle_connections(fake: FakeBridge) -> None:
     conn = fast._idle[0][0]
     bc.close()
     assert not fast._idle and conn.sock is None
+
+
+def test_url_with_a_path_prefix_identical(fake: FakeBridge) -> None:
+    """A bridge behind a reverse proxy at ``https://host/orbit``: both paths keep the prefix."""
+    for bc in both(fake.url + "/orbit/"):
+        with bc:
+            bc.call("ep", "globus", "get_task", {"sid": "s"})
+    assert [s.path for s in fake.seen] == ["/orbit/ep/globus/get_task"] * 2

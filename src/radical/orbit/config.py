@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
+
+from .errors import UsageError
 
 ENV_BRIDGE_URL = "RADICAL_ORBIT_BRIDGE_URL"
 ENV_BRIDGE_TOKEN = "RADICAL_ORBIT_BRIDGE_TOKEN"
@@ -72,3 +75,31 @@ def write_private_file(name: str, content: str) -> Path:
         fh.write(content)
     os.chmod(path, 0o600)
     return path
+
+
+def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool = False) -> SplitResult:
+    """``url`` split, or a :class:`UsageError` that says what is wrong with it and where it came from.
+
+    Checked before anything dials it, so a typo in a URL is one clear line instead of a
+    traceback from an HTTP library or an endpoint that retries an impossible address.
+    ``websocket`` also allows ``ws://`` and ``wss://`` (the endpoint's ``--url``).
+    """
+    schemes = ("http", "https", "ws", "wss") if websocket else ("http", "https")
+    where = f"bridge URL {url!r} (from {source})"
+    example = "e.g. http://127.0.0.1:8000"
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        raise UsageError(f"{where} contains spaces or control characters; write it as one token, {example}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a bad port or an unclosed IPv6 bracket
+        raise UsageError(f"{where} cannot be read ({exc}); write it as scheme://host:port, {example}") from None
+    if parts.scheme.lower() not in schemes:
+        raise UsageError(f"{where} must start with {', '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise UsageError(f"{where} has no host; {example}")
+    if port == 0:
+        raise UsageError(f"{where} has port 0; use the port the bridge listens on (1-65535), {example}")
+    if parts.fragment or (parts.query and not websocket):
+        raise UsageError(f"{where} must not have a query or fragment; give only scheme://host:port[/path], {example}")
+    return parts

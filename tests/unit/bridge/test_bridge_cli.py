@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 
 from radical.orbit.bridge.settings import BridgeSettings
 from radical.orbit.cli import bridge as cli_bridge
+from radical.orbit.procs import free_port
 
 
 @pytest.fixture
@@ -71,12 +73,34 @@ class TestBridgeCli:
         assert run("--cert", str(cert)).exit_code == 2
         assert served == []
 
-    def test_tls_and_wide_bind(self, served: list[BridgeSettings], home: Path, tmp_path: Path) -> None:
-        cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-        cert.write_text("x")
-        key.write_text("y")
-        result = run("--host", "0.0.0.0", "--port", "9443", "--cert", str(cert), "--key", str(key), "--token", "t")
-        assert result.exit_code == 0
+    def test_unusable_address_or_tls_files_refused_before_any_file_is_written(
+        self, served: list[BridgeSettings], home: Path, tmp_path: Path
+    ) -> None:
+        """Each was a traceback or a bind error after bridge.url pointed at the bad address."""
+        junk = tmp_path / "junk.pem"
+        junk.write_text("not PEM")
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            taken = str(busy.getsockname()[1])
+            cases = [
+                (["--host", "bad host"], "cannot be resolved"),
+                (["--host", "10.99.99.99"], "use an address of this machine"),
+                (["--port", taken], "another process (another bridge?) listens there"),
+                (["--cert", str(junk), "--key", str(junk)], "give a PEM certificate and the PEM private key"),
+            ]
+            for args, says in cases:
+                result = CliRunner().invoke(cli_bridge.bridge, args)
+                assert result.exit_code == 2 and says in result.output, (args, result.output)
+        assert served == []
+        assert not (home / ".radical" / "orbit" / "bridge.url").exists()
+        assert not (home / ".radical" / "orbit" / "bridge.token").exists()
+
+    def test_tls_and_wide_bind(self, served: list[BridgeSettings], home: Path, self_signed: tuple[Path, Path]) -> None:
+        cert, key = self_signed
+        port = free_port()
+        result = run("--host", "0.0.0.0", "--port", str(port), "--cert", str(cert), "--key", str(key), "--token", "t")
+        assert result.exit_code == 0, result.output
         assert "reachable from other machines" in result.output
-        assert served[0].cert_file == str(cert) and served[0].url == "https://127.0.0.1:9443"
-        assert (home / ".radical" / "orbit" / "bridge.url").read_text().strip() == "https://127.0.0.1:9443"
+        assert served[0].cert_file == str(cert) and served[0].url == f"https://127.0.0.1:{port}"
+        assert (home / ".radical" / "orbit" / "bridge.url").read_text().strip() == f"https://127.0.0.1:{port}"

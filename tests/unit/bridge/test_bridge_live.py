@@ -4,9 +4,7 @@ endpoint, and a shutdown that ends open streams."""
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -152,18 +150,9 @@ class TestLiveBridge:
         assert rest == [] or all(not line or line.startswith((":", "id", "event", "data")) for line in rest)
 
 
-def test_tls(tmp_path: Path) -> None:
+def test_tls(self_signed: tuple[Path, Path]) -> None:
     """--cert/--key: the bridge serves HTTPS (self-signed cert made with openssl)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed
     bridge = LiveBridge(cert_file=str(cert), key_file=str(key)).start()
     try:
         url = f"https://127.0.0.1:{bridge.port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -76,9 +77,28 @@ class TestResolution:
         assert (bc.url, bc._token, bc.cert) == ("http://from-arg:3", "arg-token", str(cert))
         assert bc.token_source == "the argument"
 
-    def test_bad_url_and_cert(self, home: Path) -> None:
-        with pytest.raises(errors.UsageError, match="http://"):
-            BridgeClient("ws://x:1")
+    @pytest.mark.parametrize(
+        ("url", "says"),
+        [
+            ("ws://x:1", "must start with http://, https://"),
+            ("http://127.0.0.1:notaport", "cannot be read"),
+            ("http://127.0.0.1:99999", "Port out of range"),
+            ("http://[::1", "Invalid IPv6 URL"),
+            ("http://exa mple.org", "spaces or control characters"),
+            ("http://:8000", "has no host"),
+            ("http://127.0.0.1:8000?x=1", "must not have a query or fragment"),
+        ],
+    )
+    def test_bad_url(self, url: str, says: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Each is a UsageError naming the URL and its source (was httpx.InvalidURL or ValueError)."""
+        with pytest.raises(errors.UsageError, match=re.escape(says)) as info:
+            BridgeClient(url)
+        assert f"bridge URL {url!r} (from the argument)" in info.value.message
+        monkeypatch.setenv("RADICAL_ORBIT_BRIDGE_URL", url)
+        with pytest.raises(errors.UsageError, match=r"\$RADICAL_ORBIT_BRIDGE_URL"):
+            BridgeClient()
+
+    def test_bad_cert(self, home: Path) -> None:
         with pytest.raises(errors.UsageError, match="not a readable file"):
             BridgeClient("https://x:1", cert=str(home / "missing.pem"))
         junk = home / "junk.pem"

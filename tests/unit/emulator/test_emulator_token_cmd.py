@@ -34,3 +34,7 @@ class TestEmulatorCli:
     def test_unreachable_emulator(self) -> None:
         res = CliRunner().invoke(emulator, ["token", "--url", "http://127.0.0.1:9"])
         assert res.exit_code == 1 and "cannot reach the emulator" in res.output
+
+    def test_unusable_url_is_a_usage_error(self) -> None:
+        res = CliRunner().invoke(emulator, ["token", "--url", "http://127.0.0.1:notaport"])
+        assert res.exit_code == 2 and "is not a usable URL" in res.output and "notaport" in res.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,26 @@ class TestEndpointSettings:
     def test_websocket_url(self, url: str, ws: str) -> None:
         assert websocket_url(url) == ws
 
-    @pytest.mark.parametrize("url", ["ftp://h", "h:8000", "http://"])
-    def test_bad_url(self, url: str) -> None:
-        with pytest.raises(UsageError):
+    @pytest.mark.parametrize(
+        ("url", "says"),
+        [
+            ("ftp://h", "must start with http://, https://, ws://, wss://"),
+            ("h:8000", "must start with"),
+            ("http://", "has no host"),
+            ("http://:8000", "has no host"),
+            ("http://127.0.0.1:notaport", "cannot be read"),
+            ("http://127.0.0.1:99999", "Port out of range"),
+            ("http://127.0.0.1:0", "has port 0"),
+            ("http://[::1", "Invalid IPv6 URL"),
+            ("http://exa mple.org", "spaces or control characters"),
+            ("http://h:1/#frag", "must not have a query or fragment"),
+        ],
+    )
+    def test_bad_url(self, url: str, says: str) -> None:
+        """A URL no connection could use is refused before anything dials it."""
+        with pytest.raises(UsageError, match=re.escape(says)) as info:
             websocket_url(url)
+        assert url in info.value.message and "--url" in info.value.message
 
     def test_names(self) -> None:
         assert check_endpoint_name("ep-1.a_b") == "ep-1.a_b"
@@ -73,3 +90,6 @@ class TestEndpointSettings:
         assert result.exit_code == 2 and "nosuchplugin" in result.output and "sysinfo" in result.output
         result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", "ftp://x"])
         assert result.exit_code == 2 and "ftp://x" in result.output
+        for url in ("http://127.0.0.1:notaport", "http://[::1"):  # were a retry loop and a traceback
+            result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", url])
+            assert result.exit_code == 2 and "cannot be read" in result.output

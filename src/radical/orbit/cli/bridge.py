@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
+import socket
+import ssl
 from pathlib import Path
 
 import click
@@ -21,6 +24,39 @@ from ..config import (
 log = logging.getLogger("radical.orbit.cli.bridge")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Refuse a ``--host`` that cannot be bound, before the URL file points clients at it."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise click.UsageError(
+            f"--host {host!r} cannot be resolved to an address ({exc}); "
+            "use 127.0.0.1 (the default), 0.0.0.0 for every interface, or a host name that resolves"
+        ) from None
+    with socket.socket(family, kind, proto) as probe:  # bound and closed again: uvicorn binds for real
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            hint = (
+                "another process (another bridge?) listens there: stop it or pick another --port"
+                if exc.errno == errno.EADDRINUSE
+                else "use an address of this machine: 127.0.0.1 (the default) or 0.0.0.0 for every interface"
+            )
+            raise click.UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); {hint}") from None
+
+
+def check_tls_files(cert: str, key: str) -> None:
+    """Load ``--cert``/``--key`` once, so a wrong file is one line instead of a traceback at start-up."""
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise click.UsageError(
+            f"cannot use --cert {cert!r} with --key {key!r} ({exc.strerror or exc}): "
+            "give a PEM certificate and the PEM private key that belongs to it"
+        ) from None
 
 
 def resolve_server_token(token: str | None) -> tuple[str, str]:
@@ -104,6 +140,9 @@ def bridge(
         raise click.UsageError("--token and --no-auth exclude each other")
     if bool(cert) != bool(key):
         raise click.UsageError("TLS needs both --cert and --key")
+    if cert and key:
+        check_tls_files(cert, key)
+    check_listen_address(host, port)
     secret: str | None = None
     if no_auth:
         _loud_warning(

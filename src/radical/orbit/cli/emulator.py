@@ -169,6 +169,8 @@ def token(url: str, refresh: bool, client_id: str | None, client_secret: str | N
             body = resp.json()
             if not refresh:
                 body.pop("client_id", None)
+    except httpx.InvalidURL as exc:
+        raise click.UsageError(f"--url {url!r} is not a usable URL ({exc}); e.g. http://127.0.0.1:{DEFAULT_EMULATOR_PORT}") from None
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach the emulator at {base}: {exc}") from exc
     click.echo(json.dumps(body, indent=2))

@@ -43,6 +43,7 @@ from ..config import (
     ENV_BRIDGE_CERT,
     ENV_BRIDGE_TOKEN,
     ENV_BRIDGE_URL,
+    check_bridge_url,
     orbit_home,
     resolve_bridge_cert,
     resolve_bridge_token,
@@ -113,10 +114,7 @@ class BridgeClient:
     ) -> None:
         self.url = resolve_bridge_url(url)
         self.url_source = _source(url, ENV_BRIDGE_URL, BRIDGE_URL_FILE)
-        if not self.url.startswith(("http://", "https://")):
-            raise UsageError(
-                f"bridge URL {self.url!r} (from {self.url_source}) must start with http:// or https://"
-            )
+        check_bridge_url(self.url, self.url_source)
         self._token = resolve_bridge_token(token)
         self.token_source = _source(token, ENV_BRIDGE_TOKEN, BRIDGE_TOKEN_FILE) if self._token else None
         if self._token and not (self._token.isascii() and self._token.isprintable()):

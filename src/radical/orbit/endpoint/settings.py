@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from ..config import resolve_bridge_cert, resolve_bridge_token, resolve_bridge_url
+from ..config import (
+    check_bridge_url,
+    resolve_bridge_cert,
+    resolve_bridge_token,
+    resolve_bridge_url,
+)
 from ..errors import UsageError
 from ..models.messages import ENDPOINT_NAME_PATTERN, RESERVED_NAMES
 
@@ -36,23 +41,19 @@ def check_endpoint_name(name: str) -> str:
     return name
 
 
-def websocket_url(url: str) -> str:
+def websocket_url(url: str, source: str = "--url, $RADICAL_ORBIT_BRIDGE_URL or ~/.radical/orbit/bridge.url") -> str:
     """The bridge's endpoint WebSocket URL for the http(s) URL clients use.
 
     ``http://h:p`` -> ``ws://h:p/ws/endpoint`` (``https`` -> ``wss``); a ``ws``/``wss``
     URL with a path is taken as-is, without a path it gets ``/ws/endpoint``.
     """
-    parts = urlsplit(url.strip())
+    parts = check_bridge_url(url.strip(), source, websocket=True)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         scheme = "ws" if scheme == "http" else "wss"
         path = parts.path.rstrip("/") + WS_PATH
-    elif scheme in ("ws", "wss"):
-        path = parts.path if parts.path not in ("", "/") else WS_PATH
     else:
-        raise UsageError(f"bridge URL {url!r} must start with http://, https://, ws:// or wss://")
-    if not parts.netloc:
-        raise UsageError(f"bridge URL {url!r} has no host")
+        path = parts.path if parts.path not in ("", "/") else WS_PATH
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 

@@ -32,9 +32,13 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> tuple[str,
     fields: list[dict[str, Any]] = []
     parts: list[str] = []
     for err in errors or []:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        field = ".".join(loc) or "body"
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):  # where it was, not a field
+            loc = loc[1:]  # (a field may itself be called "path")
         msg = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":  # FastAPI puts the character offset where a field goes
+            loc, msg = [], f"{msg} at character {'.'.join(loc) or '?'}; send a valid JSON object"
+        field = ".".join(loc) or "body"
         fields.append({"field": field, "error": msg, "type": err.get("type")})
         parts.append(f"'{field}': {msg}")
     message = "invalid request: " + "; ".join(parts) if parts else "invalid request body"

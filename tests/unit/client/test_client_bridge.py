@@ -314,3 +314,69 @@ def test_public_names_resolve() -> None:
     for name in radical.orbit.__all__:
         assert getattr(radical.orbit, name) is not None, name
     assert radical.orbit.BridgeClient is BridgeClient and radical.orbit.EndpointClient is EndpointClient
+
+
+class TestArgumentShapes:
+    """Wrong types and impossible numbers are UsageErrors naming the argument (were
+    TypeError/ValueError/OverflowError, an endless wait, or a callback listener that
+    stopped serving every other subscription)."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "says"),
+        [
+            ({"url": 5}, "BridgeClient url must be a string or None, got int"),
+            ({"token": 5}, "BridgeClient token must be a string or None, got int"),
+            ({"cert": 5}, "BridgeClient cert must be a file path or None, got int"),
+            ({"timeout": "5"}, "BridgeClient: timeout must be a number of seconds, got '5'"),
+            ({"timeout": None}, "BridgeClient: timeout must be a number of seconds, got None"),
+            ({"timeout": float("nan")}, "BridgeClient: timeout must be a finite number of seconds"),
+            ({"timeout": float("inf")}, "BridgeClient: timeout must be a finite number of seconds"),
+            ({"timeout": 0}, "BridgeClient: timeout must be positive"),
+        ],
+    )
+    def test_constructor(self, kwargs: dict[str, Any], says: str) -> None:
+        with pytest.raises(errors.UsageError) as info:
+            BridgeClient(**kwargs)
+        assert says in info.value.message
+
+    def test_calls(self) -> None:
+        sent: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(200, json={})
+
+        with make_client(handler) as bc:
+            for bad, says in ((float("nan"), "finite"), (float("inf"), "finite"), (-1, "positive"), ("1", "number of seconds")):
+                with pytest.raises(errors.UsageError, match=says):
+                    bc.call("ep", "sysinfo", "info", {}, timeout=bad)
+                with pytest.raises(errors.UsageError, match=says):
+                    bc.relay("GET", "ep", "sysinfo", "info", timeout=bad)
+            for method in ("BO GUS", "", 5, "GET\r\n"):
+                with pytest.raises(errors.UsageError, match="HTTP method name"):
+                    bc.relay(method, "ep", "sysinfo")  # type: ignore[arg-type]
+            with pytest.raises(errors.UsageError, match="route must be a string"):
+                bc.call("ep", "sysinfo", 5, {})  # type: ignore[arg-type]
+            with pytest.raises(errors.UsageError, match="plugin must be a non-empty string"):
+                bc.call("ep", "", "info", {})
+            with pytest.raises(errors.UsageError, match=r"wait_for_endpoint\('x'\): timeout must be a finite"):
+                bc.wait_for_endpoint("x", timeout=float("nan"))
+            with pytest.raises(errors.UsageError, match=r"interval must be positive"):
+                bc.wait_for_endpoint("x", timeout=1, interval=-1)
+        assert sent == []
+
+    def test_callback_subscriptions(self) -> None:
+        with make_client(lambda r: httpx.Response(200, json={})) as bc:
+            for args, says in (
+                ((None, "globus", "*"), "endpoint must be a name, '*' or a pattern"),
+                (("ep", 5, "*"), "plugin must be a name"),
+                (("ep", "globus", ""), "topic must be a name"),
+            ):
+                with pytest.raises(errors.UsageError, match=re.escape(says)):
+                    bc.register_callback(*args, lambda event: None)  # type: ignore[arg-type]
+            assert bc._listener is None  # nothing was subscribed, no stream opened
+            plugin = PluginClient.__new__(PluginClient)  # only the argument checks run
+            with pytest.raises(errors.UsageError, match="callback must be callable"):
+                PluginClient.register_notification_callback(plugin, 5)  # type: ignore[arg-type]
+            with pytest.raises(errors.UsageError, match="topic must be a topic name"):
+                PluginClient.register_notification_callback(plugin, lambda t, p: None, topic=5)  # type: ignore[arg-type]

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import math
 import os
+import re
 import ssl
 import threading
 import time
@@ -81,6 +83,30 @@ _CONNECT_TIMEOUT = 10.0
 SUBSCRIBE_TIMEOUT = 15.0
 
 
+_METHOD = re.compile(r"[A-Za-z]+")
+
+
+def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = False) -> float:
+    """``value`` as a finite number of seconds, or a :class:`UsageError` naming ``name``.
+
+    Shared by every SDK call that takes a timeout or an interval, so ``None``, a
+    string, NaN, infinity or a negative number is one clear error, not a
+    ``TypeError``/``OverflowError`` from deep inside, a busy loop or an endless wait.
+    """
+    prefix = f"{context}: " if context else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{prefix}{name} must be a number of seconds, got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise UsageError(f"{prefix}{name} is too large to be a number of seconds") from None
+    if not math.isfinite(seconds):
+        raise UsageError(f"{prefix}{name} must be a finite number of seconds, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise UsageError(f"{prefix}{name} must be positive, got {value!r}")
+    return seconds
+
+
 def _source(arg: str | None, env: str, filename: str) -> str:
     """Where a setting came from, for error messages (never the value)."""
     if arg:
@@ -112,6 +138,14 @@ class BridgeClient:
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        for name, value in (("url", url), ("token", token)):
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"BridgeClient {name} must be a string or None, got {type(value).__name__}")
+        if cert is not None and not isinstance(cert, (str, os.PathLike)):
+            raise UsageError(f"BridgeClient cert must be a file path or None, got {type(cert).__name__}")
+        self.timeout = seconds_arg(timeout, "timeout", "BridgeClient")
+        if cert is not None:
+            cert = os.fspath(cert)
         self.url = resolve_bridge_url(url)
         self.url_source = _source(url, ENV_BRIDGE_URL, BRIDGE_URL_FILE)
         check_bridge_url(self.url, self.url_source)
@@ -124,9 +158,6 @@ class BridgeClient:
             )
         self.cert = resolve_bridge_cert(cert)
         self.cert_source = _source(cert, ENV_BRIDGE_CERT, BRIDGE_CERT_FILE) if self.cert else None
-        if timeout <= 0:
-            raise UsageError(f"timeout must be positive, got {timeout!r}")
-        self.timeout = float(timeout)
         self._transport = transport
         self._verify = self._ssl_context()
         self._http = self._new_http(httpx.Timeout(self.timeout + _CLIENT_MARGIN, connect=_CONNECT_TIMEOUT))
@@ -280,6 +311,8 @@ class BridgeClient:
         timeout: float | None = None,
     ) -> httpx.Response:
         """``METHOD /{endpoint}/{plugin}/{route}`` through the bridge (see ``EndpointClient.request``)."""
+        if not isinstance(method, str) or not _METHOD.fullmatch(method):
+            raise UsageError(f"method must be an HTTP method name such as 'GET' or 'POST', got {method!r}")
         context, path, seconds = self._route(endpoint, plugin, route, timeout)
         hdrs = dict(headers or {})
         hdrs["X-Orbit-Timeout"] = f"{seconds:g}"
@@ -319,14 +352,15 @@ class BridgeClient:
 
     def _route(self, endpoint: str, plugin: str, route: str, timeout: float | None) -> tuple[str, str, float]:
         """``(context, path, seconds)`` of a relayed call: names for messages, quoted path, bridge deadline."""
+        for name, value in (("endpoint", endpoint), ("plugin", plugin), ("route", route)):
+            if not isinstance(value, str) or (not value and name != "route"):
+                raise UsageError(f"{name} must be a non-empty string, got {value!r}" if name != "route" else f"route must be a string, got {value!r}")
         route = route.lstrip("/")
         context = f"{endpoint}/{plugin}/{route}" if route else f"{endpoint}/{plugin}"
         path = "/" + "/".join(quote(part, safe="") for part in (endpoint, plugin))
         if route:
             path += "/" + quote(route, safe="/")
-        seconds = self.timeout if timeout is None else float(timeout)
-        if seconds <= 0:
-            raise UsageError(f"{context}: timeout must be positive, got {timeout!r}")
+        seconds = self.timeout if timeout is None else seconds_arg(timeout, "timeout", context)
         return context, path, seconds
 
     # -- discovery -----------------------------------------------------------------
@@ -376,6 +410,8 @@ class BridgeClient:
         :class:`EndpointNotFoundError` after ``timeout`` seconds (or the last
         :class:`BridgeUnavailableError` if the bridge never answered).
         """
+        timeout = seconds_arg(timeout, "timeout", f"wait_for_endpoint({name!r})", allow_zero=True)
+        interval = seconds_arg(interval, "interval", f"wait_for_endpoint({name!r})")
         deadline = time.monotonic() + timeout
         last: OrbitError | None = None
         while True:

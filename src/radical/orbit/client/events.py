@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from ..errors import OrbitError
+from ..errors import OrbitError, UsageError
 from ..models.messages import session_tag
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,12 @@ class Subscription:
     _tags: frozenset[str] = field(init=False, repr=False, default=frozenset())
 
     def __post_init__(self) -> None:
+        for name in ("endpoint", "plugin", "topic"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise UsageError(f"{name} must be a name, '*' or a pattern such as 'job_*', got {value!r}")
+        if self.session is not None and (not isinstance(self.session, str) or not self.session):
+            raise UsageError(f"session must be a session id or tag (a string) or None, got {self.session!r}")
         if self.session is not None:
             # accept either form; a sid and a tag can never collide (tags are hashes)
             self._tags = frozenset({self.session, session_tag(self.session)})

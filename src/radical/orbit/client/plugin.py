@@ -135,6 +135,11 @@ class PluginClient:
         :param topic: only this topic (default: every topic of this session)
         :returns: an id for :meth:`unregister_notification_callback`
         """
+        if not callable(callback):
+            raise UsageError(f"callback must be callable as callback(topic, payload), got {callback!r}")
+        if topic is not None and (not isinstance(topic, str) or not topic):
+            raise UsageError(f"topic must be a topic name, a pattern or None (every topic), got {topic!r}")
+
         def _deliver(event: dict[str, Any]) -> None:
             # filter on the *current* sid, so a re-registered session keeps its callbacks
             if self._sid is not None and event.get("session") == session_tag(self._sid):

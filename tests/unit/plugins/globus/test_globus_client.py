@@ -109,3 +109,43 @@ def test_client_imports_nothing_server_side() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda g: g.submit_transfer("u", "local", {"source": "/a", "destination": "/b"}), "items must be a list of dicts; wrap the single one"),
+        (lambda g: g.submit_transfer("u", "local", None), "items must be a list of dicts such as"),
+        (lambda g: g.submit_transfer("u", "local", [None]), "items[0] must be a dict"),
+        (lambda g: g.submit_transfer("u", "local", [{"source": "/a", "destination": "/b"}], filter_rules=[1]), "filter_rules[0] must be a dict"),
+        (lambda g: g.delete("local", None), "paths must be a path or a list of them"),
+        (lambda g: g.wait_all(None), "task_ids must be a task id or a list of them"),
+        (lambda g: g.track(5), "task_ids must be a task id or a list of them"),
+        (lambda g: g.list_tasks(status=5), "status must be a task status or a list of them"),
+        (lambda g: g.task_wait("t1", timeout=None), "task_wait: timeout must be a number of seconds, got None"),
+        (lambda g: g.task_wait("t1", timeout="abc"), "task_wait: timeout must be a number of seconds"),
+        (lambda g: g.task_wait("t1", timeout=10**400), "task_wait: timeout is too large"),
+        (lambda g: g.wait_all(["t1"], timeout=float("nan")), "wait_all: timeout must be a finite number"),
+        (lambda g: g.register_session(access_token="a" * 10, track=5), "track must be a task id or a list of them"),
+    ],
+)
+def test_wrong_shapes_are_usage_errors_naming_the_argument(call: Any, says: str) -> None:
+    """Each was a TypeError/ValueError/OverflowError from the shaping code; nothing is sent."""
+    from radical.orbit.errors import UsageError
+
+    ec = FakeEC()
+    gc = GlobusClient(ec, access_token="a" * 10)  # type: ignore[arg-type]
+    sent = len(ec.calls)
+    with pytest.raises(UsageError) as info:
+        call(gc)
+    assert says in info.value.message
+    assert len(ec.calls) == sent
+
+
+def test_single_ids_and_paths_are_lists_of_one() -> None:
+    ec = FakeEC()
+    gc = GlobusClient(ec, access_token="a" * 10)  # type: ignore[arg-type]
+    gc.wait_all("6c54cade-bde5-45c1-bdea-f4bd71dba2cc", timeout=1)
+    assert ec.calls[-1]["json"]["task_ids"] == ["6c54cade-bde5-45c1-bdea-f4bd71dba2cc"]
+    gc.track("6c54cade-bde5-45c1-bdea-f4bd71dba2cc")
+    assert ec.calls[-1]["json"]["task_ids"] == ["6c54cade-bde5-45c1-bdea-f4bd71dba2cc"]

@@ -55,6 +55,20 @@ def test_register_modes() -> None:
             m.RegisterGlobusSession.model_validate(bad)
 
 
+@pytest.mark.parametrize("field", ["access_token", "refresh_token", "client_secret"])
+@pytest.mark.parametrize("bad", ["tok-123456\n", " tok-123456", "tok 123456", "tok-1234\u00e9"])
+def test_register_refuses_credentials_no_header_can_carry(field: str, bad: str) -> None:
+    """A token read from a file with its newline would make every Globus call a network error."""
+    body: dict[str, Any] = {field: bad}
+    if field != "access_token":
+        body["client_id"] = U
+    with pytest.raises(ValidationError) as info:
+        m.RegisterGlobusSession.model_validate(body)
+    errors = info.value.errors()
+    assert [e["loc"] for e in errors] == [(field,)] and "strip it" in errors[0]["msg"]
+    assert bad not in str([{k: v for k, v in e.items() if k != "input"} for e in errors])
+
+
 def test_register_never_shows_secret() -> None:
     secret = "very-secret-token-value"
     req = m.RegisterGlobusSession(access_token=secret)

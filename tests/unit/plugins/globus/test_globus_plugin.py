@@ -47,6 +47,16 @@ def test_routes_validation_and_errors(plugin: PluginGlobus, fake: FakeTransfer, 
             assert sum(fake.calls.values()) == 0  # rejected before Globus
             r = await c.post("/ls", json={"sid": sid, "collection": "local", "path": "/~/"})
             assert r.status_code == 200 and r.json()["endpoint"] == U
+            # a field called "path" is named as such (it used to read 'body', like a location)
+            for route, body, says in (
+                ("/ls", {"sid": sid, "collection": "local", "path": 5}, "'path': Input should be a valid string"),
+                ("/stat", {"sid": sid, "collection": "local"}, "'path': Field required"),
+                ("/rename", {"sid": sid, "collection": "local", "oldpath": "/a", "newpath": ""}, "'newpath'"),
+            ):
+                r = await c.post(route, json=body)
+                assert r.status_code == 422 and says in r.json()["message"], r.text
+            r = await c.post("/ls", content=b'{"sid": ', headers={"content-type": "application/json"})
+            assert r.status_code == 422 and r.json()["message"].startswith("invalid request: 'body': JSON decode error at character")
             r = await c.post("/get_task", json={"sid": sid, "task_id": "0d6e5b8e-0000-4000-8000-000000000000"})
             assert r.status_code == 404 and r.json()["code"] == "not_found"
             assert r.json()["details"]["globus_code"] == "TaskNotFound"

@@ -21,7 +21,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from ...client.bridge import seconds_arg
 from ...client.plugin import PluginClient
+from ...errors import UsageError
 
 #: seconds the bridge/HTTP timeouts exceed a server-side wait
 WAIT_MARGIN = 30.0
@@ -40,6 +42,40 @@ def _jsonable(value: Any) -> Any:
 
 def _body(**kwargs: Any) -> dict[str, Any]:
     return {k: _jsonable(v) for k, v in kwargs.items() if v is not None}
+
+
+# Arguments are shaped here (lists built, ids turned into strings) before they are sent;
+# a value of the wrong shape is a UsageError naming the argument, not a TypeError from
+# the shaping itself. Values of the right shape but wrong content are the endpoint's to
+# judge (a 422 naming the field).
+
+
+def _records(value: Any, name: str, example: str) -> list[dict[str, Any]]:
+    """A list of dicts (``items``, ``filter_rules``); one dict alone is the usual slip."""
+    if isinstance(value, Mapping):
+        raise UsageError(f"{name} must be a list of dicts; wrap the single one in a list: {name}=[{example}]")
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise UsageError(f"{name} must be a list of dicts such as [{example}], got {type(value).__name__}")
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            raise UsageError(f"{name}[{index}] must be a dict such as {example}, got {type(item).__name__}")
+        out.append(dict(item))
+    return out
+
+
+def _strings(value: Any, name: str, what: str) -> list[str]:
+    """One string or a list of them (paths, statuses, ids): always a list of strings."""
+    if isinstance(value, (str, uuid.UUID)):
+        return [str(value)]
+    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        raise UsageError(f"{name} must be {what} or a list of them, got {type(value).__name__}")
+    out = []
+    for index, item in enumerate(value):
+        if not isinstance(item, (str, uuid.UUID)):
+            raise UsageError(f"{name}[{index}] must be {what}, got {type(item).__name__}")
+        out.append(str(item))
+    return out
 
 
 class GlobusClient(PluginClient):
@@ -80,7 +116,8 @@ class GlobusClient(PluginClient):
             endpoint's discovered collection)
         :param track: task ids to watch from the start (re-attach after a restart)
         """
-        ids = list(dict.fromkeys([*(track or []), *(self._submitted if self._sid else [])]))
+        tracked = _strings(track, "track", "a task id") if track is not None else []
+        ids = list(dict.fromkeys([*tracked, *(self._submitted if self._sid else [])]))
         return super().register_session(
             access_token=access_token,
             refresh_token=refresh_token,
@@ -139,7 +176,7 @@ class GlobusClient(PluginClient):
             **_body(
                 source=source,
                 destination=destination,
-                items=[dict(i) for i in items],
+                items=_records(items, "items", "{'source': '/data/in/', 'destination': '/~/out/', 'recursive': True}"),
                 label=label,
                 sync_level=sync_level,
                 verify_checksum=verify_checksum,
@@ -154,7 +191,10 @@ class GlobusClient(PluginClient):
                 notify_on_inactive=notify_on_inactive,
                 source_local_user=source_local_user,
                 destination_local_user=destination_local_user,
-                filter_rules=[dict(r) for r in filter_rules] if filter_rules is not None else None,
+                filter_rules=(
+                    _records(filter_rules, "filter_rules", "{'name': '*.tmp', 'method': 'exclude'}")
+                    if filter_rules is not None else None
+                ),
                 submission_id=submission_id,
                 fail_fast=fail_fast or None,
             ),
@@ -180,7 +220,7 @@ class GlobusClient(PluginClient):
             "delete",
             **_body(
                 collection=collection,
-                paths=[paths] if isinstance(paths, str) else list(paths),
+                paths=_strings(paths, "paths", "a path"),
                 recursive=recursive,
                 label=label,
                 ignore_missing=ignore_missing,
@@ -205,7 +245,7 @@ class GlobusClient(PluginClient):
         holds no thread while waiting; ``polling_interval`` caps how stale its view
         of the task may get.
         """
-        remaining = float(timeout)
+        remaining = seconds_arg(timeout, "timeout", "task_wait", allow_zero=True)
         while True:
             part = min(remaining, MAX_SLICE)
             res = dict(self._wait_call("task_wait", part, task_id=str(task_id), timeout=part, polling_interval=polling_interval))
@@ -215,8 +255,8 @@ class GlobusClient(PluginClient):
 
     def wait_all(self, task_ids: Iterable[str | uuid.UUID], timeout: float = 60) -> dict[str, Any]:
         """Wait for many tasks in one call: ``{completed, tasks: {id: status}, pending, not_found}``."""
-        ids = [str(t) for t in task_ids]
-        remaining = float(timeout)
+        ids = _strings(task_ids, "task_ids", "a task id")
+        remaining = seconds_arg(timeout, "timeout", "wait_all", allow_zero=True)
         while True:
             part = min(remaining, MAX_SLICE)
             res = dict(self._wait_call("wait_all", part, task_ids=ids, timeout=part))
@@ -244,8 +284,8 @@ class GlobusClient(PluginClient):
                 **_body(
                     limit=limit,
                     offset=offset,
-                    status=[status] if isinstance(status, str) else (list(status) if status else None),
-                    type=[type] if isinstance(type, str) else (list(type) if type else None),
+                    status=_strings(status, "status", "a task status") if status else None,
+                    type=_strings(type, "type", "a task type") if type else None,
                     label=label,
                 ),
             )
@@ -270,7 +310,7 @@ class GlobusClient(PluginClient):
     def track(self, task_ids: Iterable[str | uuid.UUID] | None = None) -> dict[str, Any]:
         """Watch existing tasks (all ACTIVE/INACTIVE ones of the identity if None) and get
         their notifications: ``{tracked, finished: {id: status}, not_found}``."""
-        ids = None if task_ids is None else [str(t) for t in task_ids]
+        ids = None if task_ids is None else _strings(task_ids, "task_ids", "a task id")
         for tid in ids or []:
             self._remember(tid)
         return dict(self._call("track", task_ids=ids))
@@ -300,7 +340,7 @@ class GlobusClient(PluginClient):
                     collection=collection,
                     path=path,
                     show_hidden=show_hidden,
-                    filter=filter if isinstance(filter, str) or filter is None else list(filter),
+                    filter=filter if isinstance(filter, str) or filter is None else _strings(filter, "filter", "a filter"),
                     limit=limit,
                     offset=offset,
                     orderby=orderby,

@@ -105,8 +105,18 @@ class RegisterGlobusSession(_Strict):
     @field_validator("access_token", "refresh_token", "client_secret")
     @classmethod
     def _non_empty(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if not text.strip():
             raise ValueError("must not be empty")
+        # an HTTP header cannot carry it: every Globus call would fail as a network error
+        # (the usual cause is a token read from a file with its trailing newline)
+        if not (text.isascii() and text.isprintable()) or any(ch.isspace() for ch in text):
+            raise ValueError(
+                "has spaces, line breaks or non-ASCII characters, which no Globus credential has; "
+                "strip it (e.g. open(path).read().strip())"
+            )
         return value
 
     @model_validator(mode="after")

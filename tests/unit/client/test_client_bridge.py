@@ -380,3 +380,14 @@ class TestArgumentShapes:
                 PluginClient.register_notification_callback(plugin, 5)  # type: ignore[arg-type]
             with pytest.raises(errors.UsageError, match="topic must be a topic name"):
                 PluginClient.register_notification_callback(plugin, lambda t, p: None, topic=5)  # type: ignore[arg-type]
+
+    def test_impossible_endpoint_names(self) -> None:
+        """'../x' used to come back as the bridge's confusing 'no route GET /endpoints/../x'."""
+        sent: list[httpx.Request] = []
+        with make_client(lambda r: sent.append(r) or httpx.Response(404, json={})) as bc:  # type: ignore[func-returns-value]
+            for name in ("../x", "", "a b", "-lead", "x" * 65, 5):
+                with pytest.raises(errors.UsageError, match="is not an endpoint name"):
+                    bc.get_endpoint_client(name) if isinstance(name, str) and name else bc.endpoint_info(name)  # type: ignore[arg-type]
+                with pytest.raises(errors.UsageError):
+                    bc.wait_for_endpoint(name, timeout=0.1)  # type: ignore[arg-type]
+        assert sent == []

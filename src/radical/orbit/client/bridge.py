@@ -59,6 +59,7 @@ from ..errors import (
     UsageError,
     error_from_payload,
 )
+from ..models.messages import ENDPOINT_NAME_PATTERN
 from .endpoint import EndpointClient
 from .events import EventCallback, EventListener, Subscription
 from .fastcall import (
@@ -84,6 +85,7 @@ SUBSCRIBE_TIMEOUT = 15.0
 
 
 _METHOD = re.compile(r"[A-Za-z]+")
+_ENDPOINT_NAME = re.compile(ENDPOINT_NAME_PATTERN)
 
 
 def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = False) -> float:
@@ -386,6 +388,11 @@ class BridgeClient:
             raise self._no_such_endpoint(name) from None
 
     def _endpoint_info(self, name: str) -> dict[str, Any]:
+        if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
+            raise UsageError(
+                f"{name!r} is not an endpoint name: endpoint names are 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (`radical-orbit endpoints` lists the connected ones)"
+            )
         data: dict[str, Any] = self._send(
             "GET", f"/endpoints/{quote(name, safe='')}", context=f"bridge /endpoints/{name}"
         ).json()

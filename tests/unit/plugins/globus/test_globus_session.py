@@ -236,6 +236,41 @@ def test_wait_all_and_track_all_active(plugin: PluginGlobus, fake: FakeTransfer)
     run(go())
 
 
+def test_wait_all_look_ups_keep_to_the_timeout(plugin: PluginGlobus, fake: FakeTransfer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids task_list does not show are looked up one by one; the timeout bounds that too
+    (40 unknown ids at 50 ms each took 2 s; with real Globus, 10,000 took hours)."""
+    import time
+    import uuid
+
+    handle = fake.handle
+
+    def slow(method: str, path: str, qs: Any, body: Any) -> Any:
+        if method == "GET" and "/task/" in path:
+            time.sleep(0.05)
+        return handle(method, path, qs, body)
+
+    monkeypatch.setattr(fake, "handle", slow)
+
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        real = fake.add_task()
+        bogus = [str(uuid.uuid4()) for _ in range(40)]
+        t0 = time.monotonic()
+        res = await s.wait_all([real, *bogus], timeout=0.3)
+        took = time.monotonic() - t0
+        assert took < 1.5, took
+        assert res["completed"] is False and real in res["pending"]
+        unchecked = [t for t in bogus if t in res["pending"]]
+        assert unchecked and set(unchecked) | set(res["not_found"]) == set(bogus)
+        assert not set(unchecked) & set(res["not_found"])
+        monkeypatch.setattr(fake, "handle", handle)
+        res = await s.wait_all(bogus, timeout=5)  # a later call goes on with them
+        assert res["not_found"] == bogus and res["pending"] == [] and res["completed"] is False
+        await s.close()
+
+    run(go())
+
+
 def test_unknown_task_wait_is_404(plugin: PluginGlobus, fake: FakeTransfer) -> None:
     async def go() -> None:
         s = make_session(plugin, fake)

@@ -490,8 +490,14 @@ class GlobusSession(PluginSession):
         return await self._run(f"get_endpoint {coll}", lambda: dict(self.tc.get_endpoint(coll).data))
 
     # -- tracking and waiting --------------------------------------------------
-    async def track(self, task_ids: list[str] | None) -> dict[str, Any]:
-        """Start watching existing tasks (all ACTIVE/INACTIVE ones of the identity if None)."""
+    async def track(self, task_ids: list[str] | None, *, deadline: float = math.inf) -> dict[str, Any]:
+        """Start watching existing tasks (all ACTIVE/INACTIVE ones of the identity if None).
+
+        Ids that ``task_list`` does not show are asked for one by one, until ``deadline``
+        (``time.monotonic()``); those left unasked are in ``unchecked`` (neither tracked
+        nor known to be missing), so a caller with a timeout is not held past it.
+        """
+        unchecked: list[str] = []
         if task_ids is None:
             docs = await self._run("track (list active tasks)", self._list_active)
         else:
@@ -499,7 +505,10 @@ class GlobusSession(PluginSession):
             docs = await self._run("track", self._fetch_docs, fresh) if fresh else []
             found = {d["task_id"] for d in docs}
             missing = [t for t in fresh if t not in found]
-            for tid in missing:  # not visible through task_list: ask for it directly
+            for index, tid in enumerate(missing):  # not visible through task_list: ask for it directly
+                if time.monotonic() >= deadline:
+                    unchecked = missing[index:]
+                    break
                 try:
                     self.stats["get_task_calls"] += 1
                     docs.append(await self._run(f"get_task {tid}", lambda tid=tid: dict(self.tc.get_task(tid).data)))
@@ -510,10 +519,14 @@ class GlobusSession(PluginSession):
         await self._apply(docs)
         wanted = task_ids if task_ids is not None else [d["task_id"] for d in docs]
         out: dict[str, Any] = {"tracked": [], "finished": {}, "not_found": []}
+        if unchecked:
+            out["unchecked"] = unchecked
+        skip = set(unchecked)
         for tid in wanted:
             t = self.tasks.get(tid)
             if t is None:
-                out["not_found"].append(tid)
+                if tid not in skip:
+                    out["not_found"].append(tid)
             elif t.status in TERMINAL:
                 out["finished"][tid] = t.status
             else:
@@ -545,16 +558,21 @@ class GlobusSession(PluginSession):
         return {"task_id": task_id, "completed": ok, "status": t.status}
 
     async def wait_all(self, task_ids: list[str], timeout: float) -> dict[str, Any]:
+        """``pending`` also lists ids not looked up yet when ``timeout`` ran out during the
+        look-up (a later call goes on with them); ``not_found`` only ids Globus denied."""
         ids = list(dict.fromkeys(task_ids))
+        deadline = time.monotonic() + timeout
         unknown = [t for t in ids if t not in self.tasks]
+        unchecked: set[str] = set()
         if unknown:
-            await self.track(unknown)
+            unchecked = set((await self.track(unknown, deadline=deadline)).get("unchecked", ()))
         known = [t for t in ids if t in self.tasks]
-        ok = await self._wait_for(known, timeout, self.settings.max_interval)
+        ok = await self._wait_for(known, max(0.0, deadline - time.monotonic()), self.settings.max_interval)
         statuses = {t: self.tasks[t].status for t in known}
-        pending = [t for t in known if not self.tasks[t].done]
-        not_found = [t for t in ids if t not in self.tasks]
-        return {"completed": ok and not not_found, "tasks": statuses, "pending": pending, "not_found": not_found}
+        pending = [t for t in ids if (t in self.tasks and not self.tasks[t].done) or t in unchecked]
+        not_found = [t for t in ids if t not in self.tasks and t not in unchecked]
+        completed = ok and not not_found and not unchecked
+        return {"completed": completed, "tasks": statuses, "pending": pending, "not_found": not_found}
 
     async def _wait_for(self, task_ids: list[str], timeout: float, polling_interval: float) -> bool:
         """Wait (holding no thread) until every task is done or ``timeout`` passes."""

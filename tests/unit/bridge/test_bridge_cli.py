@@ -66,6 +66,26 @@ class TestBridgeCli:
         assert not s.auth and s.heartbeat_interval == 2 and s.max_body == 100 and s.request_timeout == 5
         assert not (home / ".radical" / "orbit" / "bridge.token").exists()
 
+    @pytest.mark.parametrize("bad", ["a\nb", "é", "two words", " edge", "tab\there"])
+    def test_token_no_client_could_send_is_refused_unseen(self, served: list[BridgeSettings], home: Path, bad: str) -> None:
+        """Clients only send printable ASCII tokens: such a bridge turned every client away."""
+        orbit = home / ".radical" / "orbit"
+        for args, env, source in (
+            (["--token", bad], None, "--token"),
+            ([], {"RADICAL_ORBIT_BRIDGE_TOKEN": bad}, "$RADICAL_ORBIT_BRIDGE_TOKEN"),
+        ):
+            result = CliRunner().invoke(cli_bridge.bridge, args, env=env)
+            assert result.exit_code == 2, result.output
+            assert f"token from {source} must be printable ASCII without spaces" in result.output
+            assert bad.strip() not in result.output and "Traceback" not in result.output
+        if bad.strip() == bad:  # the token file is read stripped
+            orbit.mkdir(parents=True, exist_ok=True)
+            (orbit / "bridge.token").write_text(bad + "\n")
+            result = CliRunner().invoke(cli_bridge.bridge, [])
+            assert result.exit_code == 2 and "bridge.token must be printable ASCII" in result.output
+            assert bad not in result.output
+        assert served == [] and not (orbit / "bridge.url").exists()
+
     def test_usage_errors(self, served: list[BridgeSettings], tmp_path: Path) -> None:
         assert run("--no-auth", "--token", "x").exit_code == 2
         cert = tmp_path / "c.pem"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from pathlib import Path
 
 import click
 import pytest
@@ -23,6 +24,7 @@ from radical.orbit.cli.globus_cmds.app import (
     report_error,
 )
 from radical.orbit.cli.globus_cmds.args import (
+    MAX_BATCH_LINE,
     batch_items,
     batch_paths,
     format_deadline,
@@ -95,6 +97,37 @@ class TestBatch:
     def test_delete_paths(self) -> None:
         assert batch_paths(["x", "# c", "'y z'"], prefix="/~/") == ["/~/x", "/~/y z"]
 
+    def test_bytes_lines_decoded_crlf_ok(self) -> None:
+        assert batch_items([b"'caf\xc3\xa9 x' b\r\n"]) == [{"source": "café x", "destination": "b"}]
+        assert batch_paths(io.BytesIO(b"x\r\ny\n")) == ["x", "y"]
+
+    def test_bad_utf8_names_the_line(self) -> None:
+        with pytest.raises(click.BadParameter, match=r"^--batch -: line 2 is not valid UTF-8"):
+            batch_paths([b"ok", b"\xff\n"])
+
+    def test_long_line_refused_before_shlex(self) -> None:
+        """A 1 MB line took about a minute inside shlex."""
+        with pytest.raises(click.BadParameter, match=r"line 2 is longer than 64 KiB"):
+            batch_items(["a b", "x" * (MAX_BATCH_LINE + 1) + " y"])
+        assert batch_paths(["x" * (MAX_BATCH_LINE - 1) + "\n"]) == ["x" * (MAX_BATCH_LINE - 1)]
+
+    @pytest.mark.parametrize("command", [["delete", "local"], ["transfer", "--dry-run", "local:/", "local:/d/"]])
+    def test_cli_bad_file_or_stdin_is_a_usage_error(self, command: list[str], tmp_path: Path) -> None:
+        """Were UnicodeDecodeError tracebacks (file and stdin) and a minute in shlex."""
+        bad, long = tmp_path / "bad.txt", tmp_path / "long.txt"
+        bad.write_bytes(b"\xff\n")
+        long.write_text("a" * 1_000_000 + " b\n")
+        env = {"GLOBUS_ACCESS_TOKEN": "t"}
+        base = ["globus", "--url", "http://127.0.0.1:9", *command, "--batch"]
+        for args, stdin, says in (
+            ([str(bad)], None, f"--batch {bad}: line 1 is not valid UTF-8"),
+            (["-"], b"\xff\n", "--batch -: line 1 is not valid UTF-8"),
+            ([str(long)], None, f"--batch {long}: line 1 is longer than 64 KiB"),
+        ):
+            result = CliRunner().invoke(cli, base + args, input=stdin, env=env)
+            assert result.exit_code == EXIT_USAGE, result.output
+            assert says in result.stderr and "Traceback" not in result.output
+
 
 class TestOptions:
     def test_filter_rules_keep_command_line_order(self) -> None:
@@ -130,7 +163,17 @@ class TestCredentials:
         assert credentials_from_env(env) == {"refresh_token": "r", "client_id": "c"}
         assert credentials_from_env({"GLOBUS_CLIENT_ID": "c", "GLOBUS_CLIENT_SECRET": "s"}) == {"client_id": "c", "client_secret": "s"}
 
-    @pytest.mark.parametrize("env", [{}, {"GLOBUS_REFRESH_TOKEN": "r"}, {"GLOBUS_CLIENT_ID": "c"}])
+    def test_secret_without_client_id_says_so(self) -> None:
+        with pytest.raises(CliExit) as info:
+            credentials_from_env({"GLOBUS_CLIENT_SECRET": "s3cr3t"})
+        message = info.value.message or ""
+        assert info.value.code == EXIT_USAGE and "s3cr3t" not in message
+        assert message.startswith("GLOBUS_CLIENT_SECRET is set but GLOBUS_CLIENT_ID is not")
+        result = CliRunner().invoke(cli, ["globus", "--url", "http://127.0.0.1:9", "ls", "local"], env={"GLOBUS_CLIENT_SECRET": "s3cr3t"})
+        assert result.exit_code == EXIT_USAGE and "GLOBUS_CLIENT_SECRET is set but GLOBUS_CLIENT_ID is not" in result.stderr
+        assert "s3cr3t" not in result.output
+
+    @pytest.mark.parametrize("env", [{}, {"GLOBUS_REFRESH_TOKEN": "r"}, {"GLOBUS_CLIENT_ID": "c"}, {"GLOBUS_CLIENT_SECRET": "s"}])
     def test_missing_is_usage_error_without_the_secret(self, env: dict[str, str]) -> None:
         with pytest.raises(CliExit) as info:
             credentials_from_env(env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from radical.orbit.cli.emulator import emulator
@@ -38,3 +39,10 @@ class TestEmulatorCli:
     def test_unusable_url_is_a_usage_error(self) -> None:
         res = CliRunner().invoke(emulator, ["token", "--url", "http://127.0.0.1:notaport"])
         assert res.exit_code == 2 and "is not a usable URL" in res.output and "notaport" in res.output
+
+    @pytest.mark.parametrize("url", ["notaurl", "127.0.0.1:8700", "ftp://127.0.0.1:8700", "http://", "http:///x", "http://h:99999", "http://exa mple"])
+    def test_url_no_request_could_use_is_a_usage_error(self, url: str) -> None:
+        """Scheme-less or unsupported-scheme URLs were 'cannot reach the emulator' (exit 1)."""
+        res = CliRunner().invoke(emulator, ["token", "--url", url])
+        assert res.exit_code == 2, res.output
+        assert f"--url {url!r} is not a usable URL" in res.output and "http://127.0.0.1:8700" in res.output

@@ -20,6 +20,7 @@ from ..config import (
     orbit_home,
     write_private_file,
 )
+from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.cli.bridge")
 
@@ -59,6 +60,21 @@ def check_tls_files(cert: str, key: str) -> None:
         ) from None
 
 
+def check_server_token(token: str, source: str) -> tuple[str, str]:
+    """Refuse a token no client could present, without showing it.
+
+    Clients send it in an HTTP header and accept printable ASCII only, and the bridge
+    strips the presented token, so a bridge started with anything else (or with a
+    space) would turn every client away.
+    """
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise click.UsageError(
+            f"the bridge token from {source} must be printable ASCII without spaces "
+            "(as generated ones are): fix it, or remove it to have a new one generated"
+        )
+    return token, source
+
+
 def resolve_server_token(token: str | None) -> tuple[str, str]:
     """The bridge token and where it came from: ``--token`` > env > file > generated.
 
@@ -66,10 +82,10 @@ def resolve_server_token(token: str | None) -> tuple[str, str]:
     clients and endpoints on this machine find it. The token itself is never shown.
     """
     if token:
-        return token, "--token"
+        return check_server_token(token, "--token")
     env = os.environ.get(ENV_BRIDGE_TOKEN)
     if env:
-        return env, f"${ENV_BRIDGE_TOKEN}"
+        return check_server_token(env, f"${ENV_BRIDGE_TOKEN}")
     path = orbit_home() / BRIDGE_TOKEN_FILE
     try:
         existing = path.read_text(encoding="utf-8").strip()
@@ -79,7 +95,7 @@ def resolve_server_token(token: str | None) -> tuple[str, str]:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             log.warning("%s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
-        return existing, str(path)
+        return check_server_token(existing, str(path))
     generated = secrets.token_urlsafe(32)
     written = write_private_file(BRIDGE_TOKEN_FILE, generated + "\n")
     return generated, f"{written} (new)"
@@ -105,13 +121,13 @@ def _loud_warning(text: str) -> None:
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM); needs --key.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM); needs --cert.")
 @click.option(
-    "--heartbeat", default=10.0, type=click.FloatRange(min=0.05), help="Seconds between pings; endpoints silent for 3 intervals are dropped."
+    "--heartbeat", default=10.0, type=FiniteFloat(min=0.05), help="Seconds between pings; endpoints silent for 3 intervals are dropped."
 )
 @click.option("--max-body", default=16 * 1024 * 1024, type=click.IntRange(min=0), help="Largest relayed request body, in bytes (413 beyond).")
 @click.option(
     "--request-timeout",
     default=60.0,
-    type=click.FloatRange(min=0.001),
+    type=FiniteFloat(min=0.001),
     help="Seconds to wait for an endpoint's answer (504 beyond); clients may send X-Orbit-Timeout (max 3600).",
 )
 def bridge(

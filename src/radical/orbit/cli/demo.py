@@ -19,17 +19,18 @@ import click
 from rich.console import Console
 
 from ..config import BRIDGE_TOKEN_FILE, orbit_home
+from .params import FiniteFloat
 
 
 @click.command("demo")
 @click.option("--files", default=300, show_default=True, type=click.IntRange(min=3), help="Files in the generated dataset.")
-@click.option("--size-mb", default=256.0, show_default=True, type=click.FloatRange(min=0.01), help="Total size of the generated dataset (MiB).")
-@click.option("--bandwidth-mb", default=100.0, show_default=True, type=click.FloatRange(min=0), help="Emulated source link speed in MiB/s (0: unlimited).")
-@click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(min=1), help="Seconds to wait for each task.")
+@click.option("--size-mb", default=256.0, show_default=True, type=FiniteFloat(min=0.01, unit="MiB"), help="Total size of the generated dataset (MiB).")
+@click.option("--bandwidth-mb", default=100.0, show_default=True, type=FiniteFloat(min=0, unit="MiB/s"), help="Emulated source link speed in MiB/s (0: unlimited).")
+@click.option("--timeout", default=600.0, show_default=True, type=FiniteFloat(min=1), help="Seconds to wait for each task.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Keep collections and logs here [default: a temp dir, removed afterwards].")
 @click.option("--serve", is_flag=True, help="Start the stack, print how to use it from another shell, and keep it running until Ctrl-C.")
-@click.option("--bridge-port", type=int, default=None, help="Bridge port for --serve [default: 8000 with --serve, else a free port].")
-@click.option("--emulator-port", type=int, default=None, help="Emulator port [default: 8700 with --serve, else a free port].")
+@click.option("--bridge-port", type=click.IntRange(1, 65535), default=None, help="Bridge port for --serve [default: 8000 with --serve, else a free port].")
+@click.option("--emulator-port", type=click.IntRange(1, 65535), default=None, help="Emulator port [default: 8700 with --serve, else a free port].")
 def demo(
     files: int,
     size_mb: float,

@@ -12,10 +12,12 @@ import json
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
 from ..config import DEFAULT_EMULATOR_PORT
+from .params import FiniteFloat
 
 ENV_EMULATOR_URL = "RADICAL_ORBIT_EMULATOR_URL"
 ENV_CLIENT_ID = "RADICAL_ORBIT_EMULATOR_CLIENT_ID"
@@ -24,14 +26,14 @@ ENV_CLIENT_SECRET = "RADICAL_ORBIT_EMULATOR_CLIENT_SECRET"
 
 @click.group("emulator", invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=DEFAULT_EMULATOR_PORT, show_default=True, type=int, help="Port (0 = any free port).")
+@click.option("--port", default=DEFAULT_EMULATOR_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Folder holding the collections [default: a new temp dir].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file: collections, clients, faults.")
 @click.option("--token-lifetime", default=172800, show_default=True, type=click.IntRange(min=1), help="Access token lifetime in seconds.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), help="Persist tasks and issued tokens here (survive restarts).")
 @click.option("--client-id", envvar=ENV_CLIENT_ID, help="Confidential client id for client_credentials [default: generated].")
 @click.option("--client-secret", envvar=ENV_CLIENT_SECRET, help="Its secret [default: generated].")
-@click.option("--retry-interval", default=1.0, show_default=True, type=float, help="Seconds between retries of failing files in tasks.")
+@click.option("--retry-interval", default=1.0, show_default=True, type=FiniteFloat(0, min_open=True), help="Seconds between retries of failing files in tasks.")
 @click.pass_context
 def emulator(
     ctx: click.Context,
@@ -113,6 +115,18 @@ def emulator(
     server.run(sockets=[sock])
 
 
+def check_emulator_url(url: str) -> None:
+    """Refuse a ``--url`` no request could use, as a usage error rather than "cannot reach"."""
+    example = f"e.g. http://127.0.0.1:{DEFAULT_EMULATOR_PORT}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise click.UsageError(f"--url {url!r} is not a usable URL ({exc}); {example}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not url.isprintable() or " " in url:
+        raise click.UsageError(f"--url {url!r} is not a usable URL: it needs http:// or https:// and a host, no spaces; {example}")
+
+
 @emulator.command("token")
 @click.option("--url", envvar=ENV_EMULATOR_URL, default=f"http://127.0.0.1:{DEFAULT_EMULATOR_PORT}", show_default=True, help="Emulator root URL.")
 @click.option("--refresh", is_flag=True, help="Also return a refresh_token and the native client_id it is bound to.")
@@ -129,6 +143,7 @@ def token(url: str, refresh: bool, client_id: str | None, client_secret: str | N
     import httpx
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    check_emulator_url(url)
     base = url.rstrip("/")
     try:
         if new_client:

@@ -10,6 +10,7 @@ import click
 
 from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
 from ..errors import OrbitError
+from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.endpoint")
 
@@ -64,14 +65,14 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 )
 @click.option(
     "--heartbeat",
-    type=click.FloatRange(min=0.05),
+    type=FiniteFloat(min=0.05),
     default=None,
     metavar="S",
     help="Seconds between the endpoint's own pings (default: the bridge's heartbeat interval).",
 )
 @click.option(
     "--backoff-max",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(min=0.1),
     default=30.0,
     show_default=True,
     metavar="S",
@@ -79,7 +80,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 )
 @click.option(
     "--shutdown-grace",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloat(min=0.0),
     default=10.0,
     show_default=True,
     metavar="S",

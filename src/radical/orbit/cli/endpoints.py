@@ -10,6 +10,7 @@ import click
 
 from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
 from ..errors import OrbitError
+from .params import FiniteFloat
 
 
 def _ago(ts: Any) -> str:
@@ -72,7 +73,7 @@ def _render_table(url: str, endpoints: list[dict[str, Any]]) -> None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="A table for people, or the bridge's JSON for scripts.",
 )
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the bridge.")
+@click.option("--timeout", type=FiniteFloat(0, min_open=True), default=10.0, show_default=True, help="Seconds to wait for the bridge.")
 def endpoints(url: str | None, token: str | None, cert: str | None, fmt: str, timeout: float) -> None:
     """List the endpoints connected to the bridge, with their plugins.
 

@@ -101,9 +101,11 @@ def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = 
     try:
         seconds = float(value)
     except OverflowError:
-        raise UsageError(f"{prefix}{name} is too large to be a number of seconds") from None
+        raise UsageError(f"{prefix}{name} must be at most 1e9 seconds, got an integer of {len(str(value))} digits") from None
     if not math.isfinite(seconds):
         raise UsageError(f"{prefix}{name} must be a finite number of seconds, got {value!r}")
+    if seconds > 1e9:  # ~31 years; beyond ~9e9 s socket and thread timeouts overflow
+        raise UsageError(f"{prefix}{name} must be at most 1e9 seconds, got {value!r}")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{prefix}{name} must be positive, got {value!r}")
     return seconds

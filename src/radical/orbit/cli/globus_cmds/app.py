@@ -101,6 +101,8 @@ def credentials_from_env(environ: dict[str, str] | None = None) -> dict[str, str
         return {"client_id": client_id, "client_secret": secret}
     if refresh:
         raise CliExit(EXIT_USAGE, f"{ENV_REFRESH_TOKEN} is set but {ENV_CLIENT_ID} is not: a refresh token needs the client id it was issued to")
+    if secret:
+        raise CliExit(EXIT_USAGE, f"{ENV_CLIENT_SECRET} is set but {ENV_CLIENT_ID} is not: export the id of the confidential client the secret belongs to")
     if client_id:
         raise CliExit(EXIT_USAGE, f"{ENV_CLIENT_ID} alone is not a credential: add {ENV_REFRESH_TOKEN} (native app) or {ENV_CLIENT_SECRET} (confidential client)")
     raise CliExit(EXIT_USAGE, f"no Globus credentials: {CREDENTIALS_HELP}")

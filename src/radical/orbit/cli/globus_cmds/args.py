@@ -12,7 +12,7 @@ import posixpath
 import re
 import shlex
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,9 @@ LOCAL = "local"
 
 #: the Globus CLI's ``--deadline`` formats
 DEADLINE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+#: longest ``--batch`` line, in bytes: shlex needs about a minute for a 1 MB line
+MAX_BATCH_LINE = 64 * 1024
 
 
 def _check_collection(value: str, raw: str) -> str:
@@ -92,8 +95,29 @@ def _join(prefix: str | None, path: str) -> str:
     return posixpath.join(prefix, path) if prefix else path
 
 
+def _batch_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, str]]:
+    """``(where, line)`` pairs, ``where`` being ``--batch FILE: line N``.
+
+    The file is opened in binary mode and decoded here, line by line, so a bad byte
+    is a usage error naming its line (the text layer raised UnicodeDecodeError from
+    a read-ahead chunk); over-long lines are refused before shlex spends minutes on them.
+    """
+    name = getattr(lines, "name", None)
+    source = "--batch " + ("-" if name in (None, "<stdin>") else str(name))
+    for lineno, raw in enumerate(lines, start=1):
+        where = f"{source}: line {lineno}"
+        if len(raw) > MAX_BATCH_LINE:
+            raise click.BadParameter(f"{where} is longer than {MAX_BATCH_LINE // 1024} KiB; put one entry per line")
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise click.BadParameter(f"{where} is not valid UTF-8; save the file as UTF-8") from None
+        yield where, raw
+
+
 def batch_items(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     source_prefix: str | None = None,
     dest_prefix: str | None = None,
@@ -109,11 +133,11 @@ def batch_items(
     ``checksum_algorithm``.
     """
     items: list[dict[str, Any]] = []
-    for lineno, line in enumerate(lines, start=1):
+    for where, line in _batch_lines(lines):
         try:
             words = shlex.split(line, comments=True)
         except ValueError as exc:
-            raise click.BadParameter(f"batch line {lineno}: {exc}") from None
+            raise click.BadParameter(f"{where}: {exc}") from None
         if not words:
             continue
         rec = recursive
@@ -130,20 +154,20 @@ def batch_items(
             elif name in ("--external-checksum", "--checksum-algorithm"):
                 if not eq:
                     if i + 1 >= len(words):
-                        raise click.BadParameter(f"batch line {lineno}: {name} needs a value")
+                        raise click.BadParameter(f"{where}: {name} needs a value")
                     i += 1
                     value = words[i]
                 values[name[2:].replace("-", "_")] = value
             elif word.startswith("-") and len(word) > 1:
                 raise click.BadParameter(
-                    f"batch line {lineno}: unknown option {word!r} "
+                    f"{where}: unknown option {word!r} "
                     "(allowed: --recursive, --no-recursive, --external-checksum, --checksum-algorithm)"
                 )
             else:
                 paths.append(word)
             i += 1
         if len(paths) != 2:
-            raise click.BadParameter(f"batch line {lineno}: expected 'SRC_PATH DST_PATH [--recursive]', got {line.strip()!r}")
+            raise click.BadParameter(f"{where}: expected 'SRC_PATH DST_PATH [--recursive]', got {line.strip()!r}")
         item: dict[str, Any] = {"source": _join(source_prefix, paths[0]), "destination": _join(dest_prefix, paths[1])}
         if rec is not None:
             item["recursive"] = rec
@@ -190,18 +214,18 @@ def orderby_param(values: tuple[str, ...]) -> str | None:
     return ",".join(out) or None
 
 
-def batch_paths(lines: Iterable[str], *, prefix: str | None = None) -> list[str]:
+def batch_paths(lines: Iterable[str | bytes], *, prefix: str | None = None) -> list[str]:
     """Paths from a delete ``--batch``: one ``PATH`` a line (quoted like a shell word)."""
     out: list[str] = []
-    for lineno, line in enumerate(lines, start=1):
+    for where, line in _batch_lines(lines):
         try:
             words = shlex.split(line, comments=True)
         except ValueError as exc:
-            raise click.BadParameter(f"batch line {lineno}: {exc}") from None
+            raise click.BadParameter(f"{where}: {exc}") from None
         if not words:
             continue
         if len(words) != 1:
-            raise click.BadParameter(f"batch line {lineno}: expected one PATH, got {line.strip()!r}")
+            raise click.BadParameter(f"{where}: expected one PATH, got {line.strip()!r}")
         out.append(_join(prefix, words[0]))
     if not out:
         raise click.BadParameter("the batch input holds no PATH line")

@@ -57,7 +57,7 @@ relative paths are joined to the command line's paths; '#' starts a comment.""",
 @click.argument("source", type=CollectionPath("optional"), metavar="SRC_COLLECTION[:PATH]")
 @click.argument("destination", type=CollectionPath("optional"), metavar="DST_COLLECTION[:PATH]")
 @click.option("--recursive/--no-recursive", "-r", default=None, help="Paths are directories (-r) or files (--no-recursive); default: auto-detect.")
-@click.option("--batch", type=click.File("r"), default=None, metavar="FILE|-", help="Read 'SRC_PATH DST_PATH [--recursive]' lines from FILE (- for stdin).")
+@click.option("--batch", type=click.File("rb"), default=None, metavar="FILE|-", help="Read 'SRC_PATH DST_PATH [--recursive]' lines from FILE (- for stdin).")
 @click.option("-s", "--sync-level", type=click.Choice(SYNC_LEVELS, case_sensitive=False), default=None, help="Only copy files that are missing / differ in size / are newer / differ in checksum.")
 @click.option("--label", default=None, help="A label for the task.")
 @click.option("--verify-checksum/--no-verify-checksum", default=True, show_default=True, help="Verify checksums after the copy.")
@@ -86,7 +86,7 @@ def transfer(
     source: tuple[str, str | None],
     destination: tuple[str, str | None],
     recursive: bool | None,
-    batch: IO[str] | None,
+    batch: IO[bytes] | None,
     sync_level: str | None,
     label: str | None,
     verify_checksum: bool,
@@ -184,7 +184,7 @@ Examples:
 )
 @click.argument("target", type=CollectionPath("optional"), metavar="COLLECTION:PATH")
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Delete directories and their contents.")
-@click.option("--batch", type=click.File("r"), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
+@click.option("--batch", type=click.File("rb"), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
 @click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error for paths that do not exist.")
 @click.option("--label", default=None, help="A label for the task.")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
@@ -198,7 +198,7 @@ def delete(
     ctx: click.Context,
     target: tuple[str, str | None],
     recursive: bool,
-    batch: IO[str] | None,
+    batch: IO[bytes] | None,
     ignore_missing: bool,
     label: str | None,
     deadline: datetime | None,

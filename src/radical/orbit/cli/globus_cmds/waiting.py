@@ -25,6 +25,7 @@ from ...errors import (
     OrbitError,
     RateLimitedError,
 )
+from ..params import FiniteFloat
 from .app import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TIMEOUT, CliExit, Runtime
 from .render import fmt_bytes, task_summary
 
@@ -57,14 +58,14 @@ def wait_options(f: F) -> F:
     )(f)
     f = click.option(
         "--polling-interval",
-        type=click.FloatRange(0.1),
+        type=FiniteFloat(0.1),
         default=1.0,
         show_default=True,
         help="Seconds between get_task polls when notifications are unavailable.",
     )(f)
     f = click.option(
         "--timeout",
-        type=click.FloatRange(0, min_open=True),
+        type=FiniteFloat(0, min_open=True),
         default=None,
         metavar="SECONDS",
         help="Give up waiting after this long (default: wait until the task ends).",

@@ -1,0 +1,46 @@
+"""Click parameter types shared by every ``radical-orbit`` command."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+
+__all__ = ["LIMIT", "FiniteFloat"]
+
+#: the largest magnitude a :class:`FiniteFloat` takes (about 31 years in seconds):
+#: beyond ~9.2e9 s, thread waits and socket timeouts raise OverflowError
+LIMIT = 1e9
+
+
+class FiniteFloat(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan``, ``inf`` and absurd magnitudes.
+
+    ``FloatRange`` checks its bounds with ``<``/``>``, which are False for NaN, so
+    ``--timeout nan`` passed any range and became a busy loop, an endless wait or a
+    traceback further down; ``inf`` (or ``1e300``) passed every open-ended range and
+    overflowed timers.
+
+    :param unit: what the number counts, for the error message
+    """
+
+    def __init__(
+        self,
+        min: float | None = None,
+        max: float | None = None,
+        *,
+        min_open: bool = False,
+        max_open: bool = False,
+        unit: str = "seconds",
+    ) -> None:
+        super().__init__(min, max, min_open=min_open, max_open=max_open)
+        self.unit = unit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"must be a finite number of {self.unit}, got {value}", param, ctx)
+        if abs(number) > LIMIT:
+            self.fail(f"must be at most {LIMIT:g} {self.unit}, got {value}", param, ctx)
+        return super().convert(number, param, ctx)

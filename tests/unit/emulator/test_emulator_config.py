@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import globus_sdk
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from radical.orbit.cli.emulator import emulator
 from radical.orbit.emulators.globus import (
     EmulatorSettings,
     RunningEmulator,
@@ -120,3 +124,29 @@ class TestConfigFile:
             assert wait(tc, tid)["status"] == "SUCCEEDED"
         finally:
             emu.admin("PATCH", "faults", json={"bandwidth": {}})
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('{"collections": 5}', "'collections': Input should be a valid list"),
+        ('{"colections": []}', "'colections': Extra inputs are not permitted"),
+        ("not json", "not valid JSON (Expecting value at line 1, column 1)"),
+        ("[1]", "must be a JSON object with 'collections', 'clients' and/or 'faults'"),
+        ('{"clients": [{"client_id": "x"}]}', "'clients.0.client_secret': Field required"),
+        ('{"faults": {"latency": "slow"}}', "'faults.latency'"),
+    ],
+)
+def test_bad_config_file_is_a_usage_error_naming_file_and_field(
+    content: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was "'int' object is not iterable", a pydantic dump, or a silently ignored typo;
+    checked before the temporary collections folder is made."""
+    path = tmp_path / "emu.json"
+    path.write_text(content)
+    made: list[str] = []
+    real = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append("x") or real(*a, **k))
+    result = CliRunner().invoke(emulator, ["--port", "0", "--config", str(path)])
+    assert result.exit_code == 2 and f"{path}: {says}" in result.output, result.output
+    assert made == []

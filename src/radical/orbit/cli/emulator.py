@@ -53,6 +53,7 @@ def emulator(
     import uvicorn
 
     from ..emulators.globus import Emulator, EmulatorSettings, create_app
+    from ..emulators.globus.context import ConfigError
 
     settings = EmulatorSettings(
         host=host,
@@ -68,6 +69,8 @@ def emulator(
     generated = not (client_id and client_secret)
     try:
         em = Emulator(settings)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from None
     except (ValueError, TypeError, OSError) as exc:
         raise click.ClickException(f"cannot start the emulator: {exc}") from exc
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from ...__about__ import __version__
+from ...webapp import describe_validation_errors
 from .collections import CollectionRegistry, CollectionSpec, default_specs
 from .faults import FaultSettings, FaultState
-from .settings import EmulatorSettings
+from .settings import ClientSpec, EmulatorSettings
 from .state import AuthState
 from .tasks import TaskEngine
 
-__all__ = ["Emulator"]
+__all__ = ["ConfigError", "ConfigFile", "Emulator", "read_config"]
+
+
+class ConfigError(ValueError):
+    """The ``--config`` file cannot be used; the message names the file and the field."""
+
+
+class ConfigFile(BaseModel):
+    """The ``--config`` JSON file: every key checked, unknown ones refused (a typo would
+    otherwise be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collections: list[CollectionSpec] | None = None
+    clients: list[ClientSpec] = Field(default_factory=list)
+    faults: FaultSettings | None = None
+
+
+def read_config(path: str | Path) -> ConfigFile:
+    """Parse and check ``path``, before anything (a temp dir, a socket) is made."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a JSON object with 'collections', 'clients' and/or 'faults'")
+    try:
+        return ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        message, _ = describe_validation_errors(exc.errors())
+        raise ConfigError(f"{path}: {message.removeprefix('invalid request: ')}") from None
 
 
 class Emulator:
@@ -22,7 +60,7 @@ class Emulator:
 
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
-        cfg = settings.load_config_file()
+        cfg = read_config(settings.config) if settings.config is not None else ConfigFile()
         if settings.root is None and settings.state_dir is not None:
             settings.root = Path(settings.state_dir) / "collections"  # restarts find the same data and ids
             self.temp_root = False
@@ -33,20 +71,23 @@ class Emulator:
             self.temp_root = False
         root = Path(settings.root)
         root.mkdir(parents=True, exist_ok=True)
-        raw = settings.collections if settings.collections is not None else cfg.get("collections")
-        specs = [CollectionSpec.model_validate(c) for c in raw] if raw is not None else default_specs(root)
+        if settings.collections is not None:
+            specs = [CollectionSpec.model_validate(c) for c in settings.collections]
+        else:
+            specs = cfg.collections if cfg.collections is not None else default_specs(root)
         self.collections = CollectionRegistry(specs, root)
         if settings.state_dir is not None:
             Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
         self.auth = AuthState(settings.token_lifetime, settings.native_client_id, settings.state_dir)
         client = settings.generated_client()
         self.auth.add_client(client.client_id, client.client_secret)
-        for spec in list(settings.clients) + [c for c in cfg.get("clients", [])]:
-            cid = spec["client_id"] if isinstance(spec, dict) else spec.client_id
-            sec = spec["client_secret"] if isinstance(spec, dict) else spec.client_secret
-            self.auth.add_client(cid, sec)
-        fault_cfg = settings.faults if settings.faults is not None else cfg.get("faults")
-        self.faults = FaultState(FaultSettings.model_validate(fault_cfg) if fault_cfg else None)
+        for spec in [*settings.clients, *cfg.clients]:
+            self.auth.add_client(spec.client_id, spec.client_secret)
+        if settings.faults is not None:
+            faults = FaultSettings.model_validate(settings.faults) if settings.faults else None
+        else:
+            faults = cfg.faults
+        self.faults = FaultState(faults)
         self.engine = TaskEngine(
             self.collections,
             self.faults,

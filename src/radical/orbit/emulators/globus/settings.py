@@ -7,7 +7,6 @@ The JSON file given by ``--config`` may hold ``collections`` (see
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -60,15 +59,6 @@ class EmulatorSettings(BaseModel):
     collections: list[dict[str, Any]] | None = None
     clients: list[ClientSpec] = Field(default_factory=list)
     faults: dict[str, Any] | None = None
-
-    def load_config_file(self) -> dict[str, Any]:
-        """The parsed ``--config`` file ({} when none)."""
-        if self.config is None:
-            return {}
-        data = json.loads(Path(self.config).read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise TypeError(f"{self.config}: the emulator config must be a JSON object")
-        return data
 
     def generated_client(self) -> ClientSpec:
         """The confidential client from --client-id/--client-secret, generated when absent."""

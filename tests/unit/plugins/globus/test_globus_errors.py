@@ -90,3 +90,21 @@ def test_network_error_is_upstream() -> None:
 def test_usage_error_is_400() -> None:
     err = mapped(globus_sdk.GlobusSDKUsageError("bad"))
     assert isinstance(err, UsageError) and err.status_code == 400
+
+
+@pytest.mark.parametrize(("status", "reason"), [(400, "Bad Request"), (414, "URI Too Long"), (431, "Request Header Fields Too Large")])
+def test_refusal_that_is_not_globus_json_says_so(status: int, reason: str) -> None:
+    """A front end refusing an over-long request answers HTML: the message said '(None)'."""
+    req = requests.Request("GET", "http://x.invalid/v0.10/operation/endpoint/u/ls").prepare()
+    resp = requests.Response()
+    resp.status_code = status
+    resp.reason = reason
+    resp._content = b"<html>" + reason.encode() + b"</html>"
+    resp.headers = CaseInsensitiveDict({"Content-Type": "text/html"})
+    resp.request = req
+    resp.url = req.url or ""
+    with pytest.raises(UsageError) as info, map_globus_errors(what="ls"):
+        raise globus_sdk.TransferAPIError(resp)
+    message = info.value.message
+    assert f"HTTP {status}, no Globus error code" in message and "None" not in message
+    assert "is a path, filter or list very long?" in message

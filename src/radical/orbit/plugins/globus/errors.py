@@ -134,12 +134,15 @@ def translate(exc: BaseException, *, auth_mode: str | None = None, what: str = "
                 **details,
             )
         rid = f", request id {exc.request_id}" if exc.request_id else ""
-        if status == 400:
-            # Globus refused the request itself (a bad filter, path or option): the caller's to fix
-            return UsageError(f"{prefix}Globus rejected the request ({exc.code}): {gmsg}{rid}", **details)
+        # no code: the answer was not Globus' JSON (a front end refusing an over-long request, a proxy)
+        code = exc.code if exc.code and exc.code != "Error" else f"HTTP {status}, no Globus error code"
+        if status in (400, 413, 414, 431):
+            # Globus refused the request itself (a bad filter, path or option, or one too long): the caller's to fix
+            hint = "" if exc.code and exc.code != "Error" else " (is a path, filter or list very long?)"
+            return UsageError(f"{prefix}Globus rejected the request ({code}): {gmsg}{hint}{rid}", **details)
         if status == 409:
-            return ConflictError(f"{prefix}Globus reports a conflict ({exc.code}): {gmsg}{rid}", **details)
-        return TransferError(f"{prefix}Globus error {status} {exc.code}: {gmsg}{rid}", **details)
+            return ConflictError(f"{prefix}Globus reports a conflict ({code}): {gmsg}{rid}", **details)
+        return TransferError(f"{prefix}Globus error {status} ({code}): {gmsg}{rid}", **details)
     if isinstance(exc, globus_sdk.NetworkError):
         kind = type(exc).__name__
         return UpstreamError(f"{prefix}could not reach Globus ({kind}); check the network and try again", network_error=kind)

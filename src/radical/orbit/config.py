@@ -20,6 +20,9 @@ ENV_GLOBUS_COLLECTION = "RADICAL_ORBIT_GLOBUS_COLLECTION"
 ENV_LOG_LEVEL = "RADICAL_ORBIT_LOG_LEVEL"
 
 DEFAULT_BRIDGE_URL = "http://127.0.0.1:8000"
+#: the largest timeout or interval any option or argument takes (about 31 years): beyond
+#: ~9.2e9 s, thread waits and socket timeouts raise OverflowError
+MAX_SECONDS = 1e9
 DEFAULT_BRIDGE_PORT = 8000
 DEFAULT_EMULATOR_PORT = 8700
 
@@ -77,28 +80,38 @@ def write_private_file(name: str, content: str) -> Path:
     return path
 
 
-def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool = False) -> SplitResult:
-    """``url`` split, or a :class:`UsageError` that says what is wrong with it and where it came from.
+def split_url(url: str, where: str, schemes: tuple[str, ...], example: str) -> SplitResult:
+    """``url`` split, or a :class:`UsageError` starting with ``where`` that says what is wrong.
 
-    Checked before anything dials it, so a typo in a URL is one clear line instead of a
-    traceback from an HTTP library or an endpoint that retries an impossible address.
+    The checks any URL we dial must pass (one token, a readable port, a known scheme, a
+    host), so a typo is one clear line instead of a traceback from an HTTP library.
+    """
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        raise UsageError(f"{where} contains spaces or control characters; write it as one token, {example}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:  # a bad port or an unclosed IPv6 bracket
+        raise UsageError(f"{where} cannot be read ({exc}); write it as scheme://host:port, {example}") from None
+    if parts.scheme.lower() not in schemes:
+        raise UsageError(f"{where} must start with {', '.join(s + '://' for s in schemes)}; {example}")
+    if not parts.hostname:
+        raise UsageError(f"{where} has no host; {example}")
+    return parts
+
+
+def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool = False) -> SplitResult:
+    """:func:`split_url` for the bridge URL, naming where it came from; also refuses port 0
+    and a query or fragment (which would be dropped silently).
+
+    Checked before anything dials it, so an endpoint never retries an impossible address.
     ``websocket`` also allows ``ws://`` and ``wss://`` (the endpoint's ``--url``).
     """
     schemes = ("http", "https", "ws", "wss") if websocket else ("http", "https")
     where = f"bridge URL {url!r} (from {source})"
     example = "e.g. http://127.0.0.1:8000"
-    if not url.isprintable() or any(ch.isspace() for ch in url):
-        raise UsageError(f"{where} contains spaces or control characters; write it as one token, {example}")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:  # a bad port or an unclosed IPv6 bracket
-        raise UsageError(f"{where} cannot be read ({exc}); write it as scheme://host:port, {example}") from None
-    if parts.scheme.lower() not in schemes:
-        raise UsageError(f"{where} must start with {', '.join(s + '://' for s in schemes)}")
-    if not parts.hostname:
-        raise UsageError(f"{where} has no host; {example}")
-    if port == 0:
+    parts = split_url(url, where, schemes, example)
+    if parts.port == 0:
         raise UsageError(f"{where} has port 0; use the port the bridge listens on (1-65535), {example}")
     if parts.fragment or (parts.query and not websocket):
         raise UsageError(f"{where} must not have a query or fragment; give only scheme://host:port[/path], {example}")

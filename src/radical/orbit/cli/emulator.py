@@ -12,11 +12,11 @@ import json
 import socket
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
-from ..config import DEFAULT_EMULATOR_PORT
+from ..config import DEFAULT_EMULATOR_PORT, split_url
+from ..errors import UsageError
 from .params import FiniteFloat
 
 ENV_EMULATOR_URL = "RADICAL_ORBIT_EMULATOR_URL"
@@ -120,14 +120,10 @@ def emulator(
 
 def check_emulator_url(url: str) -> None:
     """Refuse a ``--url`` no request could use, as a usage error rather than "cannot reach"."""
-    example = f"e.g. http://127.0.0.1:{DEFAULT_EMULATOR_PORT}"
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        raise click.UsageError(f"--url {url!r} is not a usable URL ({exc}); {example}") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not url.isprintable() or " " in url:
-        raise click.UsageError(f"--url {url!r} is not a usable URL: it needs http:// or https:// and a host, no spaces; {example}")
+        split_url(url, "it", ("http", "https"), f"e.g. http://127.0.0.1:{DEFAULT_EMULATOR_PORT}")
+    except UsageError as exc:
+        raise click.UsageError(f"--url {url!r} is not a usable URL: {exc.message}") from None
 
 
 @emulator.command("token")

@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from ..config import MAX_SECONDS
+
 __all__ = ["LIMIT", "FiniteFloat"]
 
-#: the largest magnitude a :class:`FiniteFloat` takes (about 31 years in seconds):
-#: beyond ~9.2e9 s, thread waits and socket timeouts raise OverflowError
-LIMIT = 1e9
+#: the largest magnitude a :class:`FiniteFloat` takes (see :data:`~radical.orbit.config.MAX_SECONDS`)
+LIMIT = MAX_SECONDS
 
 
 class FiniteFloat(click.FloatRange):

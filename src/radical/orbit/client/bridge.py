@@ -45,6 +45,7 @@ from ..config import (
     ENV_BRIDGE_CERT,
     ENV_BRIDGE_TOKEN,
     ENV_BRIDGE_URL,
+    MAX_SECONDS,
     check_bridge_url,
     orbit_home,
     resolve_bridge_cert,
@@ -86,6 +87,7 @@ SUBSCRIBE_TIMEOUT = 15.0
 
 _METHOD = re.compile(r"[A-Za-z]+")
 _ENDPOINT_NAME = re.compile(ENDPOINT_NAME_PATTERN)
+_MAX_TEXT = f"{MAX_SECONDS:.0e}".replace("e+0", "e")  # "1e9"
 
 
 def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = False) -> float:
@@ -101,11 +103,11 @@ def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = 
     try:
         seconds = float(value)
     except OverflowError:
-        raise UsageError(f"{prefix}{name} must be at most 1e9 seconds, got an integer of {len(str(value))} digits") from None
+        raise UsageError(f"{prefix}{name} must be at most {_MAX_TEXT} seconds, got an integer of {len(str(value))} digits") from None
     if not math.isfinite(seconds):
         raise UsageError(f"{prefix}{name} must be a finite number of seconds, got {value!r}")
-    if seconds > 1e9:  # ~31 years; beyond ~9e9 s socket and thread timeouts overflow
-        raise UsageError(f"{prefix}{name} must be at most 1e9 seconds, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"{prefix}{name} must be at most {_MAX_TEXT} seconds, got {value!r}")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UsageError(f"{prefix}{name} must be positive, got {value!r}")
     return seconds
@@ -356,9 +358,11 @@ class BridgeClient:
 
     def _route(self, endpoint: str, plugin: str, route: str, timeout: float | None) -> tuple[str, str, float]:
         """``(context, path, seconds)`` of a relayed call: names for messages, quoted path, bridge deadline."""
-        for name, value in (("endpoint", endpoint), ("plugin", plugin), ("route", route)):
-            if not isinstance(value, str) or (not value and name != "route"):
-                raise UsageError(f"{name} must be a non-empty string, got {value!r}" if name != "route" else f"route must be a string, got {value!r}")
+        for name, value in (("endpoint", endpoint), ("plugin", plugin)):
+            if not isinstance(value, str) or not value:
+                raise UsageError(f"{name} must be a non-empty string, got {value!r}")
+        if not isinstance(route, str):
+            raise UsageError(f"route must be a string, got {route!r}")
         route = route.lstrip("/")
         context = f"{endpoint}/{plugin}/{route}" if route else f"{endpoint}/{plugin}"
         path = "/" + "/".join(quote(part, safe="") for part in (endpoint, plugin))

@@ -149,6 +149,9 @@ class RemoteProtocolError(CallError):
 CALL_ERRORS: tuple[type[Exception], ...] = (CallError,)
 
 
+_poll = getattr(select, "poll", None)  # None on Windows: select() then
+
+
 def _dropped(sock: socket.socket) -> bool:
     """True when an idle keep-alive socket has something to read: the peer closed it
     (or sent garbage), so it must not carry a request (as httpcore and urllib3 check)."""
@@ -160,9 +163,6 @@ def _dropped(sock: socket.socket) -> bool:
         return bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True
-
-
-_poll = getattr(select, "poll", None)
 
 
 class JsonCaller:

@@ -132,3 +132,67 @@ def test_invalid_utf8_closes_with_1007(live: tuple[str, App]) -> None:
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+
+
+class _SlowClosingTransport(asyncio.Transport):
+    """A transport that, like TLS, is still there a while after ``close()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def close(self) -> None:
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 40000)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_shutdown_while_a_peer_close_is_still_closing_the_transport() -> None:
+    """The endpoint hangs up, then the bridge stops before the TLS transport is gone:
+    uvicorn sent a second close frame there and websockets raised InvalidState."""
+    from uvicorn.server import ServerState
+    from websockets.client import ClientProtocol
+    from websockets.uri import parse_uri
+
+    async def scenario() -> list[bytes]:
+        app = App()
+        config = uvicorn.Config(app, ws=OrbitWebSocketProtocol, log_config=None, ws_ping_interval=None)
+        config.load()
+        state = ServerState()
+        server = OrbitWebSocketProtocol(config, state, {}, _loop=asyncio.get_running_loop())
+        transport = _SlowClosingTransport()
+        server.connection_made(transport)
+        client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/direct"))
+        client.send_request(client.connect())
+        server.data_received(b"".join(client.data_to_send()))
+        for _ in range(100):  # the app task accepts
+            if transport.written:
+                break
+            await asyncio.sleep(0.01)
+        client.receive_data(b"".join(transport.written))
+        client.send_close(1000)
+        server.data_received(b"".join(client.data_to_send()))  # answered; transport closing
+        assert transport.closing and server in state.connections
+        after_close = len(transport.written)
+        server.shutdown()  # the server stops now: must not raise, must not send again
+        extra = transport.written[after_close:]
+        server.connection_lost(None)
+        await asyncio.sleep(0.05)
+        assert app.disconnects == [1000]
+        return extra
+
+    assert asyncio.run(scenario()) == []

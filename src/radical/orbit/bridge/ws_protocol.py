@@ -31,12 +31,13 @@ EXTENSION = "radical.orbit.on_message"
 MessageHandler = Callable[[str | bytes], None]
 
 #: what the subclass relies on in uvicorn's implementation
-_REQUIRED = ("handle_connect", "send_receive_event_to_app", "handle_parser_exception")
+_REQUIRED = ("handle_connect", "send_receive_event_to_app", "handle_parser_exception", "shutdown", "stop_keepalive")
 
 try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import (
         WebSocketsSansIOProtocol,
     )
+    from websockets.protocol import State
 except ImportError:  # pragma: no cover - uvicorn without its Sans-I/O implementation
     WebSocketsSansIOProtocol = None  # type: ignore[assignment,misc]
 
@@ -64,6 +65,20 @@ if WebSocketsSansIOProtocol is not None:
 
         def _orbit_set_handler(self, handler: MessageHandler | None) -> None:
             self._orbit_handler = handler
+
+        def shutdown(self) -> None:
+            """Server shutdown: close frame only on a socket still open.
+
+            uvicorn answers a peer's close frame and closes the transport, but a TLS
+            transport takes a round trip to finish closing; a server shutdown in that
+            window made uvicorn send a second close frame, which ``websockets``
+            refuses with ``InvalidState`` (a traceback in the shutdown path).
+            """
+            if self.handshake_complete and not self.close_sent and self.conn.state is not State.OPEN:
+                self.stop_keepalive()
+                self.transport.close()
+                return
+            super().shutdown()
 
         def send_receive_event_to_app(self) -> None:
             handler = self._orbit_handler

@@ -55,6 +55,45 @@ class TestEndpointConnection:
 
         asyncio.run(run())
 
+    def test_timeout_while_waiting_for_the_answer(self) -> None:
+        async def run() -> None:
+            sent: list[str] = []
+            conn = make_conn(sent)
+            with pytest.raises(GatewayTimeoutError) as info:
+                await conn.request("a", "frame", 0.05)
+            assert sent == ["frame"] and "within 0.05 s" in info.value.message
+            assert conn.pending == {}
+            assert not conn.resolve(Response(id="a", status=200))  # a late answer finds nobody
+
+        asyncio.run(run())
+
+    @pytest.mark.parametrize("block", [True, False], ids=["sending", "waiting"])
+    def test_a_cancel_from_outside_stays_a_cancel(self, block: bool) -> None:
+        """Only the request's own deadline becomes a 504; a cancelled caller is cancelled."""
+
+        async def run() -> None:
+            conn = make_conn([], block=block)
+            task = asyncio.create_task(conn.request("a", "frame", 5))
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert conn.pending == {}
+            assert not task.cancelling() or task.cancelled()
+
+        asyncio.run(run())
+
+    def test_an_answer_before_the_deadline_cancels_the_timer(self) -> None:
+        async def run() -> None:
+            conn = make_conn([])
+            task = asyncio.create_task(conn.request("a", "frame", 0.05))
+            await asyncio.sleep(0)
+            conn.resolve(Response(id="a", status=200))
+            assert (await task).status == 200
+            await asyncio.sleep(0.1)  # the timer, had it stayed, would fire into a done future here
+
+        asyncio.run(run())
+
     def test_fail_all_and_reject(self) -> None:
         async def run() -> None:
             conn = make_conn([])

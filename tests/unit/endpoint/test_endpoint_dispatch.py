@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from radical.orbit.endpoint.dispatch import (
     Dispatcher,
     HostedPlugin,
@@ -16,8 +18,18 @@ from radical.orbit.endpoint.dispatch import (
     Send,
     build_scope,
     call_asgi,
+    error_response,
 )
-from radical.orbit.models.messages import Request, Response, decode_body, encode_body
+from radical.orbit.errors import OrbitError
+from radical.orbit.models.messages import (
+    Request,
+    Response,
+    decode_body,
+    dump_frame,
+    dump_response,
+    encode_body,
+    parse_frame,
+)
 
 
 def frame(method: str, path: str, *, body: bytes = b"", query: str = "", headers: list[tuple[str, str]] | None = None) -> Request:
@@ -140,3 +152,20 @@ class TestDispatch:
         resp = handle(Dispatcher({"demo": HostedPlugin("demo", app)}), frame("GET", "/demo/x", headers=[("x-name", "café ☃")], query="q=☃"))
         assert resp.status == 201
         assert app.scope is not None and (b"x-name", "café ☃".encode()) in app.scope["headers"]
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        Response(id="r1", status=200, headers=[("content-type", "application/json")], body='{"pong":true}'),
+        Response(id="r2", status=204),
+        Response(id="r3", status=201, headers=[("x-naïve", "café"), ("x-ctl", "a\tb")], body="ünïcode \u2028 \"quoted\" \\ \n\x01"),
+        Response(id="r4", status=200, headers=[], body="AAEC/w==", body_encoding="base64"),
+        error_response("r5", OrbitError("boom")),
+    ],
+)
+def test_response_frame_text_matches_the_model(response: Response) -> None:
+    """The endpoint's hand-serialised response frame is the model's own JSON, byte for byte."""
+    text = dump_response(response)
+    assert text == dump_frame(response)
+    assert parse_frame(text) == response

@@ -65,6 +65,7 @@ from ..models.messages import (
     Request,
     Response,
     dump_frame,
+    dump_response,
     parse_frame,
 )
 from ..plugins.base import Plugin, PluginContext
@@ -531,7 +532,7 @@ class EndpointAgent:
 
     async def _send_response(self, ws: BridgeLink, response: Response) -> None:
         try:
-            ws.send(dump_frame(response))
+            ws.send(dump_response(response))
             await ws.drain()
         except ConnectionClosed:
             # the bridge already failed this request with 503 when the connection dropped

@@ -19,6 +19,7 @@ Flow::
 from __future__ import annotations
 
 import base64
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -157,6 +158,27 @@ def parse_frame(raw: str | bytes) -> Frame:
 
 def dump_frame(frame: _Frame) -> str:
     return frame.model_dump_json()
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def dump_response(response: Response) -> str:
+    """``dump_frame(response)`` for the one frame on every relayed call's path.
+
+    The C JSON encoder on the fields, half the cost of ``model_dump_json``;
+    ``tests/unit/endpoint/test_endpoint_dispatch.py`` keeps the two equal.
+    """
+    return _dumps(
+        {
+            "type": "response",
+            "id": response.id,
+            "status": response.status,
+            "headers": response.headers,
+            "body": response.body,
+            "body_encoding": response.body_encoding,
+        }
+    )
 
 
 def session_tag(sid: str) -> str:

@@ -350,6 +350,12 @@ async def compare(fast_app: Any, slow_app: Any, method: str, path: str, valid: d
     for headers, chunks in corpus(valid):
         a = await drive(fast_app, method, path, headers, chunks, query)
         b = await drive(slow_app, method, path, headers, chunks, query)
+        if a != b and b[0] == 500 and b[3] == "PydanticSerializationError":
+            # the one intended difference: FastAPI cannot write an answer holding a lone
+            # surrogate (a 500), the fast path writes it with JSON's \u escapes
+            assert a[0] == 200 and a[3] is None and a[2].isascii(), a
+            n += 1
+            continue
         assert a == b, (method, path, headers, chunks and b"".join(chunks)[:80], a, b)
         n += 1
     return n
@@ -600,8 +606,8 @@ def test_opt_out_per_plugin_class() -> None:
 
 
 
-def test_unencodable_sid_is_a_clean_404_not_a_500() -> None:
-    """A lone surrogate (JSON escape \\ud800) in a quoted value must not break the error body."""
+def test_unencodable_sid_is_a_clean_422_not_a_500() -> None:
+    """A lone surrogate (JSON escape \\ud800) is refused, and quoting it must not break the error body."""
     import asyncio
 
     from radical.orbit.endpoint.dispatch import Dispatcher, HostedPlugin
@@ -624,5 +630,19 @@ def test_unencodable_sid_is_a_clean_404_not_a_500() -> None:
             await plugin.stop()
 
     status, body = asyncio.run(main())
-    assert status == 404
-    assert body["code"] == "session_not_found"
+    assert status == 422
+    assert body["details"]["fields"][0]["field"] == "sid" and "not valid Unicode" in body["message"]
+
+
+def test_answer_text_utf8_cannot_carry_is_escaped_not_a_500() -> None:
+    """A handler's answer may hold lone surrogates (a file name from a non-UTF-8 file
+    system, as Globus or os.fsdecode hand it over): JSON's \\u escapes carry them."""
+    plugin = PluginShapes(ctx())
+    body = json.dumps({"name": "caf\udce9.txt"}).encode()
+    status, headers, out, error = asyncio.run(
+        drive(plugin.app, "POST", "/make", [(b"content-type", b"application/json")], [body])
+    )
+    assert (status, error) == (200, None)
+    assert b'"name":"caf\\udce9.txt"' in out and out.isascii()
+    assert json.loads(out)["name"] == "caf\udce9.txt"
+    assert dict(headers)[b"content-length"] == str(len(out)).encode()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
 
 from radical.orbit.endpoint.dispatch import build_scope, call_asgi
 from radical.orbit.models.messages import Request
@@ -99,6 +100,42 @@ class TestPluginBase:
             assert status == 200 and body["sessions"] == 1 and body["endpoint"] == "ep"
 
         asyncio.run(main())
+
+    def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_endpoint_itself(self) -> None:
+        async def main() -> None:
+            plugin, _ = greeter()
+            sid = (await call(plugin, "POST", "/register_session", {"greeting": "hi"}))[1]["sid"]
+            status, body = await call(plugin, "POST", "/greet/", {"sid": sid, "name": "ann"})
+            assert status == 404 and body["code"] == "not_found", body
+
+        asyncio.run(main())
+
+    @pytest.mark.parametrize("escaped", [r"\ud800", r"ok\udcff.txt"])
+    def test_text_that_utf8_cannot_carry_is_a_422_naming_the_field(self, escaped: str) -> None:
+        """JSON can spell a lone surrogate (json.dumps does); it is refused before any plugin code runs."""
+
+        async def main() -> None:
+            plugin, _ = greeter()
+            sid = (await call(plugin, "POST", "/register_session", {"greeting": "hi"}))[1]["sid"]
+            raw = ('{"sid": "%s", "name": "%s"}' % (sid, escaped)).encode()
+            frame = Request(id="r", method="POST", path="/greeter/greet", headers=[("content-type", "application/json")])
+            status, _, out = await call_asgi(plugin.app, build_scope(frame, "/greet"), raw)
+            body = json.loads(out)
+            assert status == 422 and [f["field"] for f in body["details"]["fields"]] == ["name"], body
+            assert "not valid Unicode" in body["message"]
+
+        asyncio.run(main())
+
+    def test_lone_surrogates_are_found_inside_lists_and_dicts(self) -> None:
+        class Nested(SessionRequest):
+            names: list[str]
+            meta: dict[str, str] = {}
+
+        with pytest.raises(PydanticValidationError, match=r"names\n.*not valid Unicode"):
+            Nested.model_validate({"sid": "x", "names": ["a", "\udfff"]})
+        with pytest.raises(PydanticValidationError, match=r"meta\n.*not valid Unicode"):
+            Nested.model_validate({"sid": "x", "names": [], "meta": {"\ud800": "v"}})
+        assert Nested.model_validate({"sid": "x", "names": ["café", "😀"]}).names == ["café", "😀"]
 
     def test_session_ids_are_unique(self) -> None:
         async def main() -> set[str]:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 PROTOCOL_VERSION = 1
 
@@ -43,6 +44,16 @@ RESERVED_NAMES = frozenset(
 
 #: Endpoint names: URL-path safe, no slashes.
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def _finite_numbers(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_numbers(v) for v in value]
+    return value
 
 
 class _Frame(BaseModel):
@@ -109,8 +120,15 @@ class Notification(_Frame):
     topic: str
     sid: str | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
-    ts: float
-    dropped: int = 0
+    ts: Annotated[float, Field(allow_inf_nan=False)]
+    dropped: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("payload")
+    @classmethod
+    def _finite(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """NaN and infinity become null, as the frame's own JSON writes them: a JSON
+        parser accepts the bare tokens, but clients of ``/events`` would not."""
+        return _finite_numbers(value)  # type: ignore[no-any-return]
 
 
 class Ping(_Frame):

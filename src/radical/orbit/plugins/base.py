@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, FastAPI, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ..__about__ import __version__
@@ -67,14 +67,52 @@ class PluginContext:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-class EmptyRequest(BaseModel):
+def _unencodable(value: Any) -> str | None:
+    """Where ``value`` holds text UTF-8 cannot carry (a lone surrogate), else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"a lone surrogate U+{ord(value[exc.start]):04X} at character {exc.start}"
+        return None
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = _unencodable(item)
+            if found:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unencodable(key) or _unencodable(item)
+            if found:
+                return found
+    return None
+
+
+class StrictBody(BaseModel):
+    """Base of request bodies: unknown fields refused, every string valid Unicode.
+
+    JSON can spell a lone surrogate (``"\\ud800"``) that no UTF-8 text holds; such a
+    string would fail later, in a query string or an answer, as a 500.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        found = _unencodable(value)
+        if found:
+            raise ValueError(f"is not valid Unicode text ({found}); send the name as UTF-8")
+        return value
 
-class SessionRequest(BaseModel):
+
+class EmptyRequest(StrictBody):
+    pass
+
+
+class SessionRequest(StrictBody):
     """Base of every per-session request body."""
 
-    model_config = ConfigDict(extra="forbid")
     sid: str
 
 
@@ -253,6 +291,9 @@ class Plugin(ABC):
             version=self.version,
             docs_url=None,
             redoc_url=None,
+            # a redirect from here would name the endpoint's in-process address, not the
+            # bridge URL the client used: a trailing slash is a plain 404 instead
+            redirect_slashes=False,
             fast_routes=self.fast_routes,
         )
         install_error_handlers(app)

@@ -39,6 +39,7 @@ from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -73,6 +74,19 @@ class _Field(Protocol):
         exclude_defaults: bool = ...,
         exclude_none: bool = ...,
     ) -> bytes: ...
+
+    def serialize(
+        self,
+        value: Any,
+        *,
+        mode: Any = ...,
+        include: Any = ...,
+        exclude: Any = ...,
+        by_alias: bool = ...,
+        exclude_unset: bool = ...,
+        exclude_defaults: bool = ...,
+        exclude_none: bool = ...,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +314,14 @@ class FastPath:
         checked, errors = entry.response.validate(result, {}, loc=("response",))
         if errors:
             raise ResponseValidationError(errors, body=result)
-        body = entry.response.serialize_json(checked, **entry.dump)
+        try:
+            body = entry.response.serialize_json(checked, **entry.dump)
+        except PydanticSerializationError:
+            # text UTF-8 cannot carry, e.g. a file name from a non-UTF-8 file system that
+            # Globus or os.fsdecode handed over as lone surrogates: JSON can still say it
+            # with \u escapes (a client's json.loads gives the same str back)
+            plain = entry.response.serialize(checked, mode="json", **entry.dump)
+            body = json.dumps(plain, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
         # what Response(body, media_type="application/json") sends
         headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

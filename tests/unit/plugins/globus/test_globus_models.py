@@ -30,6 +30,10 @@ def fields_of(exc: ValidationError) -> set[str]:
         ({"label": "x" * 200}, "label"),
         ({"submission_id": "123"}, "submission_id"),
         ({"verify_checksum": "maybe"}, "verify_checksum"),
+        ({"deadline": "9999-12-31T23:59:59-23:59"}, "deadline"),  # after 9999 in UTC: Globus cannot store it
+        ({"label": "a\udc80"}, "label"),  # a lone surrogate no UTF-8 request can carry
+        ({"source_local_user": "\ud800"}, "source_local_user"),
+        ({"items": [{"source": "/a\udcff", "destination": "/b"}]}, "items.0.source"),
     ],
 )
 def test_submit_rejects(kw: dict[str, Any], field: str) -> None:
@@ -89,3 +93,34 @@ def test_delete_and_tasks() -> None:
         m.ListTasksRequest(sid="s", limit=5000)
     with pytest.raises(ValidationError):
         m.EndpointSearchRequest(sid="s", limit=0)
+
+
+def test_deadlines_keep_their_zone_and_may_be_naive() -> None:
+    req = m.SubmitTransferRequest(sid="s", source=U, destination=U, items=ITEMS, deadline="9999-12-31T23:59:59+01:00")
+    assert req.deadline is not None and req.deadline.year == 9999
+    assert m.DeleteRequest(sid="s", paths="/x", deadline="2030-01-01T00:00:00").deadline is not None
+    with pytest.raises(ValidationError) as info:
+        m.DeleteRequest(sid="s", paths="/x", deadline="9999-12-31T23:00:00-02:00")
+    assert fields_of(info.value) == {"deadline"} and "9999" in str(info.value)
+
+
+@pytest.mark.parametrize("label", ["nomatch/status:ACTIVE", "../../etc", "a/b"])
+def test_list_tasks_label_cannot_add_filter_clauses(label: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        m.ListTasksRequest(sid="s", label=label)
+    assert fields_of(info.value) == {"label"} and "'/'" in str(info.value)
+    assert m.ListTasksRequest(sid="s", label="run 7: stage-in").label == "run 7: stage-in"
+
+
+def test_track_is_bounded() -> None:
+    many = [U] * (m.MAX_TRACK + 1)
+    for model, field, body in (
+        (m.TrackRequest, "task_ids", {"sid": "s", "task_ids": many}),
+        (m.RegisterGlobusSession, "track", {"access_token": "t" * 10, "track": many}),
+    ):
+        with pytest.raises(ValidationError) as info:
+            model.model_validate(body)
+        assert fields_of(info.value) == {field}
+    assert m.TrackRequest(sid="s", task_ids=[U]).timeout == 60
+    with pytest.raises(ValidationError):
+        m.TrackRequest(sid="s", task_ids=[U], timeout=-1)

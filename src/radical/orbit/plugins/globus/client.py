@@ -307,13 +307,18 @@ class GlobusClient(PluginClient):
         """Pause rules and messages that affect the task."""
         return dict(self._call("pause_info", task_id=str(task_id)))
 
-    def track(self, task_ids: Iterable[str | uuid.UUID] | None = None) -> dict[str, Any]:
+    def track(self, task_ids: Iterable[str | uuid.UUID] | None = None, timeout: float = 60) -> dict[str, Any]:
         """Watch existing tasks (all ACTIVE/INACTIVE ones of the identity if None) and get
-        their notifications: ``{tracked, finished: {id: status}, not_found}``."""
+        their notifications: ``{tracked, finished: {id: status}, not_found}``.
+
+        Ids Globus' task list does not show are looked up one by one for at most
+        ``timeout`` seconds; those not reached are listed in ``unchecked``.
+        """
         ids = None if task_ids is None else _strings(task_ids, "task_ids", "a task id")
+        wait = seconds_arg(timeout, "timeout", "track", allow_zero=True)
         for tid in ids or []:
             self._remember(tid)
-        return dict(self._call("track", task_ids=ids))
+        return dict(self._wait_call("track", wait, task_ids=ids, timeout=wait))
 
     def session_info(self) -> dict[str, Any]:
         """Auth mode, local collection, tracked tasks and poller counters of this session."""

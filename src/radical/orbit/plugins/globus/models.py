@@ -9,26 +9,26 @@ never show in a repr or a validation message.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
     model_validator,
 )
 
-from ..base import SessionRequest
+from ..base import SessionRequest, StrictBody
 from .local import LOCAL, normalize_uuid
 
 SYNC_LEVELS = {"exists": 0, "size": 1, "mtime": 2, "checksum": 3}
 TASK_STATUSES = ("ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED")
 #: Globus' task_list page size (its maximum ``limit``)
 TASK_LIST_PAGE = 1000
+#: most task ids one call may track or wait for
+MAX_TRACK = 10_000
 
 
 def _collection(value: str) -> str:
@@ -55,18 +55,35 @@ def _path(value: str) -> str:
     return value
 
 
+def _deadline(value: datetime) -> datetime:
+    # Globus keeps deadlines as UTC timestamps: one that lies past 9999 in UTC (or has
+    # no time zone to place it) cannot be stored, shown or compared
+    if value.tzinfo is None:
+        return value  # the SDK sends it as given; Globus reads it as UTC
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("lies after the year 9999 in UTC; give a real date (ISO 8601)") from None
+    return value
+
+
+def _label_value(value: str) -> str:
+    if "/" in value:
+        raise ValueError("must not contain '/' (it separates clauses of the Globus task filter)")
+    return value
+
+
 CollectionRef = Annotated[str, AfterValidator(_collection)]
+Deadline = Annotated[datetime, AfterValidator(_deadline)]
 TaskId = Annotated[str, AfterValidator(_task_id)]
 PathStr = Annotated[str, AfterValidator(_path)]
 Label = Annotated[str, Field(max_length=128)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # -- sessions --------------------------------------------------------------------
-class RegisterGlobusSession(_Strict):
+class RegisterGlobusSession(StrictBody):
     """``POST /register_session``: exactly one credential kind.
 
     * ``access_token`` (not renewed), or
@@ -80,7 +97,7 @@ class RegisterGlobusSession(_Strict):
     client_secret: SecretStr | None = None
     local_collection: str | None = None
     #: task ids to track at once (re-attach after a restart or a new token)
-    track: list[TaskId] | None = None
+    track: Annotated[list[TaskId], Field(max_length=MAX_TRACK)] | None = None
 
     @field_validator("client_id")
     @classmethod
@@ -147,7 +164,7 @@ class RegisterGlobusSession(_Strict):
 
 
 # -- transfers -------------------------------------------------------------------
-class TransferItem(_Strict):
+class TransferItem(StrictBody):
     source: PathStr
     destination: PathStr
     recursive: bool | None = None
@@ -155,7 +172,7 @@ class TransferItem(_Strict):
     checksum_algorithm: str | None = None
 
 
-class FilterRule(_Strict):
+class FilterRule(StrictBody):
     name: Annotated[str, Field(min_length=1)]
     method: Literal["include", "exclude"] = "exclude"
     type: Literal["file", "dir"] | None = None
@@ -170,7 +187,7 @@ class SubmitTransferRequest(SessionRequest):
     verify_checksum: bool | None = None
     preserve_timestamp: bool | None = None
     encrypt_data: bool | None = None
-    deadline: datetime | None = None
+    deadline: Deadline | None = None
     skip_source_errors: bool | None = None
     fail_on_quota_errors: bool | None = None
     delete_destination_extra: bool | None = None
@@ -208,7 +225,7 @@ class DeleteRequest(SessionRequest):
     label: Label | None = None
     ignore_missing: bool | None = None
     interpret_globs: bool | None = None
-    deadline: datetime | None = None
+    deadline: Deadline | None = None
     local_user: str | None = None
     submission_id: TaskId | None = None
 
@@ -230,13 +247,15 @@ class TaskWaitRequest(SessionRequest):
 
 
 class WaitAllRequest(SessionRequest):
-    task_ids: Annotated[list[TaskId], Field(min_length=1, max_length=10_000)]
+    task_ids: Annotated[list[TaskId], Field(min_length=1, max_length=MAX_TRACK)]
     timeout: Annotated[float, Field(ge=0, le=3600)] = 60
 
 
 class TrackRequest(SessionRequest):
     #: None: every ACTIVE/INACTIVE task of the identity
-    task_ids: list[TaskId] | None = None
+    task_ids: Annotated[list[TaskId], Field(max_length=MAX_TRACK)] | None = None
+    #: how long to spend asking Globus one by one for ids its task list does not show
+    timeout: Annotated[float, Field(ge=0, le=3600)] = 60
 
 
 class ListTasksRequest(SessionRequest):
@@ -244,7 +263,7 @@ class ListTasksRequest(SessionRequest):
     offset: Annotated[int, Field(ge=0)] = 0
     status: list[Literal["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"]] | None = None
     type: list[Literal["TRANSFER", "DELETE"]] | None = None
-    label: str | None = None
+    label: Annotated[str, AfterValidator(_label_value)] | None = None
 
     @field_validator("status", "type", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -31,6 +32,9 @@ from . import models as m
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
 
 log = logging.getLogger(__name__)
+
+#: how long ``register_session(track=[...])`` may spend looking up tasks one by one
+REGISTER_TRACK_SECONDS = 30.0
 
 
 class PluginGlobus(Plugin):
@@ -133,7 +137,13 @@ class PluginGlobus(Plugin):
 
             assert isinstance(session, GlobusSession)
             try:
-                await session.track(list(track))
+                res = await session.track(list(track), deadline=time.monotonic() + REGISTER_TRACK_SECONDS)
+                if res.get("unchecked"):
+                    log.warning(
+                        "globus: session %s...: %d of %d tasks to re-attach were not looked up within %g s; "
+                        "call track() with them",
+                        session.sid[:8], len(res["unchecked"]), len(track), REGISTER_TRACK_SECONDS,
+                    )
             except OrbitError as exc:  # re-attaching is best effort; the new session is fine
                 log.warning("globus: session %s...: re-attaching %d tasks failed: %s", session.sid[:8], len(track), exc.message)
         return session
@@ -212,7 +222,8 @@ class PluginGlobus(Plugin):
 
         @router.post("/track")
         async def track(body: m.TrackRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).track(body.task_ids)  # type: ignore[no-any-return]
+            deadline = time.monotonic() + body.timeout
+            return await plugin.gsession(body.sid).track(body.task_ids, deadline=deadline)  # type: ignore[no-any-return]
 
         @router.post("/ls")
         async def ls(body: m.LsRequest) -> dict[str, Any]:

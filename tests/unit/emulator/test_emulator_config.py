@@ -135,6 +135,10 @@ class TestConfigFile:
         ("[1]", "must be a JSON object with 'collections', 'clients' and/or 'faults'"),
         ('{"clients": [{"client_id": "x"}]}', "'clients.0.client_secret': Field required"),
         ('{"faults": {"latency": "slow"}}', "'faults.latency'"),
+        ('{"faults": {"routes": "("}}', "'faults.routes': Value error, not a valid regular expression"),
+        ('{"faults": {"error_statuses": [99]}}', "'faults.error_statuses.0'"),
+        ('{"faults": {"latency": 1e308}}', "'faults.latency'"),
+        ("[" * 100_000, "not valid JSON (nested too deeply)"),
     ],
 )
 def test_bad_config_file_is_a_usage_error_naming_file_and_field(

@@ -85,6 +85,40 @@ class TestRequestFaults:
         resp = httpx.put(emu.url + "/_emulator/faults", json={"error_rate": 2})
         assert resp.status_code == 400 and resp.json()["code"] == "ClientError.BadRequest"
 
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ('{"routes": "("}', "routes"),
+            ('{"error_statuses": [99]}', "error_statuses.0"),
+            ('{"error_statuses": [503, 600]}', "error_statuses.1"),
+            ('{"error_statuses": [1000]}', "error_statuses.0"),
+            ('{"error_statuses": [200]}', "error_statuses.0"),
+            ('{"latency": 1e308}', "latency"),
+            ('{"latency": 600.5}', "latency"),
+            ('{"bandwidth": {"x": 1e999}}', "bandwidth.x"),
+            ('{"bandwidth": {"x": -1}}', "bandwidth.x"),
+        ],
+    )
+    def test_unusable_fault_settings_are_refused_naming_the_field(self, emu: RunningEmulator, body: str, field: str) -> None:
+        """Were a 500 (bad regex), accepted then a dropped connection on every matching request
+        (status outside 100-599), a 200 carrying an error body, a request that never got an
+        answer and blocked shutdown (latency), or a task that crashed (infinite bandwidth)."""
+        import httpx
+
+        before = emu.admin("GET", "faults")["faults"]
+        for method in ("PUT", "PATCH"):
+            resp = httpx.request(method, emu.url + "/_emulator/faults", content=body, timeout=10)
+            assert resp.status_code == 400 and resp.json()["code"] == "ClientError.BadRequest", resp.text
+            assert resp.json()["message"].startswith(f"{field}: "), resp.text
+        assert emu.admin("GET", "faults")["faults"] == before
+
+    def test_limits_of_fault_settings_are_usable(self, emu: RunningEmulator, sdk_env: dict[str, str], token: str) -> None:
+        emu.admin("PUT", "faults", json={"latency": 600, "routes": "^/never$", "error_statuses": [400, 599]})
+        emu.admin("PUT", "faults", json={"error_rate": 1.0, "error_statuses": [404], "routes": "/submission_id$"})
+        with pytest.raises(globus_sdk.TransferAPIError) as info:
+            fast_client(token, retries=0).get_submission_id()
+        assert info.value.http_status == 404 and info.value.code == "ClientError.NotFound"
+
 
 class TestTaskFaults:
     @pytest.fixture

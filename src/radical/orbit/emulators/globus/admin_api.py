@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .bodies import read_json
 from .context import Emulator
 from .errors import GlobusError, bad_request, json_response
 from .faults import FaultSettings, PathFault
@@ -48,20 +49,19 @@ class DevTokenRequest(BaseModel):
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        return await request.json()
-    except ValueError:
-        raise bad_request("body is not valid JSON") from None
+    """The body (``{}`` when blank), through the same gate as the Transfer routes."""
+    return await read_json(request, allow_empty=True)
+
+
+def _invalid(exc: PydanticValidationError) -> GlobusError:
+    return bad_request("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
 
 
 def _validate(model: type[BaseModel], data: Any) -> Any:
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        raise bad_request("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise _invalid(exc) from None
 
 
 async def health(request: Request) -> Response:
@@ -111,7 +111,7 @@ async def faults(request: Request) -> Response:
         try:
             state.update(data)
         except PydanticValidationError as exc:
-            raise bad_request(str(exc)) from None
+            raise _invalid(exc) from None
     elif request.method == "DELETE":
         state.reset()
     return json_response(state.snapshot())

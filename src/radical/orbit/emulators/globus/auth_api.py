@@ -9,7 +9,6 @@ form, or confidential via Basic). Answers carry ``other_tokens`` and never an
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 import uuid
 from typing import Any
@@ -55,13 +54,18 @@ def api_error(status: int, code: str, detail: str) -> Response:
 
 
 def basic_client(request: Request) -> tuple[str, str] | None:
+    """(client_id, secret) from HTTP Basic; None when absent or unreadable (invalid_client).
+
+    Header bytes arrive latin-1 decoded, so ``Basic \xff`` reaches b64decode as a
+    non-ASCII str, which raises a plain ValueError rather than binascii.Error.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         return None
     try:
         decoded = base64.b64decode(value.strip()).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
         return None
     cid, sep, secret = decoded.partition(":")
     return (cid, secret) if sep else None

@@ -20,11 +20,12 @@ Config file format (``--config FILE``)::
 from __future__ import annotations
 
 import grp
+import math
 import os
 import pwd
 import stat as stat_mod
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from .settings import DEV_IDENTITY_ID, DEV_USERNAME
 
 __all__ = [
     "DATA_ACCESS_SCOPE",
+    "LATEST_TIME",
     "TUTORIAL_1",
     "TUTORIAL_2",
     "Collection",
@@ -146,16 +148,32 @@ def default_specs(root: Path) -> list[CollectionSpec]:
     ]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: the first and last second a datetime can show (years 1 to 9999, UTC)
+EARLIEST_TIME = (datetime.min.replace(tzinfo=UTC) - _EPOCH).total_seconds()
+LATEST_TIME = (datetime.max.replace(microsecond=0, tzinfo=UTC) - _EPOCH).total_seconds()
+
+
+def _utc(ts: float) -> datetime:
+    """``ts`` as a UTC datetime, clamped to the years 1-9999.
+
+    Deadlines are checked on the way in, but a state file or a file's mtime (tmpfs allows
+    year 10000 and later) may still hold such a time; one bad value must not turn every
+    listing into a 500.
+    """
+    return _EPOCH + timedelta(seconds=int(min(max(ts, EARLIEST_TIME), LATEST_TIME)))
+
+
 def globus_time(ts: float | None) -> str | None:
-    """Task/event time format: ``2021-09-02T18:04:47+00:00``."""
-    if ts is None:
+    """Task/event time format: ``2021-09-02T18:04:47+00:00`` (None for no time, or NaN)."""
+    if ts is None or math.isnan(ts):
         return None
-    return datetime.fromtimestamp(int(ts), UTC).isoformat()
+    return _utc(ts).isoformat()
 
 
 def file_time(ts: float) -> str:
     """File listing time format: ``2023-12-18 16:52:50+00:00``."""
-    return datetime.fromtimestamp(int(ts), UTC).isoformat(sep=" ")
+    return _utc(0 if math.isnan(ts) else ts).isoformat(sep=" ")
 
 
 _UID_NAMES: dict[int, str] = {}

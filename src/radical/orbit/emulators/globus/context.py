@@ -46,6 +46,8 @@ def read_config(path: str | Path) -> ConfigFile:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a JSON object with 'collections', 'clients' and/or 'faults'")
     try:

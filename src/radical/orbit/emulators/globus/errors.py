@@ -53,8 +53,12 @@ class GlobusError(Exception):
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A compact JSON response (Content-Type application/json)."""
-    data = json.dumps(body, separators=(",", ":"), default=str).encode("utf-8")
+    """A compact JSON response (Content-Type application/json).
+
+    ASCII-escaped, so a lone surrogate (an ``ls`` of a file name that is not UTF-8)
+    is sent as ``\\udcff`` instead of failing to encode.
+    """
+    data = json.dumps(body, separators=(",", ":"), default=str, ensure_ascii=True).encode("ascii")
     return Response(data, status_code=status, headers=headers, media_type="application/json")
 
 

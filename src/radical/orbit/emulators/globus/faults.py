@@ -14,11 +14,11 @@ import re
 import threading
 import uuid
 from collections import Counter
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["FaultSettings", "FaultState", "PathFault"]
+__all__ = ["MAX_LATENCY", "FaultSettings", "FaultState", "PathFault"]
 
 
 class PathFault(BaseModel):
@@ -51,28 +51,60 @@ class PathFault(BaseModel):
         return fnmatch.fnmatchcase(gpath, self.path)
 
 
+#: the longest latency a request may be given: past any client's timeout, yet a
+#: forgotten setting cannot hold a request (and the server's shutdown) for good
+MAX_LATENCY = 600.0
+
+
 class FaultSettings(BaseModel):
-    """The run-time fault configuration (``PUT /_emulator/faults``)."""
+    """The run-time fault configuration (``PUT /_emulator/faults``, the config file's ``faults``).
+
+    Every value is checked here, since a bad one only shows later, on every matching
+    request: a status outside 400-599 is not an error (or not HTTP at all: the server
+    drops the connection), a huge latency means no answer, an infinite bandwidth crashes
+    the task.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="probability of a random error per request")
-    error_statuses: list[int] = Field(default_factory=lambda: [500, 503, 429])
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False, description="probability of a random error per request")
+    error_statuses: list[Annotated[int, Field(ge=400, le=599)]] = Field(default_factory=lambda: [500, 503, 429], description="HTTP statuses 400-599 to pick from")
     retry_after: int = Field(default=1, ge=0, description="Retry-After seconds sent with 429/503")
-    latency: float = Field(default=0.0, ge=0.0, description="seconds added to every matching request")
+    latency: float = Field(default=0.0, ge=0.0, le=MAX_LATENCY, allow_inf_nan=False, description="seconds added to every matching request")
     routes: str = Field(default=r"^/v0\.10/", description="regex on the request path")
-    bandwidth: dict[str, float] = Field(default_factory=dict, description="collection id -> bytes/s")
+    bandwidth: dict[str, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]] = Field(default_factory=dict, description="collection id -> bytes/s (0: no cap)")
     path_faults: list[PathFault] = Field(default_factory=list)
     seed: int | None = None
 
+    @field_validator("routes")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
+
+#: Globus's code and a message per injected status; others fall back to _error_body's default
 _ERROR_BODIES = {
+    400: ("ClientError.BadRequest", "Bad request (emulated fault)"),
+    401: ("AuthenticationFailed", "Token is not active (emulated fault)"),
+    403: ("PermissionDenied", "Permission denied (emulated fault)"),
+    404: ("ClientError.NotFound", "Not found (emulated fault)"),
+    409: ("Conflict", "Conflict (emulated fault)"),
     429: ("RequestLimitExceeded", "Rate limit exceeded, please retry later (emulated)"),
     500: ("InternalError", "An internal error occurred (emulated fault)"),
     502: ("BadGateway", "Bad gateway (emulated fault)"),
     503: ("ServiceUnavailable", "The service is temporarily unavailable (emulated fault)"),
     504: ("GatewayTimeout", "Gateway timeout (emulated fault)"),
 }
+
+
+def _error_body(status: int) -> tuple[str, str]:
+    """(code, message) for an injected status: a 4xx is the client's error, not Globus's."""
+    default = ("ClientError", "Emulated fault") if status < 500 else ("InternalError", "Emulated fault")
+    return _ERROR_BODIES.get(status, default)
 
 
 class FaultState:
@@ -119,7 +151,7 @@ class FaultState:
             err = None
             if s.error_rate > 0 and s.error_statuses and self._rng.random() < s.error_rate:
                 status = self._rng.choice(s.error_statuses)
-                code, msg = _ERROR_BODIES.get(status, ("InternalError", "Emulated fault"))
+                code, msg = _error_body(status)
                 headers = {"Retry-After": str(s.retry_after)} if status in (429, 503) else {}
                 err = (status, code, msg, headers)
                 self.injected[str(status)] += 1

@@ -25,6 +25,7 @@ import fnmatch
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import stat as stat_mod
@@ -198,7 +199,8 @@ class Task:
                 c["subtasks_retrying"] = 0
             end = self.completion_time or time.time()
             elapsed = max(end - (self.started_at or end), 1e-6)
-            eff = int(c["bytes_transferred"] / elapsed) if self.started_at and is_transfer else 0
+            rate = c["bytes_transferred"] / elapsed if self.started_at and is_transfer else 0.0
+            eff = int(rate) if math.isfinite(rate) else 0  # a NaN time from a state file must not break the listing
             doc: dict[str, Any] = {
                 "DATA_TYPE": "task",
                 "task_id": self.task_id,

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .collections import Collection, PathEscape
+from .bodies import read_json
+from .collections import LATEST_TIME, Collection, PathEscape
 from .context import Emulator
 from .errors import (
     GlobusError,
@@ -160,10 +161,7 @@ def collection(request: Request, endpoint_id: str, token: TokenRecord) -> Collec
 
 
 async def body_of(request: Request, model: type[BaseModel]) -> Any:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise bad_request("Request body is not valid JSON") from None
+    data = await read_json(request)
     if not isinstance(data, dict):
         raise bad_request("Request body must be a JSON object")
     try:
@@ -190,12 +188,16 @@ def int_param(request: Request, name: str, default: int, *, maximum: int, minimu
 
 
 def parse_deadline(text: str | None) -> float | None:
+    """Seconds since the epoch; a deadline past 9999-12-31T23:59:59Z (an offset can push
+    ``9999-12-31T23:59:59-23:59`` there) is refused: no task document could show it."""
     if text is None:
         return None
     ts = parse_globus_time(text)
-    if ts is not None:
-        return ts
-    raise bad_request(f"Invalid deadline '{text}'", "ClientError.BadRequest.InvalidDeadline")
+    if ts is None:
+        raise bad_request(f"Invalid deadline '{text}'", "ClientError.BadRequest.InvalidDeadline")
+    if ts > LATEST_TIME:
+        raise bad_request(f"Invalid deadline '{text}': it must not be later than 9999-12-31T23:59:59+00:00", "ClientError.BadRequest.InvalidDeadline")
+    return ts
 
 
 def result(code: str, message: str, resource: str, data_type: str = "result", status: int = 200, **extra: Any) -> Response:
@@ -245,12 +247,13 @@ def _accepted(task: Task, created: bool, kind: str, resource: str) -> Response:
     return result("Duplicate", msg, resource, f"{kind}_result", 200, submission_id=task.submission_id, task_id=task.task_id, task_link=link)
 
 
-def _deadline(req: _TaskOptions, now: float) -> float:
-    deadline = parse_deadline(req.deadline)
+def _deadline(text: str | None, now: float) -> float:
+    """The deadline of a submission or task update: 24 h by default, never in the past."""
+    deadline = parse_deadline(text)
     if deadline is None:
         return now + DEFAULT_DEADLINE
     if deadline <= now:
-        raise bad_request("The deadline must be in the future", "ClientError.BadRequest.InvalidDeadline")
+        raise bad_request(f"Invalid deadline '{text}': the deadline must be in the future", "ClientError.BadRequest.InvalidDeadline")
     return deadline
 
 
@@ -295,7 +298,7 @@ async def submit_transfer(request: Request) -> Response:
         source_display_name=src.display_name,
         destination_display_name=dst.display_name,
         request_time=now,
-        deadline=_deadline(req, now),
+        deadline=_deadline(req.deadline, now),
         label=req.label,
     )
     task, created = em.engine.submit(task)
@@ -328,7 +331,7 @@ async def submit_delete(request: Request) -> Response:
         source_display_name=coll.display_name,
         destination_display_name=None,
         request_time=now,
-        deadline=_deadline(req, now),
+        deadline=_deadline(req.deadline, now),
         label=req.label,
     )
     task, created = em.engine.submit(task)
@@ -349,12 +352,13 @@ async def update_task(request: Request) -> Response:
     req: TaskUpdate = await body_of(request, TaskUpdate)
     if task.status in FINISHED:
         raise GlobusError(409, "Conflict", f"Task '{task.task_id}' is already complete and cannot be updated")
+    # Globus documents no deadline rule for an update: the submit rule applies. Checked
+    # first, so a refused update changes nothing.
+    deadline = _deadline(req.deadline, time.time()) if req.deadline is not None else None
     with task.lock:
         if "label" in req.model_fields_set:
             task.label = req.label
-        if req.deadline is not None:
-            deadline = parse_deadline(req.deadline)
-            assert deadline is not None
+        if deadline is not None:
             task.deadline = deadline
     emu(request).engine.mark_dirty()
     return result("Updated", "Updated successfully", request.url.path)

@@ -131,3 +131,47 @@ def test_endpoint_reconnects_after_bridge_restart(orbit_stack: StackFactory) -> 
     # and live events flow again through the same callback
     stack.add_endpoint("ep2", ("sysinfo",))
     next_event(events, "endpoint_connected", endpoint="ep2")
+
+
+def test_endpoint_exits_promptly_while_a_globus_call_hangs(orbit_stack: StackFactory) -> None:
+    """SIGTERM while a plugin worker thread waits on a Globus that never answers: the
+    in-flight call is failed, and the process exits instead of sitting in the SDK's
+    60 s read (Python would otherwise wait for that thread at exit)."""
+    import socket
+    import threading
+
+    pytest.importorskip("globus_sdk")
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)  # accepts connections, never answers
+    url = f"http://127.0.0.1:{hole.getsockname()[1]}/"
+    try:
+        stack = orbit_stack(
+            plugins=("globus",),
+            env={"GLOBUS_SDK_SERVICE_URL_TRANSFER": url, "GLOBUS_SDK_SERVICE_URL_AUTH": url},
+            endpoint_args=("--shutdown-grace", "1"),
+        )
+        bc = stack.client()
+        globus = bc.get_endpoint_client("ep1").get_plugin("globus")
+        globus.register_session(access_token="hangs-forever-token", local_collection="6c54cade-bde5-45c1-bdea-f4bd71dba2cc")
+        outcome: list[BaseException | dict[str, Any]] = []
+        caller = threading.Thread(target=lambda: outcome.append(_try(globus.ls, "local", "/")), daemon=True)
+        caller.start()
+        time.sleep(1.0)  # the ls is now inside the SDK, waiting on the socket
+        proc = stack.endpoints["ep1"]
+        t0 = time.monotonic()
+        code = proc.stop(timeout=30)
+        took = time.monotonic() - t0
+        caller.join(10)
+        assert code == 0 and took < 8, (code, took, proc.log_text()[-2000:])
+        assert outcome and isinstance(outcome[0], Exception), outcome  # failed clearly, not hung
+        assert "not waiting for" in proc.log_text()
+    finally:
+        hole.close()
+
+
+def _try(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - the test looks at what came back
+        return exc

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
+import time
 from collections.abc import Callable
 
 import click
@@ -149,3 +153,29 @@ def endpoint(
         raise click.ClickException(exc.message) from None
     except KeyboardInterrupt:  # a signal before the handlers were installed
         raise SystemExit(130) from None
+    _leave_blocked_workers()
+
+
+def _leave_blocked_workers(grace: float = 2.0) -> None:
+    """Exit now even if plugin worker threads are still inside a blocking call.
+
+    By the time the agent returns, every request was answered or failed and every
+    session closed. A thread can still sit in a Globus request against a slow or
+    failing service (up to the SDK's 60 s read timeout), and Python would wait for
+    it at exit: the endpoint would look hung after saying it stopped.
+    """
+    deadline = time.monotonic() + grace
+    main = threading.main_thread()
+    for thread in threading.enumerate():
+        if thread is not main and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    blocked = sorted(t.name for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive())
+    if blocked:
+        log.warning(
+            "not waiting for %d worker thread(s) still in a blocking call (%s); exiting",
+            len(blocked), ", ".join(blocked[:5]) + (", ..." if len(blocked) > 5 else ""),
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

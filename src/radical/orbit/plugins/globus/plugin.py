@@ -18,7 +18,9 @@ Plugin settings (``ctx.settings``, from ``radical-orbit endpoint -o globus.KEY=V
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -97,6 +99,7 @@ class PluginGlobus(Plugin):
         redact.REDACTOR.add(*secrets)
         executor = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix=f"globus-{sid[:6]}")
         holder: dict[str, GlobusSession] = {}
+        stop_retrying = threading.Event()
 
         def on_refresh(resp: Any) -> None:
             if "s" in holder:
@@ -104,7 +107,9 @@ class PluginGlobus(Plugin):
 
         try:
             with map_globus_errors(auth_mode=request.auth_mode, what="register_session"):
-                tc = await asyncio.get_running_loop().run_in_executor(executor, build_transfer_client, request, on_refresh)
+                tc = await asyncio.get_running_loop().run_in_executor(
+                    executor, functools.partial(build_transfer_client, request, on_refresh, stop=stop_retrying)
+                )
         except BaseException:
             executor.shutdown(wait=False, cancel_futures=True)
             redact.REDACTOR.remove(*secrets)
@@ -123,6 +128,7 @@ class PluginGlobus(Plugin):
             local_source=source,
             executor=executor,
             settings=self.poll_settings,
+            stop_retrying=stop_retrying,
         )
         session._secrets = secrets  # type: ignore[attr-defined]
         holder["s"] = session

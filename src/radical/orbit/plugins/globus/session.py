@@ -31,6 +31,7 @@ import asyncio
 import functools
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import globus_sdk
 from globus_sdk import MISSING
+from globus_sdk.transport import RetryCheckResult, RetryConfig
 
 from ...errors import (
     GlobusAuthError,
@@ -158,11 +160,34 @@ def _opt(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def build_transfer_client(req: m.RegisterGlobusSession, on_refresh: Callable[[Any], None] | None = None) -> globus_sdk.TransferClient:
+def _retry_config(stop: threading.Event | None) -> RetryConfig:
+    """The SDK's retry policy, except that nothing is retried once ``stop`` is set.
+
+    A closed session (or a stopping endpoint) should not keep a worker thread in the
+    SDK's retry loop for half a minute; the check is registered before the SDK's own,
+    so it decides first.
+    """
+    config = RetryConfig()
+    if stop is not None:
+
+        def stop_retrying(ctx: Any) -> RetryCheckResult:
+            return RetryCheckResult.do_not_retry if stop.is_set() else RetryCheckResult.no_decision
+
+        config.checks.register_check(stop_retrying)
+    return config
+
+
+def build_transfer_client(
+    req: m.RegisterGlobusSession,
+    on_refresh: Callable[[Any], None] | None = None,
+    *,
+    stop: threading.Event | None = None,
+) -> globus_sdk.TransferClient:
     """A TransferClient bound to the credential in ``req`` (blocking: may fetch a token).
 
     Base URLs come from globus-sdk itself (``GLOBUS_SDK_SERVICE_URL_TRANSFER`` /
-    ``..._AUTH``, or ``GLOBUS_SDK_ENVIRONMENT``).
+    ``..._AUTH``, or ``GLOBUS_SDK_ENVIRONMENT``). Once ``stop`` is set, failed calls
+    are not retried.
     """
     authorizer: globus_sdk.authorizers.GlobusAuthorizer
     if req.access_token is not None:
@@ -179,7 +204,7 @@ def build_transfer_client(req: m.RegisterGlobusSession, on_refresh: Callable[[An
         assert req.client_id is not None and req.client_secret is not None
         cc = globus_sdk.ConfidentialAppAuthClient(req.client_id, req.client_secret.get_secret_value(), app_name="radical.orbit")
         authorizer = globus_sdk.ClientCredentialsAuthorizer(cc, globus_sdk.TransferClient.scopes.all, on_refresh=on_refresh)
-    return globus_sdk.TransferClient(authorizer=authorizer, app_name="radical.orbit")
+    return globus_sdk.TransferClient(authorizer=authorizer, app_name="radical.orbit", retry_config=_retry_config(stop))
 
 
 def _tune_transport(tc: globus_sdk.TransferClient, size: int) -> None:
@@ -226,8 +251,11 @@ class GlobusSession(PluginSession):
         local_source: str,
         executor: ThreadPoolExecutor,
         settings: PollSettings | None = None,
+        stop_retrying: threading.Event | None = None,
     ) -> None:
         super().__init__(plugin, sid)
+        #: set on close: calls still in flight stop retrying (see build_transfer_client)
+        self.stop_retrying = stop_retrying or threading.Event()
         self.tc = transfer_client
         self.auth_mode = auth_mode
         self.local_collection = local_collection
@@ -292,6 +320,7 @@ class GlobusSession(PluginSession):
                 pass
             self._poller = None
         self._changed.set()
+        self.stop_retrying.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
         close = getattr(self.tc, "close", None)
         if callable(close):

@@ -226,6 +226,16 @@ class TestBasicAuth:
         assert resp.status_code == 401 and resp.json()["errors"][0]["code"] == "UNAUTHORIZED", resp.text
 
 
+    def test_identities_needs_a_registered_client_or_a_live_token(self, emu: RunningEmulator) -> None:
+        """Any readable Basic pair was accepted; Globus Auth checks the client's secret."""
+        params = {"usernames": DEV_USERNAME}
+        for auth in (("a", "b"), (str(uuid.uuid4()), "not-the-secret")):
+            resp = httpx.get(emu.url + "/v2/api/identities", auth=auth, params=params, timeout=10)
+            assert resp.status_code == 401, resp.text
+        resp = httpx.get(emu.url + "/v2/api/identities", headers={"Authorization": "Bearer no-such-token"}, params=params, timeout=10)
+        assert resp.status_code == 401, resp.text
+
+
 @pytest.mark.parametrize(("ts", "task", "listing"), [(1e12, "9999-12-31T23:59:59+00:00", "9999-12-31 23:59:59+00:00"), (-1e12, "0001-01-01T00:00:00+00:00", "0001-01-01 00:00:00+00:00"), (float("inf"), "9999-12-31T23:59:59+00:00", "9999-12-31 23:59:59+00:00"), (0, "1970-01-01T00:00:00+00:00", "1970-01-01 00:00:00+00:00")])
 def test_times_outside_what_datetime_shows_are_clamped(ts: float, task: str, listing: str) -> None:
     """The year-10000 ValueError also waited in ls/stat for a file dated that far (tmpfs allows it)."""

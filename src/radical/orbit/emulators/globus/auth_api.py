@@ -184,7 +184,8 @@ async def userinfo(request: Request) -> Response:
 
 
 async def identities(request: Request) -> Response:
-    if bearer(request) is None and basic_client(request) is None:
+    creds = basic_client(request)
+    if bearer(request) is None and (creds is None or not emu(request).auth.check_client(*creds)):
         return api_error(401, "UNAUTHORIZED", "Call must be authenticated")
     known = {DEV_USERNAME: Identity.dev()}
     for coll in emu(request).collections:

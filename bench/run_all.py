@@ -40,8 +40,13 @@ NOTES = """
   task id per poll cycle serves up to 1000 tracked tasks (the original plugin made one
   `get_task` per task per cycle). Waiting holds no thread, so `ls` is as fast with 100
   `task_wait`s in flight as idle (the original: 19 s with 6).
-* **Relay overhead: ~0.45-0.6 ms per call on this 2-core VM, still above the 0.4 ms
-  target.** On 2026-11-29 the endpoint moved to websockets' Sans-I/O protocol on its own
+* **Relay overhead: ~0.4-0.75 ms per call on this 2-core VM, at best on the 0.4 ms
+  target.** Five runs of `bench/relay.py` on 2026-11-30 within half an hour, same tree:
+  +0.45 / +0.40 / +0.74 / +0.69 / +0.58 ms (shared client 87 / 76 / 79 / 79 / 82 %).
+  That day the bridge's request deadline became one loop timer instead of
+  `asyncio.timeout()` and the endpoint's response frame is written by the C JSON
+  encoder: 70-90 µs less added median than the previous tree in three runs that
+  alternate the two stacks request by request. On 2026-11-29 the endpoint moved to websockets' Sans-I/O protocol on its own
   asyncio transport, the bridge to a uvicorn WebSocket protocol that hands endpoint
   frames straight to the relay, and plugin routes to a direct path past FastAPI
   ([architecture.md](architecture.md#the-hot-path-and-why-it-looks-the-way-it-does)).

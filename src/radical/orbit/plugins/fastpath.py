@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from fastapi import FastAPI, params
 from fastapi.datastructures import DefaultPlaceholder
@@ -75,18 +75,8 @@ class _Field(Protocol):
         exclude_none: bool = ...,
     ) -> bytes: ...
 
-    def serialize(
-        self,
-        value: Any,
-        *,
-        mode: Any = ...,
-        include: Any = ...,
-        exclude: Any = ...,
-        by_alias: bool = ...,
-        exclude_unset: bool = ...,
-        exclude_defaults: bool = ...,
-        exclude_none: bool = ...,
-    ) -> Any: ...
+    def serialize(self, value: Any, *, mode: Literal["json", "python"] = ...) -> Any:
+        """As :meth:`serialize_json` (it takes the same options too), to Python objects."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,7 @@ class StrictBody(BaseModel):
     def _valid_unicode(cls, value: Any) -> Any:
         found = _unencodable(value)
         if found:
-            raise ValueError(f"is not valid Unicode text ({found}); send the name as UTF-8")
+            raise ValueError(f"is not valid Unicode text ({found}); send it as UTF-8")
         return value
 
 

@@ -56,10 +56,10 @@ def _path(value: str) -> str:
 
 
 def _deadline(value: datetime) -> datetime:
-    # Globus keeps deadlines as UTC timestamps: one that lies past 9999 in UTC (or has
-    # no time zone to place it) cannot be stored, shown or compared
+    # Globus keeps deadlines as UTC timestamps: one that lies past 9999 in UTC cannot
+    # be stored or shown (and was, in the emulator, until every task listing failed)
     if value.tzinfo is None:
-        return value  # the SDK sends it as given; Globus reads it as UTC
+        return value  # sent as given; Globus reads a time without a zone as UTC
     try:
         value.astimezone(timezone.utc)
     except OverflowError:
@@ -78,8 +78,6 @@ Deadline = Annotated[datetime, AfterValidator(_deadline)]
 TaskId = Annotated[str, AfterValidator(_task_id)]
 PathStr = Annotated[str, AfterValidator(_path)]
 Label = Annotated[str, Field(max_length=128)]
-
-
 
 
 # -- sessions --------------------------------------------------------------------

@@ -45,15 +45,21 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> tuple[str,
     return message, fields
 
 
-class ErrorJSONResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped.
+def ascii_json(content: Any) -> bytes:
+    """Compact JSON with every non-ASCII character escaped.
 
-    Error messages quote what the client sent; a lone surrogate from a JSON escape
-    such as ``"\\ud800"`` cannot be encoded as UTF-8 and would turn a 4xx into a 500.
+    A lone surrogate (a JSON escape such as ``"\\ud800"`` a client sent, or a file
+    name that is not UTF-8) cannot be encoded as UTF-8; ``\\u`` escapes still carry it.
     """
+    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+class ErrorJSONResponse(JSONResponse):
+    """JSON that quoting what the client sent cannot break (see :func:`ascii_json`):
+    otherwise a lone surrogate in a message would turn a 4xx into a 500."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+        return ascii_json(content)
 
 
 def error_response(exc: OrbitError, request_id: str) -> JSONResponse:

@@ -47,6 +47,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..webapp import ascii_json
+
 __all__ = ["FastPath", "FastRoute", "PluginApp", "fast_route", "fast_route_table"]
 
 log = logging.getLogger(__name__)
@@ -310,8 +312,7 @@ class FastPath:
             # text UTF-8 cannot carry, e.g. a file name from a non-UTF-8 file system that
             # Globus or os.fsdecode handed over as lone surrogates: JSON can still say it
             # with \u escapes (a client's json.loads gives the same str back)
-            plain = entry.response.serialize(checked, mode="json", **entry.dump)
-            body = json.dumps(plain, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+            body = ascii_json(entry.response.serialize(checked, mode="json", **entry.dump))
         # what Response(body, media_type="application/json") sends
         headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

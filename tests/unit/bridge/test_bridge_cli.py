@@ -28,8 +28,14 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
     return calls
 
 
+def with_port(args: list[str]) -> list[str]:
+    """``args`` plus a free ``--port`` unless they name one: the default 8000 may be taken
+    on the machine running the tests (the bridge refuses a port in use)."""
+    return args if "--port" in args else [*args, "--port", str(free_port())]
+
+
 def run(*args: str, env: dict[str, str] | None = None) -> Any:
-    return CliRunner().invoke(cli_bridge.bridge, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(cli_bridge.bridge, with_port(list(args)), env=env, catch_exceptions=False)
 
 
 class TestBridgeCli:
@@ -74,14 +80,14 @@ class TestBridgeCli:
             (["--token", bad], None, "--token"),
             ([], {"RADICAL_ORBIT_BRIDGE_TOKEN": bad}, "$RADICAL_ORBIT_BRIDGE_TOKEN"),
         ):
-            result = CliRunner().invoke(cli_bridge.bridge, args, env=env)
+            result = CliRunner().invoke(cli_bridge.bridge, with_port(args), env=env)
             assert result.exit_code == 2, result.output
             assert f"token from {source} must be printable ASCII without spaces" in result.output
             assert bad.strip() not in result.output and "Traceback" not in result.output
         if bad.strip() == bad:  # the token file is read stripped
             orbit.mkdir(parents=True, exist_ok=True)
             (orbit / "bridge.token").write_text(bad + "\n")
-            result = CliRunner().invoke(cli_bridge.bridge, [])
+            result = CliRunner().invoke(cli_bridge.bridge, with_port([]))
             assert result.exit_code == 2 and "bridge.token must be printable ASCII" in result.output
             assert bad not in result.output
         assert served == [] and not (orbit / "bridge.url").exists()
@@ -110,7 +116,7 @@ class TestBridgeCli:
                 (["--cert", str(junk), "--key", str(junk)], "give a PEM certificate and the PEM private key"),
             ]
             for args, says in cases:
-                result = CliRunner().invoke(cli_bridge.bridge, args)
+                result = CliRunner().invoke(cli_bridge.bridge, with_port(args))
                 assert result.exit_code == 2 and says in result.output, (args, result.output)
         assert served == []
         assert not (home / ".radical" / "orbit" / "bridge.url").exists()

@@ -10,6 +10,7 @@ from typing import Literal
 import uvicorn
 
 from .app import BridgeApp, create_app
+from .coalesce import coalescing
 from .settings import BridgeSettings
 from .ws_protocol import protocol_class
 
@@ -37,7 +38,10 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
     """A configured (not yet started) server for ``settings``."""
     app = create_app(settings)
     loop: Literal["uvloop", "asyncio"] = "uvloop" if _has("uvloop") else "asyncio"
-    http: Literal["httptools", "h11"] = "httptools" if _has("httptools") else "h11"
+    if _has("httptools"):
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as http_protocol
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as http_protocol  # type: ignore[assignment]
     # a relayed response travels in one frame (base64 may grow it by 4/3); leave room
     ws_max_size = max(64 * 1024 * 1024, 2 * settings.max_body + 1024 * 1024)
     config = uvicorn.Config(
@@ -45,7 +49,7 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http=http,
+        http=coalescing(http_protocol),  # one write system call per response (coalesce.py)
         ws=protocol_class() or "auto",  # uvicorn's, plus direct delivery of endpoint frames
         ws_per_message_deflate=False,  # CPU on the hot path; frames are small and local
         ws_max_size=ws_max_size,
@@ -60,7 +64,7 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
         ssl_keyfile=settings.key_file,
         timeout_graceful_shutdown=5,
     )
-    log.debug("uvicorn loop=%s http=%s", loop, http)
+    log.debug("uvicorn loop=%s http=%s", loop, http_protocol.__name__)
     return BridgeServer(config, app)
 
 

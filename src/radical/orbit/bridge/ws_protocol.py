@@ -24,6 +24,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .coalesce import coalesce
+
 log = logging.getLogger(__name__)
 
 EXTENSION = "radical.orbit.on_message"
@@ -56,6 +58,11 @@ if WebSocketsSansIOProtocol is not None:
         """See the module docstring."""
 
         _orbit_handler: MessageHandler | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # an upgrade hands over the HTTP protocol's transport, already coalescing;
+            # frames to one endpoint written in one loop pass share a system call
+            super().connection_made(coalesce(transport))
 
         def handle_connect(self, event: Any) -> None:
             super().handle_connect(event)

@@ -13,8 +13,16 @@ Measured, always with the same httpx client code:
 * throughput: requests/s with 32 concurrent clients (threads), each with its own
   ``httpx.Client``, and with one shared client; relay vs direct, in alternating
   short runs (median of each side).
+* capacity: the same, driven by a load generator light enough that the servers,
+  not the client, run out of CPU: 32 keep-alive connections on one uvloop loop in
+  a separate process, responses parsed by httptools. The 32 httpx threads share
+  one GIL and keep the client process at one core while the servers idle; these
+  runs show what the bridge and endpoint themselves can carry.
+* where the CPU went: cores used by the client or load generator, the bridge,
+  the endpoint and the direct server during each kind of run (from /proc, Linux).
 
-Targets: added median <= 0.4 ms; relayed rate >= 80 % of the direct rate.
+Targets (issue 2): added median <= 0.4 ms; relayed rate >= 80 % of the direct rate
+with the 32 httpx clients. Capacity has no target; it is reported beside them.
 
     python bench/relay.py [--requests 3000] [--duration 4] [--json out.json]
 """
@@ -22,8 +30,10 @@ Targets: added median <= 0.4 ms; relayed rate >= 80 % of the direct rate.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -33,7 +43,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httptools
 import httpx
 from rich.console import Console
 from rich.table import Table
@@ -106,6 +118,37 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, all threads) of process ``pid`` so far; None off Linux."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """Cores each process used while the block ran: ``{name: cores}`` in :attr:`cores`."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.cores: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._t0
+        for name, pid in self.pids.items():
+            before, after = self._start[name], cpu_seconds(pid)
+            if before is not None and after is not None and wall > 0:
+                self.cores[name] = (after - before) / wall
+
+
 def rate(url: str, headers: dict[str, str], duration: float, *, shared: bool) -> tuple[float, int]:
     """Requests/s of CONCURRENCY threads calling ``url`` for ``duration`` seconds.
 
@@ -150,6 +193,105 @@ def rate(url: str, headers: dict[str, str], duration: float, *, shared: bool) ->
     return sum(counts) / elapsed, sum(errors)
 
 
+# -- capacity: a load generator that leaves the CPU to the servers ---------------------
+
+
+class _Driver(asyncio.Protocol):
+    """One keep-alive connection sending the same request back to back until ``stop``."""
+
+    def __init__(self, request: bytes, stop: float, tally: list[int]) -> None:
+        self.request = request
+        self.stop = stop
+        self.tally = tally  # [answered 200, answered otherwise]
+        self.parser = httptools.HttpResponseParser(self)
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._finish(exc)
+
+    def on_message_complete(self) -> None:  # httptools callback: one whole response
+        self.tally[0 if self.parser.get_status_code() == 200 else 1] += 1
+        if time.perf_counter() < self.stop and self.transport is not None:
+            self.transport.write(self.request)
+        else:
+            self._finish(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(exc or ConnectionError("the server closed the connection"))
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(exc)
+
+
+def _load_process(url: str, token: str, connections: int, start_at: float, duration: float, out: Any) -> None:
+    """Body of the load generator process: puts ``(answered 200, other, cpu seconds)`` on ``out``."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = (
+        f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: */*\r\n\r\n"
+    ).encode("ascii")
+
+    async def drive() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        tally = [0, 0]
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        stop = time.perf_counter() + duration
+        drivers = []
+        for _ in range(connections):
+            _, driver = await loop.create_connection(lambda: _Driver(request, stop, tally), host, port)
+            drivers.append(driver)
+        finished = asyncio.gather(*(d.done for d in drivers), return_exceptions=True)
+        results = await asyncio.wait_for(finished, duration + 30)
+        return tally[0], tally[1] + sum(isinstance(r, BaseException) for r in results)
+
+    cpu0 = time.process_time()
+    try:
+        try:
+            import uvloop
+
+            ok, bad = uvloop.run(drive())
+        except ImportError:
+            ok, bad = asyncio.run(drive())
+    except Exception as exc:  # reported by the parent instead of a silent timeout
+        out.put(exc)
+        return
+    out.put((ok, bad, time.process_time() - cpu0))
+
+
+def capacity(url: str, token: str, duration: float, pids: dict[str, int | None]) -> tuple[float, int, dict[str, float]]:
+    """Requests/s that 32 light connections get from ``url``; also the cores each process used."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 1.0  # the spawned interpreter starts up before the clock runs
+    proc = ctx.Process(target=_load_process, args=(url, token, CONCURRENCY, start_at, duration, out), daemon=True)
+    proc.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    with CpuMeter(pids) as meter:
+        answer = out.get(timeout=duration + 60)
+    proc.join(timeout=10)
+    if isinstance(answer, Exception):
+        raise RuntimeError(f"the load generator failed on {url}: {answer!r}") from answer
+    ok, bad, load_cpu = answer
+    cores = dict(meter.cores)
+    cores["client"] = load_cpu / duration
+    return ok / duration, bad, cores
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -160,6 +302,8 @@ def main() -> int:
     parser.add_argument("--latency-budget", type=float, default=14.0, help="at most this many seconds of latency rounds")
     parser.add_argument("--duration", type=float, default=3.6, help="seconds of load per side and client mode")
     parser.add_argument("--rate-rounds", type=int, default=3, help="alternating relay/direct runs per client mode")
+    parser.add_argument("--capacity-duration", type=float, default=2.0, help="seconds per capacity run")
+    parser.add_argument("--capacity-rounds", type=int, default=2, help="alternating relay/direct capacity runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--serve-direct", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,7 +323,7 @@ def main() -> int:
     try:
         with start_bridge(token=TOKEN, home=home, log_dir=logs) as bridge, start_endpoint(
             ENDPOINT, bridge, plugins=["sysinfo"], home=home, log_dir=logs
-        ):
+        ) as endpoint:
             relay_url = f"{bridge.url}/{ENDPOINT}/sysinfo/ping"
             direct_ping = f"{direct_url}/ping"
             console.print(f"bridge {bridge.url}, direct {direct_url}; logs in {logs}")
@@ -197,17 +341,28 @@ def main() -> int:
                     direct_lat += latencies(client, direct_ping, per_round, budget=budget)
 
             # throughput: alternating short runs, median of each side
+            pids: dict[str, int | None] = {"client": os.getpid(), "bridge": bridge.pid, "endpoint": endpoint.pid, "direct": direct_proc.pid}
             rates: dict[str, float] = {}
+            cores: dict[str, dict[str, float]] = {}
             errors = 0
-            for shared in (False, True):
+            for mode in ("own", "shared", "capacity"):
                 runs: dict[str, list[float]] = {"relay": [], "direct": []}
-                for _ in range(args.rate_rounds):
+                used: dict[str, list[dict[str, float]]] = {"relay": [], "direct": []}
+                for _ in range(args.rate_rounds if mode != "capacity" else args.capacity_rounds):
                     for name, url in (("relay", relay_url), ("direct", direct_ping)):
-                        value, errs = rate(url, headers, args.duration / args.rate_rounds, shared=shared)
+                        if mode == "capacity":
+                            value, errs, share = capacity(url, TOKEN, args.capacity_duration, pids)
+                        else:
+                            with CpuMeter(pids) as meter:
+                                value, errs = rate(url, headers, args.duration / args.rate_rounds, shared=mode == "shared")
+                            share = meter.cores
                         runs[name].append(value)
+                        used[name].append(share)
                         errors += errs
                 for name, values in runs.items():
-                    rates[f"{name}_{'shared' if shared else 'own'}"] = statistics.median(values)
+                    rates[f"{name}_{mode}"] = statistics.median(values)
+                    keys = used[name][0].keys() if used[name] else ()
+                    cores[f"{name}_{mode}"] = {k: statistics.mean(u.get(k, 0.0) for u in used[name]) for k in keys}
     finally:
         direct_proc.terminate()
         direct_proc.wait(timeout=10)
@@ -218,10 +373,12 @@ def main() -> int:
     added = r_med - d_med
     ratio_own = rates["relay_own"] / rates["direct_own"]
     ratio_shared = rates["relay_shared"] / rates["direct_shared"]
+    ratio_capacity = rates["relay_capacity"] / rates["direct_capacity"]
     results = {
         "latency_ms": {"relay_median": r_med, "relay_p99": r_p99, "direct_median": d_med, "direct_p99": d_p99, "added_median": added},
         "rate_rps": rates,
-        "rate_ratio": {"own_clients": ratio_own, "shared_client": ratio_shared},
+        "rate_ratio": {"own_clients": ratio_own, "shared_client": ratio_shared, "capacity": ratio_capacity},
+        "cpu_cores": cores,
         "errors": errors,
         "requests": len(relay_lat),
         "concurrency": CONCURRENCY,
@@ -257,7 +414,33 @@ def main() -> int:
         f"{ratio_shared:.0%}",
         f">= {TARGET_RATE_RATIO:.0%} {verdict(ratio_shared >= TARGET_RATE_RATIO)}",
     )
+    table.add_row(
+        "req/s, capacity",
+        f"{rates['relay_capacity']:.0f}",
+        f"{rates['direct_capacity']:.0f}",
+        f"{ratio_capacity:.0%}",
+        "none (servers saturated)",
+    )
     console.print(table)
+
+    if any(cores.values()):
+        used = Table(title="Where the CPU went (cores used during the runs; 2 = the whole machine here)")
+        used.add_column("run")
+        for name in ("client", "bridge", "endpoint", "direct"):
+            used.add_column(name if name != "client" else "client / load gen", justify="right")
+        used.add_column("total", justify="right")
+        labels = {"own": "32 own httpx clients", "shared": "1 shared httpx client", "capacity": "capacity (light load gen)"}
+        for mode, label in labels.items():
+            for side in ("relay", "direct"):
+                share = cores.get(f"{side}_{mode}", {})
+                names = ("client", "bridge", "endpoint") if side == "relay" else ("client", "direct")
+                cells = [f"{share[n]:.2f}" if n in names and n in share else "" for n in ("client", "bridge", "endpoint", "direct")]
+                used.add_row(f"{label}, {side}", *cells, f"{sum(share.get(n, 0.0) for n in names):.2f}")
+        console.print(used)
+        console.print(
+            "With httpx threads the client process is held near one core by its GIL while the servers idle: "
+            "those rates measure the client. The capacity runs leave the CPU to the servers."
+        )
     console.print("original Orbit, same kind of 2-core machine: +0.39 ms median, relay p99 ~1.1 ms, ~1,900 req/s = 77 % of direct")
     console.print(
         f"errors: {errors}; uvloop: {results['uvloop']}, httptools: {results['httptools']}; "

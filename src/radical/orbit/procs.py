@@ -76,8 +76,12 @@ class ServiceProcess:
         self._log: IO[bytes] | None = None
 
     def __repr__(self) -> str:
-        pid = self.proc.pid if self.proc else None
-        return f"ServiceProcess({self.name!r}, pid={pid}, url={self.url!r})"
+        return f"ServiceProcess({self.name!r}, pid={self.pid}, url={self.url!r})"
+
+    @property
+    def pid(self) -> int | None:
+        """The process id once started."""
+        return self.proc.pid if self.proc else None
 
     @property
     def argv(self) -> list[str]:

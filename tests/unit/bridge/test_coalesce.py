@@ -14,7 +14,12 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from radical.orbit.bridge.coalesce import FLUSH_AT, CoalescingTransport, coalesce, coalescing
+from radical.orbit.bridge.coalesce import (
+    FLUSH_AT,
+    CoalescingTransport,
+    coalesce,
+    coalescing,
+)
 
 
 class Recorder(asyncio.Transport):

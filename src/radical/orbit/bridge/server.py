@@ -39,7 +39,9 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
     app = create_app(settings)
     loop: Literal["uvloop", "asyncio"] = "uvloop" if _has("uvloop") else "asyncio"
     if _has("httptools"):
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as http_protocol
+        from uvicorn.protocols.http.httptools_impl import (
+            HttpToolsProtocol as http_protocol,
+        )
     else:
         from uvicorn.protocols.http.h11_impl import H11Protocol as http_protocol  # type: ignore[assignment]
     # a relayed response travels in one frame (base64 may grow it by 4/3); leave room

@@ -40,9 +40,13 @@ NOTES = """
   task id per poll cycle serves up to 1000 tracked tasks (the original plugin made one
   `get_task` per task per cycle). Waiting holds no thread, so `ls` is as fast with 100
   `task_wait`s in flight as idle (the original: 19 s with 6).
-* **Relay overhead: ~0.4-0.75 ms per call on this 2-core VM, at best on the 0.4 ms
+* **Relay overhead: ~0.4-0.9 ms per call on this 2-core VM, at best on the 0.4 ms
   target.** Five runs of `bench/relay.py` on 2026-11-30 within half an hour, same tree:
-  +0.45 / +0.40 / +0.74 / +0.69 / +0.58 ms (shared client 87 / 76 / 79 / 79 / 82 %).
+  +0.45 / +0.40 / +0.74 / +0.69 / +0.58 ms (shared client 87 / 76 / 79 / 79 / 82 %);
+  three more later that day, after the write coalescing below: +0.88 / +0.57 / +0.49 ms
+  (shared client 82 / 79 / 94 %). One stack at a time, twelve alternating rounds of
+  3000 calls each put the relayed median at 1.469 ms before the coalescing and
+  1.462 ms after: the spread between runs (±0.15 ms) is larger than any change since.
   That day the bridge's request deadline became one loop timer instead of
   `asyncio.timeout()` and the endpoint's response frame is written by the C JSON
   encoder: 70-90 µs less added median than the previous tree in three runs that
@@ -91,6 +95,20 @@ NOTES = """
   wake-ups (client, bridge, endpoint loop, Globus thread, emulator and back) against
   two for the direct call, on two cores, so `get_task`, whose direct call is the
   cheapest of all, stays the closest to the 2x line.
+* **Relay capacity: ~5,600-6,500 req/s, 65-85 % of the bare app** (three runs on
+  2026-11-30), when the load comes from a generator light enough that the servers run
+  out of CPU first: 32 keep-alive connections on one uvloop loop in a process of its
+  own, responses parsed by httptools (`bench/relay.py`, "capacity"). The bridge is then
+  the bottleneck at one full core, the endpoint uses ~0.7 of the other, the generator
+  ~0.2. The original Orbit's ~1,900 req/s was measured with its own client, so only
+  the ratio compares. The bridge's sockets now write once per loop pass (a response's
+  head and body together, the frames for many requests to one endpoint together;
+  `bridge/coalesce.py`): capacity rose from 4,765 to 5,712 req/s (median of three
+  alternating runs; 4,812 -> 6,136 in a second set), 200 -> 158 µs of bridge CPU per
+  request, with py-spy's share of `write` under load down from 22 % to 9 %.
+* **The httpx-thread rates measure the client.** The "where the CPU went" table below
+  shows why: with 32 httpx threads the client process sits at one core (its GIL) while
+  the bridge and endpoint use 0.15-0.3 of a core each.
 * **Shared-client throughput** (32 threads, one httpx pool, same process) is bounded by
   the load generator: its threads hold the GIL, and per request they spend 1.2 ms of CPU
   against the bare app but 1.7 ms against the bridge (more threads wait at once, so more

@@ -88,6 +88,12 @@ class TestEndpointSettings:
         assert result.exit_code == 2 and "reserved" in result.output
         result = runner.invoke(cli, ["endpoint", "--name", "ep", "--plugins", "nosuchplugin"])
         assert result.exit_code == 2 and "nosuchplugin" in result.output and "sysinfo" in result.output
+        for empty in ("", " , ,"):  # used to load every plugin, the opposite of what was asked
+            result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", "--plugins", empty])
+            assert result.exit_code == 2 and "--plugins names no plugin" in result.output
+            assert "Traceback" not in result.output
+        with pytest.raises(ValueError, match="names no plugin"):
+            EndpointSettings.resolve(name="ep", url="http://127.0.0.1:9", plugins=[])
         result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", "ftp://x"])
         assert result.exit_code == 2 and "ftp://x" in result.output
         for url in ("http://127.0.0.1:notaport", "http://[::1"):  # were a retry loop and a traceback

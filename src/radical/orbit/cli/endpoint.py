@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import click
 
+from pydantic import ValidationError as PydanticValidationError
+
 from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
 from ..errors import OrbitError
 from .params import FiniteFloat
@@ -142,6 +144,8 @@ def endpoint(
                 entry.cls.validate_options(options)
     except OrbitError as exc:
         raise click.UsageError(exc.message) from None
+    except PydanticValidationError as exc:  # what click's own checks do not cover
+        raise click.UsageError("; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in exc.errors())) from None
     if settings.token is None:
         log.warning("no bridge token given (--token, $%s, ~/.radical/orbit/bridge.token); "
                     "only a --no-auth bridge will accept this endpoint", ENV_BRIDGE_TOKEN)

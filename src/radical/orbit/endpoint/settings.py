@@ -99,7 +99,9 @@ class EndpointSettings(BaseModel):
         if value is None:
             return None
         names = [v.strip() for v in value if v.strip()]
-        return list(dict.fromkeys(names)) or None
+        if not names:  # `--plugins ''` must not quietly mean "every plugin"
+            raise ValueError("--plugins names no plugin: leave it out to load every installed plugin, or name some, e.g. --plugins sysinfo")
+        return list(dict.fromkeys(names))
 
     @property
     def ws_url(self) -> str:

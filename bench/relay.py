@@ -1,11 +1,11 @@
 """Relay benchmark: what the bridge adds to a no-op plugin call (issue 2).
 
-Setup (loopback only, ~40 s): a real bridge and a real endpoint, started as
+Setup (loopback only, ~50 s): a real bridge and a real endpoint, started as
 subprocesses through :mod:`radical.orbit.procs` (private temporary HOME), and a
 bare Starlette app with one ``GET /ping`` route served by uvicorn in a third
 process with the same loop/HTTP implementation the bridge uses.
 
-Measured, always with the same httpx client code:
+Measured with the same client code on both sides (httpx, except for capacity):
 
 * latency: sequential ``GET /{ep}/sysinfo/ping`` through client -> bridge ->
   endpoint, next to ``GET /ping`` on the bare app; median and p99. Relay and

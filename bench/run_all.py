@@ -106,6 +106,16 @@ NOTES = """
   `bridge/coalesce.py`): capacity rose from 4,765 to 5,712 req/s (median of three
   alternating runs; 4,812 -> 6,136 in a second set), 200 -> 158 µs of bridge CPU per
   request, with py-spy's share of `write` under load down from 22 % to 9 %.
+* **The original Orbit (PyPI `radical.orbit` 0.7.0) on this same machine** adds
+  4.2-4.7 ms median (relay 5.1-5.6 ms against the same bare app's 0.91-0.97 ms; three
+  runs of the same alternating method, same httpx client, 2026-11-30) and relays
+  330 req/s with 32 own httpx clients, 37 % of direct (ours: 91-104 %). Its cheapest
+  plugin call, `GET /{endpoint}/sysinfo/homedir`, was measured through its broker and
+  endpoint, started with their own console scripts. Its defaults were kept: TLS is mandatory (the
+  same app over TLS is only ~0.1 ms slower than plain HTTP), per-message deflate,
+  uvicorn's access log on, and a msgpack frame plus two thread hops in the endpoint.
+  The issue's +0.39 ms / 1,900 req/s for the original were measured elsewhere; on this
+  VM ours adds about a tenth of what the original does, but not yet ≤ 0.4 ms.
 * **The httpx-thread rates measure the client.** The "where the CPU went" table below
   shows why: with 32 httpx threads the client process sits at one core (its GIL) while
   the bridge and endpoint use 0.15-0.3 of a core each.

@@ -135,9 +135,11 @@ class TestListener:
         def handler(request: httpx.Request) -> httpx.Response:
             raise httpx.ConnectError("Connection refused")
 
-        with BridgeClient("http://b.test:1", transport=httpx.MockTransport(handler)) as bc:
-            with pytest.raises(errors.BridgeUnavailableError, match="radical-orbit bridge"):
-                bc.register_callback("*", "*", "*", print)
+        with (
+            BridgeClient("http://b.test:1", transport=httpx.MockTransport(handler)) as bc,
+            pytest.raises(errors.BridgeUnavailableError, match="radical-orbit bridge"),
+        ):
+            bc.register_callback("*", "*", "*", print)
 
     def test_gap_and_undecodable(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(events_mod, "BACKOFF_INITIAL", 0.5)

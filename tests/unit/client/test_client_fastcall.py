@@ -58,7 +58,7 @@ def fake() -> Iterator[FakeBridge]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (stdlib name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             state.seen.append(Seen("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.client_address))
             if state.delay:

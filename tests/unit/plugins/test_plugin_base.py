@@ -117,7 +117,7 @@ class TestPluginBase:
         async def main() -> None:
             plugin, _ = greeter()
             sid = (await call(plugin, "POST", "/register_session", {"greeting": "hi"}))[1]["sid"]
-            raw = ('{"sid": "%s", "name": "%s"}' % (sid, escaped)).encode()
+            raw = f'{{"sid": "{sid}", "name": "{escaped}"}}'.encode()
             frame = Request(id="r", method="POST", path="/greeter/greet", headers=[("content-type", "application/json")])
             status, _, out = await call_asgi(plugin.app, build_scope(frame, "/greet"), raw)
             body = json.loads(out)
@@ -129,7 +129,7 @@ class TestPluginBase:
     def test_lone_surrogates_are_found_inside_lists_and_dicts(self) -> None:
         class Nested(SessionRequest):
             names: list[str]
-            meta: dict[str, str] = {}
+            meta: dict[str, str] = {}  # noqa: RUF012 - pydantic copies field defaults
 
         with pytest.raises(PydanticValidationError, match=r"names\n.*not valid Unicode"):
             Nested.model_validate({"sid": "x", "names": ["a", "\udfff"]})

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 
 import click
-
 from pydantic import ValidationError as PydanticValidationError
 
 from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL

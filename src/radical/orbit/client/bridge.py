@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -180,7 +180,7 @@ class BridgeClient:
         state = ", closed" if self._closed else ""
         return f"BridgeClient({self.url!r}, {auth}{state})"
 
-    def __enter__(self) -> BridgeClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -32,7 +32,7 @@ def find_client_class(plugin: str, *, eps: Iterable[EntryPoint] | None = None) -
     for ep in found:
         try:
             obj = ep.load()
-        except Exception as exc:  # a broken client package falls back to the generic client
+        except Exception as exc:  # noqa: BLE001 - a broken client package falls back to the generic client
             log.warning("client class for plugin %r (%s) cannot be imported: %s: %s", plugin, ep.value, type(exc).__name__, exc)
             return None
         if isinstance(obj, type) and issubclass(obj, PluginClient):

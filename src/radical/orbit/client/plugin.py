@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..errors import UsageError
 from ..models.messages import session_tag
@@ -57,7 +57,7 @@ class PluginClient:
         sid = f"{self._sid[:8]}..." if self._sid else None
         return f"{type(self).__name__}(endpoint={self._ec.name!r}, plugin={self.name!r}, sid={sid!r})"
 
-    def __enter__(self) -> PluginClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -95,7 +95,7 @@ class PluginClient:
     def _close_remote(self, sid: str) -> None:
         try:
             self._ec.call(self.name, "unregister_session", {"sid": sid})
-        except Exception as exc:  # closing is best effort: the endpoint reaps idle sessions
+        except Exception as exc:  # noqa: BLE001 - closing is best effort: the endpoint reaps idle sessions
             log.debug("%s/%s: closing session failed: %s", self._ec.name, self.name, exc)
 
     def _ensure_session(self) -> str:

@@ -63,11 +63,11 @@ def test_routes_validation_and_errors(plugin: PluginGlobus, fake: FakeTransfer, 
             r = await c.post("/submit_transfer", json={"sid": sid, "source": U, "destination": "local", "items": [{"source": "/a", "destination": "/b"}]})
             assert r.status_code == 200 and set(r.json()) >= {"task_id", "submission_id", "status"}
             # track: the timeout bounds the one-by-one look-ups of ids the task list does not show
-            unknown = ["0d6e5b8e-0000-4000-8000-00000000000%d" % i for i in range(3)]
+            unknown = [f"0d6e5b8e-0000-4000-8000-00000000000{i}" for i in range(3)]
             r = await c.post("/track", json={"sid": sid, "task_ids": unknown, "timeout": 0})
             assert r.status_code == 200 and r.json()["unchecked"] == unknown and r.json()["not_found"] == [], r.text
             # text no UTF-8 request can carry is a 422 naming the field, not a 500 from deep inside
-            r = await c.post("/ls", content=('{"sid": "%s", "collection": "local", "path": "/a\\ud800"}' % sid).encode(),
+            r = await c.post("/ls", content=f'{{"sid": "{sid}", "collection": "local", "path": "/a\\ud800"}}'.encode(),
                              headers={"content-type": "application/json"})
             assert r.status_code == 422 and r.json()["details"]["fields"][0]["field"] == "path", r.text
             info = (await c.post("/session_info", json={"sid": sid})).json()

@@ -9,7 +9,7 @@ never show in a repr or a validation message.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -61,7 +61,7 @@ def _deadline(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value  # sent as given; Globus reads a time without a zone as UTC
     try:
-        value.astimezone(timezone.utc)
+        value.astimezone(UTC)
     except OverflowError:
         raise ValueError("lies after the year 9999 in UTC; give a real date (ISO 8601)") from None
     return value

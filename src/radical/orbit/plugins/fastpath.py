@@ -48,6 +48,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..webapp import ascii_json
+from .answers import PluginRoute, SafeJSONResponse
 
 __all__ = ["FastPath", "FastRoute", "PluginApp", "fast_route", "fast_route_table"]
 
@@ -127,7 +128,7 @@ def fast_route(route: BaseRoute) -> FastRoute | None:
     if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return None
     response_class = route.response_class
-    if not (isinstance(response_class, DefaultPlaceholder) and response_class.value is JSONResponse):
+    if not (isinstance(response_class, DefaultPlaceholder) and response_class.value in (JSONResponse, SafeJSONResponse)):
         return None
     if route.status_code is not None or getattr(route, "max_body_size", None) is not None:
         return None
@@ -298,9 +299,14 @@ class FastPath:
             raise RequestValidationError(errors, body=data)
         result = await entry.call(**{entry.param: value})
         if isinstance(result, Response) or entry.response is None:
-            # no response model: FastAPI's jsonable_encoder + JSONResponse, verbatim
-            # (a plain json.dumps would differ, e.g. it keeps "_sa*" keys)
-            response = result if isinstance(result, Response) else JSONResponse(jsonable_encoder(result))
+            # no response model: FastAPI's jsonable_encoder + the route's response class,
+            # verbatim (a plain json.dumps would differ, e.g. it keeps "_sa*" keys)
+            if isinstance(result, Response):
+                response = result
+            else:
+                chosen = entry.route.response_class  # a DefaultPlaceholder here (fast_route)
+                response_class = chosen.value if isinstance(chosen, DefaultPlaceholder) else chosen
+                response = response_class(jsonable_encoder(result))
             await response(scope, receive, send)
             return
         checked, errors = entry.response.validate(result, {}, loc=("response",))
@@ -350,6 +356,8 @@ class PluginApp(FastAPI):
 
     def __init__(self, *args: Any, fast_routes: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # answers holding text UTF-8 cannot carry go out with JSON escapes (answers.py)
+        self.router.route_class = PluginRoute
         self.fast_routes = fast_routes
         self.fast_table: dict[tuple[str, str], FastRoute] = {}
         self._fast: FastPath | None = None

@@ -86,6 +86,22 @@ class TestBatch:
         with pytest.raises(click.BadParameter):
             batch_items(io.StringIO(text))
 
+    def test_a_bad_line_is_quoted_short(self) -> None:
+        """An error quotes at most 120 characters of the line and says how much it cut."""
+        with pytest.raises(click.BadParameter, match=r"line 1: expected 'SRC_PATH DST_PATH \[--recursive\]', got 'a b c'$"):
+            batch_items(["a b c\n"])
+        long = "p" * 50_000
+        with pytest.raises(click.BadParameter) as info:
+            batch_items([f"a b {long}\n"])
+        message = info.value.message
+        assert len(message) < 300 and message.endswith(f"... ({len(long) + 4 - 120} more characters)"), message
+        with pytest.raises(click.BadParameter) as info:
+            batch_items([f"a b --{long}\n"])
+        assert "unknown option" in info.value.message and len(info.value.message) < 400
+        with pytest.raises(click.BadParameter) as info:
+            batch_paths([f"x {long}"])
+        assert "expected one PATH" in info.value.message and len(info.value.message) < 300
+
     def test_checksums_per_line(self) -> None:
         text = "a b --external-checksum abc\nc d --external-checksum=def --checksum-algorithm SHA256\n"
         items = batch_items(io.StringIO(text), checksum_algorithm="MD5")

@@ -95,6 +95,18 @@ def _join(prefix: str | None, path: str) -> str:
     return posixpath.join(prefix, path) if prefix else path
 
 
+#: how much of a bad ``--batch`` line an error message quotes
+QUOTE_AT_MOST = 120
+
+
+def _quoted(text: str) -> str:
+    """``text`` quoted for an error message, cut after :data:`QUOTE_AT_MOST` characters."""
+    text = text.strip()
+    if len(text) <= QUOTE_AT_MOST:
+        return repr(text)
+    return f"{text[:QUOTE_AT_MOST]!r}... ({len(text) - QUOTE_AT_MOST} more characters)"
+
+
 def _batch_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, str]]:
     """``(where, line)`` pairs, ``where`` being ``--batch FILE: line N``.
 
@@ -160,14 +172,14 @@ def batch_items(
                 values[name[2:].replace("-", "_")] = value
             elif word.startswith("-") and len(word) > 1:
                 raise click.BadParameter(
-                    f"{where}: unknown option {word!r} "
+                    f"{where}: unknown option {_quoted(word)} "
                     "(allowed: --recursive, --no-recursive, --external-checksum, --checksum-algorithm)"
                 )
             else:
                 paths.append(word)
             i += 1
         if len(paths) != 2:
-            raise click.BadParameter(f"{where}: expected 'SRC_PATH DST_PATH [--recursive]', got {line.strip()!r}")
+            raise click.BadParameter(f"{where}: expected 'SRC_PATH DST_PATH [--recursive]', got {_quoted(line)}")
         item: dict[str, Any] = {"source": _join(source_prefix, paths[0]), "destination": _join(dest_prefix, paths[1])}
         if rec is not None:
             item["recursive"] = rec
@@ -225,7 +237,7 @@ def batch_paths(lines: Iterable[str | bytes], *, prefix: str | None = None) -> l
         if not words:
             continue
         if len(words) != 1:
-            raise click.BadParameter(f"{where}: expected one PATH, got {line.strip()!r}")
+            raise click.BadParameter(f"{where}: expected one PATH, got {_quoted(line)}")
         out.append(_join(prefix, words[0]))
     if not out:
         raise click.BadParameter("the batch input holds no PATH line")

@@ -71,6 +71,13 @@ NOTES = """
   +0.41-0.53 ms against the same bridge, ours +0.44-0.61 ms: the bridge and the hops
   alone are about the 0.4 ms budget on this machine. The same run moves by ±0.1 ms
   from one minute to the next, so single runs either side of 0.4 ms say little.
+  The kernel's part of a hop is small: two trivial forwarder processes (blocking
+  sockets, no Python work) put between a client and its server add 31-35 µs per call
+  on this VM, also when the client spends 0.8 ms of CPU between calls so that the
+  others fall asleep. The rest of the hop cost is the Python each side runs on
+  caches the other processes have just used: warm and saturated, the bridge spends
+  ~158 µs of CPU per relayed call and the bare app ~125 µs per direct one; one call
+  at a time, ~2.5 times that.
 * **Through Orbit vs. the direct SDK call.** Against real-world Globus latency (rows with
   +50 ms) Orbit costs ~1.1x. On raw loopback, where the emulator answers in ~1-2 ms, the
   relayed call adds a client HTTP call, the bridge and the endpoint's hop to its Globus

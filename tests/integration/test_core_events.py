@@ -172,6 +172,20 @@ def test_gap_when_id_is_unknown(sysinfo_stack: Stack) -> None:
     assert gap["kind"] == "gap" and isinstance(gap["payload"], dict) and gap["payload"].get("reason")
 
 
+def test_odd_ids_of_this_boot_are_a_gap_not_a_500(sysinfo_stack: Stack) -> None:
+    """Ids whose sequence part str.isdigit() accepts but int() does not (found by fuzzing)."""
+    boot = hello_id(sysinfo_stack).rpartition("-")[0]
+    for odd in ("\u00b2", "\u2460", "7" * 5000):
+        events = read_events(sysinfo_stack, idle=0.5, limit=2, last_event_id_param=f"{boot}-{odd}")
+        assert [k for _, k, _d in events] == ["hello", "gap"], odd[:10]
+        assert events[1][2]["payload"]["reason"] == "unknown event id"
+    # the same in the header, as raw latin-1 bytes
+    with httpx.Client(timeout=httpx.Timeout(5.0, read=0.5)) as client:
+        headers = [*sysinfo_stack.headers.items(), ("Last-Event-ID", f"{boot}-".encode() + b"\xb2")]
+        with client.stream("GET", f"{sysinfo_stack.url}/events", headers=headers) as resp:
+            assert resp.status_code == 200
+
+
 def test_events_need_the_token(sysinfo_stack: Stack) -> None:
     resp = httpx.get(f"{sysinfo_stack.url}/events", timeout=5)
     assert resp.status_code == 401 and resp.json()["code"] == "unauthorized"

@@ -84,7 +84,8 @@ class TestEventHub:
     def test_gap_when_other_boot_or_garbage(self) -> None:
         hub = EventHub(100)
         publish(hub, 2)
-        for bad in ["deadbeef-5", "garbage", f"{hub.boot}-999"]:
+        odd = [f"{hub.boot}-\u00b2", f"{hub.boot}-\u2460", f"{hub.boot}-" + "1" * 5000, f"{hub.boot}-1" + "0" * 20]
+        for bad in ["deadbeef-5", "garbage", f"{hub.boot}-999", *odd]:  # odd: isdigit() but not a sequence number
             events = drain(hub.subscribe(last_event_id=bad))
             assert [e["kind"] for e in events] == ["hello", "gap", "notification", "notification"], bad
             assert events[1]["payload"]["missed_from"] == bad

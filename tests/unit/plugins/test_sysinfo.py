@@ -147,6 +147,9 @@ class TestSysinfoPlugin:
             assert base64.b64decode(echo["body"]) == payload and echo["body_size"] == 256
         status, _, body = asyncio.run(call(plugin, "GET", "/echo", headers=[("x-echo-status", "418")]))
         assert status == 418 and json.loads(body)["path"] == "/echo"
+        for odd in ("\u00b2\u00b2\u00b2", "2" * 5000, "199", "600", "x", "", " 201"):  # not a status: 200
+            header = [("x-echo-status", odd)]
+            assert asyncio.run(call(plugin, "GET", "/echo", headers=header))[0] == 200, odd
 
     def test_echo_bytes(self) -> None:
         plugin, _ = make()

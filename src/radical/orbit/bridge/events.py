@@ -188,11 +188,14 @@ class EventHub:
 
     def _resume(self, last_event_id: str, sub: Subscriber) -> Iterable[str]:
         boot, _, seq_text = last_event_id.strip().rpartition("-")
+        # ASCII digits only ("²".isdigit() is true, int("²") fails), and no longer than a
+        # sequence number can be (int() refuses 4,301 digits and more)
+        is_seq = seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= 20
         oldest = self.buffer[0].seq if self.buffer else self.seq + 1
         gap: dict[str, Any] | None = None
         start = oldest  # first seq to replay
-        if boot != self.boot or not seq_text.isdigit():
-            reason = "bridge restarted" if boot and seq_text.isdigit() else "unknown event id"
+        if boot != self.boot or not is_seq:
+            reason = "bridge restarted" if boot and is_seq else "unknown event id"
             gap = {"reason": reason, "missed_from": last_event_id, "last_event_id": last_event_id}
         else:
             seen = int(seq_text)

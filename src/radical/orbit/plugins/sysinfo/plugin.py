@@ -40,7 +40,7 @@ from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 __all__ = ["PluginSysinfo", "SysinfoSession", "host_facts"]
 
 ECHO_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-MAX_BYTES = 64 * 2**20
+MAX_BYTES = 32 * 2**20  # base64 in a frame: 43 MiB, inside the default 64 MiB frame limit
 #: concurrent watches one session may run
 MAX_WATCHES = 32
 _PONG = b'{"pong":true}'
@@ -271,9 +271,10 @@ class PluginSysinfo(Plugin):
                 body_size=len(body),
             )
             status = request.headers.get("x-echo-status", "200")
+            valid = len(status) == 3 and status.isascii() and status.isdigit() and 200 <= int(status) <= 599
             return Response(
                 reply.model_dump_json(),
-                status_code=int(status) if status.isdigit() and 200 <= int(status) <= 599 else 200,
+                status_code=int(status) if valid else 200,
                 media_type="application/json",
                 headers={"x-echo-method": request.method},
             )

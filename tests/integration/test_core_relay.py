@@ -64,6 +64,23 @@ def test_binary_response(ec: EndpointClient) -> None:
     assert resp.headers["content-type"] == "application/octet-stream"
 
 
+def test_largest_binary_response_fits_the_frame_limit(ec: EndpointClient) -> None:
+    """sysinfo's largest answer (32 MiB, 43 MiB as base64) goes through the default
+    limits; a larger one used to make the bridge drop the endpoint's socket (1009)."""
+    from radical.orbit.plugins.sysinfo.plugin import MAX_BYTES
+
+    resp = ec.request("GET", "sysinfo", "echo/bytes", params={"n": MAX_BYTES, "seed": 1})
+    assert len(resp.content) == MAX_BYTES
+    assert resp.headers["x-sha256"] == hashlib.sha256(random.Random(1).randbytes(MAX_BYTES)).hexdigest()
+
+
+def test_odd_echo_status_is_ignored_not_a_500(sysinfo_stack: Stack) -> None:
+    url = f"{sysinfo_stack.url}/ep1/sysinfo/echo"
+    for odd in (b"\xb2\xb2\xb2", b"2" * 5000, b"600"):
+        headers = [*sysinfo_stack.headers.items(), ("X-Echo-Status", odd)]
+        assert httpx.get(url, headers=headers, timeout=10).status_code == 200, odd[:10]
+
+
 def test_large_request_body(ec: EndpointClient) -> None:
     body = random.Random(1).randbytes(2 * 2**20)
     seen = ec.request("PUT", "sysinfo", "echo", content=body).json()

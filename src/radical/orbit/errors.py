@@ -48,6 +48,7 @@ __all__ = [
     "PluginDisabledError",
     "PluginNotFoundError",
     "RateLimitedError",
+    "ResponseTooLargeError",
     "SessionExpiredError",
     "SessionNotFoundError",
     "TransferError",
@@ -152,6 +153,12 @@ class UpstreamError(OrbitError):
 
 class TransferError(UpstreamError):
     code = "globus_error"
+
+
+class ResponseTooLargeError(UpstreamError):
+    """A plugin's answer too large to relay in one frame (the bridge's limit)."""
+
+    code = "response_too_large"
 
 
 class BridgeUnavailableError(OrbitError):

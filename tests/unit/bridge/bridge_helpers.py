@@ -54,8 +54,10 @@ class FakeEndpoint:
         name: str = "ep1",
         plugins: list[PluginInfo] | None = None,
         headers: dict[str, str] | None = None,
+        max_frame: int | None = None,
     ) -> None:
         self.client = client
+        self.max_frame = max_frame
         self.name = name
         self.plugins = plugins if plugins is not None else [PluginInfo(name="sysinfo", version="1.0")]
         self.headers = dict(AUTH if headers is None else headers)  # TestClient mutates it
@@ -72,7 +74,7 @@ class FakeEndpoint:
 
     def register(self) -> dict[str, Any]:
         ws = self.connect()
-        ws.send_text(dump_frame(Register(name=self.name, plugins=self.plugins, host={"hostname": "test"}, version="9.9")))
+        ws.send_text(dump_frame(Register(name=self.name, plugins=self.plugins, host={"hostname": "test"}, version="9.9", max_frame=self.max_frame)))
         self.registered = ws.receive_json()
         assert self.registered["type"] == "registered", self.registered
         return self.registered

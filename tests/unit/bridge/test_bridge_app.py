@@ -251,6 +251,22 @@ class TestBridge:
             resp = tc.post("/ep1/sysinfo/x", headers=AUTH, content=chunks())
             assert resp.status_code == 413
 
+    def test_frame_limits_are_exchanged_and_kept(self) -> None:
+        """The bridge announces its frame limit; a request whose frame would exceed the
+        endpoint's announced limit is a 413, and the endpoint's socket stays up."""
+        with TestClient(create_app(make_settings(max_body=40 * 2**20))) as tc, FakeEndpoint(tc, max_frame=2**16) as ep:
+            assert ep.registered["max_frame"] == 2 * 40 * 2**20 + 2**20
+            ep.serve(echo)
+            assert tc.post("/ep1/sysinfo/x", headers=AUTH, content=b"\xff" * 40_000).status_code == 200  # 53 KB as base64
+            resp = tc.post("/ep1/sysinfo/x", headers=AUTH, content=b"\xff" * 50_000)  # 67 KB as base64
+            error = resp.json()
+            assert resp.status_code == 413 and error["code"] == "payload_too_large", error
+            assert "POST /ep1/sysinfo/x" in error["message"] and "endpoint 'ep1' accepts (65536)" in error["message"]
+            assert error["details"]["limit"] == 2**16 and error["details"]["size"] > 2**16
+            assert tc.post("/ep1/sysinfo/x", headers=AUTH, content=b"still here").status_code == 200
+        with TestClient(create_app(make_settings())) as tc, FakeEndpoint(tc) as ep:
+            assert ep.registered["max_frame"] == 64 * 2**20  # never below the protocol's default
+
     def test_timeout_is_504(self, client: TestClient) -> None:
         with FakeEndpoint(client) as ep:
             ep.serve(lambda frame: None)

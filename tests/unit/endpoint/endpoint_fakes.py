@@ -37,6 +37,7 @@ class FakeBridge:
 
     :param refuse: ``(error_code, close_code)`` to refuse every registration with
     :param silent: accept the registration, then never send or answer anything
+    :param max_frame: the frame limit announced in ``registered`` (None: not announced)
     """
 
     def __init__(
@@ -47,7 +48,9 @@ class FakeBridge:
         port: int = 0,
         refuse: tuple[str, int] | None = None,
         silent: bool = False,
+        max_frame: int | None = None,
     ) -> None:
+        self.max_frame = max_frame
         self.token = token
         self.heartbeat = heartbeat
         self.port = port
@@ -111,7 +114,7 @@ class FakeBridge:
             await ws.send(dump_frame(ErrorFrame(code=code, message=f"refused: {code}")))
             await ws.close(close_code, code)
             return
-        await ws.send(dump_frame(Registered(name=register.name, heartbeat_interval=self.heartbeat)))
+        await ws.send(dump_frame(Registered(name=register.name, heartbeat_interval=self.heartbeat, max_frame=self.max_frame)))
         self.connections.append(ws)
         self.registered.set()
         try:

@@ -143,6 +143,43 @@ class TestEndpointAgent:
 
         run(main())
 
+    def test_answer_over_the_bridges_frame_limit_is_a_502_not_a_lost_socket(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A frame over the announced limit would make the bridge close the socket
+        (1009) and fail every request in flight; the endpoint answers 502 instead."""
+
+        async def main() -> None:
+            async with FakeBridge(max_frame=2**16) as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                assert bridge.registers[-1].max_frame == agent.settings.max_message  # its own limit, announced
+                assert agent.bridge_max_frame == 2**16
+                ok = await bridge.request("GET", "/sysinfo/echo/bytes", query="n=40000")  # 53 KB as base64
+                assert ok.status == 200 and len(decode_body(ok.body, ok.body_encoding)) == 40000
+                slow = bridge.request_nowait("POST", "/sysinfo/sleep", body=json.dumps({"sid": await open_session(bridge), "seconds": 0.3}).encode())
+                big = await bridge.request("GET", "/sysinfo/echo/bytes", query="n=60000")  # 80 KB as base64
+                error = body_of(big)
+                assert big.status == 502 and error["code"] == "response_too_large", error
+                message = error["message"]
+                assert "GET /sysinfo/echo/bytes" in message and "endpoint 'ep1'" in message and "65536" in message, message
+                assert "--max-body" in message and error["details"]["limit"] == 2**16 and error["details"]["size"] > 80000
+                assert (await asyncio.wait_for(slow, 5)).status == 200  # the request in flight was not lost
+                assert agent.registrations == 1 and len(bridge.connections) == 1
+                await stopped(agent, task)
+
+        with caplog.at_level(logging.WARNING, logger="radical.orbit.endpoint.agent"):
+            run(main())
+        assert any("over the bridge's 65536" in r.getMessage() for r in caplog.records)
+
+    def test_a_bridge_that_announces_no_limit_means_64_mib(self) -> None:
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = await started(agent)
+                assert agent.bridge_max_frame == 64 * 2**20
+                await stopped(agent, task)
+
+        run(main())
+
     def test_slow_request_does_not_block_a_fast_one(self) -> None:
         async def main() -> None:
             async with FakeBridge() as bridge:

@@ -27,7 +27,7 @@ from ..errors import (
     PluginNotFoundError,
     UpstreamError,
 )
-from ..models.messages import PluginInfo, Register, Response
+from ..models.messages import DEFAULT_FRAME_LIMIT, PluginInfo, Register, Response
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class EndpointConnection:
         self.version = register.version
         self.host = dict(register.host)
         self.plugins: dict[str, PluginInfo] = {p.name: p for p in register.plugins}
+        #: largest frame the endpoint takes (relay.py answers 413 to larger requests)
+        self.max_frame = register.max_frame or DEFAULT_FRAME_LIMIT
         self.peer = peer
         self.connected_at = time.time()
         self.last_seen = time.time()

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from ..errors import OrbitError, PayloadTooLargeError, UpstreamError, UsageError
-from ..models.messages import decode_body, encode_body
+from ..models.messages import decode_body, encode_body, frame_size
 from .registry import Registry
 from .settings import BridgeSettings
 
@@ -190,9 +190,16 @@ class Relay:
                 "body_encoding": encoding,
             }
         )
+        what = f"{scope['method']} {path}"
+        if len(frame_text) > conn.max_frame // 4 and frame_size(frame_text) > conn.max_frame:
+            raise PayloadTooLargeError(
+                f"{what}: the request takes {frame_size(frame_text)} bytes as a frame, more than endpoint "
+                f"'{endpoint}' accepts ({conn.max_frame}); send a smaller body",
+                limit=conn.max_frame,
+                size=frame_size(frame_text),
+            )
         if self.debug:
             log.debug("relay %s %s -> endpoint %s (request %s, %d bytes)", scope["method"], path, endpoint, request_id, size)
-        what = f"{scope['method']} {path}"
         response = await conn.request(request_id, frame_text, timeout, what=what)
 
         if not 200 <= response.status <= 599:

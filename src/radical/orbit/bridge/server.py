@@ -44,8 +44,6 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
         )
     else:
         from uvicorn.protocols.http.h11_impl import H11Protocol as http_protocol  # type: ignore[assignment]
-    # a relayed response travels in one frame (base64 may grow it by 4/3); leave room
-    ws_max_size = max(64 * 1024 * 1024, 2 * settings.max_body + 1024 * 1024)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -54,7 +52,7 @@ def build_server(settings: BridgeSettings, *, access_log: bool = False) -> Bridg
         http=coalescing(http_protocol),  # one write system call per response (coalesce.py)
         ws=protocol_class() or "auto",  # uvicorn's, plus direct delivery of endpoint frames
         ws_per_message_deflate=False,  # CPU on the hot path; frames are small and local
-        ws_max_size=ws_max_size,
+        ws_max_size=settings.max_frame,  # announced to endpoints in "registered"
         ws_ping_interval=None,  # the bridge's own ping/pong frames decide liveness
         ws_ping_timeout=None,
         lifespan="on",

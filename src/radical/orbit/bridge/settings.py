@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..config import DEFAULT_BRIDGE_PORT
 from ..errors import UsageError
+from ..models.messages import DEFAULT_FRAME_LIMIT
 
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
@@ -59,6 +60,15 @@ class BridgeSettings(BaseSettings):
         if bool(self.cert_file) != bool(self.key_file):
             raise UsageError("TLS needs both a certificate and a key (--cert and --key)")
         return self
+
+    @property
+    def max_frame(self) -> int:
+        """Largest WebSocket frame taken from an endpoint, announced to it on register.
+
+        A relayed response travels in one frame, base64 may grow it by 4/3: room for
+        answers twice the request limit, and never less than the protocol's default.
+        """
+        return max(DEFAULT_FRAME_LIMIT, 2 * self.max_body + 2**20)
 
     @property
     def scheme(self) -> str:

@@ -152,7 +152,7 @@ class EndpointSocket:
             await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
             return
         try:
-            await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval)))
+            await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame)))
         except OrbitError:
             self.registry.remove(conn)
             return

@@ -48,6 +48,7 @@ from ..errors import (
     ConflictError,
     EndpointUnavailableError,
     OrbitError,
+    ResponseTooLargeError,
     UsageError,
 )
 from ..models.messages import (
@@ -56,6 +57,7 @@ from ..models.messages import (
     CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
     CLOSE_UNAUTHORIZED,
+    DEFAULT_FRAME_LIMIT,
     ErrorFrame,
     Ping,
     PluginInfo,
@@ -66,6 +68,7 @@ from ..models.messages import (
     Response,
     dump_frame,
     dump_response,
+    frame_size,
     parse_frame,
 )
 from ..plugins.base import Plugin, PluginContext
@@ -155,6 +158,8 @@ class EndpointAgent:
         self.dispatcher = Dispatcher({})
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self.heartbeat_interval: float | None = None
+        #: largest frame the bridge takes, from its "registered" frame
+        self.bridge_max_frame = DEFAULT_FRAME_LIMIT
         #: successful registrations so far (1 after the first, +1 per reconnect)
         self.registrations = 0
         self._ws: BridgeLink | None = None
@@ -374,6 +379,7 @@ class EndpointAgent:
             plugins=self.infos,
             host=host_info(),
             version=__version__,
+            max_frame=self.settings.max_message,
         )
         ws.send(dump_frame(register))
         error: ErrorFrame | None = None
@@ -437,6 +443,7 @@ class EndpointAgent:
         try:
             self._ws = ws
             self.heartbeat_interval = registered.heartbeat_interval
+            self.bridge_max_frame = registered.max_frame or DEFAULT_FRAME_LIMIT
             self.registrations += 1
             self._last_seen = time.monotonic()
             self._registered.set()
@@ -528,11 +535,33 @@ class EndpointAgent:
                 response = error_response(frame.id, EndpointUnavailableError(
                     f"endpoint '{self.settings.name}' shut down before {frame.method} {frame.path} finished"
                 ))
-        await self._send_response(ws, response)
+        await self._send_response(ws, response, frame)
 
-    async def _send_response(self, ws: BridgeLink, response: Response) -> None:
+    def _response_text(self, response: Response, request: Request) -> str:
+        """The response frame, or a 502 frame when the bridge could not take it: a
+        frame over its limit would make it close the socket, failing every request
+        in flight on this endpoint."""
+        text = dump_response(response)
+        limit = self.bridge_max_frame
+        if len(text) <= limit // 4:
+            return text
+        size = frame_size(text)
+        if size <= limit:
+            return text
+        log.warning("the answer to %s %s (request %s) is %d bytes as a frame, over the bridge's %d: answered 502",
+                    request.method, request.path, request.id, size, limit)
+        error = ResponseTooLargeError(
+            f"the answer to {request.method} {request.path} on endpoint '{self.settings.name}' takes {size} bytes "
+            f"as a frame, more than the bridge accepts ({limit}); ask for less at a time, "
+            "or start the bridge with a larger --max-body (its frame limit is twice that plus 1 MiB)",
+            size=size,
+            limit=limit,
+        )
+        return dump_response(error_response(response.id, error))
+
+    async def _send_response(self, ws: BridgeLink, response: Response, request: Request) -> None:
         try:
-            ws.send(dump_response(response))
+            ws.send(self._response_text(response, request))
             await ws.drain()
         except ConnectionClosed:
             # the bridge already failed this request with 503 when the connection dropped

@@ -56,6 +56,18 @@ def _finite_numbers(value: Any) -> Any:
     return value
 
 
+#: the frame limit each side assumes when the other did not announce one
+DEFAULT_FRAME_LIMIT = 64 * 2**20
+#: no side may announce a limit below this
+MIN_FRAME_LIMIT = 2**16
+
+
+def frame_size(text: str) -> int:
+    """Bytes ``text`` takes as a WebSocket text frame (UTF-8); cheap for the usual
+    ASCII frame, where the character count is the answer."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 class _Frame(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +90,9 @@ class Register(_Frame):
     plugins: list[PluginInfo] = Field(default_factory=list)
     host: dict[str, Any] = Field(default_factory=dict)
     version: str = ""
+    #: largest frame (UTF-8 bytes) the endpoint accepts: the bridge answers 413 to a
+    #: request whose frame would be larger, instead of sending it and losing the socket
+    max_frame: int | None = Field(default=None, ge=MIN_FRAME_LIMIT)
 
 
 class Registered(_Frame):
@@ -85,6 +100,9 @@ class Registered(_Frame):
     v: int = PROTOCOL_VERSION
     name: str
     heartbeat_interval: float
+    #: largest frame (UTF-8 bytes) the bridge accepts: the endpoint answers 502 instead
+    #: of sending a larger response (None: :data:`DEFAULT_FRAME_LIMIT`)
+    max_frame: int | None = Field(default=None, ge=MIN_FRAME_LIMIT)
 
 
 class Request(_Frame):

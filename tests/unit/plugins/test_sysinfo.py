@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from radical.orbit.endpoint.dispatch import build_scope, call_asgi
 from radical.orbit.models.messages import Request
@@ -229,3 +230,28 @@ class TestSysinfoClient:
             "assert not bad, bad"
         )
         subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("name", ["sysinfo", "globus"])
+def test_bundled_plugins_publish_a_consistent_openapi_schema(name: str) -> None:
+    """Schema-driven clients and fuzzers read it: unique operation ids (FastAPI warns
+    otherwise) and every ``{param}`` in a path declared as a path parameter."""
+    import re
+    import warnings
+
+    from radical.orbit.plugins.registry import discover_plugins
+
+    (entry,) = [e for e in discover_plugins() if e.name == name]
+    assert entry.cls is not None
+    plugin = entry.cls(PluginContext(endpoint="ep", notify=lambda *a: None))
+    app: Any = plugin.app if hasattr(plugin.app, "openapi") else plugin.app.app  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = app.openapi()
+    ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    for path, ops in spec["paths"].items():
+        wanted = set(re.findall(r"{(\w+)}", path))
+        for method, op in ops.items():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == wanted, (method, path)

@@ -279,6 +279,11 @@ class PluginSysinfo(Plugin):
                 headers={"x-echo-method": request.method},
             )
 
-        router.add_api_route("/echo", echo, methods=ECHO_METHODS)
-        router.add_api_route("/echo/{rest:path}", echo, methods=ECHO_METHODS)
+        async def echo_path(request: Request, rest: str) -> Response:
+            """ANY /echo/{rest}: as /echo (the parameter is declared for the OpenAPI schema)."""
+            return await echo(request)
+
+        for method in ECHO_METHODS:  # a route per method: each its own OpenAPI operation id
+            router.add_api_route("/echo", echo, methods=[method])
+            router.add_api_route("/echo/{rest:path}", echo_path, methods=[method])
 

@@ -236,6 +236,68 @@ class TestBasicAuth:
         assert resp.status_code == 401, resp.text
 
 
+class TestSizes:
+    """Found by fuzzing the emulator: a path of a megabyte held the event loop for two
+    minutes, a name over 255 bytes made a task retry until its deadline, and a huge
+    token lifetime overflowed into a 500."""
+
+    @pytest.mark.parametrize(
+        ("kind", "path"),
+        [
+            ("transfer", "/" + "a/" * 500_000),
+            ("delete", "/" + "a/" * 500_000),
+            ("transfer", "/" + "n" * 256),  # one name over NAME_MAX
+            ("delete", "/x/" + "n" * 300 + "/y"),
+        ],
+    )
+    def test_paths_the_file_system_cannot_hold_are_refused_at_once(self, client: httpx.Client, local: str, kind: str, path: str) -> None:
+        if kind == "transfer":
+            items = [{"DATA_TYPE": "transfer_item", "source_path": "/hostile/missing", "destination_path": path}]
+            body = transfer(local, DATA=items)
+        else:
+            body = delete(local, DATA=[{"DATA_TYPE": "delete_item", "path": path}])
+        started = time.monotonic()
+        resp = client.post(f"/v0.10/{kind}", json=body)
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["code"] == "ClientError.BadRequest.InvalidPath" and "File name too long" in resp.json()["message"]
+        assert len(resp.text) < 1000 and time.monotonic() - started < 5
+        assert client.post(f"/v0.10/operation/endpoint/{local}/mkdir", json={"DATA_TYPE": "mkdir", "path": path[:300]}).status_code in (400, 404)
+        listing_works(client)
+
+    def test_a_symlink_item_whose_name_is_too_long_is_refused(self, client: httpx.Client, local: str) -> None:
+        items = [{"DATA_TYPE": "transfer_symlink_item", "source_path": "/hostile/link", "destination_path": "/" + "l" * 256}]
+        resp = client.post("/v0.10/transfer", json=transfer(local, DATA=items))
+        assert resp.status_code == 400 and "File name too long" in resp.json()["message"], resp.text
+
+    def test_a_large_submission_does_not_stall_other_callers(self, emu: RunningEmulator, client: httpx.Client, local: str) -> None:
+        """Its items are checked in a worker thread: /health answers meanwhile."""
+        import threading
+
+        items = [{"DATA_TYPE": "delete_item", "path": f"/hostile/missing/{i}"} for i in range(60_000)]
+        outcome: list[int] = []
+        worker = threading.Thread(target=lambda: outcome.append(client.post("/v0.10/delete", json=delete(local, DATA=items), timeout=120).status_code))
+        worker.start()
+        try:
+            time.sleep(0.3)
+            health = []
+            while worker.is_alive() and len(health) < 20:
+                started = time.monotonic()
+                assert httpx.get(emu.url + "/health", timeout=10).status_code == 200
+                health.append(time.monotonic() - started)
+                time.sleep(0.05)
+        finally:
+            worker.join(120)
+        assert outcome == [202]
+        if health:
+            assert max(health) < 2.0, health
+
+    @pytest.mark.parametrize("lifetime", [10**400, 10 * 365 * 86400 + 1, 0], ids=["huge", "over-ten-years", "zero"])
+    def test_dev_token_lifetime_is_bounded(self, emu: RunningEmulator, lifetime: int) -> None:
+        resp = httpx.post(emu.url + "/_emulator/token", content=json.dumps({"lifetime": lifetime}), headers={"content-type": "application/json"}, timeout=10)
+        assert resp.status_code == 400 and "lifetime" in resp.text, resp.text
+        assert httpx.post(emu.url + "/_emulator/token", json={"lifetime": 3600}, timeout=10).status_code == 200
+
+
 @pytest.mark.parametrize(("ts", "task", "listing"), [(1e12, "9999-12-31T23:59:59+00:00", "9999-12-31 23:59:59+00:00"), (-1e12, "0001-01-01T00:00:00+00:00", "0001-01-01 00:00:00+00:00"), (float("inf"), "9999-12-31T23:59:59+00:00", "9999-12-31 23:59:59+00:00"), (0, "1970-01-01T00:00:00+00:00", "1970-01-01 00:00:00+00:00")])
 def test_times_outside_what_datetime_shows_are_clamped(ts: float, task: str, listing: str) -> None:
     """The year-10000 ValueError also waited in ls/stat for a file dated that far (tmpfs allows it)."""

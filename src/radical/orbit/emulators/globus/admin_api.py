@@ -44,7 +44,7 @@ class DevTokenRequest(BaseModel):
 
     scope: str | None = None
     refresh: bool = False
-    lifetime: int | None = Field(default=None, ge=1)
+    lifetime: int | None = Field(default=None, ge=1, le=10 * 365 * 86400)  # ten years at most
     consents: list[str] = Field(default_factory=list, description="collection ids to grant data_access for")
 
 

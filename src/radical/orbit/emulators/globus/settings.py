@@ -47,7 +47,7 @@ class EmulatorSettings(BaseModel):
     port: int = 8700
     root: Path | None = None
     config: Path | None = None
-    token_lifetime: int = Field(default=172800, ge=1)
+    token_lifetime: int = Field(default=172800, ge=1, le=10 * 365 * 86400)
     state_dir: Path | None = None
     client_id: str | None = None
     client_secret: str | None = Field(default=None, repr=False)

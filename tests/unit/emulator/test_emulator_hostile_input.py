@@ -264,6 +264,16 @@ class TestSizes:
         assert client.post(f"/v0.10/operation/endpoint/{local}/mkdir", json={"DATA_TYPE": "mkdir", "path": path[:300]}).status_code in (400, 404)
         listing_works(client)
 
+    def test_rename_to_a_name_too_long_is_a_400_like_mkdir(self, emu: RunningEmulator, client: httpx.Client, local: str) -> None:
+        d = f"hostile_{uuid.uuid4().hex[:6]}"
+        make_tree(root_of(emu, local) / d, {"f": "f"})
+        for op, body in (
+            ("rename", {"DATA_TYPE": "rename", "old_path": f"/{d}/f", "new_path": f"/{d}/" + "r" * 256}),
+            ("mkdir", {"DATA_TYPE": "mkdir", "path": f"/{d}/" + "r" * 256}),
+        ):
+            resp = client.post(f"/v0.10/operation/endpoint/{local}/{op}", json=body)
+            assert resp.status_code == 400 and resp.json()["code"].endswith("InvalidPath"), (op, resp.text)
+
     def test_a_symlink_item_whose_name_is_too_long_is_refused(self, client: httpx.Client, local: str) -> None:
         items = [{"DATA_TYPE": "transfer_symlink_item", "source_path": "/hostile/link", "destination_path": "/" + "l" * 256}]
         resp = client.post("/v0.10/transfer", json=transfer(local, DATA=items))

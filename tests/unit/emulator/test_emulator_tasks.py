@@ -367,6 +367,10 @@ class TestTaskQueries:
         pages = list(tc.paginated.task_successful_transfers(tid, query_params={"limit": 3}))
         assert [len(p["DATA"]) for p in pages] == [3, 3, 1]
         assert pages[-1]["next_marker"] is None
+        for bad in ("-1", "x", "\u00b2", "9" * 5000):  # a marker is a position this API handed out
+            with pytest.raises(globus_sdk.TransferAPIError) as info:
+                tc.task_successful_transfers(tid, query_params={"marker": bad})
+            assert info.value.http_status == 400 and "Invalid marker" in info.value.message, bad[:10]
 
     def test_queue_limit_three_active_transfers(self, tc: globus_sdk.TransferClient, emu: RunningEmulator, area: tuple[str, Path, str]) -> None:
         ep, root, d = area

@@ -455,7 +455,9 @@ def _marker_page(request: Request, items: list[dict[str, Any]], data_type: str) 
     try:
         marker = int(raw)
     except ValueError:
-        raise bad_request(f"Invalid marker {raw!r}") from None
+        marker = -1
+    if marker < 0:  # a marker is a position this API handed out: never negative
+        raise bad_request(f"Invalid marker {raw[:100]!r}")
     limit = int_param(request, "limit", 1000, maximum=1000, minimum=1)
     page = items[marker : marker + limit]
     nxt = marker + limit if marker + limit < len(items) else None

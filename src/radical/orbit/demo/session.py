@@ -364,7 +364,7 @@ class StagingDemo:
                 str(row["files"]),
                 str(row["skipped"]),
                 _human_bytes(int(row["bytes"] or 0)),
-                f"{row['seconds']:.1f} s" if row["seconds"] is not None else "-",
+                _seconds_cell(row["seconds"]),
             )
         total_bytes = sum(int(r["bytes"] or 0) for r in self.rows)
         table.add_section()
@@ -375,7 +375,7 @@ class StagingDemo:
             str(sum(int(r["files"] or 0) for r in self.rows)),
             str(sum(int(r["skipped"] or 0) for r in self.rows)),
             _human_bytes(total_bytes),
-            f"{time.monotonic() - self.started:.1f} s",
+            f"{time.monotonic() - self.started:.1f} s wall",
         )
         table.caption = (
             f"Globus API calls used: {self.stack.api_calls()} · notifications received: {self.tracker.received} · "
@@ -396,6 +396,13 @@ def _human_bytes(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def _seconds_cell(seconds: float | None) -> str:
+    """A task's duration as Globus reports it: its times have whole seconds only."""
+    if seconds is None:
+        return "-"
+    return "< 1 s" if seconds < 1 else f"{seconds:.0f} s"
 
 
 def _duration(doc: dict[str, Any]) -> float | None:

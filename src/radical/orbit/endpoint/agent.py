@@ -381,8 +381,14 @@ class EndpointAgent:
             version=__version__,
             max_frame=self.settings.max_message,
         )
-        ws.send(dump_frame(register))
         error: ErrorFrame | None = None
+        try:
+            # a bridge that refuses at once (a wrong token) may have sent its error and
+            # close frames with the handshake answer: then this send finds the socket
+            # closing, and the frames already queued below still say why
+            ws.send(dump_frame(register))
+        except ConnectionClosed:
+            pass
         try:
             async with asyncio.timeout(self.settings.connect_timeout):
                 while True:

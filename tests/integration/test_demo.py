@@ -85,3 +85,23 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
                 os.killpg(demo.pid, signal.SIGKILL)
             log.close()
     assert demo.returncode == 0
+
+
+@pytest.mark.timeout(60)
+def test_demo_refuses_a_bridge_port_in_use(tmp_path: Path) -> None:
+    """It used to start anyway: the readiness check was answered by whatever held the
+    port, and the demo's endpoint registered with that other bridge."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
+        env["HOME"] = str(tmp_path / "home")
+        cmd = [sys.executable, "-m", "radical.orbit.cli.main", "demo", "--bridge-port", str(port), "--workdir", str(tmp_path / "w")]
+        proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=50)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert f"127.0.0.1:{port} is already in use" in out and "pick another port" in out, out[-2000:]
+    assert "Traceback" not in out

@@ -41,6 +41,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def ensure_port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
+    """Refuse a port something already listens on.
+
+    Otherwise the new service dies on its bind error while the readiness check is
+    answered by whatever holds the port, and its clients talk to that instead.
+    """
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.settimeout(1.0)
+        taken = sock.connect_ex((host, port)) == 0
+    if taken:
+        raise RuntimeError(f"cannot start the {what}: {host}:{port} is already in use (another {what}?); pick another port")
+
+
 class ServiceProcess:
     """One ``radical-orbit`` subprocess with its log file.
 
@@ -185,6 +198,8 @@ def start_emulator(
     timeout: float = 30.0,
 ) -> ServiceProcess:
     """Start ``radical-orbit emulator`` and wait for ``GET /health``; ``.url`` is its root."""
+    if port:
+        ensure_port_free(port, "emulator")
     port = port or free_port()
     argv = ["emulator", "--host", "127.0.0.1", "--port", str(port)]
     if root is not None:
@@ -209,6 +224,8 @@ def start_bridge(
 
     ``token=None`` starts it with ``--no-auth``.
     """
+    if port:
+        ensure_port_free(port, "bridge")
     port = port or free_port()
     argv = ["bridge", "--host", "127.0.0.1", "--port", str(port)]
     if not token:

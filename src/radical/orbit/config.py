@@ -100,6 +100,10 @@ def split_url(url: str, where: str, schemes: tuple[str, ...], example: str) -> S
     return parts
 
 
+#: longer bridge URLs are refused before anything parses them
+MAX_URL_LENGTH = 2048
+
+
 def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool = False) -> SplitResult:
     """:func:`split_url` for the bridge URL, naming where it came from; also refuses port 0
     and a query or fragment (which would be dropped silently).
@@ -108,8 +112,10 @@ def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool 
     ``websocket`` also allows ``ws://`` and ``wss://`` (the endpoint's ``--url``).
     """
     schemes = ("http", "https", "ws", "wss") if websocket else ("http", "https")
-    where = f"bridge URL {url!r} (from {source})"
     example = "e.g. http://127.0.0.1:8000"
+    if len(url) > MAX_URL_LENGTH:  # httpx refuses 64 KiB and more with a bare InvalidURL
+        raise UsageError(f"bridge URL {url[:60]!r}... (from {source}) is {len(url)} characters long; give scheme://host:port, {example}")
+    where = f"bridge URL {url!r} (from {source})"
     parts = split_url(url, where, schemes, example)
     if parts.port == 0:
         raise UsageError(f"{where} has port 0; use the port the bridge listens on (1-65535), {example}")

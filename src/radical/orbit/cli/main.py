@@ -7,9 +7,12 @@ affects the subcommand that needs it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import logging
 import os
+import sys
 from typing import Any
 
 import click
@@ -77,7 +80,28 @@ def cli(ctx: click.Context, log_level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    return cli.main(args=argv, prog_name="radical-orbit")
+    try:
+        return cli.main(args=argv, prog_name="radical-orbit")
+    except BrokenPipeError:  # `radical-orbit ... | head`: the reader is gone, nothing to say
+        _quiet_stdout()
+        sys.exit(1)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EPIPE):
+            raise
+        # stdout could not be written (a full disk, /dev/full): one line, no traceback
+        _quiet_stdout()
+        sys.stderr.write(f"Error: cannot write the output: {exc.strerror or exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
+        sys.exit(130)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ import click
 
 __all__ = [
     "DEADLINE_FORMATS",
+    "BatchFile",
     "CollectionPath",
     "batch_items",
     "batch_paths",
@@ -93,6 +94,20 @@ class CollectionPath(click.ParamType):  # type: ignore[type-arg]  # generic only
 
 def _join(prefix: str | None, path: str) -> str:
     return posixpath.join(prefix, path) if prefix else path
+
+
+class BatchFile(click.File):
+    """``click.File("rb")`` whose ``-`` fails as a usage error when there is no
+    standard input to read (a closed stdin: click raises a bare RuntimeError)."""
+
+    def __init__(self) -> None:
+        super().__init__("rb")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except RuntimeError:
+            self.fail("standard input is closed, so '-' has nothing to read; give a file name", param, ctx)
 
 
 #: how much of a bad ``--batch`` line an error message quotes

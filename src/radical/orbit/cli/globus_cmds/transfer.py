@@ -10,6 +10,7 @@ import click
 from .app import EXIT_OK, OrbitCommand, format_option, get_runtime
 from .args import (
     DEADLINE_FORMATS,
+    BatchFile,
     CollectionPath,
     batch_items,
     batch_paths,
@@ -57,7 +58,7 @@ relative paths are joined to the command line's paths; '#' starts a comment.""",
 @click.argument("source", type=CollectionPath("optional"), metavar="SRC_COLLECTION[:PATH]")
 @click.argument("destination", type=CollectionPath("optional"), metavar="DST_COLLECTION[:PATH]")
 @click.option("--recursive/--no-recursive", "-r", default=None, help="Paths are directories (-r) or files (--no-recursive); default: auto-detect.")
-@click.option("--batch", type=click.File("rb"), default=None, metavar="FILE|-", help="Read 'SRC_PATH DST_PATH [--recursive]' lines from FILE (- for stdin).")
+@click.option("--batch", type=BatchFile(), default=None, metavar="FILE|-", help="Read 'SRC_PATH DST_PATH [--recursive]' lines from FILE (- for stdin).")
 @click.option("-s", "--sync-level", type=click.Choice(SYNC_LEVELS, case_sensitive=False), default=None, help="Only copy files that are missing / differ in size / are newer / differ in checksum.")
 @click.option("--label", default=None, help="A label for the task.")
 @click.option("--verify-checksum/--no-verify-checksum", default=True, show_default=True, help="Verify checksums after the copy.")
@@ -184,7 +185,7 @@ Examples:
 )
 @click.argument("target", type=CollectionPath("optional"), metavar="COLLECTION:PATH")
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Delete directories and their contents.")
-@click.option("--batch", type=click.File("rb"), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
+@click.option("--batch", type=BatchFile(), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
 @click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error for paths that do not exist.")
 @click.option("--label", default=None, help="A label for the task.")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")

@@ -56,7 +56,21 @@ __all__ = [
     "UsageError",
     "ValidationError",
     "error_from_payload",
+    "quoted",
 ]
+
+
+#: how much of a value an error message quotes
+QUOTE_AT_MOST = 120
+
+
+def quoted(value: object, limit: int = QUOTE_AT_MOST) -> str:
+    """``repr(value)`` for an error message, text cut after ``limit`` characters with a
+    count of the rest: a message must stay readable when the input is 100 KB."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value) - limit} more characters)"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 class OrbitError(Exception):

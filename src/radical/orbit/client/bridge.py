@@ -59,6 +59,7 @@ from ..errors import (
     OrbitError,
     UsageError,
     error_from_payload,
+    quoted,
 )
 from ..models.messages import ENDPOINT_NAME_PATTERN
 from .endpoint import EndpointClient
@@ -396,7 +397,7 @@ class BridgeClient:
     def _endpoint_info(self, name: str) -> dict[str, Any]:
         if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
             raise UsageError(
-                f"{name!r} is not an endpoint name: endpoint names are 1-64 letters, digits, '.', '_' or '-', "
+                f"{quoted(name)} is not an endpoint name: endpoint names are 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit (`radical-orbit endpoints` lists the connected ones)"
             )
         data: dict[str, Any] = self._send(

@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 
+from ...errors import quoted
+
 __all__ = [
     "DEADLINE_FORMATS",
     "BatchFile",
@@ -110,16 +112,9 @@ class BatchFile(click.File):
             self.fail("standard input is closed, so '-' has nothing to read; give a file name", param, ctx)
 
 
-#: how much of a bad ``--batch`` line an error message quotes
-QUOTE_AT_MOST = 120
-
-
 def _quoted(text: str) -> str:
-    """``text`` quoted for an error message, cut after :data:`QUOTE_AT_MOST` characters."""
-    text = text.strip()
-    if len(text) <= QUOTE_AT_MOST:
-        return repr(text)
-    return f"{text[:QUOTE_AT_MOST]!r}... ({len(text) - QUOTE_AT_MOST} more characters)"
+    """A bad ``--batch`` line or word, stripped and quoted short (:func:`errors.quoted`)."""
+    return quoted(text.strip())
 
 
 def _batch_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, str]]:

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from ...errors import quoted
 from ..base import SessionRequest, StrictBody
 from .local import LOCAL, normalize_uuid
 
@@ -36,14 +37,14 @@ def _collection(value: str) -> str:
         return value
     found = normalize_uuid(value)
     if found is None:
-        raise ValueError(f"must be a collection UUID or 'local', got {value!r}")
+        raise ValueError(f"must be a collection UUID or 'local', got {quoted(value)}")
     return found
 
 
 def _task_id(value: str) -> str:
     found = normalize_uuid(value)
     if found is None:
-        raise ValueError(f"must be a Globus task UUID, got {value!r}")
+        raise ValueError(f"must be a Globus task UUID, got {quoted(value)}")
     return found
 
 
@@ -114,7 +115,7 @@ class RegisterGlobusSession(StrictBody):
             return None
         found = normalize_uuid(value)
         if found is None:
-            raise ValueError(f"must be a collection UUID, got {value!r}")
+            raise ValueError(f"must be a collection UUID, got {quoted(value)}")
         return found
 
     @field_validator("access_token", "refresh_token", "client_secret")

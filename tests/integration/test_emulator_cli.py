@@ -131,3 +131,22 @@ def test_token_command_refresh_and_state_dir_restart(tmp_path: Path) -> None:
                 os.environ.pop(key, None)
     finally:
         proc.stop()
+
+
+def test_a_busy_port_is_a_clear_error_and_leaves_no_temporary_root(tmp_path: Path) -> None:
+    import glob
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
+        env["HOME"] = str(tmp_path)
+        env["TMPDIR"] = str(tmp_path)  # where its temporary collections root would go
+        proc = subprocess.run(
+            [sys.executable, "-m", "radical.orbit.cli.main", "emulator", "--port", str(port)],
+            check=False, env=env, capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 1 and f"cannot bind 127.0.0.1:{port}" in proc.stderr, proc.stderr[-500:]
+    assert glob.glob(str(tmp_path / "globus-emulator-*")) == []

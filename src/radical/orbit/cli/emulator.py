@@ -78,6 +78,8 @@ def emulator(
     try:
         sock.bind((host, port))
     except OSError as exc:
+        sock.close()
+        em.close()  # its temporary collections root goes with it
         raise click.ClickException(f"cannot bind {host}:{port}: {exc.strerror}") from exc
     real_port = sock.getsockname()[1]
     url = f"http://{host}:{real_port}/"

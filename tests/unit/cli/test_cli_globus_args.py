@@ -145,6 +145,20 @@ class TestBatch:
             assert says in result.stderr and "Traceback" not in result.output
 
 
+    @pytest.mark.parametrize(
+        ("command", "says"),
+        [
+            (["transfer", "6c54cade-bde5-45c1-bdea-f4bd71dba2cc", "local:/~/t1/"], "SRC has no path"),
+            (["transfer", "local:/a", "local"], "DST has no path"),
+            (["transfer", "local", "local"], "SRC and DST have no path"),
+            (["delete", "local"], "local has no path"),
+        ],
+    )
+    def test_a_missing_path_names_the_argument(self, command: list[str], says: str) -> None:
+        result = CliRunner().invoke(cli, ["globus", "--url", "http://127.0.0.1:9", *command], env={"GLOBUS_ACCESS_TOKEN": "t"})
+        assert result.exit_code == EXIT_USAGE and says in result.stderr, result.output
+
+
 class TestOptions:
     def test_filter_rules_keep_command_line_order(self) -> None:
         argv = ["--include", "*.txt", "--exclude=*", "--include", "keep"]

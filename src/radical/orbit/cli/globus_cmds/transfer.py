@@ -126,7 +126,11 @@ def transfer(
         items = batch_items(batch, source_prefix=src_path, dest_prefix=dst_path, recursive=recursive, checksum_algorithm=checksum_algorithm)
     else:
         if src_path is None or dst_path is None:
-            raise click.UsageError("give SRC_COLLECTION:PATH and DST_COLLECTION:PATH, or --batch FILE")
+            which = " and ".join(n for n, p in (("SRC", src_path), ("DST", dst_path)) if p is None)
+            raise click.UsageError(
+                f"{which} {'has' if ' and ' not in which else 'have'} no path: give SRC_COLLECTION:PATH and "
+                "DST_COLLECTION:PATH (e.g. local:/~/data/), or --batch FILE"
+            )
         item: dict[str, Any] = {"source": src_path, "destination": dst_path}
         if recursive is not None:
             item["recursive"] = recursive
@@ -216,7 +220,7 @@ def delete(
     if batch is not None:
         paths = batch_paths(batch, prefix=path)
     elif path is None:
-        raise click.UsageError("give COLLECTION:PATH, or --batch FILE")
+        raise click.UsageError(f"{coll} has no path: give COLLECTION:PATH (e.g. local:/~/old/), or --batch FILE")
     else:
         paths = [path]
     result = rt.call(

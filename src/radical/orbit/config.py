@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
-from .errors import UsageError
+from .errors import UsageError, quoted
 
 ENV_BRIDGE_URL = "RADICAL_ORBIT_BRIDGE_URL"
 ENV_BRIDGE_TOKEN = "RADICAL_ORBIT_BRIDGE_TOKEN"
@@ -114,7 +114,7 @@ def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool 
     schemes = ("http", "https", "ws", "wss") if websocket else ("http", "https")
     example = "e.g. http://127.0.0.1:8000"
     if len(url) > MAX_URL_LENGTH:  # httpx refuses 64 KiB and more with a bare InvalidURL
-        raise UsageError(f"bridge URL {url[:60]!r}... (from {source}) is {len(url)} characters long; give scheme://host:port, {example}")
+        raise UsageError(f"bridge URL {quoted(url, 60)} (from {source}) is {len(url)} characters long; give scheme://host:port, {example}")
     where = f"bridge URL {url!r} (from {source})"
     parts = split_url(url, where, schemes, example)
     if parts.port == 0:

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from ..errors import OrbitError, PayloadTooLargeError, UpstreamError, UsageError
-from ..models.messages import decode_body, encode_body, frame_size
+from ..models.messages import decode_body, encode_body, oversize
 from .registry import Registry
 from .settings import BridgeSettings
 
@@ -191,12 +191,13 @@ class Relay:
             }
         )
         what = f"{scope['method']} {path}"
-        if len(frame_text) > conn.max_frame // 4 and frame_size(frame_text) > conn.max_frame:
+        too_big = oversize(frame_text, conn.max_frame)
+        if too_big is not None:
             raise PayloadTooLargeError(
-                f"{what}: the request takes {frame_size(frame_text)} bytes as a frame, more than endpoint "
+                f"{what}: the request takes {too_big} bytes as a frame, more than endpoint "
                 f"'{endpoint}' accepts ({conn.max_frame}); send a smaller body",
                 limit=conn.max_frame,
-                size=frame_size(frame_text),
+                size=too_big,
             )
         if self.debug:
             log.debug("relay %s %s -> endpoint %s (request %s, %d bytes)", scope["method"], path, endpoint, request_id, size)

@@ -68,7 +68,7 @@ from ..models.messages import (
     Response,
     dump_frame,
     dump_response,
-    frame_size,
+    oversize,
     parse_frame,
 )
 from ..plugins.base import Plugin, PluginContext
@@ -549,10 +549,8 @@ class EndpointAgent:
         in flight on this endpoint."""
         text = dump_response(response)
         limit = self.bridge_max_frame
-        if len(text) <= limit // 4:
-            return text
-        size = frame_size(text)
-        if size <= limit:
+        size = oversize(text, limit)
+        if size is None:
             return text
         log.warning("the answer to %s %s (request %s) is %d bytes as a frame, over the bridge's %d: answered 502",
                     request.method, request.path, request.id, size, limit)

@@ -62,10 +62,14 @@ DEFAULT_FRAME_LIMIT = 64 * 2**20
 MIN_FRAME_LIMIT = 2**16
 
 
-def frame_size(text: str) -> int:
-    """Bytes ``text`` takes as a WebSocket text frame (UTF-8); cheap for the usual
-    ASCII frame, where the character count is the answer."""
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+def oversize(text: str, limit: int) -> int | None:
+    """The bytes ``text`` takes as a WebSocket text frame (UTF-8) when that exceeds
+    ``limit``, else None. Nearly free for the usual frame: a UTF-8 character takes at
+    most four bytes, so a text of up to ``limit // 4`` characters always fits."""
+    if len(text) <= limit // 4:
+        return None
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
 
 
 class _Frame(BaseModel):

@@ -1,6 +1,6 @@
 """Globus emulator benchmark (issue 3): copy throughput next to ``cp -r``, and get_task requests/s.
 
-Setup: the emulator as a real process (``radical.orbit.procs.start_emulator``) with its
+Setup: the emulator as a real process (``radical.orbit.testing.start_emulator``) with its
 collections under a temporary root; a tree of mixed file sizes (one large file, some
 medium ones and many small ones) in its local collection. The same tree is copied by
 ``cp -r`` and by an emulator transfer task (local collection -> local collection,
@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radical.orbit.emulators.globus import dev_token, sdk_environment
-from radical.orbit.procs import start_emulator
+from radical.orbit.testing import start_emulator
 
 MiB = 1024 * 1024
 #: seconds between get_task polls while timing a transfer; the time is read only when a

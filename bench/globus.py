@@ -2,7 +2,7 @@
 
 Setup (loopback only, ~1-2 min, ``--quick`` ~40 s): the Globus emulator, a bridge and
 an endpoint hosting ``globus``, each a real subprocess started through
-:mod:`radical.orbit.procs` with a private temporary HOME; globus-sdk in the endpoint
+:mod:`radical.orbit.testing` with a private temporary HOME; globus-sdk in the endpoint
 and in this process point at the emulator through ``GLOBUS_SDK_SERVICE_URL_*``.
 
 Measured:
@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from radical.orbit import procs
+from radical.orbit import testing as procs
 from radical.orbit.client.bridge import BridgeClient
 
 TOKEN = "bench-globus-token"

@@ -1,7 +1,7 @@
 """Relay benchmark: what the bridge adds to a no-op plugin call (issue 2).
 
 Setup (loopback only, ~50 s): a real bridge and a real endpoint, started as
-subprocesses through :mod:`radical.orbit.procs` (private temporary HOME), and a
+subprocesses through :mod:`radical.orbit.testing` (private temporary HOME), and a
 bare Starlette app with one ``GET /ping`` route served by uvicorn in a third
 process with the same loop/HTTP implementation the bridge uses.
 
@@ -50,7 +50,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from radical.orbit.procs import free_port, start_bridge, start_endpoint
+from radical.orbit.testing import free_port, start_bridge, start_endpoint
 
 TOKEN = "bench-relay-token"
 ENDPOINT = "bench"

@@ -29,25 +29,20 @@ from typing import Any
 
 import httpx
 import pytest
+from orbit_test_env import scrubbed_environ
 
-from radical.orbit import procs
+from radical.orbit import testing as procs
 from radical.orbit.client.bridge import BridgeClient
-from radical.orbit.procs import ServiceProcess
+from radical.orbit.testing import ServiceProcess
 
 #: the token tests start bridges with (passed through the environment, never argv)
 TEST_TOKEN = "integration-test-token"
 #: pass as ``token=`` to let the bridge generate its token into ~/.radical/orbit/bridge.token
 GENERATE = "<generate>"
 
-_PREFIXES = ("RADICAL_ORBIT_", "GLOBUS_")
-
-
 def stack_environ(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """``os.environ`` without Orbit/Globus settings, HOME set, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_PREFIXES)}
-    env["HOME"] = str(home)
-    env.update(extra or {})
-    return env
+    return scrubbed_environ(home, **(extra or {}))
 
 
 class OrbitStack:

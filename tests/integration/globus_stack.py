@@ -13,26 +13,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+from orbit_test_env import scrubbed_environ
 
-from radical.orbit import procs
+from radical.orbit import testing as procs
 from radical.orbit.client.bridge import BridgeClient
-from radical.orbit.procs import ServiceProcess
+from radical.orbit.testing import ServiceProcess
 
 TUTORIAL_1 = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
 TUTORIAL_2 = "31ce9ba0-176d-45a5-add3-f37d233ba47d"
 LOCAL = "0a11c0de-0000-4000-8000-00000000a11c"
 MAPPED = "3a99ed00-0000-4000-8000-0000000a99ed"
 BRIDGE_TOKEN = "globus-it-bridge-token-5c1f"
-
-_PREFIXES = ("RADICAL_ORBIT_", "GLOBUS_")
-
 
 def emulator_config(root: Path) -> dict[str, Any]:
     godata = {f"home/dev/share/godata/file{n}.txt": f"file{n}: tutorial data\n" * 50 for n in (1, 2, 3)}
@@ -71,8 +68,7 @@ class GlobusStack:
 
     # -- processes ---------------------------------------------------------------
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_PREFIXES)}
-        env["HOME"] = str(self.home)
+        env = scrubbed_environ(self.home)
         if self.emulator is not None:
             env["GLOBUS_SDK_SERVICE_URL_TRANSFER"] = f"{self.emulator.url}/"
             env["GLOBUS_SDK_SERVICE_URL_AUTH"] = f"{self.emulator.url}/"

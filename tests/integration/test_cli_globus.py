@@ -1,6 +1,6 @@
 """``radical-orbit globus ...`` end to end: CLI -> bridge -> endpoint's globus plugin -> emulator.
 
-One emulator, bridge and endpoint (real processes, started with radical.orbit.procs)
+One emulator, bridge and endpoint (real processes, started with radical.orbit.testing)
 serve the whole module. Commands run through click's CliRunner (in process, with
 the environment a user would set) and, for the exit-code contract, as real
 ``python -m radical.orbit.cli.main globus ...`` subprocesses. Every test uses its own
@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from orbit_test_env import scrubbed_environ
 
-from radical.orbit import procs
+from radical.orbit import testing as procs
 from radical.orbit.cli.main import cli
 from radical.orbit.emulators.globus.collections import default_specs
 
@@ -35,9 +36,6 @@ BRIDGE_TOKEN = "cli-globus-test-token"
 TUTORIAL_1 = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
 GODATA = f"{TUTORIAL_1}:/home/share/godata/"
 MAPPED = "5e1c0a8e-7a1d-4c5e-9f4e-0c1e5e1c0a8e"
-_PREFIXES = ("RADICAL_ORBIT_", "GLOBUS_")
-
-
 @dataclass
 class Stack:
     emulator: procs.ServiceProcess
@@ -77,10 +75,7 @@ class Stack:
 
 
 def _scrubbed(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_PREFIXES)}
-    env["HOME"] = str(home)
-    env.update(extra)
-    return env
+    return scrubbed_environ(home, **extra)
 
 
 def _orbit(*args: str, env: dict[str, str], input: str | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:

@@ -48,7 +48,7 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
     import signal
     import time
 
-    from radical.orbit.procs import free_port
+    from radical.orbit.testing import free_port
 
     home = tmp_path / "home"
     home.mkdir()

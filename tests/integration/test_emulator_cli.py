@@ -13,7 +13,7 @@ from typing import Any
 import globus_sdk
 import pytest
 
-from radical.orbit.procs import ServiceProcess, start_emulator
+from radical.orbit.testing import ServiceProcess, start_emulator
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from radical.orbit import procs
+from radical.orbit import testing as procs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -422,7 +422,7 @@ def test_shapes_plugin_is_byte_identical(caplog: pytest.LogCaptureFixture) -> No
             await fast.stop()
             await slow_plugin.stop()
 
-    with caplog.at_level(logging.ERROR, logger="radical.orbit.webapp"):
+    with caplog.at_level(logging.ERROR, logger="radical.orbit.web.errors"):
         asyncio.run(go())
     boom = [r for r in caplog.records if "unhandled error on POST /boom" in r.getMessage()]
     assert boom and all(r.exc_info and r.exc_info[0] is RuntimeError for r in boom)  # logged with traceback

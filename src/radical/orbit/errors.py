@@ -55,6 +55,7 @@ __all__ = [
     "UpstreamError",
     "UsageError",
     "ValidationError",
+    "describe_validation_errors",
     "error_from_payload",
     "quoted",
 ]
@@ -244,3 +245,21 @@ def error_from_payload(status: int, payload: Any, *, context: str = "") -> Orbit
     if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
         exc.request_id = payload["request_id"]
     return exc
+
+
+def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> tuple[str, list[dict[str, Any]]]:
+    """Turn pydantic/FastAPI error dicts into one readable sentence plus a field list."""
+    fields: list[dict[str, Any]] = []
+    parts: list[str] = []
+    for err in errors or []:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):  # where it was, not a field
+            loc = loc[1:]  # (a field may itself be called "path")
+        msg = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":  # FastAPI puts the character offset where a field goes
+            loc, msg = [], f"{msg} at character {'.'.join(loc) or '?'}; send a valid JSON object"
+        field = ".".join(loc) or "body"
+        fields.append({"field": field, "error": msg, "type": err.get("type")})
+        parts.append(f"'{field}': {msg}")
+    message = "invalid request: " + "; ".join(parts) if parts else "invalid request body"
+    return message, fields

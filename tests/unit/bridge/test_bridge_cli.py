@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from radical.orbit.bridge.settings import BridgeSettings
 from radical.orbit.cli import bridge as cli_bridge
-from radical.orbit.procs import free_port
+from radical.orbit.testing import free_port
 
 
 @pytest.fixture

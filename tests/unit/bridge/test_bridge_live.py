@@ -26,7 +26,7 @@ from radical.orbit.models.messages import (
     dump_frame,
     parse_frame,
 )
-from radical.orbit.procs import free_port
+from radical.orbit.testing import free_port
 
 
 class LiveBridge:

@@ -24,7 +24,7 @@ from radical.orbit.bridge.ws_protocol import (
     OrbitWebSocketProtocol,
     protocol_class,
 )
-from radical.orbit.procs import free_port
+from radical.orbit.testing import free_port
 
 
 class App:

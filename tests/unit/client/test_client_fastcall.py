@@ -23,7 +23,7 @@ import pytest
 from radical.orbit import errors
 from radical.orbit.client import bridge as bridge_mod
 from radical.orbit.client.bridge import BridgeClient
-from radical.orbit.procs import free_port
+from radical.orbit.testing import free_port
 
 TOKEN = "fastcall-secret-token"
 

@@ -141,7 +141,7 @@ def test_refused_handshake_raises_invalid_status(run: Callable[[Awaitable[Any]],
 
 
 def test_nothing_listening_is_an_oserror(run: Callable[[Awaitable[Any]], Any]) -> None:
-    from radical.orbit.procs import free_port
+    from radical.orbit.testing import free_port
 
     async def main() -> None:
         with pytest.raises(OSError):
@@ -152,15 +152,20 @@ def test_nothing_listening_is_an_oserror(run: Callable[[Awaitable[Any]], Any]) -
 
 def test_silent_server_times_out(run: Callable[[Awaitable[Any]], Any]) -> None:
     async def main() -> None:
+        done = asyncio.Event()
+
         async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await asyncio.sleep(5)
-            writer.close()
+            try:
+                await done.wait()
+            finally:
+                writer.close()
 
         srv = await asyncio.start_server(mute, "127.0.0.1", 0)
         port = srv.sockets[0].getsockname()[1]
         async with srv:
             with pytest.raises(TimeoutError):
                 await open_link(f"ws://127.0.0.1:{port}/", timeout=0.3)
+            done.set()
 
     run(main())
 

@@ -23,7 +23,7 @@ from radical.orbit.plugins.answers import (
     with_escape_fallback,
 )
 from radical.orbit.plugins.base import Plugin, PluginContext, SessionRequest
-from radical.orbit.webapp import install_error_handlers
+from radical.orbit.web.errors import install_error_handlers
 
 NAME = "caf\udce9.txt"  # what os.fsdecode makes of b"caf\xe9.txt"
 

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..__about__ import __version__
 from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
-from ..webapp import install_error_handlers
+from ..web.errors import install_error_handlers
 from .auth import TokenCheck
 from .events import EventHub
 from .registry import Registry

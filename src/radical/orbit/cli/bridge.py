@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
-import secrets
 import socket
 import ssl
 from pathlib import Path
@@ -17,9 +15,9 @@ from ..config import (
     BRIDGE_URL_FILE,
     DEFAULT_BRIDGE_PORT,
     ENV_BRIDGE_TOKEN,
-    orbit_home,
     write_private_file,
 )
+from ..errors import UsageError
 from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.cli.bridge")
@@ -58,47 +56,6 @@ def check_tls_files(cert: str, key: str) -> None:
             f"cannot use --cert {cert!r} with --key {key!r} ({exc.strerror or exc}): "
             "give a PEM certificate and the PEM private key that belongs to it"
         ) from None
-
-
-def check_server_token(token: str, source: str) -> tuple[str, str]:
-    """Refuse a token no client could present, without showing it.
-
-    Clients send it in an HTTP header and accept printable ASCII only, and the bridge
-    strips the presented token, so a bridge started with anything else (or with a
-    space) would turn every client away.
-    """
-    if not (token.isascii() and token.isprintable()) or " " in token:
-        raise click.UsageError(
-            f"the bridge token from {source} must be printable ASCII without spaces "
-            "(as generated ones are): fix it, or remove it to have a new one generated"
-        )
-    return token, source
-
-
-def resolve_server_token(token: str | None) -> tuple[str, str]:
-    """The bridge token and where it came from: ``--token`` > env > file > generated.
-
-    A generated token is written to ``~/.radical/orbit/bridge.token`` (0600) so that
-    clients and endpoints on this machine find it. The token itself is never shown.
-    """
-    if token:
-        return check_server_token(token, "--token")
-    env = os.environ.get(ENV_BRIDGE_TOKEN)
-    if env:
-        return check_server_token(env, f"${ENV_BRIDGE_TOKEN}")
-    path = orbit_home() / BRIDGE_TOKEN_FILE
-    try:
-        existing = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        existing = ""
-    if existing:
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            log.warning("%s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
-        return check_server_token(existing, str(path))
-    generated = secrets.token_urlsafe(32)
-    written = write_private_file(BRIDGE_TOKEN_FILE, generated + "\n")
-    return generated, f"{written} (new)"
 
 
 def _loud_warning(text: str) -> None:
@@ -151,6 +108,7 @@ def bridge(
 
     from ..bridge.server import serve
     from ..bridge.settings import BridgeSettings
+    from ..bridge.token_file import resolve_server_token
 
     if no_auth and token:
         raise click.UsageError("--token and --no-auth exclude each other")
@@ -166,7 +124,10 @@ def bridge(
             f"{host}:{port} can call every plugin on every endpoint"
         )
     else:
-        secret, source = resolve_server_token(token)
+        try:
+            secret, source = resolve_server_token(token)
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
         click.echo(f"bridge token: from {source}", err=True)
     if host not in LOOPBACK:
         _loud_warning(f"binding {host}: the bridge is reachable from other machines" + ("" if cert else " over plain HTTP (use --cert/--key)"))

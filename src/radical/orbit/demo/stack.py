@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .. import procs
+from .. import testing as procs
 
 ENDPOINT_NAME = "demo-dtn"
 
@@ -72,7 +72,7 @@ class DemoStack:
             return secrets.token_urlsafe(32)
         # --serve: the bridge a user's other shell finds through ~/.radical/orbit,
         # resolved exactly as `radical-orbit bridge` resolves its token
-        from ..cli.bridge import resolve_server_token
+        from ..bridge.token_file import resolve_server_token
 
         return resolve_server_token(None)[0]
 
@@ -84,7 +84,7 @@ class DemoStack:
         self.emulator = procs.start_emulator(port=emulator_port, root=self.collections_root, **common)
         self.emulator_info = httpx.get(f"{self.emulator_url}/health", timeout=10).json()
         self.bridge = procs.start_bridge(port=bridge_port, token=self._bridge_token(), **common)
-        env = procs._env_with_home(None, self.home)
+        env = procs.env_with_home(None, self.home)
         root = self.emulator_url + "/"
         env.update(
             {

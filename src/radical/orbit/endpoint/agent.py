@@ -30,12 +30,10 @@ import getpass
 import logging
 import os
 import platform
-import random
 import signal
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -43,6 +41,7 @@ from pydantic_core import PydanticSerializationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..__about__ import __version__
+from ..backoff import Backoff
 from ..errors import (
     AuthenticationError,
     ConflictError,
@@ -108,21 +107,6 @@ class _Fatal(Exception):
 class _Lost(Exception):
     """Internal: the connection is gone (or as good as gone)."""
 
-
-@dataclass
-class Backoff:
-    """Capped exponential backoff with jitter: ``min(cap, initial * 2**n) * U(0.5, 1)``.
-
-    ``Backoff(0.5, 30.0).delay(0)`` is in [0.25, 0.5]; ``.delay(10)`` in [15, 30].
-    """
-
-    initial: float = 0.5
-    cap: float = 30.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        base = min(self.cap, self.initial * self.factor ** min(attempt, 64))
-        return base * (rng or random).uniform(0.5, 1.0)
 
 
 def host_info() -> dict[str, Any]:

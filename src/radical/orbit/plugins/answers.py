@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic_core import PydanticSerializationError
 
-from ..webapp import ascii_json
+from ..text import ascii_json
 
 __all__ = ["PluginRoute", "SafeJSONResponse", "with_escape_fallback"]
 

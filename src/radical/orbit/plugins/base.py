@@ -48,8 +48,10 @@ from ..errors import (
     SessionNotFoundError,
     UsageError,
     ValidationError,
+    describe_validation_errors,
 )
-from ..webapp import describe_validation_errors, install_error_handlers
+from ..text import find_lone_surrogate
+from ..web.errors import install_error_handlers
 from .fastpath import PluginApp
 
 log = logging.getLogger(__name__)
@@ -67,26 +69,6 @@ class PluginContext:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _unencodable(value: Any) -> str | None:
-    """Where ``value`` holds text UTF-8 cannot carry (a lone surrogate), else None."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            return f"a lone surrogate U+{ord(value[exc.start]):04X} at character {exc.start}"
-        return None
-    if isinstance(value, list | tuple):
-        for item in value:
-            found = _unencodable(item)
-            if found:
-                return found
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found = _unencodable(key) or _unencodable(item)
-            if found:
-                return found
-    return None
-
 
 class StrictBody(BaseModel):
     """Base of request bodies: unknown fields refused, every string valid Unicode.
@@ -100,7 +82,7 @@ class StrictBody(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _valid_unicode(cls, value: Any) -> Any:
-        found = _unencodable(value)
+        found = find_lone_surrogate(value)
         if found:
             raise ValueError(f"is not valid Unicode text ({found}); send it as UTF-8")
         return value
@@ -162,9 +144,13 @@ class Plugin(ABC):
     #: per-request machinery; byte-identical answers, see :mod:`.fastpath`
     fast_routes: ClassVar[bool] = True
     _expired_memory: ClassVar[int] = 10_000
+    #: the plugin's options (``-o NAME.KEY=VALUE``) as a pydantic model; None: it takes none.
+    #: Validated into :attr:`options` when the plugin is built.
+    options_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, ctx: PluginContext) -> None:
         self.ctx = ctx
+        self.options = self.validate_options(ctx.settings or {})
         self.sessions: dict[str, PluginSession] = {}
         self._expired: OrderedDict[str, float] = OrderedDict()
         self._reaper: asyncio.Task[None] | None = None
@@ -177,14 +163,28 @@ class Plugin(ABC):
         return None
 
     @classmethod
-    def validate_options(cls, options: dict[str, Any]) -> None:
-        """Check ``PluginContext.settings`` before the plugin starts (the endpoint CLI
-        calls this, so a typo in ``--plugin-option`` is a usage error, not a surprise).
+    def validate_options(cls, options: dict[str, Any]) -> BaseModel | None:
+        """``PluginContext.settings`` checked with :attr:`options_model` (the endpoint CLI
+        calls this before the plugin starts, so a typo in ``--plugin-option`` is a usage
+        error, not a surprise); the validated options, or None for a plugin without any.
 
         :raises UsageError: naming the option and what is accepted
         """
-        if options:
-            raise UsageError(f"plugin '{cls.name}' takes no options (got: {', '.join(sorted(options))})")
+        model = cls.options_model
+        if model is None:
+            if options:
+                raise UsageError(f"plugin '{cls.name}' takes no options (got: {', '.join(sorted(options))})")
+            return None
+        try:
+            return model.model_validate(options)
+        except PydanticValidationError as exc:
+            message, fields = describe_validation_errors(exc.errors())
+            known = ", ".join(sorted(model.model_fields))
+            raise UsageError(
+                f"plugin '{cls.name}' options: {message.removeprefix('invalid request: ')} "
+                f"(known: {known}; set with -o {cls.name}.KEY=VALUE)",
+                fields=fields,
+            ) from None
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:

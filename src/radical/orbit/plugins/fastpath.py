@@ -47,7 +47,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..webapp import ascii_json
+from ..text import ascii_json
 from .answers import PluginRoute, SafeJSONResponse
 
 __all__ = ["FastPath", "FastRoute", "PluginApp", "fast_route", "fast_route_table"]

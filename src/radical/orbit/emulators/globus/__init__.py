@@ -11,7 +11,7 @@ In-process (tests)::
         tc = globus_sdk.TransferClient(authorizer=globus_sdk.AccessTokenAuthorizer(token),
                                        base_url=emu.url)
 
-As a process: :func:`radical.orbit.procs.start_emulator` or ``radical-orbit emulator``.
+As a process: :func:`radical.orbit.testing.start_emulator` or ``radical-orbit emulator``.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def dev_token(url: str, *, refresh: bool = False, scope: str | None = None, cons
 
 
 def start_subprocess(**kwargs: Any) -> Any:
-    """``radical-orbit emulator`` as a real process on a free port (see :func:`radical.orbit.procs.start_emulator`)."""
-    from ...procs import start_emulator
+    """``radical-orbit emulator`` as a real process on a free port (see :func:`radical.orbit.testing.start_emulator`)."""
+    from ...testing import start_emulator
 
     return start_emulator(**kwargs)
 

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...__about__ import __version__
-from ...webapp import describe_validation_errors
+from ...errors import describe_validation_errors
 from .collections import CollectionRegistry, CollectionSpec, default_specs
 from .faults import FaultSettings, FaultState
 from .settings import ClientSpec, EmulatorSettings

@@ -26,11 +26,14 @@ import httpx
 
 __all__ = [
     "ServiceProcess",
+    "env_with_home",
     "free_port",
+    "running",
     "start_bridge",
     "start_emulator",
     "start_endpoint",
     "start_healthy",
+    "wait_endpoint_listed",
 ]
 
 
@@ -121,7 +124,8 @@ class ServiceProcess:
         except OSError:
             return ""
 
-    def _died(self) -> RuntimeError:
+    def died(self) -> RuntimeError:
+        """The error to raise when the process exited before it was ready (with its log tail)."""
         tail = "\n".join(self.log_text().splitlines()[-30:])
         code = self.proc.returncode if self.proc else None
         return RuntimeError(f"{self.name} exited early (code {code}); last log lines:\n{tail}")
@@ -132,7 +136,7 @@ class ServiceProcess:
         last: Exception | str | None = None
         while time.monotonic() < deadline:
             if not self.alive():
-                raise self._died()
+                raise self.died()
             try:
                 resp = httpx.get(url, timeout=2.0, headers=headers, verify=False)
                 if resp.status_code < 300:
@@ -169,7 +173,7 @@ class ServiceProcess:
         self.stop()
 
 
-def _env_with_home(env: dict[str, str] | None, home: Path | None) -> dict[str, str]:
+def env_with_home(env: dict[str, str] | None, home: Path | None) -> dict[str, str]:
     out = dict(os.environ if env is None else env)
     if home is not None:
         out["HOME"] = str(home)
@@ -206,7 +210,7 @@ def start_emulator(
         argv += ["--root", str(root)]
     argv += list(args)
     url = f"http://127.0.0.1:{port}"
-    proc = ServiceProcess("emulator", argv, env=_env_with_home(env, home), log_dir=log_dir, url=url)
+    proc = ServiceProcess("emulator", argv, env=env_with_home(env, home), log_dir=log_dir, url=url)
     return start_healthy(proc, timeout)
 
 
@@ -232,7 +236,7 @@ def start_bridge(
         argv += ["--no-auth"]
     argv += list(args)
     url = f"http://127.0.0.1:{port}"
-    penv = _env_with_home(env, home)
+    penv = env_with_home(env, home)
     if token:  # via the environment, not argv: argv is visible to every local user in `ps`
         penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
     proc = ServiceProcess("bridge", argv, env=penv, log_dir=log_dir, url=url, token=token)
@@ -245,7 +249,7 @@ def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and not proc.alive():
-            raise proc._died()
+            raise proc.died()
         try:
             resp = httpx.get(f"{bridge_url}/endpoints", headers=headers, timeout=2.0, verify=False)
             if resp.status_code == 200:
@@ -280,7 +284,7 @@ def start_endpoint(
     if plugins:
         argv += ["--plugins", ",".join(plugins)]
     argv += list(args)
-    penv = _env_with_home(env, home)
+    penv = env_with_home(env, home)
     if token:
         penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
     proc = ServiceProcess(f"endpoint-{name}", argv, env=penv, log_dir=log_dir, url=url, token=token)

@@ -8,7 +8,6 @@ a traceback, because a 5xx from our code is a bug.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -18,40 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import OrbitError
+from ..errors import OrbitError, describe_validation_errors
+from ..text import ascii_json
 
 log = logging.getLogger(__name__)
 
 
 def request_id_of(request: Request) -> str:
     return request.headers.get("x-request-id") or uuid.uuid4().hex
-
-
-def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> tuple[str, list[dict[str, Any]]]:
-    """Turn pydantic/FastAPI error dicts into one readable sentence plus a field list."""
-    fields: list[dict[str, Any]] = []
-    parts: list[str] = []
-    for err in errors or []:
-        loc = [str(p) for p in err.get("loc", ())]
-        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):  # where it was, not a field
-            loc = loc[1:]  # (a field may itself be called "path")
-        msg = str(err.get("msg", "invalid value"))
-        if err.get("type") == "json_invalid":  # FastAPI puts the character offset where a field goes
-            loc, msg = [], f"{msg} at character {'.'.join(loc) or '?'}; send a valid JSON object"
-        field = ".".join(loc) or "body"
-        fields.append({"field": field, "error": msg, "type": err.get("type")})
-        parts.append(f"'{field}': {msg}")
-    message = "invalid request: " + "; ".join(parts) if parts else "invalid request body"
-    return message, fields
-
-
-def ascii_json(content: Any) -> bytes:
-    """Compact JSON with every non-ASCII character escaped.
-
-    A lone surrogate (a JSON escape such as ``"\\ud800"`` a client sent, or a file
-    name that is not UTF-8) cannot be encoded as UTF-8; ``\\u`` escapes still carry it.
-    """
-    return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class ErrorJSONResponse(JSONResponse):

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ...__about__ import __version__
 from ...errors import describe_validation_errors
 from .collections import CollectionRegistry, CollectionSpec, default_specs
+from .engine import TaskEngine
 from .faults import FaultSettings, FaultState
 from .settings import ClientSpec, EmulatorSettings
 from .state import AuthState
-from .tasks import TaskEngine
 
 __all__ = ["ConfigError", "ConfigFile", "Emulator", "read_config"]
 

@@ -29,7 +29,7 @@ from .errors import (
 )
 from .filters import apply_orderby, parse_filter, parse_globus_time
 from .state import TRANSFER_RS, TokenRecord
-from .tasks import DEFAULT_DEADLINE, FINISHED, Task
+from .task import DEFAULT_DEADLINE, FINISHED, Task
 
 __all__ = ["routes"]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
 
 from ...__about__ import __version__
 from ...errors import describe_validation_errors
@@ -18,7 +19,7 @@ from .faults import FaultSettings, FaultState
 from .settings import ClientSpec, EmulatorSettings
 from .state import AuthState
 
-__all__ = ["ConfigError", "ConfigFile", "Emulator", "read_config"]
+__all__ = ["ConfigError", "ConfigFile", "Emulator", "emulator_of", "read_config"]
 
 
 class ConfigError(ValueError):
@@ -117,3 +118,9 @@ class Emulator:
         if self.temp_root and self.settings.root is not None:
             shutil.rmtree(self.settings.root, ignore_errors=True)
             self.temp_root = False
+
+
+def emulator_of(request: Request) -> Emulator:
+    """The emulator serving ``request`` (``app.state.emulator``, set by ``create_app``)."""
+    em: Emulator = request.app.state.emulator
+    return em

@@ -1,17 +1,21 @@
-"""The emulator's shared state, one object per app: collections, auth, faults, tasks."""
+"""The emulator's shared state, one object per app: collections, auth, faults, tasks.
+
+The emulator stands on its own: of Orbit it imports only the error tree (``errors``,
+for its validation messages), so it can be read, run and tested without the rest.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
-from ...__about__ import __version__
 from ...errors import describe_validation_errors
 from .collections import CollectionRegistry, CollectionSpec, default_specs
 from .engine import TaskEngine
@@ -20,6 +24,17 @@ from .settings import ClientSpec, EmulatorSettings
 from .state import AuthState
 
 __all__ = ["ConfigError", "ConfigFile", "Emulator", "emulator_of", "read_config"]
+
+#: the distribution this package ships in (the top two name parts): its version is read
+#: from the installed metadata, so no module of it is imported for it
+DISTRIBUTION = ".".join(__name__.split(".")[:2])
+
+
+def _version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class ConfigError(ValueError):
@@ -104,7 +119,7 @@ class Emulator:
         return {
             "status": "ok",
             "service": "globus-emulator",
-            "version": __version__,
+            "version": _version(),
             "local_collection": self.collections.local_id,
             "collections": self.collections.summary(),
             "root": str(self.settings.root),

@@ -16,12 +16,15 @@ import json
 import os
 import shutil
 import stat as stat_mod
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from .collections import PathEscape, globus_time
+from .collections import CollectionRegistry, PathEscape, globus_time
+from .faults import FaultState
 from .runner import Runner, TaskError, TaskStop, classify, shown_path
+from .task import Task
 
 __all__ = ["TransferRun"]
 
@@ -63,8 +66,8 @@ def corrupt(path: str) -> None:
 class TransferRun(Runner):
     """One TRANSFER task: its items, in order, from the source to the destination collection."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, task: Task, *, collections: CollectionRegistry, faults: FaultState, retry_interval: float, stopping: threading.Event) -> None:
+        super().__init__(task, collections=collections, faults=faults, retry_interval=retry_interval, stopping=stopping)
         self.quota_used: int | None = None
         self.safe_dirs: set[str] = set()  # destination dirs already checked to stay inside the root
         self.made_dirs: set[str] = set()  # destination dirs known to exist

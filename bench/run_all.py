@@ -66,7 +66,9 @@ alternating rounds.
   can carry.
 * *req/s, capacity*: 32 keep-alive connections from a light load generator (uvloop +
   httptools, a process of its own), so that the servers run out of CPU first.
-  *capacity vs its bare app* is the relay's share of its bare app's capacity.
+  *capacity vs its bare app* is the relay's share of its bare app's capacity. When
+  the capacity rows of the CPU table fall well short of the whole machine, other
+  work held the CPUs and the capacity figures are pessimistic.
 * *non-200 answers* must be 0; `bench/relay.py` exits non-zero when ours has any.
 * *Targets* (issue 12): our added median ≤ 0.5× the original's, our relay capacity
   ≥ 3× the original's and ≥ 50 % of our bare app's. They read n/a when the original

@@ -4,6 +4,7 @@ Lifecycle::
 
     run()
       start plugins (plugin_host: disabled ones are reported with their reason, never fatal)
+      pick the proxy once (proxy: the environment, unless --no-proxy)
       loop until stop():
         one connection (connection: dial, register, serve requests, notifications, watchdog)
         on loss: wait (backoff: capped exponential with jitter), then dial again
@@ -38,6 +39,7 @@ from .connection import BridgeConnection, Inflight, Lost, Refused, host_info
 from .dispatch import Dispatcher
 from .notifications import NotificationQueue, call_on_loop
 from .plugin_host import PluginHost
+from .proxy import HttpProxy, ProxyError, select_proxy
 from .settings import EndpointSettings
 
 __all__ = ["Backoff", "EndpointAgent", "host_info"]
@@ -59,6 +61,8 @@ class EndpointAgent:
         self.host = PluginHost(settings, self.notify, entries)
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self.inflight = Inflight()
+        #: the proxy the bridge is dialed through (None: directly); chosen by run()
+        self.proxy: HttpProxy | None = None
         self.heartbeat_interval: float | None = None
         #: largest frame the bridge takes, from its "registered" frame
         self.bridge_max_frame = DEFAULT_FRAME_LIMIT
@@ -122,7 +126,8 @@ class EndpointAgent:
     async def run(self, *, handle_signals: bool = False) -> None:
         """Run until :meth:`stop` (or SIGINT/SIGTERM with ``handle_signals``).
 
-        :raises OrbitError: when the bridge refuses us for good (token, name, version)
+        :raises OrbitError: when the bridge refuses us for good (token, name, version),
+            or the proxy the environment names is not one the endpoint can use
         """
         self._loop = asyncio.get_running_loop()
         self.queue.bind(self._loop)
@@ -133,9 +138,10 @@ class EndpointAgent:
                     self._loop.add_signal_handler(sig, self._request_stop)
                     signals.append(sig)
         try:
+            self.proxy = select_proxy(self.settings.ws_url) if self.settings.use_proxy else None
             log.info(
-                "endpoint %s starting: bridge %s, token %s, plugins %s",
-                self.settings.name, self.settings.ws_url, "set" if self.settings.token else "none",
+                "endpoint %s starting: bridge %s%s, token %s, plugins %s",
+                self.settings.name, self.settings.ws_url, self._route(), "set" if self.settings.token else "none",
                 ",".join(self.settings.plugins) if self.settings.plugins else "all installed",
             )
             await self.host.start()
@@ -151,6 +157,12 @@ class EndpointAgent:
                 self._loop.remove_signal_handler(sig)
             log.info("endpoint %s stopped", self.settings.name)
 
+    def _route(self) -> str:
+        """How the bridge is reached, for log lines (never with proxy credentials)."""
+        if self.proxy is not None:
+            return f" through the proxy {self.proxy}"
+        return "" if self.settings.use_proxy else " (--no-proxy: directly)"
+
     # -- connection loop -----------------------------------------------------------
     async def _connect_loop(self) -> None:
         attempt = 0
@@ -164,12 +176,17 @@ class EndpointAgent:
                 raise exc.error from None
             except Lost as exc:
                 warn("connection to the bridge lost: %s", exc)
+            except ProxyError as exc:
+                warn("%s", exc.message)
             except ConnectionClosed as exc:
                 warn("connection to the bridge closed (%s)", _close_text(exc))
             except InvalidHandshake as exc:
-                warn("bridge at %s refused the WebSocket handshake: %s", self.settings.ws_url, exc)
-            except (TimeoutError, OSError) as exc:
-                warn("cannot reach the bridge at %s: %s", self.settings.ws_url, exc or type(exc).__name__)
+                warn("bridge at %s refused the WebSocket handshake%s: %s", self.settings.ws_url, self._route(), exc)
+            except TimeoutError:
+                warn("cannot reach the bridge at %s%s: no answer within %g s", self.settings.ws_url, self._route(),
+                     self.settings.connect_timeout)
+            except OSError as exc:
+                warn("cannot reach the bridge at %s%s: %s", self.settings.ws_url, self._route(), exc or type(exc).__name__)
             except Exception:  # a bug must not end the endpoint; log it and dial again
                 log.exception("unexpected error on the connection to the bridge")
             if self._stop.is_set():
@@ -184,9 +201,11 @@ class EndpointAgent:
 
     async def _connection(self, *, quiet: bool = False) -> None:
         """One connection's life: dial, register, serve until it is lost or we stop."""
-        (log.debug if quiet else log.info)("connecting to bridge at %s as %r", self.settings.ws_url, self.settings.name)
+        (log.debug if quiet else log.info)(
+            "connecting to bridge at %s%s as %r", self.settings.ws_url, self._route(), self.settings.name
+        )
         conn = BridgeConnection(
-            self.settings, self.host, self.queue, self.inflight, reconnect=self.registrations > 0
+            self.settings, self.host, self.queue, self.inflight, proxy=self.proxy, reconnect=self.registrations > 0
         )
         opening = asyncio.create_task(conn.open())
         stopper = asyncio.create_task(self._stop.wait())

@@ -1,7 +1,7 @@
 """One connection to the bridge, from dial to disconnect.
 
-    conn = BridgeConnection(settings, host, queue, inflight, reconnect=False)
-    registered = await conn.open()        # dial + register
+    conn = BridgeConnection(settings, host, queue, inflight, proxy=None, reconnect=False)
+    registered = await conn.open()        # dial (maybe through a proxy) + register
     await conn.serve(stop, drain)         # until lost, or until stop is set
     await conn.close(1001)
 
@@ -11,8 +11,8 @@ Contract with the agent (which outlives every connection):
   token, sends ``register`` and returns the bridge's ``registered`` frame. On failure
   the socket is closed again, and the exception says whether dialing again can help:
   :class:`Refused` wraps an :class:`OrbitError` retrying cannot fix (token, name,
-  protocol version); anything else (:class:`Lost`, websockets' handshake and close
-  errors, ``OSError``, ``TimeoutError``) is worth a retry.
+  protocol version); anything else (:class:`Lost`, :class:`ProxyError`, websockets'
+  handshake and close errors, ``OSError``, ``TimeoutError``) is worth a retry.
   A name the bridge says is taken is fatal on the first connection and a retry on a
   reconnect (``reconnect=True``): then the bridge may still hold our previous socket.
 * :meth:`BridgeConnection.serve` answers requests (each in its own task, tracked in
@@ -76,6 +76,7 @@ from .dispatch import error_response
 from .link import BridgeLink, open_link
 from .notifications import NotificationQueue
 from .plugin_host import PluginHost
+from .proxy import HttpProxy
 from .settings import EndpointSettings
 
 __all__ = ["BridgeConnection", "Inflight", "Lost", "Refused", "host_info"]
@@ -153,6 +154,7 @@ class BridgeConnection:
     :param host: the started plugins (what we register, who answers requests)
     :param queue: the notification outbox (shared with the agent, outlives us)
     :param inflight: requests being answered (shared with the agent, outlives us)
+    :param proxy: the HTTP proxy to dial through (None: directly)
     :param reconnect: the endpoint was registered before (a taken name is then retried)
     """
 
@@ -163,12 +165,14 @@ class BridgeConnection:
         queue: NotificationQueue,
         inflight: Inflight,
         *,
+        proxy: HttpProxy | None = None,
         reconnect: bool = False,
     ) -> None:
         self.settings = settings
         self.host = host
         self.queue = queue
         self.inflight = inflight
+        self.proxy = proxy
         self.reconnect = reconnect
         #: largest frame the bridge takes, from its "registered" frame
         self.bridge_max_frame = DEFAULT_FRAME_LIMIT
@@ -178,7 +182,8 @@ class BridgeConnection:
         self._last_seen = 0.0
 
     def __repr__(self) -> str:
-        return f"BridgeConnection(name={self.settings.name!r}, url={self.settings.ws_url!r})"
+        via = f", proxy={self.proxy.address!r}" if self.proxy else ""
+        return f"BridgeConnection(name={self.settings.name!r}, url={self.settings.ws_url!r}{via})"
 
     # -- dial and register -----------------------------------------------------------
     async def open(self) -> Registered:
@@ -217,6 +222,7 @@ class BridgeConnection:
                 max_size=self.settings.max_message,
                 ssl_context=self._ssl_context(),
                 logger=_WS_LOG,
+                proxy=self.proxy,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code

@@ -8,8 +8,13 @@ from typing import Any
 
 from fake_globus import FakeTransfer, fake_transfer_client, mount
 
+from radical.orbit.plugins.globus.options import PollSettings
 from radical.orbit.plugins.globus.plugin import PluginGlobus
-from radical.orbit.plugins.globus.session import GlobusSession, PollSettings
+from radical.orbit.plugins.globus.session import GlobusSession
+
+#: executors of the sessions make_session built; the conftest shuts them down after each
+#: test (a session only uses the executor it is given, its owner shuts it down)
+EXECUTORS: list[ThreadPoolExecutor] = []
 
 
 class Recorder:
@@ -27,6 +32,8 @@ def make_session(plugin: PluginGlobus, fake: FakeTransfer, **settings: Any) -> G
     """Build a GlobusSession (must be called inside a running loop)."""
     tc = fake_transfer_client(fake)
     ps = PollSettings(**{"min_interval": 0.05, "max_interval": 0.2, **settings})
+    executor = ThreadPoolExecutor(max_workers=ps.workers)
+    EXECUTORS.append(executor)
     s = GlobusSession(
         plugin,
         "sid-" + "x" * 28,
@@ -34,7 +41,7 @@ def make_session(plugin: PluginGlobus, fake: FakeTransfer, **settings: Any) -> G
         auth_mode="access_token",
         local_collection="6c54cade-bde5-45c1-bdea-f4bd71dba2cc",
         local_source="session",
-        executor=ThreadPoolExecutor(max_workers=ps.workers),
+        executor=executor,
         settings=ps,
     )
     mount(tc, fake)

@@ -124,3 +124,27 @@ def test_redactor_masks_registered_secrets() -> None:
         logger.removeHandler(handler)
     assert seen and all(TOKEN not in s for s in seen)
     assert "***" in seen[0]
+
+
+def test_a_session_owns_a_tuned_client_and_releases_its_executor_and_secrets(plugin: PluginGlobus, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_TRANSFER", BASE)
+
+    def masked() -> bool:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "token %s", (TOKEN,), None)
+        redact.REDACTOR.filter(record)
+        return TOKEN not in record.getMessage()
+
+    async def go() -> None:
+        await plugin.start()
+        async with await client_for(plugin) as c:
+            r = await c.post("/register_session", json={"access_token": TOKEN, "local_collection": U})
+            session = plugin.gsession(r.json()["sid"])
+            assert masked()
+            assert session.tc.transport.session.trust_env is False  # transport.tune_transport ran
+            assert (await c.post("/unregister_session", json={"sid": session.sid})).json() == {"closed": True}
+            assert not masked()
+            with pytest.raises(RuntimeError, match="shutdown"):
+                session.executor.submit(print)
+        await plugin.stop()
+
+    run(go())

@@ -15,7 +15,7 @@ from globus_unit_helpers import Recorder, make_session
 from radical.orbit.errors import GlobusAuthError, NotFoundError, UsageError
 from radical.orbit.plugins.globus import models as m
 from radical.orbit.plugins.globus.plugin import PluginGlobus
-from radical.orbit.plugins.globus.session import STATUS_KEYS
+from radical.orbit.plugins.globus.tracker import STATUS_KEYS
 
 SRC = "6c54cade-bde5-45c1-bdea-f4bd71dba2cc"
 DST = "31ce9ba0-176d-45a5-add3-f37d233ba47d"
@@ -322,30 +322,3 @@ def test_poller_survives_a_bug_in_a_cycle(plugin: PluginGlobus, fake: FakeTransf
         await s.close()
 
     run(go())
-
-
-def test_a_closed_session_stops_the_sdk_retrying(fake: FakeTransfer) -> None:
-    """After close (or an endpoint stop) a call in flight gives up instead of holding its
-    thread, and the endpoint's exit, in the SDK's retry loop for half a minute."""
-    import time
-
-    import globus_sdk
-    from fake_globus import BASE, mount
-
-    from radical.orbit.plugins.globus.session import build_transfer_client
-
-    stop = threading.Event()
-    tc = build_transfer_client(m.RegisterGlobusSession(access_token="t" * 20), stop=stop)
-    tc.base_url = BASE
-    mount(tc, fake)
-    err = {"code": "ServiceUnavailable", "message": "down for a moment"}
-    fake.fail_next.extend([(503, err, {"Retry-After": "0"})] * 2)
-    tid = fake.add_task()
-    assert tc.get_task(tid)["task_id"] == tid  # before: the SDK's own retries see it through
-    assert fake.calls["GET /v0.10/task/{id}"] == 3
-    stop.set()
-    fake.fail_next.extend([(503, err, {"Retry-After": "30"})] * 5)
-    t0 = time.monotonic()
-    with pytest.raises(globus_sdk.GlobusAPIError):
-        tc.get_task(tid)
-    assert time.monotonic() - t0 < 2 and fake.calls["GET /v0.10/task/{id}"] == 4  # one attempt, no retry

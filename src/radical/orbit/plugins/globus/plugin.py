@@ -10,20 +10,26 @@ task_wait, wait_all, cancel_task, list_tasks, task_events, successful_transfers,
 skipped_errors, pause_info, track, ls, stat, mkdir, rename, delete,
 endpoint_search, get_endpoint, session_info.
 
-Plugin settings (``ctx.settings``, from ``radical-orbit endpoint -o globus.KEY=VALUE``):
-``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
-``missing_grace`` (see :class:`.session.PollSettings`); checked before the plugin starts.
+Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollSettings`
+(``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
+``missing_grace``), checked by :meth:`..base.Plugin.validate_options` before the
+plugin starts.
+
+Per session the plugin builds the credential's TransferClient (:mod:`.credentials`,
+tuned by :mod:`.transport`) on the session's executor and owns what must be released
+when the session closes: the executor and the secrets registered with :mod:`.redact`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -32,6 +38,10 @@ from ...errors import OrbitError
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 from . import models as m
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
+from .options import PollSettings
+
+if TYPE_CHECKING:  # the session module imports globus-sdk, which may be missing here
+    from .session import GlobusSession
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +55,19 @@ class PluginGlobus(Plugin):
     name: ClassVar[str] = "globus"
     description: ClassVar[str] = "Globus Transfer: submit and monitor collection-to-collection transfers"
     register_model: ClassVar[type[BaseModel]] = m.RegisterGlobusSession
+    options_model: ClassVar[type[BaseModel] | None] = PollSettings
 
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
-        from .session import PollSettings
-
-        self.poll_settings = PollSettings.from_options(ctx.settings or {})
         self.local = LocalCollection(None, "not discovered yet")
+        #: per session: what to release when it closes (its executor, its secrets in the redactor)
+        self._releases: dict[str, contextlib.ExitStack] = {}
 
-    @classmethod
-    def validate_options(cls, options: dict[str, Any]) -> None:
-        """Keys of :class:`.session.PollSettings`: ``min_interval``, ``max_interval``,
-        ``backoff``, ``chunk``, ``workers``, ``missing_grace``."""
-        from .session import PollSettings
-
-        PollSettings.from_options(options)
+    @property
+    def poll_settings(self) -> PollSettings:
+        """The plugin's validated options."""
+        assert isinstance(self.options, PollSettings)
+        return self.options
 
     @classmethod
     def check_enabled(cls) -> str | None:
@@ -90,29 +98,29 @@ class PluginGlobus(Plugin):
 
     async def create_session(self, sid: str, request: BaseModel) -> PluginSession:
         from . import redact
+        from .credentials import Refreshes, build_transfer_client, secrets_of
         from .errors import map_globus_errors
-        from .session import GlobusSession, build_transfer_client
+        from .session import GlobusSession
+        from .transport import tune_transport
 
         assert isinstance(request, m.RegisterGlobusSession)
+        settings = self.poll_settings
+        releases = contextlib.ExitStack()
         redact.install()
-        secrets = self._secrets(request)
+        secrets = secrets_of(request)
         redact.REDACTOR.add(*secrets)
-        executor = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix=f"globus-{sid[:6]}")
-        holder: dict[str, GlobusSession] = {}
-        stop_retrying = threading.Event()
-
-        def on_refresh(resp: Any) -> None:
-            if "s" in holder:
-                holder["s"].on_refresh(resp)
-
+        releases.callback(redact.REDACTOR.remove, *secrets)
         try:
+            executor = self._session_executor(sid, releases)
+            refreshes = Refreshes(sid)
+            stop_retrying = threading.Event()
             with map_globus_errors(auth_mode=request.auth_mode, what="register_session"):
                 tc = await asyncio.get_running_loop().run_in_executor(
-                    executor, functools.partial(build_transfer_client, request, on_refresh, stop=stop_retrying)
+                    executor, functools.partial(build_transfer_client, request, refreshes, stop=stop_retrying)
                 )
+            tune_transport(tc, settings.workers)
         except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
-            redact.REDACTOR.remove(*secrets)
+            releases.close()
             raise
         local: str | None
         if request.local_collection:
@@ -127,23 +135,29 @@ class PluginGlobus(Plugin):
             local_collection=local,
             local_source=source,
             executor=executor,
-            settings=self.poll_settings,
+            settings=settings,
             stop_retrying=stop_retrying,
+            refreshes=refreshes,
         )
-        session._secrets = secrets  # type: ignore[attr-defined]
-        holder["s"] = session
+        self._releases[sid] = releases
         log.info("globus: session %s... uses %s auth, local collection %s (%s)", sid[:8], request.auth_mode, local, source)
         return session
+
+    def _session_executor(self, sid: str, releases: contextlib.ExitStack) -> Executor:
+        """Where a session's blocking globus-sdk calls run: today a bounded pool of its own,
+        shut down when the session closes. Sessions take any executor, so one shared pool
+        per plugin only changes this method."""
+        pool = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix=f"globus-{sid[:6]}")
+        releases.callback(pool.shutdown, wait=False, cancel_futures=True)
+        return pool
 
     async def open_session(self, request: BaseModel) -> PluginSession:
         session = await super().open_session(request)
         track = getattr(request, "track", None)
         if track:
-            from .session import GlobusSession
-
-            assert isinstance(session, GlobusSession)
+            gsession = cast("GlobusSession", session)
             try:
-                res = await session.track(list(track), deadline=time.monotonic() + REGISTER_TRACK_SECONDS)
+                res = await gsession.track(list(track), deadline=time.monotonic() + REGISTER_TRACK_SECONDS)
                 if res.get("unchecked"):
                     log.warning(
                         "globus: session %s...: %d of %d tasks to re-attach were not looked up within %g s; "
@@ -155,26 +169,15 @@ class PluginGlobus(Plugin):
         return session
 
     async def close_session(self, sid: str) -> bool:
-        from . import redact
-
-        session = self.sessions.get(sid)
         closed = await super().close_session(sid)
-        if session is not None:
-            redact.REDACTOR.remove(*getattr(session, "_secrets", ()))
+        releases = self._releases.pop(sid, None)
+        if releases is not None:
+            releases.close()
         return closed
 
-    @staticmethod
-    def _secrets(request: Any) -> tuple[str, ...]:
-        out = []
-        for name in ("access_token", "refresh_token", "client_secret"):
-            value = getattr(request, name, None)
-            if value is not None:
-                out.append(value.get_secret_value())
-        return tuple(out)
-
-    def gsession(self, sid: str) -> Any:
-        """The live :class:`GlobusSession` for ``sid`` (404/410 otherwise)."""
-        return self.session(sid)
+    def gsession(self, sid: str) -> GlobusSession:
+        """The live :class:`.session.GlobusSession` for ``sid`` (404/410 otherwise)."""
+        return cast("GlobusSession", self.session(sid))
 
     def add_routes(self, router: APIRouter) -> None:
         plugin = self
@@ -182,79 +185,79 @@ class PluginGlobus(Plugin):
         @router.post("/submit_transfer")
         async def submit_transfer(body: m.SubmitTransferRequest) -> dict[str, Any]:
             """POST /submit_transfer -> {task_id, submission_id, status}; 400/401/403/404/429/502."""
-            return await plugin.gsession(body.sid).submit_transfer(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).submit_transfer(body)
 
         @router.post("/delete")
         async def delete(body: m.DeleteRequest) -> dict[str, Any]:
             """POST /delete -> {task_id, submission_id, status} (a Globus delete task)."""
-            return await plugin.gsession(body.sid).delete(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).delete(body)
 
         @router.post("/get_task")
         async def get_task(body: m.TaskRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).get_task(body.task_id)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).get_task(body.task_id)
 
         @router.post("/task_wait")
         async def task_wait(body: m.TaskWaitRequest) -> dict[str, Any]:
             """POST /task_wait -> {task_id, completed, status}; holds no thread while waiting."""
-            return await plugin.gsession(body.sid).task_wait(body.task_id, body.timeout, body.polling_interval)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).task_wait(body.task_id, body.timeout, body.polling_interval)
 
         @router.post("/wait_all")
         async def wait_all(body: m.WaitAllRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).wait_all(body.task_ids, body.timeout)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).wait_all(body.task_ids, body.timeout)
 
         @router.post("/cancel_task")
         async def cancel_task(body: m.TaskRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).cancel_task(body.task_id)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).cancel_task(body.task_id)
 
         @router.post("/list_tasks")
         async def list_tasks(body: m.ListTasksRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).list_tasks(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).list_tasks(body)
 
         @router.post("/task_events")
         async def task_events(body: m.TaskEventsRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).task_events(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).task_events(body)
 
         @router.post("/successful_transfers")
         async def successful_transfers(body: m.MarkerRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).successful_transfers(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).successful_transfers(body)
 
         @router.post("/skipped_errors")
         async def skipped_errors(body: m.MarkerRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).skipped_errors(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).skipped_errors(body)
 
         @router.post("/pause_info")
         async def pause_info(body: m.TaskRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).pause_info(body.task_id)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).pause_info(body.task_id)
 
         @router.post("/track")
         async def track(body: m.TrackRequest) -> dict[str, Any]:
             deadline = time.monotonic() + body.timeout
-            return await plugin.gsession(body.sid).track(body.task_ids, deadline=deadline)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).track(body.task_ids, deadline=deadline)
 
         @router.post("/ls")
         async def ls(body: m.LsRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).ls(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).ls(body)
 
         @router.post("/stat")
         async def stat(body: m.StatRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).stat(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).stat(body)
 
         @router.post("/mkdir")
         async def mkdir(body: m.MkdirRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).mkdir(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).mkdir(body)
 
         @router.post("/rename")
         async def rename(body: m.RenameRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).rename(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).rename(body)
 
         @router.post("/endpoint_search")
         async def endpoint_search(body: m.EndpointSearchRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).endpoint_search(body)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).endpoint_search(body)
 
         @router.post("/get_endpoint")
         async def get_endpoint(body: m.GetEndpointRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).get_endpoint(body.endpoint_id)  # type: ignore[no-any-return]
+            return await plugin.gsession(body.sid).get_endpoint(body.endpoint_id)
 
         @router.post("/session_info")
         async def session_info(body: SessionRequest) -> dict[str, Any]:
-            return plugin.gsession(body.sid).info()  # type: ignore[no-any-return]
+            return plugin.gsession(body.sid).info()

@@ -33,10 +33,10 @@ def test_malformed_items_are_usage_errors(item: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-o", "globus.bogus=1"], "unknown globus plugin option 'bogus'"),
-        (["-o", "globus.workers=lots"], "'workers' must be an integer"),
-        (["-o", "globus.min_interval=0"], "'min_interval' must be > 0"),
-        (["-o", "globus.min_interval=5", "-o", "globus.max_interval=1"], "'max_interval' must be >= min_interval"),
+        (["-o", "globus.bogus=1"], "plugin 'globus' options: unknown option 'bogus'"),
+        (["-o", "globus.workers=lots"], "'workers': Input should be a valid integer"),
+        (["-o", "globus.min_interval=0"], "'min_interval': Input should be greater than 0"),
+        (["-o", "globus.min_interval=5", "-o", "globus.max_interval=1"], "options: max_interval (1.0) is below min_interval (5.0)"),
         (["-o", "sysinfo.anything=1"], "plugin 'sysinfo' takes no options"),
         (["-o", "nodot"], "PLUGIN.KEY=VALUE"),
     ],
@@ -98,4 +98,4 @@ def test_bad_options_given_programmatically_disable_the_plugin_with_the_reason()
 
     asyncio.run(start())
     (info,) = host.infos
-    assert not info.enabled and info.reason is not None and "'chunk' must be 1..1000" in info.reason
+    assert not info.enabled and info.reason is not None and "'chunk': Input should be greater than or equal to 1" in info.reason

@@ -178,11 +178,18 @@ class Plugin(ABC):
         try:
             return model.model_validate(options)
         except PydanticValidationError as exc:
-            message, fields = describe_validation_errors(exc.errors())
+            _, fields = describe_validation_errors(exc.errors())
+            parts = []
+            for item in fields:
+                if item["type"] == "extra_forbidden":
+                    parts.append(f"unknown option '{item['field']}'")
+                elif item["field"] == "body":  # a rule across options: its message names them
+                    parts.append(item["error"].removeprefix("Value error, "))
+                else:
+                    parts.append(f"'{item['field']}': {item['error']}")
             known = ", ".join(sorted(model.model_fields))
             raise UsageError(
-                f"plugin '{cls.name}' options: {message.removeprefix('invalid request: ')} "
-                f"(known: {known}; set with -o {cls.name}.KEY=VALUE)",
+                f"plugin '{cls.name}' options: {'; '.join(parts)} (known: {known}; set with -o {cls.name}.KEY=VALUE)",
                 fields=fields,
             ) from None
 

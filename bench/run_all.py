@@ -84,14 +84,25 @@ NOTES = """
   thread, and four processes share two cores. The SDK's own share went first: plugin
   calls left `httpx.Client` for httpcore (~0.7 ms less client CPU per call), then
   httpcore for a small keep-alive pool on the standard library's `http.client`
-  (~0.3 ms less again; `client/fastcall.py`). Alternating runs of `bench/globus.py`,
-  same machine:
+  (~0.3 ms less again). That second HTTP stack was removed again (issue 12): every
+  client error path and proxy rule existed twice, and a Globus call over a real
+  network (50-100 ms) cannot show the difference. All calls are on one
+  `httpx.Client` behind `client/transport.py` now. Alternating runs of
+  `bench/globus.py`, same machine:
 
   | version | `ls` | `get_task` | no-op call |
   |---|---|---|---|
   | httpx client (fc9a6f3) | 2.04x / 1.99x / 1.95x | 2.28x / 2.26x / 2.21x | 1.6-3.2 ms |
   | httpcore plugin calls (4270b45) | 1.82x / 1.80x / 1.73x | 1.92x / 1.97x / 1.91x | 1.3 / 1.3 / 1.7 ms |
   | http.client plugin calls | 1.62x / 1.61x / 1.75x | 1.83x / 1.66x / 1.77x | 1.0 / 0.9 / 1.3 ms |
+  | http.client, 2026-12-04 (44731b1) | 1.72x / 1.71x / 1.69x / 1.69x | 1.86x / 1.84x / 1.77x / 1.91x | 0.6 ms |
+  | one httpx seam (issue 12) | 2.09x / 2.11x / 2.11x / 2.05x | 2.32x / 2.32x / 2.62x / 2.22x | 0.9-2.0 ms |
+
+  With +50 ms of Globus latency, six alternating client processes of each kind
+  against one stack put `get_task` at 1.05-1.10x (median 1.06x) on `http.client`
+  and 1.10-1.12x (median 1.11x) on httpx, `ls` at 1.05-1.09x and 1.06-1.11x: httpx,
+  httpcore and h11 spend ~0.4 ms more client CPU per call when warm and ~0.9 ms
+  after a 50 ms wait, when their larger code path runs from cold caches.
 
   The rest is the endpoint: per relayed `get_task` its Globus thread spends ~1.4-1.7 ms
   of CPU inside globus-sdk (requests parses headers with the email package), and its

@@ -255,6 +255,31 @@ class TestBadInput:
                 assert info.value.message.startswith(f"ep/globus/submit_transfer: {named}, which cannot be sent as JSON")
         assert fake.seen == []
 
+    @pytest.mark.parametrize(
+        ("kwargs", "says"),
+        [
+            ({"headers": {"X-Name": "é"}}, "ep/p/r: header X-Name is 'é'; a header value must be a string of printable ASCII"),
+            ({"headers": {"X-Name": "a\r\nX-Evil: 1"}}, "ep/p/r: header X-Name is 'a\\r\\nX-Evil: 1'"),
+            ({"headers": {"X-Name": 5}}, "ep/p/r: header X-Name is 5"),
+            ({"headers": {"X Name": "v"}}, "ep/p/r: header name 'X Name' is not an HTTP token"),
+            ({"params": {"q": "bad \udc80"}}, "ep/p/r: params hold a string with a lone surrogate U+DC80 at character 4"),
+        ],
+    )
+    def test_headers_and_params_http_cannot_carry(self, kwargs: dict[str, Any], says: str) -> None:
+        """Were a UnicodeEncodeError or TypeError from inside httpx, or "cannot reach the bridge"."""
+        sent: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(200, json={})
+
+        with BridgeClient("http://b.test:1", transport=httpx.MockTransport(handler)) as bc:
+            with pytest.raises(errors.UsageError) as info:
+                bc.relay("GET", "ep", "p", "r", **kwargs)
+            assert info.value.message.startswith(says), info.value.message
+            bc.relay("GET", "ep", "p", "r", headers={"X-Ok": "tab\tand spaces", "X-Raw": b"caf\xe9"}, params={"q": "é"})
+        assert len(sent) == 1 and sent[0].headers["x-raw"] == "café"
+
     def test_encode_json_is_what_httpx_sends(self) -> None:
         body = {"a": [1, 2.5, None, True], "é": "✓"}
         assert encode_json(body) == httpx.Request("POST", "http://x", json=body).content

@@ -19,6 +19,7 @@ import contextlib
 import json as jsonlib
 import math
 import os
+import re
 import ssl
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -41,8 +42,9 @@ from ..errors import (
     OrbitError,
     UsageError,
     error_from_payload,
+    quoted,
 )
-from ..text import lone_surrogate
+from ..text import find_lone_surrogate, lone_surrogate
 
 __all__ = [
     "CLIENT_MARGIN",
@@ -60,6 +62,10 @@ CLIENT_MARGIN = 5.0
 CONNECT_TIMEOUT = 10.0
 #: httpx's own defaults, named here because plugin calls from many threads share one pool
 LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+#: what HTTP/1.1 allows in a header name (a token) and value (visible ASCII, space, tab)
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+_HEADER_BYTES = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")  # bytes may carry obs-text, as h11 allows
 #: ``json=`` not given: ``None`` is a JSON value for :meth:`BridgeClient.call`, "no body" for ``relay``
 NO_JSON: Final[Any] = object()
 
@@ -118,6 +124,27 @@ def encode_json(body: Any, context: str = "") -> bytes:
             f"{prefix}{where} is {what}, which cannot be sent as JSON: "
             "pass str, int, finite float, bool, None, list or dict (paths and UUIDs are turned into strings)"
         ) from None
+
+
+def check_request(headers: Mapping[str, str | bytes] | None, params: Any, context: str) -> None:
+    """A :class:`UsageError` naming the header or parameter that cannot go out on HTTP.
+
+    Without it a caller's typo surfaced as a ``UnicodeEncodeError``/``TypeError`` from
+    inside httpx, or as "cannot reach the bridge" when h11 refused a header.
+    """
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise UsageError(f"{context}: header name {quoted(name)} is not an HTTP token (letters, digits, '-' ...)")
+        if isinstance(value, bytes) and _HEADER_BYTES.fullmatch(value):
+            continue
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            raise UsageError(
+                f"{context}: header {name} is {quoted(value)}; a header value must be a string of "
+                "printable ASCII (encode other text, e.g. as percent-escapes or base64)"
+            )
+    found = find_lone_surrogate(params) if params is not None else None
+    if found:
+        raise UsageError(f"{context}: params hold a string with {found}, which a URL cannot carry")
 
 
 # -- TLS -----------------------------------------------------------------------------
@@ -240,6 +267,7 @@ class BridgeHTTP:
         """
         if self.closed:
             raise UsageError(f"{context}: this BridgeClient is closed")
+        check_request(headers, params, context)
         if json is not NO_JSON:
             if content is not None:
                 raise UsageError(f"{context}: pass json= or content=, not both")

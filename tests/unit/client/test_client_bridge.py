@@ -107,6 +107,12 @@ class TestResolution:
             BridgeClient("https://x:1", cert=str(junk))
         assert BridgeClient("https://x:1", cert=certifi.where()).cert == certifi.where()
 
+    @pytest.mark.parametrize("token", ["tök-en", "line\nbreak", "tab\there"])
+    def test_token_an_http_header_cannot_carry(self, token: str) -> None:
+        with pytest.raises(errors.UsageError, match="printable ASCII") as info:
+            BridgeClient("http://127.0.0.1:9", token=token)
+        assert token not in info.value.message
+
     def test_token_sent_and_hidden(self) -> None:
         seen: list[httpx.Request] = []
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from radical.orbit import errors
+from radical.orbit.backoff import Backoff
 from radical.orbit.client import events as events_mod
 from radical.orbit.client.bridge import BridgeClient
 from radical.orbit.client.events import Subscription
@@ -142,7 +143,7 @@ class TestListener:
             bc.register_callback("*", "*", "*", print)
 
     def test_gap_and_undecodable(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(events_mod, "BACKOFF_INITIAL", 0.5)
+        monkeypatch.setattr(events_mod, "RECONNECT", Backoff(initial=1.0, cap=1.0))
         seen: list[dict[str, Any]] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
@@ -156,3 +157,45 @@ class TestListener:
             while not seen and time.monotonic() < deadline:
                 time.sleep(0.01)
         assert seen[0]["kind"] == "gap" and seen[0]["payload"]["reason"] == "restarted"
+
+    def test_not_an_event_stream(self) -> None:
+        """A 200 that is not text/event-stream (a proxy's page) is a clear BridgeUnavailableError."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, json={"hello": "proxy"})
+
+        with (
+            BridgeClient("http://b.test:1", transport=httpx.MockTransport(handler)) as bc,
+            pytest.raises(errors.BridgeUnavailableError) as info,
+        ):
+            bc.register_callback("*", "*", "*", print)
+        msg = info.value.message
+        assert msg.startswith("bridge /events: cannot reach the Orbit bridge at http://b.test:1")
+        assert "text/event-stream" in msg and "'application/json'" in msg
+
+    def test_reconnect_backs_off_and_resets_once_subscribed(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Failed attempts wait longer each time; a stream that got its hello starts over."""
+        attempts: list[int] = []
+        done = threading.Event()
+
+        class Recording:
+            def delay(self, attempt: int) -> float:
+                attempts.append(attempt)
+                if len(attempts) >= 5:
+                    done.set()
+                return 0.001
+
+        monkeypatch.setattr(events_mod, "RECONNECT", Recording())
+        count = 0
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal count
+            count += 1
+            if count in (2, 3):
+                raise httpx.ConnectError("Connection refused")  # the bridge restarts
+            return stream(sse("hello", "b3-0"))  # subscribed, then the stream ends
+
+        with BridgeClient("http://b.test:1", transport=httpx.MockTransport(handler)) as bc:
+            bc.register_callback("*", "*", "*", print)
+            assert done.wait(10)
+        assert attempts[:5] == [0, 1, 2, 0, 0]

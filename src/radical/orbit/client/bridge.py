@@ -16,28 +16,25 @@ with ``endpoint/plugin/route``), an unreachable bridge is
 :class:`~radical.orbit.errors.BridgeUnavailableError` saying how to start one, and a
 refused token is :class:`~radical.orbit.errors.AuthenticationError` saying where the
 token was looked up. The token itself never appears in a repr, log or message.
+How requests travel, and how their failures read, is :mod:`.transport`'s: one
+``httpx.Client``, which honours ``HTTP(S)_PROXY`` and ``NO_PROXY`` by itself.
 
 This module imports nothing server-side (no FastAPI, uvicorn, plugin dependencies).
 """
 
 from __future__ import annotations
 
-import json as jsonlib
-import logging
 import math
 import os
 import re
-import ssl
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
 
-from ..__about__ import __version__
 from ..config import (
     BRIDGE_CERT_FILE,
     BRIDGE_TOKEN_FILE,
@@ -53,35 +50,21 @@ from ..config import (
     resolve_bridge_url,
 )
 from ..errors import (
-    AuthenticationError,
     BridgeUnavailableError,
     EndpointNotFoundError,
     OrbitError,
     UsageError,
-    error_from_payload,
     quoted,
 )
 from ..models.messages import ENDPOINT_NAME_PATTERN
 from .endpoint import EndpointClient
 from .events import EventCallback, EventListener, Subscription
-from .fastcall import (
-    CALL_ERRORS,
-    CallTimeout,
-    ConnectTimeout,
-    JsonCaller,
-    encode_json,
-    proxy_configured,
-)
+from .transport import NO_JSON, BridgeHTTP, tls_context
 
 __all__ = ["DEFAULT_TIMEOUT", "BridgeClient"]
 
-log = logging.getLogger(__name__)
-
 #: seconds a relayed request may take (sent as ``X-Orbit-Timeout``; the bridge caps it at 3600)
 DEFAULT_TIMEOUT = 60.0
-#: extra seconds the client waits beyond the bridge's own deadline, so the bridge's 504 wins
-_CLIENT_MARGIN = 5.0
-_CONNECT_TIMEOUT = 10.0
 #: how long ``register_callback`` waits for the event stream to be subscribed
 SUBSCRIBE_TIMEOUT = 15.0
 
@@ -165,20 +148,21 @@ class BridgeClient:
             )
         self.cert = resolve_bridge_cert(cert)
         self.cert_source = _source(cert, ENV_BRIDGE_CERT, BRIDGE_CERT_FILE) if self.cert else None
-        self._transport = transport
-        self._verify = self._ssl_context()
-        self._http = self._new_http(httpx.Timeout(self.timeout + _CLIENT_MARGIN, connect=_CONNECT_TIMEOUT))
-        # plugin calls skip httpx.Client where httpx would connect directly anyway (see .fastcall)
-        self._fast = None if transport is not None or proxy_configured() else JsonCaller(
-            self.url, self._headers(), self._verify if isinstance(self._verify, ssl.SSLContext) else None
+        self._http = BridgeHTTP(
+            self.url,
+            self.url_source,
+            self._token,
+            self.token_source,
+            verify=tls_context(self.url, self.cert, self.cert_source),
+            timeout=self.timeout,
+            transport=transport,
         )
         self._listener: EventListener | None = None
         self._listener_lock = threading.Lock()
-        self._closed = False
 
     def __repr__(self) -> str:
         auth = f"token from {self.token_source}" if self._token else "no token"
-        state = ", closed" if self._closed else ""
+        state = ", closed" if self._http.closed else ""
         return f"BridgeClient({self.url!r}, {auth}{state})"
 
     def __enter__(self) -> Self:
@@ -189,121 +173,13 @@ class BridgeClient:
 
     def close(self) -> None:
         """Stop the event listener and release connections; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
         with self._listener_lock:
             listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
         self._http.close()
-        if self._fast is not None:
-            self._fast.close()
 
-    # -- plumbing ----------------------------------------------------------------
-    def _ssl_context(self) -> ssl.SSLContext | bool:
-        """One context for both HTTP paths: httpx's own default, or one trusting ``cert``."""
-        if not self.url.startswith("https://"):
-            return True
-        if not self.cert:
-            return httpx.create_ssl_context()  # what httpx builds for verify=True (certifi, SSL_CERT_FILE)
-        if not Path(self.cert).is_file():
-            raise UsageError(f"bridge CA certificate {self.cert!r} (from {self.cert_source}) is not a readable file")
-        try:
-            return ssl.create_default_context(cafile=self.cert)
-        except ssl.SSLError as exc:
-            raise UsageError(
-                f"bridge CA certificate {self.cert!r} (from {self.cert_source}) cannot be loaded: {exc.reason or exc}"
-            ) from None
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"User-Agent": f"radical.orbit/{__version__}"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
-
-    def _new_http(self, timeout: httpx.Timeout) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url,
-            headers=self._headers(),
-            timeout=timeout,
-            verify=self._verify,
-            transport=self._transport,
-            follow_redirects=False,
-        )
-
-    def _unavailable(self, exc: Exception, context: str = "") -> BridgeUnavailableError:
-        if isinstance(exc, (httpx.TimeoutException, CallTimeout)) and not isinstance(
-            exc, (httpx.ConnectTimeout, ConnectTimeout)
-        ):
-            reason = f"no answer in time ({type(exc).__name__})"
-        else:
-            reason = str(exc) or type(exc).__name__
-        prefix = f"{context}: " if context else ""
-        return BridgeUnavailableError(
-            f"{prefix}cannot reach the Orbit bridge at {self.url} (URL from {self.url_source}): {reason}. "
-            f"Start one with `radical-orbit bridge`, or point the client at a running one "
-            f"(url=..., ${ENV_BRIDGE_URL} or {orbit_home() / BRIDGE_URL_FILE}).",
-            url=self.url,
-        )
-
-    def _auth_error(self, payload: Any, context: str) -> AuthenticationError:
-        token_file = orbit_home() / BRIDGE_TOKEN_FILE
-        where = f"the token argument, ${ENV_BRIDGE_TOKEN}, then {token_file}"
-        if self._token:
-            what = f"the bridge at {self.url} refused the token (taken from {self.token_source})"
-        else:
-            what = f"the bridge at {self.url} requires a token and none was found"
-        prefix = f"{context}: " if context else ""
-        exc = AuthenticationError(
-            f"{prefix}{what}; the token is looked up in {where} "
-            "(`radical-orbit bridge` writes the last one), and must match the bridge's.",
-            url=self.url,
-        )
-        if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
-            exc.request_id = payload["request_id"]
-        return exc
-
-    def _error(self, resp: httpx.Response, context: str) -> OrbitError:
-        """The exception for a non-2xx response."""
-        try:
-            payload: Any = resp.json()
-        except ValueError:
-            text = resp.text.strip()
-            payload = {"message": f"HTTP {resp.status_code}: {text[:300]}"} if text else None
-        code = payload.get("code") if isinstance(payload, dict) else None
-        if resp.status_code == 401 and code in (None, "unauthorized"):
-            return self._auth_error(payload, context)
-        return error_from_payload(resp.status_code, payload, context=context)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        context: str,
-        json: Any = None,
-        params: Any = None,
-        content: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> httpx.Response:
-        """One request to the bridge; raises the SDK's exceptions on any failure."""
-        if self._closed:
-            raise UsageError(f"{context}: this BridgeClient is closed")
-        kwargs: dict[str, Any] = {}
-        if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(timeout + _CLIENT_MARGIN, connect=min(timeout, _CONNECT_TIMEOUT))
-        try:
-            resp = self._http.request(
-                method, path, json=json, params=params, content=content, headers=headers, **kwargs
-            )
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc, context) from exc
-        if resp.status_code >= 300:
-            raise self._error(resp, context)
-        return resp
-
+    # -- relayed requests ------------------------------------------------------------
     def relay(
         self,
         method: str,
@@ -317,45 +193,33 @@ class BridgeClient:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> httpx.Response:
-        """``METHOD /{endpoint}/{plugin}/{route}`` through the bridge (see ``EndpointClient.request``)."""
+        """``METHOD /{endpoint}/{plugin}/{route}`` through the bridge (see ``EndpointClient.request``).
+
+        ``json`` is sent as :meth:`call` sends its body (``None``: no body).
+        """
         if not isinstance(method, str) or not _METHOD.fullmatch(method):
             raise UsageError(f"method must be an HTTP method name such as 'GET' or 'POST', got {method!r}")
         context, path, seconds = self._route(endpoint, plugin, route, timeout)
         hdrs = dict(headers or {})
         hdrs["X-Orbit-Timeout"] = f"{seconds:g}"
-        return self._send(
-            method.upper(), path, context=context, json=json, params=params, content=content,
-            headers=hdrs, timeout=seconds,
+        return self._http.send(
+            method.upper(), path, context=context, json=NO_JSON if json is None else json, params=params,
+            content=content, headers=hdrs, timeout=seconds,
         )
 
     def call(self, endpoint: str, plugin: str, route: str, body: Any, *, timeout: float | None = None) -> Any:
         """POST ``body`` as JSON to a plugin route; returns the decoded JSON answer.
 
-        What :class:`~radical.orbit.client.plugin.PluginClient` calls are made of: the
-        same request, answer and exceptions as ``relay("POST", ..., json=body).json()``
-        (paths and UUIDs in ``body`` become strings; a value JSON cannot carry is a
-        :class:`~radical.orbit.errors.UsageError` naming it), sent on ``http.client`` directly
-        unless a custom transport or a proxy is in play (see :mod:`radical.orbit.client.fastcall`).
+        What :class:`~radical.orbit.client.plugin.PluginClient` calls are made of:
+        ``relay("POST", ..., json=body).json()``. Paths and UUIDs in ``body`` become
+        strings; a value JSON cannot carry is a :class:`~radical.orbit.errors.UsageError`
+        naming it, raised before anything is sent.
         """
         context, path, seconds = self._route(endpoint, plugin, route, timeout)
-        data = encode_json(body, context)
-        deadline = {"X-Orbit-Timeout": f"{seconds:g}"}
-        if self._fast is None:
-            headers = {"Content-Type": "application/json", **deadline}
-            return self._send("POST", path, context=context, content=data, headers=headers, timeout=seconds).json()
-        if self._closed:
-            raise UsageError(f"{context}: this BridgeClient is closed")
-        try:
-            status, raw_headers, content = self._fast.post(
-                path, data, timeout=seconds + _CLIENT_MARGIN, connect_timeout=min(seconds, _CONNECT_TIMEOUT), extra=deadline
-            )
-        except CALL_ERRORS as exc:
-            raise self._unavailable(exc, context) from exc
-        if log.isEnabledFor(logging.DEBUG):  # the line httpx logs for the other calls
-            log.debug('HTTP Request: POST %s%s "HTTP/1.1 %d"', self.url.rstrip("/"), path, status)
-        if status >= 300:
-            raise self._error(httpx.Response(status, headers=raw_headers, content=content), context)
-        return jsonlib.loads(content)
+        resp = self._http.send(
+            "POST", path, context=context, json=body, headers={"X-Orbit-Timeout": f"{seconds:g}"}, timeout=seconds
+        )
+        return resp.json()
 
     def _route(self, endpoint: str, plugin: str, route: str, timeout: float | None) -> tuple[str, str, float]:
         """``(context, path, seconds)`` of a relayed call: names for messages, quoted path, bridge deadline."""
@@ -375,12 +239,12 @@ class BridgeClient:
     # -- discovery -----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         """``GET /health`` (needs no token): status, version, number of endpoints."""
-        data: dict[str, Any] = self._send("GET", "/health", context="bridge /health").json()
+        data: dict[str, Any] = self._http.send("GET", "/health", context="bridge /health").json()
         return data
 
     def endpoints(self) -> list[dict[str, Any]]:
         """Full info of every endpoint the bridge knows (name, host, plugins, liveness)."""
-        data = self._send("GET", "/endpoints", context="bridge /endpoints").json()
+        data = self._http.send("GET", "/endpoints", context="bridge /endpoints").json()
         return list(data.get("endpoints", []))
 
     def list_endpoints(self) -> list[str]:
@@ -400,7 +264,7 @@ class BridgeClient:
                 f"{quoted(name)} is not an endpoint name: endpoint names are 1-64 letters, digits, '.', '_' or '-', "
                 "starting with a letter or digit (`radical-orbit endpoints` lists the connected ones)"
             )
-        data: dict[str, Any] = self._send(
+        data: dict[str, Any] = self._http.send(
             "GET", f"/endpoints/{quote(name, safe='')}", context=f"bridge /endpoints/{name}"
         ).json()
         return data
@@ -476,18 +340,12 @@ class BridgeClient:
         """
         if not callable(callback):
             raise UsageError(f"callback must be callable, got {callback!r}")
-        if self._closed:
+        if self._http.closed:
             raise UsageError("register_callback: this BridgeClient is closed")
         sub = Subscription(endpoint, plugin, topic, callback, session=session)
         with self._listener_lock:
             if self._listener is None:
-                self._listener = EventListener(
-                    f"{self.url}/events",
-                    {},
-                    self._new_http,
-                    lambda resp: self._error(resp, "bridge /events"),
-                    lambda exc: self._unavailable(exc, "bridge /events"),
-                )
+                self._listener = EventListener(self._http)
             listener = self._listener
             cid = listener.add(sub)
             try:

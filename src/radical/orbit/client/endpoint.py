@@ -122,8 +122,8 @@ class EndpointClient:
     def call(self, plugin: str, route: str, body: Any, *, timeout: float | None = None) -> Any:
         """POST ``body`` as JSON to ``/{plugin}/{route}``; returns the decoded JSON answer.
 
-        The same request and exceptions as ``request("POST", ..., json=body).json()``,
-        on the SDK's lighter HTTP path (:meth:`BridgeClient.call`).
+        The same request and exceptions as ``request("POST", ..., json=body).json()``
+        (:meth:`BridgeClient.call`).
         """
         return self._bridge.call(self.name, plugin, route, body, timeout=timeout)
 

@@ -3,17 +3,20 @@
 The thread holds one Server-Sent-Events stream open, unfiltered, and hands every
 event to the callbacks whose pattern matches (``*`` and shell-style wildcards on
 endpoint, plugin and topic; optional session). It survives everything but
-:meth:`EventListener.stop`: a dropped stream is reopened with capped exponential
-backoff plus jitter, resuming with ``Last-Event-ID`` so the bridge replays what was
-missed (or sends a ``gap`` event when its buffer no longer holds it). A callback that
-raises is logged and the listener carries on.
+:meth:`EventListener.stop`: a dropped stream is reopened after a
+:class:`~radical.orbit.backoff.Backoff` delay (a fast first retry, then capped at a
+few seconds), resuming with ``Last-Event-ID`` so the bridge replays what was missed
+(or sends a ``gap`` event when its buffer no longer holds it). A callback that
+raises is logged and the listener carries on. The stream is a request like any
+other of the :class:`~radical.orbit.client.transport.BridgeHTTP` seam, so its
+failures read exactly like those of a plain request.
 
 Subscription is explicit: the bridge opens every stream with a ``hello`` event, and
 :meth:`EventListener.start` returns only once the first one arrived, so an event
 raised after ``register_callback`` returns cannot be missed.
 
     # BridgeClient.register_callback does this for you:
-    listener = EventListener(f"{url}/events", {}, make_http_client, to_error, to_unavailable)
+    listener = EventListener(bridge_http)
     cid = listener.add(Subscription("ep", "*", "job_state", print))
     listener.start(timeout=10)      # raises BridgeUnavailableError / AuthenticationError
     ...
@@ -26,30 +29,34 @@ import contextlib
 import itertools
 import json
 import logging
-import random
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Final
 
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import EventSource
 
+from ..backoff import Backoff
 from ..errors import OrbitError, UsageError
 from ..models.messages import session_tag
+from .transport import CONNECT_TIMEOUT, BridgeHTTP
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[dict[str, Any]], None]
 """``callback(event)``; ``event`` is the decoded ``data:`` of one ``/events`` entry."""
 
-#: reconnect backoff: first delay, cap (seconds); each delay gets up to +50 % jitter
-BACKOFF_INITIAL = 0.1
-BACKOFF_MAX = 5.0
+#: waits between reconnection attempts: the first within 0.2 s (a bridge restart is
+#: usually quick), then doubling up to 5 s, so a lost bridge is noticed soon after it is back
+RECONNECT: Final = Backoff(initial=0.2, cap=5.0)
 #: the bridge sends a keep-alive comment every 15 s; silence for this long means dead
 STREAM_READ_TIMEOUT = 45.0
+#: the path of the stream, and the context of its error messages
+EVENTS_PATH = "/events"
+CONTEXT = "bridge /events"
 
 _WILDCARD_CHARS = frozenset("*?[")
 
@@ -104,29 +111,15 @@ class Subscription:
 class EventListener:
     """Background SSE reader that dispatches events to :class:`Subscription` callbacks.
 
-    :param url: the full ``/events`` URL
-    :param headers: request headers (authorization); kept private, never logged
-    :param client_factory: builds the ``httpx.Client`` the stream uses (given the
-        stream timeout), so the owner controls TLS and transports
-    :param error_mapper: turns a non-2xx stream response into the SDK's exception
-    :param unavailable: turns a transport failure into the SDK's exception
+    :param http: the owner's HTTP seam: its client, TLS, headers (authorization) and
+        error mapping serve the stream too
     """
 
     _counter = itertools.count(1)
 
-    def __init__(
-        self,
-        url: str,
-        headers: dict[str, str],
-        client_factory: Callable[[httpx.Timeout], httpx.Client],
-        error_mapper: Callable[[httpx.Response], OrbitError],
-        unavailable: Callable[[Exception], OrbitError],
-    ) -> None:
-        self.url = url
-        self._headers = headers
-        self._client_factory = client_factory
-        self._error_mapper = error_mapper
-        self._unavailable = unavailable
+    def __init__(self, http: BridgeHTTP) -> None:
+        self._http = http
+        self.url = f"{http.url}{EVENTS_PATH}"
         self._subs: dict[str, Subscription] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -196,9 +189,7 @@ class EventListener:
         self._first_attempt_done.wait(timeout)
         if self._subscribed.is_set():
             return
-        error = self._first_error or self._unavailable(
-            TimeoutError(f"no 'hello' event within {timeout:g} s")
-        )
+        error = self._first_error or self._http.unavailable(f"no 'hello' event within {timeout:g} s", CONTEXT)
         self.stop()
         raise error
 
@@ -221,37 +212,32 @@ class EventListener:
 
     # -- the thread ----------------------------------------------------------------
     def _run(self) -> None:
-        delay = BACKOFF_INITIAL
-        timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
-        with self._client_factory(timeout) as client:
-            while not self._stop.is_set():
-                try:
-                    self._stream_once(client)
-                    reason = "stream ended"
-                except OrbitError as exc:
-                    reason = exc.message
-                    self._fail_first(exc)
-                except (httpx.HTTPError, SSEError, OSError) as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    self._fail_first(self._unavailable(exc))
-                except Exception as exc:  # keep listening whatever happens; this is a bug
-                    log.exception("event stream %s: unexpected failure", self.url)
-                    reason = f"{type(exc).__name__}: {exc}"
-                    self._fail_first(self._unavailable(exc))
-                finally:
-                    self._sock = None
-                    was_subscribed = self._subscribed.is_set()
-                    self._subscribed.clear()
-                if self._stop.is_set():
-                    break
-                if was_subscribed:
-                    delay = BACKOFF_INITIAL
-                wait = delay * (1.0 + random.random() / 2)
-                level = logging.INFO if was_subscribed else logging.DEBUG
-                log.log(level, "event stream %s: %s; reconnecting in %.2f s", self.url, reason, wait)
-                if self._stop.wait(wait):
-                    break
-                delay = min(delay * 2, BACKOFF_MAX)
+        attempt = 0  # failed attempts since the stream was last subscribed
+        while not self._stop.is_set():
+            try:
+                self._stream_once()
+                reason = "stream ended"
+            except OrbitError as exc:  # transport failures and error answers, mapped by the seam
+                reason = exc.message
+                self._fail_first(exc)
+            except Exception as exc:  # keep listening whatever happens; this is a bug
+                log.exception("event stream %s: unexpected failure", self.url)
+                reason = f"{type(exc).__name__}: {exc}"
+                self._fail_first(self._http.unavailable(reason, CONTEXT))
+            finally:
+                self._sock = None
+                was_subscribed = self._subscribed.is_set()
+                self._subscribed.clear()
+            if self._stop.is_set():
+                break
+            if was_subscribed:
+                attempt = 0
+            wait = RECONNECT.delay(attempt)
+            level = logging.INFO if was_subscribed else logging.DEBUG
+            log.log(level, "event stream %s: %s; reconnecting in %.2f s", self.url, reason, wait)
+            if self._stop.wait(wait):
+                break
+            attempt += 1
         log.debug("event listener for %s stopped", self.url)
 
     def _fail_first(self, exc: OrbitError) -> None:
@@ -259,16 +245,14 @@ class EventListener:
             self._first_error = exc
             self._first_attempt_done.set()
 
-    def _stream_once(self, client: httpx.Client) -> None:
-        headers = dict(self._headers)
-        headers["Accept"] = "text/event-stream"
-        headers["Cache-Control"] = "no-store"
+    def _stream_once(self) -> None:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
-        with client.stream("GET", self.url, headers=headers) as response:
-            if response.status_code >= 300:
-                response.read()
-                raise self._error_mapper(response)
+        timeout = httpx.Timeout(CONNECT_TIMEOUT, read=STREAM_READ_TIMEOUT)
+        with self._http.stream("GET", EVENTS_PATH, context=CONTEXT, headers=headers, timeout=timeout) as response:
+            # httpx's public "network_stream" extension: stop() shuts this socket down
+            # to wake a read that would otherwise wait for the next keep-alive
             stream = response.extensions.get("network_stream")
             if stream is not None:
                 sock = stream.get_extra_info("socket")

@@ -128,7 +128,7 @@ class Logins:
         req = entry.request
         if entry.expires_at <= time.time():
             raise CodeError("The authorization code has expired")
-        if not hmac.compare_digest(req.client_id, client_id):
+        if req.client_id != client_id:
             raise CodeError("The authorization code was issued to another client")
         if req.redirect_uri != redirect_uri:
             raise CodeError("redirect_uri does not match the one of the authorization request")

@@ -57,6 +57,7 @@ class TestSubmissionId:
         assert first.http_status == 202 and first["code"] == "Accepted"
         assert again.http_status == 200 and again["code"] == "Duplicate" and again["DATA_TYPE"] == "transfer_result"
         assert again["task_id"] == first["task_id"] and again["submission_id"] == sid
+        assert again["task_link"]["href"] == f"/v0.10/task/{first['task_id']}?format=json"
         task = wait(tc, first["task_id"])
         assert task["label"] == "first" and task["files_transferred"] == 1
         assert (root / d[1:] / "out" / "f").exists() and not (root / d[1:] / "out" / "g").exists()

@@ -140,7 +140,8 @@ def _check_delete_items(coll: Collection, items: list[Any]) -> None:
 
 
 def _accepted(task: Task, created: bool, kind: str, resource: str) -> Response:
-    link = {"DATA_TYPE": "link", "href": f"task/{task.task_id}?format=json", "rel": "related", "resource": "task", "title": "related task"}
+    # the href as in the SDK's canned submit_transfer/submit_delete responses
+    link = {"DATA_TYPE": "link", "href": f"{PREFIX}/task/{task.task_id}?format=json", "rel": "related", "resource": "task", "title": "related task"}
     if created:
         msg = f"The {kind} has been accepted and a task has been created and queued for execution"
         return result("Accepted", msg, resource, f"{kind}_result", 202, submission_id=task.submission_id, task_id=task.task_id, task_link=link)

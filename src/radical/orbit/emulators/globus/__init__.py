@@ -18,7 +18,8 @@ Orbit but its error tree).
 Inside: the task record (``task``), the runs a task executes on its worker thread
 (``runner``, ``transfer_run``, ``delete_run``), the engine that admits, persists and
 cancels them (``engine``), the Transfer routes by section of Globus's API reference
-(``transfer_api``), the Auth slice (``auth_api``) and the emulator's own admin routes
+(``transfer_api``), the Auth slice (``auth_api``), the browser login's consent page
+(``login_pages``, with its codes in ``logins``) and the emulator's own admin routes
 (``admin_api``).
 """
 

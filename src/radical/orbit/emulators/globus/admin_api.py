@@ -8,6 +8,9 @@ design (the emulator binds to loopback and plays a test double):
   — a token for the dev user (what the CLI's ``emulator token`` prints)
 - ``POST /_emulator/clients`` — register a new confidential client
 - ``POST /_emulator/expire_tokens`` — expire every access token now
+- ``GET|PATCH /_emulator/login`` ``{"auto_approve"?, "code_lifetime"?}`` — browser-login
+  settings: auto-approve answers the authorize URL with a code, without the consent page
+- ``POST /_emulator/expire_codes`` — expire every outstanding authorization code now
 - ``GET|PUT|PATCH|DELETE /_emulator/faults`` — read / replace / merge / reset faults
 - ``POST /_emulator/faults/paths``, ``DELETE /_emulator/faults/paths/{id}`` — path faults
 - ``GET|DELETE /_emulator/counters`` — per-route request counters
@@ -95,6 +98,28 @@ async def expire_tokens(request: Request) -> Response:
     return json_response({"expired": emulator_of(request).auth.expire_all()})
 
 
+class LoginSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto_approve: bool | None = None
+    code_lifetime: int | None = Field(default=None, ge=1, le=3600)
+
+
+async def login(request: Request) -> Response:
+    logins = emulator_of(request).logins
+    if request.method == "PATCH":
+        req: LoginSettings = _validate(LoginSettings, await _json(request))
+        if req.auto_approve is not None:
+            logins.auto_approve = req.auto_approve
+        if req.code_lifetime is not None:
+            logins.code_lifetime = req.code_lifetime
+    return json_response({"auto_approve": logins.auto_approve, "code_lifetime": logins.code_lifetime})
+
+
+async def expire_codes(request: Request) -> Response:
+    return json_response({"expired": emulator_of(request).logins.expire_codes()})
+
+
 async def faults(request: Request) -> Response:
     state = emulator_of(request).faults
     if request.method == "PUT":
@@ -162,6 +187,8 @@ routes = [
     Route("/_emulator/token", dev_token, methods=["POST"]),
     Route("/_emulator/clients", new_client, methods=["POST"]),
     Route("/_emulator/expire_tokens", expire_tokens, methods=["POST"]),
+    Route("/_emulator/login", login, methods=["GET", "PATCH"]),
+    Route("/_emulator/expire_codes", expire_codes, methods=["POST"]),
     Route("/_emulator/faults", faults, methods=["GET", "PUT", "PATCH", "DELETE"]),
     Route("/_emulator/faults/paths", add_path_fault, methods=["POST"]),
     Route("/_emulator/faults/paths/{fault_id}", remove_path_fault, methods=["DELETE"]),

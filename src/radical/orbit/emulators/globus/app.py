@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import admin_api, auth_api, transfer_api
+from . import admin_api, auth_api, login_pages, transfer_api
 from .context import Emulator
 from .errors import GlobusError, error_response
 from .settings import EmulatorSettings
@@ -116,7 +116,7 @@ def create_app(settings: EmulatorSettings | None = None, *, emulator: Emulator |
         em.close()
 
     app = Starlette(
-        routes=[*admin_api.routes, *auth_api.routes, *transfer_api.routes],
+        routes=[*admin_api.routes, *auth_api.routes, *login_pages.routes, *transfer_api.routes],
         exception_handlers={
             GlobusError: _on_globus_error,
             HTTPException: _on_http_error,

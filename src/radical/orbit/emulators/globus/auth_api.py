@@ -1,9 +1,11 @@
 """The slice of Globus Auth the SDK and CLI need: the token endpoint and a few reads.
 
 ``POST /v2/oauth2/token`` speaks the ``client_credentials`` grant (confidential client,
-HTTP Basic) and the ``refresh_token`` grant (native client via ``client_id`` in the
-form, or confidential via Basic). Answers carry ``other_tokens`` and never an
-``id_token`` (the SDK would try to verify it against OIDC discovery).
+HTTP Basic), the ``refresh_token`` grant and the ``authorization_code`` grant that
+ends a browser login (see :mod:`.login_pages`). A native client names itself with
+``client_id`` in the form and has no secret; a confidential one authenticates with
+HTTP Basic, as the SDK's two login clients do. Answers carry ``other_tokens`` and never
+an ``id_token`` (the SDK would try to verify it against OIDC discovery).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .context import emulator_of
+from .context import Emulator, emulator_of
 from .errors import json_response
+from .logins import CodeError
 from .settings import DEV_USERNAME
 from .state import Identity, ScopeError, TokenRecord
 
@@ -90,7 +93,51 @@ async def token(request: Request) -> Response:
         if body2 is None:
             return oauth_error("invalid_grant", "The refresh token is invalid, expired or revoked", 401)
         return json_response(body2)
+    if grant == "authorization_code":
+        return exchange_code(em, form, creds)
     return oauth_error("unsupported_grant_type", f"grant_type {grant!r} is not supported by the emulator")
+
+
+def code_client(em: Emulator, form: dict[str, str], creds: tuple[str, str] | None) -> str | Response:
+    """The client redeeming a code (already authenticated when Basic was sent), or the error."""
+    named = str(form.get("client_id") or "")
+    if creds is not None:
+        if named and named != creds[0]:
+            return oauth_error("invalid_client", "client_id in the form differs from the HTTP Basic client", 401)
+        return creds[0]
+    if not named:
+        return oauth_error("invalid_client", "client_id is required (a confidential client uses HTTP Basic instead)", 401)
+    if em.auth.has_client(named):
+        return oauth_error("invalid_client", "A confidential client must authenticate with HTTP Basic", 401)
+    if named != em.settings.native_client_id:
+        return oauth_error("invalid_client", f"Unknown client_id '{named}'", 401)
+    return named
+
+
+def exchange_code(em: Emulator, form: dict[str, str], creds: tuple[str, str] | None) -> Response:
+    """``grant_type=authorization_code``: the tokens of an approved browser login, once.
+
+    Consents come with the scopes the login asked for: a dependent ``data_access``
+    scope on the Transfer scope clears ConsentRequired for that collection.
+    """
+    client_id = code_client(em, form, creds)
+    if isinstance(client_id, Response):
+        return client_id
+    code = str(form.get("code") or "")
+    redirect_uri = form.get("redirect_uri")
+    if not code or redirect_uri is None:
+        return oauth_error("invalid_request", "code and redirect_uri are required")
+    try:
+        req = em.logins.redeem(code, client_id, redirect_uri, form.get("code_verifier"))
+    except CodeError as exc:
+        return oauth_error("invalid_grant", str(exc), 401)
+    try:
+        body = em.auth.grant(Identity.dev(), client_id, req.scope, refresh=req.offline)
+    except ScopeError as exc:  # checked at the authorize step; kept for a changed scope parser
+        return oauth_error("invalid_scope", f"Unknown scope: {exc}")
+    for doc in [body, *body["other_tokens"]]:
+        doc["state"] = req.state if req.state is not None else "_default"
+    return json_response(body)
 
 
 def _record(request: Request, form_token: str) -> TokenRecord | None:

@@ -20,6 +20,7 @@ from ...errors import describe_validation_errors
 from .collections import CollectionRegistry, CollectionSpec, default_specs
 from .engine import TaskEngine
 from .faults import FaultSettings, FaultState
+from .logins import Logins
 from .settings import ClientSpec, EmulatorSettings
 from .state import AuthState
 
@@ -101,6 +102,7 @@ class Emulator:
         self.auth.add_client(client.client_id, client.client_secret)
         for spec in [*settings.clients, *cfg.clients]:
             self.auth.add_client(spec.client_id, spec.client_secret)
+        self.logins = Logins(settings.auth_code_lifetime, settings.auto_approve_login)
         if settings.faults is not None:
             faults = FaultSettings.model_validate(settings.faults) if settings.faults else None
         else:

@@ -56,7 +56,9 @@ class TaskEngine:
         self.retry_interval = retry_interval
         self.limits = {"TRANSFER": max_active_transfers, "DELETE": max_active_deletes}
         self.tasks: dict[str, Task] = {}
-        self.submissions: dict[str, str] = {}
+        #: (owner identity, submission_id) -> task_id: a submission id is looked up among
+        #: its user's own submissions only (another user's task is never named)
+        self.submissions: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
         self._dirty = threading.Event()
         self._stopping = threading.Event()
@@ -77,15 +79,15 @@ class TaskEngine:
             if task.status not in FINISHED:  # interrupted by the restart: run it again
                 task.restart()
             self.tasks[task.task_id] = task
-        self.submissions = dict(data.get("submissions", {}))
+            self.submissions.setdefault((task.owner_id, task.submission_id), task.task_id)
 
     def save(self) -> None:
         if self._path is None:
             return
         with self._lock:
             tasks = list(self.tasks.values())
-            subs = dict(self.submissions)
-        atomic_write_json(self._path, {"tasks": [t.to_json() for t in tasks], "submissions": subs})
+        # each task carries its owner and submission_id: the index is rebuilt from them on load
+        atomic_write_json(self._path, {"tasks": [t.to_json() for t in tasks]})
 
     def mark_dirty(self) -> None:
         """Something changed: the ticker saves the state file soon (never on the request path)."""
@@ -134,14 +136,21 @@ class TaskEngine:
     def new_submission_id(self) -> str:
         return str(uuid.uuid4())
 
-    def submit(self, task: Task) -> tuple[Task, bool]:
-        """Register ``task``; returns (task, created) — an existing one for a reused submission_id."""
+    def submitted(self, owner_id: str, submission_id: str) -> Task | None:
+        """The task ``owner_id`` already submitted with ``submission_id`` (transfer or delete)."""
         with self._lock:
-            existing = self.submissions.get(task.submission_id)
+            task_id = self.submissions.get((owner_id, submission_id))
+            return self.tasks.get(task_id) if task_id else None
+
+    def submit(self, task: Task) -> tuple[Task, bool]:
+        """Register ``task``; returns (task, created) — the owner's earlier task for a reused submission_id."""
+        key = (task.owner_id, task.submission_id)
+        with self._lock:
+            existing = self.submissions.get(key)
             if existing and existing in self.tasks:
                 return self.tasks[existing], False
             self.tasks[task.task_id] = task
-            self.submissions[task.submission_id] = task.task_id
+            self.submissions[key] = task.task_id
             self._admit()
         self.mark_dirty()
         return task, True

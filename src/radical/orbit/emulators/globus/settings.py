@@ -39,6 +39,8 @@ class EmulatorSettings(BaseModel):
     :param token_lifetime: seconds an access token lives (``expires_in``)
     :param state_dir: when set, tasks and issued tokens persist there across restarts
     :param retry_interval: seconds between retries of a failing file inside a task
+    :param auth_code_lifetime: seconds an authorization code stays redeemable
+    :param auto_approve_login: skip the consent page (tests without a browser)
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,6 +54,10 @@ class EmulatorSettings(BaseModel):
     client_id: str | None = None
     client_secret: str | None = Field(default=None, repr=False)
     native_client_id: str = NATIVE_CLIENT_ID
+    #: seconds an authorization code from a browser login may wait to be exchanged
+    auth_code_lifetime: int = Field(default=600, ge=1, le=3600)
+    #: answer ``/v2/oauth2/authorize`` with a code at once, without the consent page
+    auto_approve_login: bool = False
     retry_interval: float = Field(default=1.0, gt=0)
     max_active_transfers: int = Field(default=3, ge=1)
     max_active_deletes: int = Field(default=3, ge=1)

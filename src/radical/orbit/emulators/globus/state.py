@@ -176,6 +176,11 @@ class AuthState:
         self.add_client(cid, secret)
         return cid, secret
 
+    def has_client(self, client_id: str) -> bool:
+        """Whether ``client_id`` is a registered confidential client."""
+        with self._lock:
+            return client_id in self._clients
+
     def check_client(self, client_id: str, secret: str) -> bool:
         with self._lock:
             known = self._clients.get(client_id)

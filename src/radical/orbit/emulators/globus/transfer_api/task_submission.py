@@ -2,13 +2,19 @@
 
 A submission is checked whole before a task exists (every item's paths, the
 deadline, the sync level), so a bad one is a clear 400/403 instead of a task that
-fails later; a reused ``submission_id`` answers 200 ``Duplicate`` with the original
-task, which is what makes Globus submissions safe to retry.
+fails later. A ``submission_id`` the caller already used answers 200 ``Duplicate``
+with the original task, whatever the new body says and whether the first submission
+was a transfer or a delete: Globus accepts and runs a submission id once, which is
+what makes submissions safe to retry. Ids are looked up among the caller's own
+submissions (Globus never shows one user another's task); one the emulator never
+issued is accepted like an issued one; one that is not a UUID is refused (see
+docs/emulator.md for what is known of Globus's answers and what is guessed).
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import time
 import uuid
 from typing import Any, Literal
@@ -102,6 +108,8 @@ class DeleteRequest(TaskOptions):
 
 
 SYNC_LEVELS = {"exists": 0, "size": 1, "mtime": 2, "checksum": 3}
+#: a submission id as GET /submission_id hands it out (any case)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def _check_parent(coll: Collection, path: str) -> None:
@@ -132,21 +140,28 @@ def _check_delete_items(coll: Collection, items: list[Any]) -> None:
 
 
 def _accepted(task: Task, created: bool, kind: str, resource: str) -> Response:
-    link = {"DATA_TYPE": "link", "href": f"task/{task.task_id}?format=json", "rel": "related", "resource": "task", "title": "related task"}
+    # the href as in the SDK's canned submit_transfer/submit_delete responses
+    link = {"DATA_TYPE": "link", "href": f"{PREFIX}/task/{task.task_id}?format=json", "rel": "related", "resource": "task", "title": "related task"}
     if created:
         msg = f"The {kind} has been accepted and a task has been created and queued for execution"
         return result("Accepted", msg, resource, f"{kind}_result", 202, submission_id=task.submission_id, task_id=task.task_id, task_link=link)
-    msg = f"A {kind} with submission_id '{task.submission_id}' was already submitted"
+    msg = f"A {task.type.lower()} with submission_id '{task.submission_id}' was already submitted"
     return result("Duplicate", msg, resource, f"{kind}_result", 200, submission_id=task.submission_id, task_id=task.task_id, task_link=link)
 
 
-def _duplicate(request: Request, submission_id: str | None) -> Task | None:
-    """The task an earlier submission with this id created, if any."""
-    if not submission_id:
-        return None
-    engine = emulator_of(request).engine
-    existing = engine.submissions.get(submission_id)
-    return engine.get(existing) if existing else None
+def submission_id_of(given: str | None) -> str:
+    """The canonical (lower-case) form of the body's submission id; a fresh one when absent."""
+    if given is None:
+        return str(uuid.uuid4())
+    if not _UUID.match(given):
+        shown = given if len(given) <= 64 else given[:64] + "..."
+        raise bad_request(f"Invalid submission_id '{shown}': a submission id is a UUID, as GET /submission_id returns")
+    return given.lower()
+
+
+def _duplicate(request: Request, owner_id: str, submission_id: str) -> Task | None:
+    """The task the caller's earlier submission with this id created, if any."""
+    return emulator_of(request).engine.submitted(owner_id, submission_id)
 
 
 async def get_submission_id(request: Request) -> Response:
@@ -157,7 +172,8 @@ async def get_submission_id(request: Request) -> Response:
 async def submit_transfer(request: Request) -> Response:
     token = authenticate(request)
     req: TransferRequest = await body_of(request, TransferRequest)
-    if (task := _duplicate(request, req.submission_id)) is not None:
+    submission_id = submission_id_of(req.submission_id)
+    if (task := _duplicate(request, token.identity_id, submission_id)) is not None:
         return _accepted(task, False, "transfer", request.url.path)
     if not req.DATA:
         raise bad_request("A transfer requires at least one item", "ClientError.BadRequest.NoTransferItems")
@@ -180,7 +196,7 @@ async def submit_transfer(request: Request) -> Response:
         type="TRANSFER",
         owner_id=token.identity_id,
         username=token.username,
-        submission_id=req.submission_id or str(uuid.uuid4()),
+        submission_id=submission_id,
         request=payload,
         source_endpoint_id=src.id,
         destination_endpoint_id=dst.id,
@@ -197,7 +213,8 @@ async def submit_transfer(request: Request) -> Response:
 async def submit_delete(request: Request) -> Response:
     token = authenticate(request)
     req: DeleteRequest = await body_of(request, DeleteRequest)
-    if (task := _duplicate(request, req.submission_id)) is not None:
+    submission_id = submission_id_of(req.submission_id)
+    if (task := _duplicate(request, token.identity_id, submission_id)) is not None:
         return _accepted(task, False, "delete", request.url.path)
     if not req.DATA:
         raise bad_request("A delete requires at least one item", "ClientError.BadRequest.NoDeleteItems")
@@ -209,7 +226,7 @@ async def submit_delete(request: Request) -> Response:
         type="DELETE",
         owner_id=token.identity_id,
         username=token.username,
-        submission_id=req.submission_id or str(uuid.uuid4()),
+        submission_id=submission_id,
         request=req.model_dump(mode="json"),
         source_endpoint_id=coll.id,
         destination_endpoint_id=None,

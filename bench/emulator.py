@@ -10,7 +10,7 @@ each run). Both read from a warm page cache. Target: emulator within 1.5x of cp.
 Then ``get_task`` on a finished task: sequential requests/s through the SDK
 (TransferClient, keep-alive session) and through a bare httpx client.
 
-    python bench/emulator.py                 # 256 MiB tree, ~20-40 s
+    python bench/emulator.py                 # a 256 MiB tree
     python bench/emulator.py --size 1024     # the 1 GiB run
     python bench/emulator.py --verify        # also a verify_checksum=True transfer
 """
@@ -37,7 +37,7 @@ from radical.orbit.testing import start_emulator
 
 MiB = 1024 * 1024
 #: seconds between get_task polls while timing a transfer; the time is read only when a
-#: poll sees SUCCEEDED, so this bounds the error added to a ~0.15-0.4 s copy
+#: poll sees SUCCEEDED, so this bounds the error added to the copy's time
 POLL = 0.005
 
 

@@ -1,9 +1,9 @@
 """Globus plugin benchmark (issue 4): polling cost, notification latency, isolation, overhead.
 
-Setup (loopback only, ~1-2 min, ``--quick`` ~40 s): the Globus emulator, a bridge and
-an endpoint hosting ``globus``, each a real subprocess started through
-:mod:`radical.orbit.testing` with a private temporary HOME; globus-sdk in the endpoint
-and in this process point at the emulator through ``GLOBUS_SDK_SERVICE_URL_*``.
+Setup (loopback only): the Globus emulator, a bridge and an endpoint hosting
+``globus``, each a real subprocess started through :mod:`radical.orbit.testing` with a
+private temporary HOME; globus-sdk in the endpoint and in this process point at the
+emulator through ``GLOBUS_SDK_SERVICE_URL_*``.
 
 Measured:
 
@@ -14,8 +14,8 @@ Measured:
 2. State change -> client callback latency: 12 transfers of different durations; a
    direct SDK observer polls the emulator every 50 ms to timestamp the change; the
    ``transfer_status`` callback of the SDK timestamps its arrival. Target p50 <= 2 s.
-3. ``ls`` median latency idle vs. with 100 concurrent ``task_wait`` calls in flight
-   (the original: 19 s with 6). Target <= 1.5x.
+3. ``ls`` median latency idle vs. with 100 concurrent ``task_wait`` calls in flight.
+   Target <= 1.5x.
 4. Per-call latency (``ls``, ``get_task``) through Orbit vs. the direct globus-sdk call
    on the same emulator, on raw loopback and with 50 ms of emulated Globus latency.
    Target <= 2x.
@@ -335,7 +335,7 @@ def render() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="globus plugin benchmark (loopback)")
-    ap.add_argument("--quick", action="store_true", help="fewer tasks and samples (~40 s)")
+    ap.add_argument("--quick", action="store_true", help="fewer tasks and samples")
     ap.add_argument("--markdown", type=Path, help="also write the table to this file")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON (for bench/run_all.py)")
     args = ap.parse_args()

@@ -1,315 +1,210 @@
-"""Relay benchmark: what the bridge adds to a no-op plugin call (issue 2).
+"""Relay benchmark: what our relay adds to a no-op call, next to what the original Orbit's adds (issue 12).
 
-Setup (loopback only, ~50 s): a real bridge and a real endpoint, started as
-subprocesses through :mod:`radical.orbit.testing` (private temporary HOME), and a
-bare Starlette app with one ``GET /ping`` route served by uvicorn in a third
-process with the same loop/HTTP implementation the bridge uses.
+Four servers in one run, on 127.0.0.1, each called by the same client code (measure.py):
 
-Measured with the same client code on both sides (httpx, except for capacity):
+* ours: a real bridge and endpoint (sysinfo) started through
+  :mod:`radical.orbit.testing` as a user starts them; ``GET /{ep}/sysinfo/ping``;
+* our bare app (bare_app.py: one ``GET /ping``), served the way our bridge serves;
+* the original: ``radical.orbit==0.2.0`` from the package index, installed by this
+  bench into a venv of its own (original.py), its bridge and endpoint over plain
+  HTTP; ``GET /{ep}/sysinfo/homedir``, its cheapest route;
+* its bare app: the same bare app under the original's own uvicorn settings
+  (original_launch.py).
 
-* latency: sequential ``GET /{ep}/sysinfo/ping`` through client -> bridge ->
-  endpoint, next to ``GET /ping`` on the bare app; median and p99. Relay and
-  direct run in alternating rounds so background load hits both alike.
-* throughput: requests/s with 32 concurrent clients (threads), each with its own
-  ``httpx.Client``, and with one shared client; relay vs direct, in alternating
-  short runs (median of each side).
-* capacity: the same, driven by a load generator light enough that the servers,
-  not the client, run out of CPU: 32 keep-alive connections on one uvloop loop in
-  a separate process, responses parsed by httptools. The 32 httpx threads share
-  one GIL and keep the client process at one core while the servers idle; these
-  runs show what the bridge and endpoint themselves can carry.
-* where the CPU went: cores used by the client or load generator, the bridge,
-  the endpoint and the direct server during each kind of run (from /proc, Linux).
+Each relay is compared with its own bare app: "added" = relay - its bare app, so
+that the server settings of either stack are not counted as relay cost. All four
+run in alternating rounds so that background load hits them alike:
 
-Targets (issue 2): added median <= 0.4 ms; relayed rate >= 80 % of the direct rate
-with the 32 httpx clients. Capacity has no target; it is reported beside them.
+* latency: sequential calls with httpx; median and p99;
+* throughput: 32 httpx threads, each with its own client, and sharing one client;
+* capacity: a light load generator (uvloop + httptools, its own process, 32
+  keep-alive connections) that leaves the CPU to the servers;
+* where the CPU went: cores used by the client or load generator and each server
+  process during each kind of run (/proc, Linux).
 
-    python bench/relay.py [--requests 3000] [--duration 4] [--json out.json]
+Targets (issue 12): our added median <= 0.5x the original's; our relay capacity
+>= 3x the original's; our relay capacity >= 50 % of our bare app's.
+
+    python bench/relay.py [--requests 3000] [--no-original] [--original-venv DIR] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib.util
+import contextlib
+import importlib.metadata
 import json
-import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
-from urllib.parse import urlsplit
+from typing import Any
 
-import httptools
 import httpx
-from rich.console import Console
-from rich.table import Table
+from measure import CONCURRENCY, CpuMeter, capacity, latencies, pct, rate
+from original import VERSION as ORIGINAL_VERSION
+from original import (
+    OriginalStack,
+    OriginalUnavailable,
+    Process,
+    clean_env,
+    default_venv,
+    describe,
+    ensure_installed,
+)
+from relay_report import print_tables, tables, targets
 
 from radical.orbit.testing import free_port, start_bridge, start_endpoint
 
+HERE = Path(__file__).resolve().parent
 TOKEN = "bench-relay-token"
 ENDPOINT = "bench"
-CONCURRENCY = 32
-TARGET_ADDED_MEDIAN_MS = 0.4
-TARGET_RATE_RATIO = 0.80
+MODES = ("own", "shared", "capacity")
+OURS_SERVER = "loop uvloop, http httptools (when installed), access log off, no server header"
 
 
-# -- the direct baseline: a bare Starlette app under uvicorn --------------------------------
+@dataclass
+class Side:
+    """One server the clients call: a stack's relay or its bare app, with what was measured on it."""
+
+    stack: str  # "ours" or "original"
+    kind: str  # "relay" or "bare"
+    url: str
+    headers: dict[str, str]
+    pids: dict[str, int | None]  # role -> pid, for the CPU meter
+    lat: list[float] = field(default_factory=list)
+    runs: dict[str, list[float]] = field(default_factory=dict)
+    cores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    errors: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        def median(mode: str) -> float | None:
+            return statistics.median(self.runs[mode]) if self.runs.get(mode) else None
+
+        cores = {}
+        for mode, used in self.cores.items():
+            if used:
+                cores[mode] = {role: statistics.mean(u.get(role, 0.0) for u in used) for role in used[0]}
+        return {
+            "url": self.url,
+            "median_ms": statistics.median(self.lat) * 1000 if self.lat else None,
+            "p99_ms": pct(self.lat, 0.99) * 1000 if self.lat else None,
+            "requests": len(self.lat),
+            **{f"rps_{mode}": median(mode) for mode in MODES},
+            "cpu_cores": cores,
+            "errors": self.errors,
+        }
 
 
-def serve_direct(port: int) -> None:
-    """Run the bare app (in its own process; see ``--serve-direct``)."""
-    import uvicorn
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+class Run:
+    """The sides still measured; a stack whose processes fail stops being measured, ours excepted."""
 
-    async def ping(request: Request) -> JSONResponse:
-        return JSONResponse({"pong": True})
+    def __init__(self, sides: list[Side], failed: dict[str, str], explain: dict[str, Callable[[], str | None]]) -> None:
+        self.sides = sides
+        self.failed = failed  # stack -> why it has no (or no further) figures
+        self.explain = explain  # stack -> which of its processes ended, if one did
 
-    app = Starlette(routes=[Route("/ping", ping)])
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    uvicorn.run(app, host="127.0.0.1", port=port, loop=loop, http=http, access_log=False, log_level="warning", server_header=False)
+    def each(self, step: Callable[[Side], object]) -> None:
+        for side in self.sides:
+            if side.stack in self.failed:
+                continue
+            if side.stack == "ours":
+                step(side)
+                continue
+            explain = self.explain.get(side.stack, lambda: None)
+            try:
+                step(side)
+            except Exception as exc:  # noqa: BLE001 - its column reports it and the rest runs on
+                why = explain()
+                self.failed[side.stack] = f"failed during the run: {exc}" + (f"; {why}" if why else "")
+            else:
+                if why := explain():  # a dead endpoint behind a live bridge answers errors, not exceptions
+                    self.failed[side.stack] = f"failed during the run: {why}"
 
 
-def start_direct(log_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_our_bare_app(log_dir: Path) -> tuple[Process, str]:
     port = free_port()
-    log = open(log_dir / "direct.log", "wb")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-direct", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    proc = Process("bare-app", [sys.executable, str(HERE / "bare_app.py"), str(port)], clean_env(), log_dir)
+    url = f"http://127.0.0.1:{port}/ping"
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        if proc.proc.poll() is not None:
+            break
         try:
-            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"direct server did not start; see {log_dir / 'direct.log'}")
+    proc.stop()
+    raise RuntimeError(f"our bare app did not start; see {proc.log_path}")
 
 
-# -- measurements ---------------------------------------------------------------------------
+def shown_path(path: Path) -> str:
+    """``path`` with the home directory as ``~``: the report goes into docs."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
-def latencies(client: httpx.Client, url: str, n: int, *, budget: float = 60.0) -> list[float]:
-    """Up to ``n`` sequential calls, stopping early after ``budget`` seconds."""
-    out: list[float] = []
-    give_up = time.perf_counter() + budget
-    for _ in range(n):
-        if time.perf_counter() > give_up:
-            break
-        t0 = time.perf_counter()
-        resp = client.get(url)
-        out.append(time.perf_counter() - t0)
-        if resp.status_code != 200:
-            raise RuntimeError(f"GET {url} -> {resp.status_code}: {resp.text[:200]}")
+def measure(run: Run, args: argparse.Namespace) -> None:
+    """Latency rounds, then each throughput mode, every side in turn within each round."""
+    with contextlib.ExitStack() as stack:
+        clients = {id(s): stack.enter_context(httpx.Client(headers=s.headers, timeout=30)) for s in run.sides}
+        run.each(lambda s: latencies(clients[id(s)], s.url, 300, budget=2))  # warm up
+        per_round = max(1, args.requests // args.rounds)
+        budget = args.latency_budget / (len(run.sides) * args.rounds)
+        for _ in range(args.rounds):
+            run.each(lambda s: s.lat.extend(latencies(clients[id(s)], s.url, per_round, budget=budget)))
+
+    def one(mode: str) -> Callable[[Side], None]:
+        def step(side: Side) -> None:
+            if mode == "capacity":
+                value, errs, used = capacity(side.url, side.headers, args.capacity_duration, side.pids)
+            else:
+                with CpuMeter({"client": os.getpid(), **side.pids}) as meter:
+                    value, errs = rate(side.url, side.headers, args.duration / args.rate_rounds, shared=mode == "shared")
+                used = meter.cores
+            side.runs.setdefault(mode, []).append(value)
+            side.cores.setdefault(mode, []).append(used)
+            side.errors += errs
+
+        return step
+
+    for mode in MODES:
+        for _ in range(args.capacity_rounds if mode == "capacity" else args.rate_rounds):
+            run.each(one(mode))
+
+
+def stack_summary(run: Run, stack: str) -> dict[str, Any]:
+    sides = {s.kind: s.summary() for s in run.sides if s.stack == stack}
+    out: dict[str, Any] = {"note": run.failed.get(stack), **sides}
+    relay, bare = sides.get("relay", {}), sides.get("bare", {})
+    if relay.get("median_ms") is not None and bare.get("median_ms") is not None:
+        out["added_median_ms"] = relay["median_ms"] - bare["median_ms"]
+        out["added_p99_ms"] = relay["p99_ms"] - bare["p99_ms"]
+    if relay.get("rps_capacity") and bare.get("rps_capacity"):
+        out["capacity_vs_bare"] = relay["rps_capacity"] / bare["rps_capacity"]
     return out
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """CPU time (user + system, all threads) of process ``pid`` so far; None off Linux."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class CpuMeter:
-    """Cores each process used while the block ran: ``{name: cores}`` in :attr:`cores`."""
-
-    def __init__(self, pids: dict[str, int | None]) -> None:
-        self.pids = pids
-        self.cores: dict[str, float] = {}
-
-    def __enter__(self) -> Self:
-        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        wall = time.perf_counter() - self._t0
-        for name, pid in self.pids.items():
-            before, after = self._start[name], cpu_seconds(pid)
-            if before is not None and after is not None and wall > 0:
-                self.cores[name] = (after - before) / wall
-
-
-def rate(url: str, headers: dict[str, str], duration: float, *, shared: bool) -> tuple[float, int]:
-    """Requests/s of CONCURRENCY threads calling ``url`` for ``duration`` seconds.
-
-    Threads with the synchronous ``httpx.Client``: on this kind of machine it costs
-    the load generator far less CPU per request than ``httpx.AsyncClient``, so more
-    of the two cores is left to the servers being measured.
-    """
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    count = 1 if shared else CONCURRENCY
-    clients = [httpx.Client(headers=headers, limits=limits, timeout=30) for _ in range(count)]
-    counts = [0] * CONCURRENCY
-    errors = [0] * CONCURRENCY
-    start = threading.Barrier(CONCURRENCY + 1)
-    stop_at = [0.0]
-
-    def worker(i: int) -> None:
-        client = clients[0] if shared else clients[i]
-        client.get(url)  # open the connection before the clock starts
-        start.wait()
-        done = bad = 0
-        while time.perf_counter() < stop_at[0]:
-            if client.get(url).status_code == 200:
-                done += 1
-            else:
-                bad += 1
-        counts[i], errors[i] = done, bad
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(CONCURRENCY)]
-    try:
-        for t in threads:
-            t.start()
-        stop_at[0] = time.perf_counter() + 3600
-        start.wait()
-        t0 = time.perf_counter()
-        stop_at[0] = t0 + duration
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-    finally:
-        for c in clients:
-            c.close()
-    return sum(counts) / elapsed, sum(errors)
-
-
-# -- capacity: a load generator that leaves the CPU to the servers ---------------------
-
-
-class _Driver(asyncio.Protocol):
-    """One keep-alive connection sending the same request back to back until ``stop``."""
-
-    def __init__(self, request: bytes, stop: float, tally: list[int]) -> None:
-        self.request = request
-        self.stop = stop
-        self.tally = tally  # [answered 200, answered otherwise]
-        self.parser = httptools.HttpResponseParser(self)
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._finish(exc)
-
-    def on_message_complete(self) -> None:  # httptools callback: one whole response
-        self.tally[0 if self.parser.get_status_code() == 200 else 1] += 1
-        if time.perf_counter() < self.stop and self.transport is not None:
-            self.transport.write(self.request)
-        else:
-            self._finish(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._finish(exc or ConnectionError("the server closed the connection"))
-
-    def _finish(self, exc: BaseException | None) -> None:
-        if self.transport is not None:
-            self.transport.close()
-        if not self.done.done():
-            if exc is None:
-                self.done.set_result(None)
-            else:
-                self.done.set_exception(exc)
-
-
-def _load_process(url: str, token: str, connections: int, start_at: float, duration: float, out: Any) -> None:
-    """Body of the load generator process: puts ``(answered 200, other, cpu seconds)`` on ``out``."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    request = (
-        f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-        "Accept: */*\r\n\r\n"
-    ).encode("ascii")
-
-    async def drive() -> tuple[int, int]:
-        loop = asyncio.get_running_loop()
-        tally = [0, 0]
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        stop = time.perf_counter() + duration
-        drivers = []
-        for _ in range(connections):
-            _, driver = await loop.create_connection(lambda: _Driver(request, stop, tally), host, port)
-            drivers.append(driver)
-        finished = asyncio.gather(*(d.done for d in drivers), return_exceptions=True)
-        results = await asyncio.wait_for(finished, duration + 30)
-        return tally[0], tally[1] + sum(isinstance(r, BaseException) for r in results)
-
-    cpu0 = time.process_time()
-    try:
-        try:
-            import uvloop
-
-            ok, bad = uvloop.run(drive())
-        except ImportError:
-            ok, bad = asyncio.run(drive())
-    except Exception as exc:  # noqa: BLE001 - reported by the parent instead of a silent timeout
-        out.put(exc)
-        return
-    out.put((ok, bad, time.process_time() - cpu0))
-
-
-def capacity(url: str, token: str, duration: float, pids: dict[str, int | None]) -> tuple[float, int, dict[str, float]]:
-    """Requests/s that 32 light connections get from ``url``; also the cores each process used."""
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    start_at = time.time() + 1.0  # the spawned interpreter starts up before the clock runs
-    proc = ctx.Process(target=_load_process, args=(url, token, CONCURRENCY, start_at, duration, out), daemon=True)
-    proc.start()
-    time.sleep(max(0.0, start_at - time.time()))
-    with CpuMeter(pids) as meter:
-        answer = out.get(timeout=duration + 60)
-    proc.join(timeout=10)
-    if isinstance(answer, Exception):
-        raise RuntimeError(f"the load generator failed on {url}: {answer!r}") from answer  # noqa: TRY004 - not a type error
-    ok, bad, load_cpu = answer
-    cores = dict(meter.cores)
-    cores["client"] = load_cpu / duration
-    return ok / duration, bad, cores
-
-
-# -- main -----------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=3000, help="sequential requests per side for latency")
-    parser.add_argument("--rounds", type=int, default=6, help="alternating relay/direct rounds")
-    parser.add_argument("--latency-budget", type=float, default=14.0, help="at most this many seconds of latency rounds")
-    parser.add_argument("--duration", type=float, default=3.6, help="seconds of load per side and client mode")
-    parser.add_argument("--rate-rounds", type=int, default=3, help="alternating relay/direct runs per client mode")
+    parser.add_argument("--requests", type=int, default=3000, help="at most this many sequential requests per server for latency")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating latency rounds")
+    parser.add_argument("--latency-budget", type=float, default=24.0, help="at most this many seconds of latency rounds in all")
+    parser.add_argument("--duration", type=float, default=3.6, help="seconds of httpx load per server and client mode")
+    parser.add_argument("--rate-rounds", type=int, default=3, help="alternating runs per httpx client mode")
     parser.add_argument("--capacity-duration", type=float, default=2.0, help="seconds per capacity run")
-    parser.add_argument("--capacity-rounds", type=int, default=2, help="alternating relay/direct capacity runs")
+    parser.add_argument("--capacity-rounds", type=int, default=2, help="alternating capacity runs")
+    parser.add_argument("--original-venv", type=Path, default=default_venv(), help=f"venv for radical.orbit=={ORIGINAL_VERSION} (created when missing; default %(default)s)")
+    parser.add_argument("--no-original", action="store_true", help="measure ours only")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--serve-direct", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_direct:
-        serve_direct(args.serve_direct)
-        return 0
+
+    from rich.console import Console
 
     console = Console()
     started = time.monotonic()
@@ -317,140 +212,56 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="orbit-bench-"))
     logs = home / "logs"
     logs.mkdir()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    results: dict[str, Any] = {}
-    direct_proc, direct_url = start_direct(logs)
-    try:
-        with start_bridge(token=TOKEN, home=home, log_dir=logs) as bridge, start_endpoint(
-            ENDPOINT, bridge, plugins=["sysinfo"], home=home, log_dir=logs
-        ) as endpoint:
-            relay_url = f"{bridge.url}/{ENDPOINT}/sysinfo/ping"
-            direct_ping = f"{direct_url}/ping"
-            console.print(f"bridge {bridge.url}, direct {direct_url}; logs in {logs}")
+    failed: dict[str, str] = {}
+    explain: dict[str, Callable[[], str | None]] = {}
+    settings: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        bare, bare_url = start_our_bare_app(logs)
+        stack.callback(bare.stop)
+        bridge = stack.enter_context(start_bridge(token=TOKEN, home=home, log_dir=logs))
+        endpoint = stack.enter_context(start_endpoint(ENDPOINT, bridge, plugins=["sysinfo"], home=home, log_dir=logs))
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        sides = [
+            Side("ours", "relay", f"{bridge.url}/{ENDPOINT}/sysinfo/ping", auth, {"bridge": bridge.pid, "endpoint": endpoint.pid}),
+            Side("ours", "bare", bare_url, auth, {"app": bare.pid}),
+        ]
+        if args.no_original:
+            failed["original"] = "not run (--no-original)"
+        else:
+            try:
+                python = ensure_installed(args.original_venv, console.print)
+                original = stack.enter_context(OriginalStack(python, home / "original", logs))
+                settings, explain["original"] = original.settings, original.exited
+                sides += [
+                    Side("original", "relay", original.relay_url, {}, original.pids["relay"]),
+                    Side("original", "bare", original.bare_url, {}, original.pids["bare"]),
+                ]
+            except OriginalUnavailable as exc:
+                failed["original"] = f"unavailable: {exc}"
+        console.print(f"logs in {logs}")
+        run = Run(sides, failed, explain)
+        measure(run, args)
 
-            # latency, in alternating rounds
-            relay_lat: list[float] = []
-            direct_lat: list[float] = []
-            per_round = max(1, args.requests // args.rounds)
-            with httpx.Client(headers=headers, timeout=30) as client:
-                latencies(client, relay_url, 300, budget=2)
-                latencies(client, direct_ping, 300, budget=2)
-                budget = args.latency_budget / (2 * args.rounds)
-                for _ in range(args.rounds):
-                    relay_lat += latencies(client, relay_url, per_round, budget=budget)
-                    direct_lat += latencies(client, direct_ping, per_round, budget=budget)
-
-            # throughput: alternating short runs, median of each side
-            pids: dict[str, int | None] = {"client": os.getpid(), "bridge": bridge.pid, "endpoint": endpoint.pid, "direct": direct_proc.pid}
-            rates: dict[str, float] = {}
-            cores: dict[str, dict[str, float]] = {}
-            errors = 0
-            for mode in ("own", "shared", "capacity"):
-                runs: dict[str, list[float]] = {"relay": [], "direct": []}
-                used: dict[str, list[dict[str, float]]] = {"relay": [], "direct": []}
-                for _ in range(args.rate_rounds if mode != "capacity" else args.capacity_rounds):
-                    for name, url in (("relay", relay_url), ("direct", direct_ping)):
-                        if mode == "capacity":
-                            value, errs, share = capacity(url, TOKEN, args.capacity_duration, pids)
-                        else:
-                            with CpuMeter(pids) as meter:
-                                value, errs = rate(url, headers, args.duration / args.rate_rounds, shared=mode == "shared")
-                            share = meter.cores
-                        runs[name].append(value)
-                        used[name].append(share)
-                        errors += errs
-                for name, values in runs.items():
-                    rates[f"{name}_{mode}"] = statistics.median(values)
-                    keys = used[name][0].keys() if used[name] else ()
-                    cores[f"{name}_{mode}"] = {k: statistics.mean(u.get(k, 0.0) for u in used[name]) for k in keys}
-    finally:
-        direct_proc.terminate()
-        direct_proc.wait(timeout=10)
-
-    ms = 1000.0
-    r_med, d_med = statistics.median(relay_lat) * ms, statistics.median(direct_lat) * ms
-    r_p99, d_p99 = pct(relay_lat, 0.99) * ms, pct(direct_lat, 0.99) * ms
-    added = r_med - d_med
-    ratio_own = rates["relay_own"] / rates["direct_own"]
-    ratio_shared = rates["relay_shared"] / rates["direct_shared"]
-    ratio_capacity = rates["relay_capacity"] / rates["direct_capacity"]
-    results = {
-        "latency_ms": {"relay_median": r_med, "relay_p99": r_p99, "direct_median": d_med, "direct_p99": d_p99, "added_median": added},
-        "rate_rps": rates,
-        "rate_ratio": {"own_clients": ratio_own, "shared_client": ratio_shared, "capacity": ratio_capacity},
-        "cpu_cores": cores,
-        "errors": errors,
-        "requests": len(relay_lat),
+    results: dict[str, Any] = {
+        "ours": {"version": importlib.metadata.version("radical.orbit"), "server": OURS_SERVER, **stack_summary(run, "ours")},
+        "original": {
+            "version": ORIGINAL_VERSION,
+            "venv": shown_path(args.original_venv),
+            "server": describe(settings) if settings else None,
+            "uvicorn_settings": settings,
+            **stack_summary(run, "original"),
+        },
         "concurrency": CONCURRENCY,
         "seconds": time.monotonic() - started,
         "load_average": [load_before, os.getloadavg()[0]],
         "cpus": os.cpu_count(),
-        "uvloop": importlib.util.find_spec("uvloop") is not None,
-        "httptools": importlib.util.find_spec("httptools") is not None,
     }
-
-    def verdict(ok: bool) -> str:
-        return "[green]ok[/]" if ok else "[red]missed[/]"
-
-    table = Table(title=f"Relay benchmark ({len(relay_lat)} sequential requests per side, {CONCURRENCY} concurrent clients)")
-    table.add_column("measure")
-    table.add_column("relay", justify="right")
-    table.add_column("direct", justify="right")
-    table.add_column("relay - direct / ratio", justify="right")
-    table.add_column("target", justify="right")
-    table.add_row("median latency (ms)", f"{r_med:.3f}", f"{d_med:.3f}", f"{added:+.3f} ms", f"<= +{TARGET_ADDED_MEDIAN_MS} ms {verdict(added <= TARGET_ADDED_MEDIAN_MS)}")
-    table.add_row("p99 latency (ms)", f"{r_p99:.3f}", f"{d_p99:.3f}", f"{r_p99 - d_p99:+.3f} ms", "")
-    table.add_row(
-        "req/s, 32 own clients",
-        f"{rates['relay_own']:.0f}",
-        f"{rates['direct_own']:.0f}",
-        f"{ratio_own:.1%}",  # one decimal: 79.6 % must not read as 80 %
-        f">= {TARGET_RATE_RATIO:.0%} {verdict(ratio_own >= TARGET_RATE_RATIO)}",
-    )
-    table.add_row(
-        "req/s, 1 shared client",
-        f"{rates['relay_shared']:.0f}",
-        f"{rates['direct_shared']:.0f}",
-        f"{ratio_shared:.1%}",
-        f">= {TARGET_RATE_RATIO:.0%} {verdict(ratio_shared >= TARGET_RATE_RATIO)}",
-    )
-    table.add_row(
-        "req/s, capacity",
-        f"{rates['relay_capacity']:.0f}",
-        f"{rates['direct_capacity']:.0f}",
-        f"{ratio_capacity:.0%}",
-        "none (servers saturated)",
-    )
-    console.print(table)
-
-    if any(cores.values()):
-        used = Table(title="Where the CPU went (cores used during the runs; 2 = the whole machine here)")
-        used.add_column("run")
-        for name in ("client", "bridge", "endpoint", "direct"):
-            used.add_column(name if name != "client" else "client / load gen", justify="right")
-        used.add_column("total", justify="right")
-        labels = {"own": "32 own httpx clients", "shared": "1 shared httpx client", "capacity": "capacity (light load gen)"}
-        for mode, label in labels.items():
-            for side in ("relay", "direct"):
-                share = cores.get(f"{side}_{mode}", {})
-                names = ("client", "bridge", "endpoint") if side == "relay" else ("client", "direct")
-                cells = [f"{share[n]:.2f}" if n in names and n in share else "" for n in ("client", "bridge", "endpoint", "direct")]
-                used.add_row(f"{label}, {side}", *cells, f"{sum(share.get(n, 0.0) for n in names):.2f}")
-        console.print(used)
-        console.print(
-            "With httpx threads the client process is held near one core by its GIL while the servers idle: "
-            "those rates measure the client. The capacity runs leave the CPU to the servers."
-        )
-    console.print("original Orbit, same kind of 2-core machine: +0.39 ms median, relay p99 ~1.1 ms, ~1,900 req/s = 77 % of direct")
-    console.print(
-        f"errors: {errors}; uvloop: {results['uvloop']}, httptools: {results['httptools']}; "
-        f"{results['cpus']} CPUs, load average {load_before:.2f} -> {results['load_average'][1]:.2f}; took {results['seconds']:.1f} s"
-    )
-    if load_before > 1.0:
-        console.print("[yellow]the machine was busy with other work: latency and rates are pessimistic[/]")
+    results["targets"] = targets(results)
+    results["tables"] = tables(results)
+    print_tables(console, results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0 if errors == 0 else 1
+    return 0 if results["ours"]["relay"]["errors"] + results["ours"]["bare"]["errors"] == 0 else 1
 
 
 if __name__ == "__main__":

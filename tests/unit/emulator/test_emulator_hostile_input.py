@@ -18,7 +18,7 @@ from radical.orbit.emulators.globus import (
     RunningEmulator,
 )
 from radical.orbit.emulators.globus.collections import file_time, globus_time
-from radical.orbit.emulators.globus.tasks import Task
+from radical.orbit.emulators.globus.task import Task
 
 #: 9999-12-31T23:59:59 at UTC-23:59 is 10000-01-01 in UTC, which datetime cannot show
 AFTER_9999 = "9999-12-31T23:59:59-23:59"

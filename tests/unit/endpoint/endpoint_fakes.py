@@ -6,6 +6,7 @@ Imported by the tests as ``endpoint_fakes`` (pytest puts this directory on sys.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any, Self
 
@@ -196,3 +197,93 @@ class ThreadedBridge:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
+
+
+class FakeProxy:
+    """An HTTP CONNECT proxy on 127.0.0.1 that relays tunnels, or refuses them.
+
+    :param answer: send these bytes to every CONNECT instead of relaying (a 407, junk...)
+    :param credentials: ``user:password`` the proxy wants (407 without them)
+    """
+
+    def __init__(self, *, answer: bytes | None = None, credentials: str | None = None) -> None:
+        self.answer = answer
+        self.credentials = credentials
+        self.port = 0
+        #: the request head of every CONNECT received
+        self.requests: list[bytes] = []
+        #: ``host:port`` of every tunnel opened
+        self.tunnels: list[str] = []
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import base64
+
+        self._writers.add(writer)
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.requests.append(head)
+            if self.answer is not None:
+                writer.write(self.answer)
+                await writer.drain()
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            target = lines[0].split()[1]
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            if self.credentials is not None:
+                wanted = "Basic " + base64.b64encode(self.credentials.encode()).decode()
+                if headers.get("proxy-authorization") != wanted:
+                    writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                    await writer.drain()
+                    return
+            host, _, port = target.rpartition(":")
+            up_reader, upstream = await asyncio.open_connection(host.strip("[]"), int(port))
+            self._writers.add(upstream)
+            self.tunnels.append(target)
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for w in (writer, upstream):
+                if w is not None:
+                    self._writers.discard(w)
+                    w.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        if writer.can_write_eof() and not writer.is_closing():
+            with contextlib.suppress(OSError):
+                writer.write_eof()

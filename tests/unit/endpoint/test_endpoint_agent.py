@@ -166,7 +166,7 @@ class TestEndpointAgent:
                 assert agent.registrations == 1 and len(bridge.connections) == 1
                 await stopped(agent, task)
 
-        with caplog.at_level(logging.WARNING, logger="radical.orbit.endpoint.agent"):
+        with caplog.at_level(logging.WARNING, logger="radical.orbit.endpoint.connection"):
             run(main())
         assert any("over the bridge's 65536" in r.getMessage() for r in caplog.records)
 

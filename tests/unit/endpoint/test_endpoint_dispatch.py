@@ -8,14 +8,11 @@ import time
 from typing import Any
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from radical.orbit.endpoint.dispatch import (
     Dispatcher,
     HostedPlugin,
-    Message,
-    Receive,
-    Scope,
-    Send,
     build_scope,
     call_asgi,
     error_response,

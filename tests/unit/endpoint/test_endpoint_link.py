@@ -216,7 +216,7 @@ def test_oversized_message_ends_the_link_with_1009(run: Callable[[Awaitable[Any]
             link = await open_link(url, max_size=1000)
             await asyncio.wait_for(link.wait_closed(), 5)
             assert not link.open
-            sent = link.protocol.close_sent
+            sent = link.protocol.close_exc.sent
             return sent.code if sent else None
 
     assert run(main()) == 1009  # websockets refused it: "message too big"
@@ -255,18 +255,15 @@ def test_repr_free_of_secrets(run: Callable[[Awaitable[Any]], Any]) -> None:
 
 
 def test_invalid_utf8_from_the_server_ends_the_link_with_1007(run: Callable[[Awaitable[Any]], Any]) -> None:
-    from websockets.frames import Frame, Opcode
-
     async def garbler(ws: ServerConnection) -> None:
-        ws.protocol.send_frame(Frame(Opcode.TEXT, b"\xff\xfe"))
-        ws.send_data()
+        await ws.send(b"\xff\xfe", text=True)  # bytes sent as a text frame, as they are
         await ws.wait_closed()
 
     async def main() -> int | None:
         async with server(garbler) as url:
             link = await open_link(url)
             await asyncio.wait_for(link.wait_closed(), 5)
-            sent = link.protocol.close_sent
+            sent = link.protocol.close_exc.sent
             return sent.code if sent else None
 
     assert run(main()) == 1007

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from radical.orbit.cli.main import cli
-from radical.orbit.endpoint.agent import EndpointAgent
+from radical.orbit.endpoint.plugin_host import PluginHost
 from radical.orbit.endpoint.settings import EndpointSettings, parse_plugin_options
 from radical.orbit.errors import UsageError
 from radical.orbit.models.messages import PluginInfo
@@ -66,32 +66,36 @@ class Recorder(Plugin):
         pass
 
 
-def test_the_agent_hands_each_plugin_its_own_options(caplog: pytest.LogCaptureFixture) -> None:
+def notify(plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    pass
+
+
+def test_the_host_hands_each_plugin_its_own_options(caplog: pytest.LogCaptureFixture) -> None:
     settings = EndpointSettings(
         name="ep", url="http://127.0.0.1:9",
         plugin_options={"recorder": {"depth": 3}, "globus": {"workers": 4}, "absent": {"x": 1}},
     )
     entries = [PluginEntry("recorder", Recorder, PluginInfo(name="recorder")), *discover_plugins(["globus"])]
-    agent = EndpointAgent(settings, entries)
+    host = PluginHost(settings, notify, entries)
 
     async def start() -> None:
-        await agent._start_plugins()
-        await agent._stop_plugins()
+        await host.start()
+        await host.stop()
 
     asyncio.run(start())
     assert Recorder.seen == {"depth": 3}
-    assert agent.plugins["globus"].poll_settings.workers == 4  # type: ignore[attr-defined]
+    assert host.plugins["globus"].poll_settings.workers == 4  # type: ignore[attr-defined]
     assert "options given for plugins that are not loaded: absent" in caplog.text
 
 
 def test_bad_options_given_programmatically_disable_the_plugin_with_the_reason() -> None:
     settings = EndpointSettings(name="ep", url="http://127.0.0.1:9", plugin_options={"globus": {"chunk": 0}})
-    agent = EndpointAgent(settings, discover_plugins(["globus"]))
+    host = PluginHost(settings, notify, discover_plugins(["globus"]))
 
     async def start() -> None:
-        await agent._start_plugins()
-        await agent._stop_plugins()
+        await host.start()
+        await host.stop()
 
     asyncio.run(start())
-    (info,) = agent.infos
+    (info,) = host.infos
     assert not info.enabled and info.reason is not None and "'chunk' must be 1..1000" in info.reason

@@ -24,8 +24,8 @@ from .params import FiniteFloat
 
 @click.command("demo")
 @click.option("--files", default=300, show_default=True, type=click.IntRange(min=3), help="Files in the generated dataset.")
-@click.option("--size-mb", default=256.0, show_default=True, type=FiniteFloat(min=0.01, unit="MiB"), help="Total size of the generated dataset (MiB).")
-@click.option("--bandwidth-mb", default=100.0, show_default=True, type=FiniteFloat(min=0, unit="MiB/s"), help="Emulated source link speed in MiB/s (0: unlimited).")
+@click.option("--size-mb", default=256.0, show_default=True, type=FiniteFloat(min=0.01, unit="MB"), help="Total size of the generated dataset (MB).")
+@click.option("--bandwidth-mb", default=100.0, show_default=True, type=FiniteFloat(min=0, unit="MB/s"), help="Emulated source link speed in MB/s (0: unlimited).")
 @click.option("--timeout", default=600.0, show_default=True, type=FiniteFloat(min=1), help="Seconds to wait for each task.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Keep collections and logs here [default: a temp dir, removed afterwards].")
 @click.option("--serve", is_flag=True, help="Start the stack, print how to use it from another shell, and keep it running until Ctrl-C.")

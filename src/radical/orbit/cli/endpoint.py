@@ -52,6 +52,14 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     "~/.radical/orbit/bridge.cert.",
 )
 @click.option(
+    "--no-proxy",
+    "no_proxy",
+    is_flag=True,
+    help="Dial the bridge directly, ignoring HTTPS_PROXY / HTTP_PROXY / ALL_PROXY "
+    "(NO_PROXY=HOST does the same for one host). By default the endpoint goes through "
+    "the HTTP proxy those name, as websockets' own client does.",
+)
+@click.option(
     "--plugins",
     "-p",
     default=None,
@@ -96,6 +104,7 @@ def endpoint(
     url: str | None,
     token: str | None,
     cert: str | None,
+    no_proxy: bool,
     plugins: str | None,
     plugin_option: tuple[str, ...],
     heartbeat: float | None,
@@ -106,7 +115,9 @@ def endpoint(
 
     The endpoint never listens on a port. It reconnects by itself when the bridge
     goes away and stops cleanly on SIGINT/SIGTERM. It exits non-zero when the
-    bridge refuses its token or its name.
+    bridge refuses its token or its name. Behind an outbound HTTP proxy it tunnels
+    through the one HTTPS_PROXY (or HTTP_PROXY for http://, or ALL_PROXY) names,
+    unless NO_PROXY lists the bridge's host or --no-proxy is given.
 
     \b
     Example:
@@ -115,6 +126,7 @@ def endpoint(
       radical-orbit endpoint --name dtn --plugins globus -o globus.max_interval=30
     """
     from ..endpoint.agent import EndpointAgent
+    from ..endpoint.proxy import select_proxy
     from ..endpoint.settings import (
         EndpointSettings,
         check_endpoint_name,
@@ -129,13 +141,17 @@ def endpoint(
             url=url,
             token=token,
             cert=cert,
+            use_proxy=not no_proxy,
             plugins=plugins,
             plugin_options=parse_plugin_options(plugin_option),
             heartbeat=heartbeat,
             backoff_max=backoff_max,
             shutdown_grace=shutdown_grace,
         )
-        settings.ws_url  # noqa: B018 - validate the URL before starting anything
+        if settings.use_proxy:  # validates the URL, and a proxy the endpoint cannot use
+            select_proxy(settings.ws_url)
+        else:
+            settings.ws_url  # noqa: B018 - validate the URL before starting anything
         entries = discover_plugins(settings.plugins)
         for entry in entries:  # a bad --plugin-option is a usage error now, not a disabled plugin later
             options = settings.plugin_options.get(entry.name)

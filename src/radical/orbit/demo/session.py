@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -117,10 +118,13 @@ class Dataset:
         return sum(self.files.values())
 
 
+#: the demo's sizes are decimal, as rich's progress bars and Globus show them
+MB = 10**6
+
 def make_dataset(base: Path, n_files: int, total_mb: float, progress: Progress) -> Dataset:
     """A nested tree of mixed file sizes: a few large, many medium, a long tail of small."""
     rng = random.Random(20261129)
-    total = int(total_mb * 1024 * 1024)
+    total = int(total_mb * MB)
     n_large = max(1, n_files // 40)
     n_small = max(1, n_files // 3)
     n_medium = max(0, n_files - n_large - n_small)
@@ -206,12 +210,12 @@ class StagingDemo:
         with self.progress() as progress:
             dataset = make_dataset(src_root / "home/share/dataset", opts.files, opts.size_mb, progress)
         self.say(
-            f"generated [bold]{len(dataset.files)}[/] files, {dataset.total_bytes / 2**20:.0f} MiB on "
+            f"generated [bold]{len(dataset.files)}[/] files, {filesize.decimal(dataset.total_bytes)} on "
             "'Globus Tutorial Collection 1' under /home/share/dataset/"
         )
         if opts.bandwidth_mb > 0:
-            stack.set_bandwidth(TUTORIAL_1, opts.bandwidth_mb * 2**20)
-            self.say(f"the emulated source collection moves at most {opts.bandwidth_mb:g} MiB/s (like a real DTN link)")
+            stack.set_bandwidth(TUTORIAL_1, opts.bandwidth_mb * MB)
+            self.say(f"the emulated source collection moves at most {opts.bandwidth_mb:g} MB/s (like a real DTN link)")
 
         # 1. a Globus login (the emulator stands in for Globus Auth) and a session
         tokens = dev_token(stack.emulator_url, refresh=True)
@@ -363,7 +367,7 @@ class StagingDemo:
                 _status_markup(str(row["status"])),
                 str(row["files"]),
                 str(row["skipped"]),
-                _human_bytes(int(row["bytes"] or 0)),
+                filesize.decimal(int(row["bytes"] or 0)),
                 _seconds_cell(row["seconds"]),
             )
         total_bytes = sum(int(r["bytes"] or 0) for r in self.rows)
@@ -374,7 +378,7 @@ class StagingDemo:
             "",
             str(sum(int(r["files"] or 0) for r in self.rows)),
             str(sum(int(r["skipped"] or 0) for r in self.rows)),
-            _human_bytes(total_bytes),
+            filesize.decimal(total_bytes),
             f"{time.monotonic() - self.started:.1f} s wall",
         )
         table.caption = (
@@ -389,13 +393,6 @@ def _status_markup(status: str) -> str:
     return f"[{colour}]{status}[/]"
 
 
-def _human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 def _seconds_cell(seconds: float | None) -> str:

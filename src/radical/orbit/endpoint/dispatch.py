@@ -12,10 +12,10 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote
+
+from starlette.types import ASGIApp, Message, Scope
 
 from ..errors import OrbitError, PluginDisabledError, PluginNotFoundError
 from ..models.messages import Request, Response, decode_body, encode_body
@@ -23,12 +23,6 @@ from ..models.messages import Request, Response, decode_body, encode_body
 __all__ = ["ASGIApp", "Dispatcher", "HostedPlugin", "build_scope", "call_asgi", "error_response"]
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON = [("content-type", "application/json")]
 

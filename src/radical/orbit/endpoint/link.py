@@ -13,7 +13,12 @@ endpoint's CPU per relayed request (``bench/relay.py``). The endpoint needs less
 websockets still does everything WebSocket: the handshake, framing, masking, size
 limits, answering pings and the closing handshake. Errors are websockets' own
 (``InvalidStatus``, ``InvalidHandshake``, ``ConnectionClosed``), as with its
-asyncio client.
+asyncio client. Only documented parts of its Sans-I/O layer are used
+(``ClientProtocol``, ``State``, ``Frame``/``Opcode``, ``http11.Request``, ``parse_uri``).
+
+The TCP connection goes to the bridge, or through an HTTP proxy's CONNECT tunnel
+(:mod:`.proxy`); for ``wss://`` TLS then runs over the tunnel, end to end with the
+bridge (``loop.start_tls``), so the proxy sees neither the token nor the frames.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as HandshakeRequest
 from websockets.protocol import State
 from websockets.uri import parse_uri
+
+from .proxy import HttpProxy, ProxyError, open_tunnel
 
 __all__ = ["BridgeLink", "MessageHandler", "open_link"]
 
@@ -278,11 +285,15 @@ async def open_link(
     max_size: int | None = 2**20,
     close_timeout: float = 2.0,
     logger: logging.Logger | logging.LoggerAdapter | None = None,  # type: ignore[type-arg]
+    proxy: HttpProxy | None = None,
 ) -> BridgeLink:
     """Connect to ``url`` (``ws://`` or ``wss://``) and complete the WebSocket handshake.
 
+    :param proxy: reach the server through this HTTP proxy's CONNECT tunnel (TLS,
+        for ``wss://``, runs end to end with the server inside it)
     :raises InvalidStatus: the server answered the handshake with another HTTP status
     :raises InvalidHandshake: anything else wrong with the handshake
+    :raises ProxyError: the proxy could not be reached or did not open the tunnel
     :raises OSError: the TCP (or TLS) connection failed
     :raises TimeoutError: no complete handshake within ``timeout`` seconds
     """
@@ -299,13 +310,25 @@ async def open_link(
     transport: asyncio.Transport | None = None
     try:
         async with asyncio.timeout(timeout):
-            transport, link = await loop.create_connection(
-                lambda: BridgeLink(protocol, request, close_timeout=close_timeout),
-                uri.host,
-                uri.port,
-                ssl=ssl_context if uri.secure else None,
-                server_hostname=uri.host if uri.secure else None,
-            )
+            link = BridgeLink(protocol, request, close_timeout=close_timeout)
+            if proxy is None:
+                transport, _ = await loop.create_connection(
+                    lambda: link,
+                    uri.host,
+                    uri.port,
+                    ssl=ssl_context if uri.secure else None,
+                    server_hostname=uri.host if uri.secure else None,
+                )
+            else:
+                transport = await open_tunnel(proxy, uri.host, uri.port, user_agent=user_agent)
+                transport.set_protocol(link)
+                if uri.secure:
+                    assert ssl_context is not None
+                    tls = await loop.start_tls(transport, link, ssl_context, server_hostname=uri.host)
+                    if tls is None:  # typeshed allows it; asyncio and uvloop return the TLS transport
+                        raise ProxyError(f"TLS through the proxy {proxy} did not start")
+                    transport = tls
+                link.connection_made(transport)  # no create_connection() to call it: we do
             await link.handshake
     except BaseException:
         if transport is not None:

@@ -68,6 +68,9 @@ class EndpointSettings(BaseModel):
     token: SecretStr | None = None
     #: CA bundle (or self-signed cert) to verify a wss:// bridge with
     cert: str | None = None
+    #: dial through the proxy the environment names (HTTPS_PROXY, ... minus NO_PROXY);
+    #: False: always directly (``--no-proxy``)
+    use_proxy: bool = True
     #: plugin names to load (None: every installed plugin)
     plugins: list[str] | None = None
     #: seconds between our own pings; None: the interval the bridge announces

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rich import box
+from rich import box, filesize
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -86,15 +86,12 @@ def data_list(result: Any) -> list[dict[str, Any]]:
 
 
 def fmt_bytes(n: Any) -> str:
+    """A byte count as rich writes it (decimal units, as Globus shows sizes); other values as they are."""
     try:
-        value = float(n or 0)
+        value = int(n or 0)
     except (TypeError, ValueError):
         return str(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"  # pragma: no cover
+    return filesize.decimal(value)
 
 
 #: ``task show`` fields, in the Globus CLI's order

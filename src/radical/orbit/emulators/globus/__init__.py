@@ -11,7 +11,15 @@ In-process (tests)::
         tc = globus_sdk.TransferClient(authorizer=globus_sdk.AccessTokenAuthorizer(token),
                                        base_url=emu.url)
 
-As a process: :func:`radical.orbit.testing.start_emulator` or ``radical-orbit emulator``.
+As a process: the ``emulator`` command of Orbit's CLI, or ``start_emulator`` of Orbit's
+testing helpers (both outside this package: the emulator itself imports nothing of
+Orbit but its error tree).
+
+Inside: the task record (``task``), the runs a task executes on its worker thread
+(``runner``, ``transfer_run``, ``delete_run``), the engine that admits, persists and
+cancels them (``engine``), the Transfer routes by section of Globus's API reference
+(``transfer_api``), the Auth slice (``auth_api``) and the emulator's own admin routes
+(``admin_api``).
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ __all__ = [
     "dev_token",
     "run_in_thread",
     "sdk_environment",
-    "start_subprocess",
 ]
 
 
@@ -58,13 +65,6 @@ def dev_token(url: str, *, refresh: bool = False, scope: str | None = None, cons
     resp.raise_for_status()
     data: dict[str, Any] = resp.json()
     return data
-
-
-def start_subprocess(**kwargs: Any) -> Any:
-    """``radical-orbit emulator`` as a real process on a free port (see :func:`radical.orbit.testing.start_emulator`)."""
-    from ...testing import start_emulator
-
-    return start_emulator(**kwargs)
 
 
 def sdk_environment(url: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ design (the emulator binds to loopback and plays a test double):
 
 - ``GET /health``, ``GET /_emulator/info`` — collections (incl. the local one), ids
 - ``POST /_emulator/token`` ``{"scope"?, "refresh"?, "lifetime"?, "consents"?: [collection ids]}``
-  — a token for the dev user (what ``radical-orbit emulator token`` prints)
+  — a token for the dev user (what the CLI's ``emulator token`` prints)
 - ``POST /_emulator/clients`` — register a new confidential client
 - ``POST /_emulator/expire_tokens`` — expire every access token now
 - ``GET|PUT|PATCH|DELETE /_emulator/faults`` — read / replace / merge / reset faults
@@ -26,17 +26,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .bodies import read_json
-from .context import Emulator
+from .context import emulator_of
 from .errors import GlobusError, bad_request, json_response
 from .faults import FaultSettings, PathFault
 from .state import TRANSFER_SCOPE, Identity, ScopeError
 
 __all__ = ["routes"]
-
-
-def emu(request: Request) -> Emulator:
-    em: Emulator = request.app.state.emulator
-    return em
 
 
 class DevTokenRequest(BaseModel):
@@ -65,11 +60,11 @@ def _validate(model: type[BaseModel], data: Any) -> Any:
 
 
 async def health(request: Request) -> Response:
-    return json_response(emu(request).health())
+    return json_response(emulator_of(request).health())
 
 
 async def info(request: Request) -> Response:
-    em = emu(request)
+    em = emulator_of(request)
     body = em.health()
     body["client_id"] = em.settings.client_id
     body["token_lifetime"] = em.settings.token_lifetime
@@ -77,7 +72,7 @@ async def info(request: Request) -> Response:
 
 
 async def dev_token(request: Request) -> Response:
-    em = emu(request)
+    em = emulator_of(request)
     req: DevTokenRequest = _validate(DevTokenRequest, await _json(request))
     scope = req.scope or TRANSFER_SCOPE
     if req.consents:
@@ -92,16 +87,16 @@ async def dev_token(request: Request) -> Response:
 
 
 async def new_client(request: Request) -> Response:
-    cid, secret = emu(request).auth.new_client()
+    cid, secret = emulator_of(request).auth.new_client()
     return json_response({"client_id": cid, "client_secret": secret})
 
 
 async def expire_tokens(request: Request) -> Response:
-    return json_response({"expired": emu(request).auth.expire_all()})
+    return json_response({"expired": emulator_of(request).auth.expire_all()})
 
 
 async def faults(request: Request) -> Response:
-    state = emu(request).faults
+    state = emulator_of(request).faults
     if request.method == "PUT":
         state.configure(_validate(FaultSettings, await _json(request)))
     elif request.method == "PATCH":
@@ -119,21 +114,21 @@ async def faults(request: Request) -> Response:
 
 async def add_path_fault(request: Request) -> Response:
     fault = _validate(PathFault, await _json(request))
-    if emu(request).collections.get(fault.collection) is None:
+    if emulator_of(request).collections.get(fault.collection) is None:
         raise GlobusError(404, "EndpointNotFound", f"No such endpoint '{fault.collection}'")
-    emu(request).faults.add_path_fault(fault)
+    emulator_of(request).faults.add_path_fault(fault)
     return json_response(fault.model_dump(), 201)
 
 
 async def remove_path_fault(request: Request) -> Response:
     fid = request.path_params["fault_id"]
-    if not emu(request).faults.remove_path_fault(fid):
+    if not emulator_of(request).faults.remove_path_fault(fid):
         raise GlobusError(404, "ClientError.NotFound", f"No path fault '{fid}'")
     return json_response({"removed": fid})
 
 
 async def counters(request: Request) -> Response:
-    state = emu(request).faults
+    state = emulator_of(request).faults
     if request.method == "DELETE":
         state.reset_counters()
     snap = state.snapshot()
@@ -147,7 +142,7 @@ class SuspendRequest(BaseModel):
 
 
 async def suspend_task(request: Request) -> Response:
-    engine = emu(request).engine
+    engine = emulator_of(request).engine
     task = engine.get(request.path_params["task_id"])
     if task is None:
         raise GlobusError(404, "TaskNotFound", f"Task '{request.path_params['task_id']}' not found")

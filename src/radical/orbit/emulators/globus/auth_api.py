@@ -17,17 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .context import Emulator
+from .context import emulator_of
 from .errors import json_response
 from .settings import DEV_USERNAME
 from .state import Identity, ScopeError, TokenRecord
 
 __all__ = ["routes"]
-
-
-def emu(request: Request) -> Emulator:
-    em: Emulator = request.app.state.emulator
-    return em
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -73,7 +68,7 @@ def basic_client(request: Request) -> tuple[str, str] | None:
 
 async def token(request: Request) -> Response:
     form = await form_of(request)
-    em = emu(request)
+    em = emulator_of(request)
     grant = str(form.get("grant_type") or "")
     creds = basic_client(request)
     if creds is not None and not em.auth.check_client(*creds):
@@ -99,7 +94,7 @@ async def token(request: Request) -> Response:
 
 
 def _record(request: Request, form_token: str) -> TokenRecord | None:
-    rec = emu(request).auth.lookup(form_token) if form_token else None
+    rec = emulator_of(request).auth.lookup(form_token) if form_token else None
     return rec if rec is not None and rec.active() else None
 
 
@@ -137,7 +132,7 @@ async def revoke(request: Request) -> Response:
     form = await form_of(request)
     tok = str(form.get("token") or "")
     if tok:
-        emu(request).auth.revoke(tok)
+        emulator_of(request).auth.revoke(tok)
     return json_response({"active": False})
 
 
@@ -185,10 +180,10 @@ async def userinfo(request: Request) -> Response:
 
 async def identities(request: Request) -> Response:
     creds = basic_client(request)
-    if bearer(request) is None and (creds is None or not emu(request).auth.check_client(*creds)):
+    if bearer(request) is None and (creds is None or not emulator_of(request).auth.check_client(*creds)):
         return api_error(401, "UNAUTHORIZED", "Call must be authenticated")
     known = {DEV_USERNAME: Identity.dev()}
-    for coll in emu(request).collections:
+    for coll in emulator_of(request).collections:
         doc = coll.endpoint_document()
         known.setdefault(doc["owner_string"], Identity(doc["owner_id"], doc["owner_string"], doc["owner_string"].split("@")[0], doc["owner_string"]))
     by_id = {i.id: i for i in known.values()}

@@ -1,24 +1,40 @@
-"""The emulator's shared state, one object per app: collections, auth, faults, tasks."""
+"""The emulator's shared state, one object per app: collections, auth, faults, tasks.
+
+The emulator stands on its own: of Orbit it imports only the error tree (``errors``,
+for its validation messages), so it can be read, run and tested without the rest.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
 
-from ...__about__ import __version__
 from ...errors import describe_validation_errors
 from .collections import CollectionRegistry, CollectionSpec, default_specs
+from .engine import TaskEngine
 from .faults import FaultSettings, FaultState
 from .settings import ClientSpec, EmulatorSettings
 from .state import AuthState
-from .tasks import TaskEngine
 
-__all__ = ["ConfigError", "ConfigFile", "Emulator", "read_config"]
+__all__ = ["ConfigError", "ConfigFile", "Emulator", "emulator_of", "read_config"]
+
+#: the distribution this package ships in (the top two name parts): its version is read
+#: from the installed metadata, so no module of it is imported for it
+DISTRIBUTION = ".".join(__name__.split(".")[:2])
+
+
+def _version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class ConfigError(ValueError):
@@ -103,7 +119,7 @@ class Emulator:
         return {
             "status": "ok",
             "service": "globus-emulator",
-            "version": __version__,
+            "version": _version(),
             "local_collection": self.collections.local_id,
             "collections": self.collections.summary(),
             "root": str(self.settings.root),
@@ -117,3 +133,9 @@ class Emulator:
         if self.temp_root and self.settings.root is not None:
             shutil.rmtree(self.settings.root, ignore_errors=True)
             self.temp_root = False
+
+
+def emulator_of(request: Request) -> Emulator:
+    """The emulator serving ``request`` (``app.state.emulator``, set by ``create_app``)."""
+    em: Emulator = request.app.state.emulator
+    return em

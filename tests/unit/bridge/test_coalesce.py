@@ -21,7 +21,7 @@ from radical.orbit.bridge.coalesce import (
     coalesce,
     coalescing,
 )
-from radical.orbit.bridge.server import server_config
+from radical.orbit.bridge.server import WS_PROTOCOL, server_config
 
 
 class Recorder(asyncio.Transport):
@@ -200,11 +200,11 @@ class _App:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _uvicorn_choice() -> type[asyncio.Protocol]:
-    """The HTTP protocol class uvicorn itself picks for ``http="auto"``."""
-    config = uvicorn.Config(_App(), http="auto", log_config=None)
+def _uvicorn_choice() -> tuple[type[asyncio.Protocol], type[asyncio.Protocol] | None]:
+    """The protocol classes uvicorn itself loads for the bridge's ``http=`` and ``ws=``."""
+    config = uvicorn.Config(_App(), http="auto", ws=WS_PROTOCOL, log_config=None)
     config.load()
-    return config.http_protocol_class
+    return config.http_protocol_class, config.ws_protocol_class
 
 
 def _connection(coalesce_writes: bool) -> tuple[asyncio.Protocol, Recorder]:
@@ -219,11 +219,16 @@ def _connection(coalesce_writes: bool) -> tuple[asyncio.Protocol, Recorder]:
 
 
 def test_the_bridge_wraps_the_class_uvicorn_chose_or_leaves_it() -> None:
-    chosen = _uvicorn_choice()
-    on = server_config(_App(), make_settings()).http_protocol_class
-    off = server_config(_App(), make_settings(coalesce_writes=False)).http_protocol_class
-    assert on is not chosen and issubclass(on, chosen) and on.__name__ == f"Coalescing{chosen.__name__}"
-    assert off is chosen
+    chosen, chosen_ws = _uvicorn_choice()
+    on = server_config(_App(), make_settings())
+    off = server_config(_App(), make_settings(coalesce_writes=False))
+    assert on.http_protocol_class is not chosen and issubclass(on.http_protocol_class, chosen)
+    assert on.http_protocol_class.__name__ == f"Coalescing{chosen.__name__}"
+    assert off.http_protocol_class is chosen
+    # the WebSocket class only gains the shutdown workaround (server.quiet_shutdown), either way
+    for config in (on, off):
+        assert chosen_ws is not None and config.ws_protocol_class is not None
+        assert issubclass(config.ws_protocol_class, chosen_ws) and config.ws_protocol_class.__name__.startswith("QuietShutdown")
 
 
 async def _settle() -> None:

@@ -72,6 +72,21 @@ class TestBridgeCli:
         assert not s.auth and s.heartbeat_interval == 2 and s.max_body == 100 and s.request_timeout == 5
         assert not (home / ".radical" / "orbit" / "bridge.token").exists()
 
+    def test_write_coalescing_flag_and_environment(self, served: list[BridgeSettings], home: Path) -> None:
+        assert run().exit_code == 0
+        assert run("--no-coalesce-writes").exit_code == 0
+        assert run(env={"RADICAL_ORBIT_BRIDGE_COALESCE_WRITES": "false"}).exit_code == 0
+        assert run("--coalesce-writes", env={"RADICAL_ORBIT_BRIDGE_COALESCE_WRITES": "false"}).exit_code == 0  # the flag wins
+        assert [s.coalesce_writes for s in served] == [True, False, False, True]
+
+    def test_a_bad_setting_in_the_environment_is_a_usage_error(self, served: list[BridgeSettings], home: Path) -> None:
+        result = CliRunner().invoke(
+            cli_bridge.bridge, with_port([]), env={"RADICAL_ORBIT_BRIDGE_COALESCE_WRITES": "maybe"}
+        )
+        assert result.exit_code == 2 and served == []
+        assert "RADICAL_ORBIT_BRIDGE_COALESCE_WRITES" in result.output and "valid boolean" in result.output
+        assert "Traceback" not in result.output
+
     @pytest.mark.parametrize("bad", ["a\nb", "é", "two words", " edge", "tab\there"])
     def test_token_no_client_could_send_is_refused_unseen(self, served: list[BridgeSettings], home: Path, bad: str) -> None:
         """Clients only send printable ASCII tokens: such a bridge turned every client away."""

@@ -4,18 +4,22 @@ endpoint, and a shutdown that ends open streams."""
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from bridge_helpers import AUTH, make_settings
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 from radical.orbit.bridge.server import BridgeServer, build_server
 from radical.orbit.models.messages import (
@@ -35,7 +39,14 @@ class LiveBridge:
         self.settings = make_settings(port=self.port, **overrides)
         self.url = f"http://127.0.0.1:{self.port}"
         self.server: BridgeServer = build_server(self.settings)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.errors: list[BaseException] = []  # what server.run() raised (a traceback in the shutdown path)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+            self.errors.append(exc)
 
     def start(self) -> LiveBridge:
         self.thread.start()
@@ -50,6 +61,7 @@ class LiveBridge:
         self.server.should_exit = True
         self.thread.join(timeout=15)
         assert not self.thread.is_alive()
+        assert self.errors == [], self.errors
         return time.monotonic() - t0
 
     def endpoint(self, name: str = "ep1") -> ClientConnection:
@@ -125,8 +137,11 @@ class TestLiveBridge:
                 assert events[1]["payload"]["reason"]
         ws.close()
 
-    def test_relay_and_shutdown_ends_streams(self) -> None:
-        bridge = LiveBridge(sse_keepalive=30).start()
+    @pytest.mark.parametrize("coalesce_writes", [True, False], ids=["coalescing", "plain-uvicorn"])
+    def test_relay_and_shutdown_ends_streams(self, coalesce_writes: bool) -> None:
+        bridge = LiveBridge(sse_keepalive=30, coalesce_writes=coalesce_writes).start()
+        coalescing = bridge.server.config.http_protocol_class.__name__.startswith("Coalescing")
+        assert coalescing is coalesce_writes
         ws = bridge.endpoint()
 
         def answer() -> None:
@@ -167,6 +182,50 @@ def test_tls(self_signed: tuple[Path, Path]) -> None:
         _endpoint_over_tls(url, str(cert))
     finally:
         bridge.stop()
+
+
+def test_tls_shutdown_while_a_hung_up_endpoint_is_still_closing(self_signed: tuple[Path, Path]) -> None:
+    """An endpoint closes its socket; its TLS connection is still closing when the bridge
+    stops. uvicorn sent a second close frame there, websockets raised InvalidState and
+    the server's shutdown ended in a traceback (server.quiet_shutdown)."""
+    cert, key = self_signed
+    bridge = LiveBridge(cert_file=str(cert), key_file=str(key)).start()
+    context = ssl.create_default_context(cafile=str(cert))
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        client = ClientProtocol(parse_uri(f"wss://127.0.0.1:{bridge.port}/ws/endpoint"))
+        request = client.connect()
+        request.headers["Authorization"] = AUTH["Authorization"]
+        client.send_request(request)
+        tls.sendall(b"".join(client.data_to_send()))
+        _receive_until(tls, client, lambda: client.state is State.OPEN)
+        client.send_text(dump_frame(Register(name="ep1", plugins=[PluginInfo(name="sysinfo")])).encode())
+        tls.sendall(b"".join(client.data_to_send()))
+        _receive_until(tls, client, lambda: any(getattr(e, "data", b"").startswith(b'{"type":"registered"') for e in client.events_received()))
+        client.send_close(1000)
+        tls.sendall(b"".join(client.data_to_send()))
+        _receive_until(tls, client, lambda: client.close_rcvd is not None)  # answered: the bridge closes its side
+        # this side of the TLS connection stays open until the bridge has begun to stop
+        bridge.server.should_exit = True
+        _wait_until_refused(bridge.port)  # uvicorn closes its listener, then shuts each connection down
+    bridge.stop()  # asserts that server.run() raised nothing
+
+
+def _wait_until_refused(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return
+        assert time.monotonic() < deadline, "the bridge did not stop listening"
+        time.sleep(0.02)
+
+
+def _receive_until(tls: ssl.SSLSocket, client: ClientProtocol, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not done():
+        assert time.monotonic() < deadline, "the bridge did not answer"
+        client.receive_data(tls.recv(65536))
 
 
 def _endpoint_over_tls(url: str, cert: str) -> None:

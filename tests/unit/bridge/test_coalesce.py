@@ -1,8 +1,8 @@
 """CoalescingTransport: the writes of one loop pass reach the socket as one call.
 
-A recording transport stands in for the socket's; the uvicorn test drives the real
-HTTP protocol class the bridge serves with, so a uvicorn change that adds writes
-(or bypasses the transport it was given) shows up here.
+A recording transport stands in for the socket's; the uvicorn tests drive the real
+protocol classes the bridge's config serves with (on and off), so a uvicorn change
+that adds writes (or bypasses the transport it was given) shows up here.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
+import uvicorn
+from bridge_helpers import make_settings
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
 
 from radical.orbit.bridge.coalesce import (
     FLUSH_AT,
@@ -20,6 +21,7 @@ from radical.orbit.bridge.coalesce import (
     coalesce,
     coalescing,
 )
+from radical.orbit.bridge.server import WS_PROTOCOL, server_config
 
 
 class Recorder(asyncio.Transport):
@@ -181,42 +183,105 @@ async def test_everything_else_is_the_real_transports() -> None:
 
 
 class _App:
+    """Answers HTTP with head and body as two ASGI messages; accepts a WebSocket and
+    sends two frames right away."""
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": "frame 1"})
+            await send({"type": "websocket.send", "text": "frame 2"})
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+            return
         assert scope["type"] == "http"
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
 
+def _uvicorn_choice() -> tuple[type[asyncio.Protocol], type[asyncio.Protocol] | None]:
+    """The protocol classes uvicorn itself loads for the bridge's ``http=`` and ``ws=``."""
+    config = uvicorn.Config(_App(), http="auto", ws=WS_PROTOCOL, log_config=None)
+    config.load()
+    return config.http_protocol_class, config.ws_protocol_class
+
+
+def _connection(coalesce_writes: bool) -> tuple[asyncio.Protocol, Recorder]:
+    """A connection of the protocol class the bridge's config serves with, on a recorder."""
+    config = server_config(_App(), make_settings(coalesce_writes=coalesce_writes))
+    protocol = config.http_protocol_class(  # type: ignore[call-arg]
+        config=config, server_state=uvicorn.Server(config).server_state, app_state={}
+    )
+    inner = Recorder()
+    protocol.connection_made(inner)
+    return protocol, inner
+
+
+def test_the_bridge_wraps_the_class_uvicorn_chose_or_leaves_it() -> None:
+    chosen, chosen_ws = _uvicorn_choice()
+    on = server_config(_App(), make_settings())
+    off = server_config(_App(), make_settings(coalesce_writes=False))
+    assert on.http_protocol_class is not chosen and issubclass(on.http_protocol_class, chosen)
+    assert on.http_protocol_class.__name__ == f"Coalescing{chosen.__name__}"
+    assert off.http_protocol_class is chosen
+    # the WebSocket class only gains the shutdown workaround (server.quiet_shutdown), either way
+    for config in (on, off):
+        assert chosen_ws is not None and config.ws_protocol_class is not None
+        assert issubclass(config.ws_protocol_class, chosen_ws) and config.ws_protocol_class.__name__.startswith("QuietShutdown")
+
+
+async def _settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
 @_run
 async def test_uvicorn_writes_a_response_in_one_call() -> None:
     """uvicorn writes head and body separately; through the bridge's class, once."""
-    config = Config(_App(), log_config=None, lifespan="off", server_header=False, date_header=False)
-    config.load()
-    cls = coalescing(HttpToolsProtocol)
-    assert cls.__name__ == "CoalescingHttpToolsProtocol"
-    inner = Recorder()
-    protocol = cls(config=config, server_state=ServerState(), app_state={})  # type: ignore[call-arg]
-    protocol.connection_made(inner)
-    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-    for _ in range(10):
-        await asyncio.sleep(0)
+    protocol, inner = _connection(coalesce_writes=True)
+    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")  # type: ignore[attr-defined]
+    await _settle()
     assert inner.calls == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]
     protocol.connection_lost(None)
 
 
 @_run
-async def test_endpoint_sockets_coalesce_too() -> None:
-    """Frames for many requests to one endpoint, sent in one pass, share a write."""
-    from radical.orbit.bridge.ws_protocol import OrbitWebSocketProtocol
+async def test_switched_off_uvicorn_writes_as_it_does() -> None:
+    protocol, inner = _connection(coalesce_writes=False)
+    protocol.data_received(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")  # type: ignore[attr-defined]
+    await _settle()
+    assert b"".join(inner.calls) == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    assert len(inner.calls) > 1
+    protocol.connection_lost(None)
 
-    config = Config(_App(), log_config=None, lifespan="off")
-    config.load()
-    protocol = OrbitWebSocketProtocol(config=config, server_state=ServerState(), app_state={})
+
+@_run
+async def test_endpoint_sockets_coalesce_too() -> None:
+    """The upgrade hands the coalescing transport on: the handshake answer and the
+    frames the app sends in the same pass reach the socket as one call."""
+    protocol, inner = _connection(coalesce_writes=True)
+    client = ClientProtocol(parse_uri("ws://a/ws"))
+    client.send_request(client.connect())
+    protocol.data_received(b"".join(client.data_to_send()))  # type: ignore[attr-defined]
+    await _settle()
+    assert len(inner.calls) == 1
+    client.receive_data(inner.calls[0])
+    assert [frame.data for frame in client.events_received()[1:]] == [b"frame 1", b"frame 2"]
+    ws_protocol = inner.protocol
+    assert ws_protocol is not None and ws_protocol is not protocol  # the upgrade happened
+    ws_protocol.connection_lost(None)  # type: ignore[attr-defined]
+
+
+@_run
+async def test_coalescing_wraps_any_asyncio_protocol() -> None:
+    class Plain(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+    cls = coalescing(Plain)
+    assert issubclass(cls, Plain) and cls.__name__ == "CoalescingPlain"
+    protocol = cls()
     inner = Recorder()
     protocol.connection_made(inner)
-    assert isinstance(protocol.transport, CoalescingTransport) and protocol.transport.inner is inner
-    protocol.transport.write(b"frame 1")
-    protocol.transport.write(b"frame 2")
-    await _pass()
-    assert inner.calls == [b"frame 1frame 2"]
-    protocol.transport.abort()
+    assert isinstance(protocol.transport, CoalescingTransport) and protocol.transport.inner is inner  # type: ignore[attr-defined]

@@ -1,8 +1,8 @@
 """Plugin answers holding text UTF-8 cannot carry: JSON escapes, never a 500.
 
-Every route shape FastAPI answers itself (``fast_routes = False``, a GET with a query,
-a route without a response model) must write a lone surrogate the way the fast path
-does, and leave every other answer byte-identical to plain FastAPI.
+Every route shape (with and without a response model, a GET with a query, a POST
+with a JSON body, a route of an included router) must write a lone surrogate with
+escapes, and leave every other answer byte-identical to plain FastAPI.
 """
 
 from __future__ import annotations
@@ -14,14 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from fastapi._compat import ModelField
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from radical.orbit.plugins.answers import (
-    PluginRoute,
-    SafeJSONResponse,
-    with_escape_fallback,
-)
+from radical.orbit.plugins.answers import SafeJSONResponse
 from radical.orbit.plugins.base import Plugin, PluginContext, SessionRequest
 from radical.orbit.web.errors import install_error_handlers
 
@@ -53,7 +49,7 @@ def add_shapes(router: APIRouter) -> None:
         return {"name": name, "list": [name, "ü"]}
 
     @router.post("/ls")
-    async def ls(body: Listing) -> dict[str, Any]:  # fast-path shape
+    async def ls(body: Listing) -> dict[str, Any]:  # the common plugin route: one JSON body model
         return {"entries": [{"name": NAME}, {"name": "plain"}], "path": body.path}
 
     @router.get("/broken")
@@ -63,7 +59,6 @@ def add_shapes(router: APIRouter) -> None:
 
 class PluginShapes(Plugin):
     name = "shapes"
-    fast_routes = False
 
     @classmethod
     def check_enabled(cls) -> str | None:
@@ -73,8 +68,13 @@ class PluginShapes(Plugin):
         add_shapes(router)
 
 
-class PluginShapesFast(PluginShapes):
-    fast_routes = True
+class PluginIncluded(PluginShapes):
+    """The same routes on an ``APIRouter`` of the plugin's own, included under ``/sub``."""
+
+    def add_routes(self, router: APIRouter) -> None:
+        own = APIRouter()
+        add_shapes(own)
+        router.include_router(own, prefix="/sub")
 
 
 def plugin_app(cls: type[Plugin]) -> Any:
@@ -97,7 +97,7 @@ async def get(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response
 LS = {"json": {"sid": "s" * 32, "path": "/data"}}
 
 
-@pytest.mark.parametrize("cls", [PluginShapes, PluginShapesFast])
+@pytest.mark.parametrize(("cls", "prefix"), [(PluginShapes, ""), (PluginIncluded, "/sub")])
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "expected"),
     [
@@ -108,9 +108,9 @@ LS = {"json": {"sid": "s" * 32, "path": "/data"}}
     ],
 )
 def test_lone_surrogates_are_escaped_on_every_route_shape(
-    cls: type[Plugin], method: str, path: str, kwargs: dict[str, Any], expected: dict[str, Any]
+    cls: type[Plugin], prefix: str, method: str, path: str, kwargs: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    resp = asyncio.run(get(plugin_app(cls), method, path, **kwargs))
+    resp = asyncio.run(get(plugin_app(cls), method, prefix + path, **kwargs))
     assert resp.status_code == 200, resp.text
     assert resp.content.isascii() and b"\\udce9" in resp.content
     assert json.loads(resp.content) == expected  # the client gets the same str back
@@ -123,49 +123,35 @@ def test_plain_fastapi_fails_there_which_is_why_this_exists() -> None:
         assert asyncio.run(get(plain_app(), "GET", path)).status_code == 500, path
 
 
-@pytest.mark.parametrize("cls", [PluginShapes, PluginShapesFast])
+@pytest.mark.parametrize(("cls", "prefix"), [(PluginShapes, ""), (PluginIncluded, "/sub")])
 @pytest.mark.parametrize("path", ["/dict?name=plain", "/model?name=caf%C3%A9", "/bare?name=%E2%82%AC"])
-def test_every_other_answer_is_byte_identical_to_fastapi(cls: type[Plugin], path: str) -> None:
-    ours = asyncio.run(get(plugin_app(cls), "GET", path))
+def test_every_other_answer_is_byte_identical_to_fastapi(cls: type[Plugin], prefix: str, path: str) -> None:
+    ours = asyncio.run(get(plugin_app(cls), "GET", prefix + path))
     theirs = asyncio.run(get(plain_app(), "GET", path))
     assert ours.status_code == theirs.status_code == 200
     assert ours.content == theirs.content
     assert ours.headers.raw == theirs.headers.raw
 
 
-@pytest.mark.parametrize("cls", [PluginShapes, PluginShapesFast])
-def test_a_value_that_is_not_json_still_fails(cls: type[Plugin]) -> None:
+def test_a_value_that_is_not_json_still_fails() -> None:
     """The fallback covers text only; a plugin returning an arbitrary object is a bug."""
-    resp = asyncio.run(get(plugin_app(cls), "GET", "/broken"))
+    resp = asyncio.run(get(plugin_app(PluginShapes), "GET", "/broken"))
     assert resp.status_code == 500
 
 
-def test_the_plugin_app_uses_the_escaping_pieces() -> None:
+def test_the_plugin_app_is_plain_fastapi_with_the_escaping_default() -> None:
     app = plugin_app(PluginShapes)
-    assert app.router.route_class is PluginRoute
-    routes = {r.path: r for r in app.router.routes if isinstance(r, PluginRoute)}
+    assert type(app) is FastAPI
+    routes = {r.path: r for r in app.router.routes if hasattr(r, "response_class")}
     assert set(routes) >= {"/dict", "/model", "/bare", "/ls", "/register_session"}
-    assert routes["/bare"].response_field is None
-    assert routes["/bare"].response_class.value is SafeJSONResponse
-    assert isinstance(routes["/model"].response_field, ModelField)  # identity and type kept
-    schema = app.openapi()  # OpenAPI still builds from the switched fields
-    assert "Entry" in json.dumps(schema)
-
-
-def test_fastapi_field_shape_is_what_the_fallback_needs() -> None:
-    """Fails loudly when a FastAPI release changes the field the fallback extends."""
-    assert callable(getattr(ModelField, "serialize_json", None)) and callable(getattr(ModelField, "serialize", None))
-    app = plain_app()
-    field = next(r.response_field for r in app.router.routes if getattr(r, "path", "") == "/model")
-    before = field.serialize_json(Entry(name="x", size=1))
-    assert with_escape_fallback(field) is field and with_escape_fallback(field) is field  # idempotent
-    assert field.serialize_json(Entry(name="x", size=1)) == before
-    assert field.serialize_json(Entry(name=NAME, size=1)) == b'{"name":"caf\\udce9.txt","size":1}'
+    assert all(r.response_class is SafeJSONResponse for r in routes.values())
+    assert "Entry" in json.dumps(app.openapi())  # OpenAPI unchanged: models and media type
+    assert app.openapi()["paths"]["/model"]["get"]["responses"]["200"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Entry"}}
+    }
 
 
 def test_safe_response_renders_like_jsonresponse() -> None:
-    from fastapi.responses import JSONResponse
-
     for content in ({"a": "ü", "b": [1, 2.5, None, True]}, [], "x", {"€": {"n": -1}}):
         assert SafeJSONResponse(content).body == JSONResponse(content).body
     assert SafeJSONResponse({"k": NAME}).body == b'{"k":"caf\\udce9.txt"}'

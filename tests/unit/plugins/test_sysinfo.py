@@ -87,6 +87,14 @@ class TestSysinfoPlugin:
         status, _, body = asyncio.run(call(plugin, "POST", "/info", {"sid": "unknown-session"}))
         assert status == 404 and json.loads(body)["code"] == "session_not_found"
 
+    def test_unencodable_sid_is_a_clean_422_not_a_500(self) -> None:
+        """A lone surrogate (JSON escape \\ud800) is refused, and quoting it must not break the error body."""
+        plugin, _ = make()
+        status, _, body = asyncio.run(call(plugin, "POST", "/info", raw=b'{"sid": "\\ud800"}', headers=[("content-type", "application/json")]))
+        answer = json.loads(body)
+        assert status == 422 and answer["details"]["fields"][0]["field"] == "sid"
+        assert "not valid Unicode" in answer["message"]
+
     def test_watch_emits_and_stops_with_the_session(self) -> None:
         async def main() -> None:
             plugin, notes = make()

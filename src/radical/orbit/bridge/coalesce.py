@@ -3,10 +3,10 @@
 uvicorn writes a response's head and its body with two ``transport.write`` calls,
 and every frame the bridge sends an endpoint is a write of its own. With uvloop each
 write is a ``write`` system call there and then, and on loopback that call also runs
-the receiving side's TCP path and wakes the receiver: under load this was a fifth
-of the bridge's CPU (``bench/relay.py``, py-spy). :class:`CoalescingTransport` keeps
-the writes made during one pass of the loop and hands them to the real transport at
-the end of the pass as one ``writelines`` (one ``writev`` with uvloop, no copy), so a
+the receiving side's TCP path and wakes the receiver; under load that is a large share
+of the bridge's CPU (``bench/relay.py``). :class:`CoalescingTransport` keeps the
+writes made during one pass of the loop and hands them to the real transport at the
+end of the pass as one ``writelines`` (one ``writev`` with uvloop, no copy), so a
 response is one system call and the frames for many requests to one endpoint share
 one.
 
@@ -16,6 +16,10 @@ More than :data:`FLUSH_AT` bytes go to the real transport at once, so its flow
 control (``pause_writing``) still sees a large or streamed body as it is written.
 ``close`` and ``write_eof`` flush first, ``abort`` drops what is buffered (as the
 real ``abort`` drops its own buffer).
+
+Only asyncio's public transport and protocol interfaces are involved: the server
+(``server.py``) wraps the HTTP protocol class uvicorn chose with :func:`coalescing`,
+whose ``connection_made`` hands the protocol a coalescing transport.
 """
 
 from __future__ import annotations
@@ -129,10 +133,11 @@ def coalesce(transport: asyncio.BaseTransport) -> asyncio.Transport:
 
 
 def coalescing(protocol_class: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
-    """A subclass of a uvicorn protocol class that writes through :func:`coalesce`.
+    """A subclass of ``protocol_class`` (any asyncio protocol) that writes through
+    :func:`coalesce`.
 
-    For uvicorn's ``http=`` (and through it the WebSocket protocol an upgrade hands
-    the same transport to).
+    The bridge gives it the HTTP protocol class uvicorn loaded; a WebSocket upgrade
+    hands the same (coalescing) transport on to the WebSocket protocol.
     """
 
     class Coalescing(protocol_class):  # type: ignore[valid-type,misc]

@@ -35,6 +35,8 @@ class BridgeSettings(BaseSettings):
     :param event_buffer: events kept for ``Last-Event-ID`` replay
     :param sse_keepalive: seconds between ``: keep-alive`` comments on ``/events``
     :param register_timeout: seconds a new WebSocket may take to send ``register``
+    :param coalesce_writes: gather each socket's writes of one event-loop pass into one
+        system call (:mod:`.coalesce`); off: uvicorn writes as it does by itself
     """
 
     model_config = SettingsConfigDict(env_prefix="RADICAL_ORBIT_BRIDGE_", extra="ignore")
@@ -52,6 +54,7 @@ class BridgeSettings(BaseSettings):
     event_buffer: int = Field(default=DEFAULT_EVENT_BUFFER, ge=1)
     sse_keepalive: float = Field(default=DEFAULT_SSE_KEEPALIVE, gt=0)
     register_timeout: float = Field(default=10.0, gt=0)
+    coalesce_writes: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> BridgeSettings:

@@ -1,8 +1,9 @@
 """``WS /ws/endpoint``: one endpoint's connection, from handshake to teardown.
 
-The handler coroutine is the connection's only reader. Writes go through
-:meth:`EndpointConnection.send` (a lock), so relay tasks, the heartbeat and the
-reader can all send. A watchdog task pings every ``heartbeat_interval`` and drops an
+The handler coroutine is the connection's only reader: a plain ASGI ``receive()``
+loop that acts on each frame in arrival order. Writes go through
+:meth:`EndpointConnection.send` (one ASGI message per frame, so frames never
+interleave), so relay tasks, the heartbeat and the reader can all send. A watchdog task pings every ``heartbeat_interval`` and drops an
 endpoint that has sent nothing for three intervals. Teardown (registry, pending
 requests, topology event) runs exactly once, whoever notices first.
 """
@@ -42,7 +43,6 @@ from ..models.messages import (
 from .events import KIND_NOTIFICATION, KIND_TOPOLOGY, EventHub
 from .registry import EndpointConnection, Registry
 from .settings import BridgeSettings
-from .ws_protocol import EXTENSION, MessageHandler
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,6 @@ class RawSocket:
         text = message.get("text")
         return text if text is not None else message.get("bytes") or b""
 
-    def set_message_handler(self, handler: MessageHandler) -> bool:
-        """Have the server call ``handler`` with each later message, if it offers that.
-
-        See :mod:`.ws_protocol`; False (keep calling :meth:`receive_text`) otherwise.
-        """
-        offer = self.scope.get("extensions", {}).get(EXTENSION)
-        if not offer:
-            return False
-        offer["set_handler"](handler)
-        return True
-
     async def send_text(self, text: str) -> None:
         if self.closed:
             raise WebSocketDisconnect(1006, "socket already closed")
@@ -125,7 +114,6 @@ class EndpointSocket:
         self.hub = hub
         self.interval = settings.heartbeat_interval
         self._sockets: dict[EndpointConnection, RawSocket] = {}
-        self._replies: set[asyncio.Task[None]] = set()
 
     async def _refuse(self, websocket: RawSocket, code: str, message: str, close_code: int) -> None:
         log.warning("endpoint connection from %s refused: %s", websocket.peer, message)
@@ -161,9 +149,6 @@ class EndpointSocket:
         log.info("endpoint %s connected from %s (version %s; plugins: %s)", name, conn.peer, register.version or "?", plugins)
         self._topology(conn, "endpoint_connected")
         watchdog = asyncio.create_task(self._watchdog(websocket, conn), name=f"orbit-heartbeat-{name}")
-        # where the server offers it, frames are handled as they are parsed; this loop
-        # then only sees the disconnect (and frames that came before the handler was set)
-        websocket.set_message_handler(lambda raw: self._on_message(conn, raw))
         try:
             while True:
                 raw = await websocket.receive_text()
@@ -218,19 +203,6 @@ class EndpointSocket:
             )
             return None
         return frame
-
-    def _on_message(self, conn: EndpointConnection, raw: str | bytes) -> None:
-        """A frame handed over by the server as it was parsed; replies go out from a task."""
-        reply = self._handle(conn, raw)
-        if reply is not None:
-            task = asyncio.create_task(self._reply(conn, reply))
-            self._replies.add(task)
-            task.add_done_callback(self._replies.discard)
-
-    @staticmethod
-    async def _reply(conn: EndpointConnection, text: str) -> None:
-        with contextlib.suppress(OrbitError):  # the endpoint is gone; teardown says so
-            await conn.send(text)
 
     def _handle(self, conn: EndpointConnection, raw: str | bytes) -> str | None:
         """Act on one frame from the endpoint; returns the frame to answer with, if any.

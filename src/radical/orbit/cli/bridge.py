@@ -9,6 +9,7 @@ import ssl
 from pathlib import Path
 
 import click
+from pydantic import ValidationError as PydanticValidationError
 
 from ..config import (
     BRIDGE_TOKEN_FILE,
@@ -87,6 +88,13 @@ def _loud_warning(text: str) -> None:
     type=FiniteFloat(min=0.001),
     help="Seconds to wait for an endpoint's answer (504 beyond); clients may send X-Orbit-Timeout (max 3600).",
 )
+@click.option(
+    "--coalesce-writes/--no-coalesce-writes",
+    default=None,
+    show_default=False,
+    help="Gather each socket's writes of one event-loop pass into one system call "
+    "[default: on, or $RADICAL_ORBIT_BRIDGE_COALESCE_WRITES].",
+)
 def bridge(
     host: str,
     port: int,
@@ -97,6 +105,7 @@ def bridge(
     heartbeat: float,
     max_body: int,
     request_timeout: float,
+    coalesce_writes: bool | None,
 ) -> None:
     """Run the bridge: endpoints dial it over a WebSocket, clients call
     /{endpoint}/{plugin}/{route} over HTTP and follow /events.
@@ -132,17 +141,23 @@ def bridge(
     if host not in LOOPBACK:
         _loud_warning(f"binding {host}: the bridge is reachable from other machines" + ("" if cert else " over plain HTTP (use --cert/--key)"))
 
-    settings = BridgeSettings(
-        host=host,
-        port=port,
-        auth=not no_auth,
-        token=SecretStr(secret) if secret else None,
-        cert_file=cert,
-        key_file=key,
-        heartbeat_interval=heartbeat,
-        max_body=max_body,
-        request_timeout=request_timeout,
-    )
+    try:
+        settings = BridgeSettings(
+            host=host,
+            port=port,
+            auth=not no_auth,
+            token=SecretStr(secret) if secret else None,
+            cert_file=cert,
+            key_file=key,
+            heartbeat_interval=heartbeat,
+            max_body=max_body,
+            request_timeout=request_timeout,
+            # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_COALESCE_WRITES, else on
+            **({} if coalesce_writes is None else {"coalesce_writes": coalesce_writes}),
+        )
+    except PydanticValidationError as exc:  # the flags are checked by click: this is the environment
+        bad = "; ".join(f"RADICAL_ORBIT_BRIDGE_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e["loc"])
+        raise click.UsageError(f"invalid bridge setting in the environment: {bad}") from None
     url_path: Path = write_private_file(BRIDGE_URL_FILE, settings.url + "\n")
     click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
     log.info("bridge settings: %s", settings.redacted())

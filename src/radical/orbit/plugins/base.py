@@ -21,9 +21,8 @@ model inherits :class:`SessionRequest` (a ``sid`` field) and the handler looks t
 session up with :meth:`Plugin.session` (404 unknown, 410 expired). Session ids carry
 192 random bits. Sessions idle for longer than ``session_ttl`` are closed.
 
-``plugin.app`` is a :class:`~.fastpath.PluginApp`: routes of the common shape (one
-JSON body model, no dependencies) are answered without FastAPI's per-request
-machinery, byte-identically; ``fast_routes = False`` on a subclass turns that off.
+``plugin.app`` is a plain ``FastAPI`` app whose default response class writes text
+UTF-8 cannot carry as JSON escapes instead of failing (:mod:`.answers`).
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ from ..errors import (
 )
 from ..text import find_lone_surrogate
 from ..web.errors import install_error_handlers
-from .fastpath import PluginApp
+from .answers import SafeJSONResponse
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +139,6 @@ class Plugin(ABC):
     #: idle seconds after which a session is closed (410 afterwards)
     session_ttl: ClassVar[float] = 24 * 3600.0
     reap_interval: ClassVar[float] = 30.0
-    #: answer simple routes (one JSON body model, no dependencies) without FastAPI's
-    #: per-request machinery; byte-identical answers, see :mod:`.fastpath`
-    fast_routes: ClassVar[bool] = True
     _expired_memory: ClassVar[int] = 10_000
     #: the plugin's options (``-o NAME.KEY=VALUE``) as a pydantic model; None: it takes none.
     #: Validated into :attr:`options` when the plugin is built.
@@ -293,7 +289,7 @@ class Plugin(ABC):
         return self._app
 
     def _build_app(self) -> FastAPI:
-        app = PluginApp(
+        app = FastAPI(
             title=f"radical.orbit plugin {self.name}",
             version=self.version,
             docs_url=None,
@@ -301,7 +297,8 @@ class Plugin(ABC):
             # a redirect from here would name the endpoint's in-process address, not the
             # bridge URL the client used: a trailing slash is a plain 404 instead
             redirect_slashes=False,
-            fast_routes=self.fast_routes,
+            # answers holding lone surrogates go out with JSON escapes, not as a 500
+            default_response_class=SafeJSONResponse,
         )
         install_error_handlers(app)
         # routes go straight onto the app's own router: an included APIRouter is matched

@@ -67,7 +67,7 @@ class TestSysinfoPlugin:
         assert status == 200 and json.loads(body) == {"pong": True}
         assert headers["content-type"] == "application/json"
         status, _, _ = asyncio.run(call(plugin, "POST", "/ping", {}))
-        assert status == 405  # only GET takes the fast path; the rest goes through FastAPI
+        assert status == 405  # GET only
 
     def test_info(self) -> None:
         async def main() -> dict[str, Any]:

@@ -2,9 +2,8 @@
 
 Routes (relative to ``/{endpoint}/sysinfo``)::
 
-    GET  /ping                      {"pong": true}; no session (relay benchmark;
-                                    answered below FastAPI, like a bare ASGI app,
-                                    so the benchmark measures the relay)
+    GET  /ping                      {"pong": true}; no session (what the relay
+                                    benchmark calls: a plain FastAPI route)
     POST /info     {sid}            hostname, cpus, memory, python, load, platform
     POST /watch    {sid, interval, count}
                                     emit ``load`` notifications for this session
@@ -32,10 +31,9 @@ from typing import Any, cast
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...errors import NotFoundError, UsageError
-from ..base import Plugin, PluginContext, PluginSession, SessionRequest
+from ..base import Plugin, PluginSession, SessionRequest
 
 __all__ = ["PluginSysinfo", "SysinfoSession", "host_facts"]
 
@@ -44,7 +42,6 @@ MAX_BYTES = 32 * 2**20  # base64 in a frame: 43 MiB, inside the default 64 MiB f
 #: concurrent watches one session may run
 MAX_WATCHES = 32
 _PONG = b'{"pong":true}'
-_PONG_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_PONG)).encode())]
 
 
 def _memory() -> dict[str, int | None]:
@@ -164,40 +161,12 @@ class EchoReply(BaseModel):
     body_size: int
 
 
-class _PingFastPath:
-    """ASGI wrapper answering ``GET /ping`` itself and passing everything else on.
-
-    The relay benchmark compares Orbit with a bare Starlette app; FastAPI's routing
-    and dependency machinery would add ~0.15 ms that is not the relay's.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/ping" and scope["method"] == "GET":
-            await send({"type": "http.response.start", "status": 200, "headers": _PONG_HEADERS})
-            await send({"type": "http.response.body", "body": _PONG})
-            return
-        await self.app(scope, receive, send)
-
 
 class PluginSysinfo(Plugin):
     """Host facts plus test routes for the relay (echo, bytes, sleep, ping)."""
 
     name = "sysinfo"
     description = "host name, CPU count, memory, Python version and load average of the endpoint host"
-
-    def __init__(self, ctx: PluginContext) -> None:
-        super().__init__(ctx)
-        self._fast: _PingFastPath | None = None
-
-    @property
-    def app(self) -> ASGIApp:  # type: ignore[override]
-        """The FastAPI app behind the ``GET /ping`` fast path."""
-        if self._fast is None:
-            self._fast = _PingFastPath(super().app)
-        return self._fast
 
     async def create_session(self, sid: str, request: BaseModel) -> PluginSession:
         return SysinfoSession(self, sid)
@@ -210,7 +179,7 @@ class PluginSysinfo(Plugin):
 
         @router.get("/ping")
         async def ping() -> Response:
-            """GET /ping: no-op (normally answered by the fast path above)."""
+            """GET /ping: no-op, no session (what the relay benchmark calls)."""
             return Response(_PONG, media_type="application/json")
 
         @router.post("/info")

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
@@ -54,6 +55,9 @@ from ..web.errors import install_error_handlers
 from .answers import SafeJSONResponse
 
 log = logging.getLogger(__name__)
+
+#: FastAPI's ``telemetry=`` for plugin apps: off (see :meth:`Plugin._build_app`)
+PLUGIN_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 #: notify(plugin, sid, topic, payload) -- must be callable from any thread.
 NotifyFn = Callable[[str, "str | None", str, dict[str, Any]], None]
@@ -299,6 +303,9 @@ class Plugin(ABC):
             redirect_slashes=False,
             # answers holding lone surrogates go out with JSON escapes, not as a 500
             default_response_class=SafeJSONResponse,
+            # FastAPI's native OpenTelemetry asks the global providers on every request;
+            # a plugin app is an in-process sub-app of the endpoint, not a service of its own
+            telemetry=PLUGIN_TELEMETRY,
         )
         install_error_handlers(app)
         # routes go straight onto the app's own router: an included APIRouter is matched

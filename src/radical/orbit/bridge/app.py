@@ -33,6 +33,7 @@ from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
 from ..web.errors import install_error_handlers
 from .auth import TokenCheck
 from .events import EventHub
+from .identity import SCOPE_KEY
 from .registry import Registry
 from .relay import Relay, send_error
 from .schemas import EndpointInfo, EndpointList, Health
@@ -61,9 +62,11 @@ class BridgeApp(FastAPI):
         if kind == "http":
             path: str = scope["path"]
             if path not in PUBLIC_PATHS:
-                if not self.tokens.ok(scope):
+                identity = self.tokens.identify(scope)
+                if identity is None:
                     await send_error(send, TokenCheck.error(), None)
                     return
+                scope[SCOPE_KEY] = identity
                 cut = path.find("/", 1)
                 if cut > 1 and cut + 1 < len(path) and path[cut + 1] != "/" and path[1:cut] not in RESERVED_NAMES:
                     await self.relay(scope, receive, send)

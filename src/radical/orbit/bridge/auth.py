@@ -7,6 +7,10 @@ import hmac
 from starlette.types import Scope
 
 from ..errors import AuthenticationError
+from .identity import ANONYMOUS, Identity
+
+#: the identity of the bridge's one token (today's default: it may do everything)
+DEFAULT_IDENTITY = Identity("admin", admin=True)
 
 
 class TokenCheck:
@@ -26,15 +30,19 @@ class TokenCheck:
         return f"TokenCheck(enabled={self.enabled})"
 
     def ok(self, scope: Scope) -> bool:
+        return self.identify(scope) is not None
+
+    def identify(self, scope: Scope) -> Identity | None:
+        """The identity the scope's bearer token stands for, or None (refuse it)."""
         if self._token is None:
-            return True
+            return ANONYMOUS
         for key, value in scope["headers"]:
             if key == b"authorization":
                 scheme, _, presented = value.partition(b" ")
                 if scheme.lower() != b"bearer":
-                    return False
-                return hmac.compare_digest(presented.strip(), self._token)
-        return False
+                    return None
+                return DEFAULT_IDENTITY if hmac.compare_digest(presented.strip(), self._token) else None
+        return None
 
     @staticmethod
     def error() -> AuthenticationError:

@@ -18,7 +18,8 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from ..errors import OrbitError, PayloadTooLargeError, UpstreamError, UsageError
-from ..models.messages import decode_body, encode_body, oversize
+from ..models.messages import IDENTITY_HEADER, decode_body, encode_body, oversize
+from .identity import identity_of
 from .registry import Registry
 from .settings import BridgeSettings
 
@@ -39,7 +40,8 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_DROP_REQUEST = HOP_BY_HOP | {"host", "authorization", "x-request-id"}
+#: ``x-orbit-identity`` is the bridge's to say (who the caller is), never the client's
+_DROP_REQUEST = HOP_BY_HOP | {"host", "authorization", "x-request-id", IDENTITY_HEADER}
 _DROP_REQUEST_B = frozenset(name.encode("latin-1") for name in _DROP_REQUEST)
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
 
@@ -155,6 +157,7 @@ class Relay:
                     raise UsageError("invalid Content-Length header") from None
             headers.append((key.decode("latin-1"), value.decode("latin-1")))
         headers.append(("x-request-id", request_id))
+        headers.append((IDENTITY_HEADER, identity_of(scope).name))
         timeout = self._timeout(timeout_raw)
         if length is not None and length > self.max_body:
             raise self._too_large(length)

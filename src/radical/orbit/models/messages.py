@@ -42,6 +42,10 @@ RESERVED_NAMES = frozenset(
     {"endpoints", "endpoint", "events", "health", "healthz", "ws", "docs", "redoc", "openapi.json", "favicon.ico", "static", "api"}
 )
 
+#: The request header in which the bridge tells the endpoint who is calling (the name of
+#: the caller's identity; the bridge drops whatever a client sent under this name).
+IDENTITY_HEADER = "x-orbit-identity"
+
 #: Endpoint names: URL-path safe, no slashes.
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -144,6 +148,8 @@ class Notification(_Frame):
     payload: dict[str, Any] = Field(default_factory=dict)
     ts: Annotated[float, Field(allow_inf_nan=False)]
     dropped: Annotated[int, Field(ge=0)] = 0
+    #: the identity whose session this is (from the session's opener); None: everyone's
+    owner: str | None = None
 
     @field_validator("payload")
     @classmethod

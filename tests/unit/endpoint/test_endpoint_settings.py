@@ -99,3 +99,36 @@ class TestEndpointSettings:
         for url in ("http://127.0.0.1:notaport", "http://[::1"):  # were a retry loop and a traceback
             result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", url])
             assert result.exit_code == 2 and "cannot be read" in result.output
+
+
+class TestLimits:
+    def test_defaults(self) -> None:
+        settings = EndpointSettings(name="ep", url="http://127.0.0.1:9")
+        assert settings.max_sessions_per_identity == 500
+        assert settings.max_notification_bytes == 256 * 1024
+
+    def test_flags_reach_the_agent(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import radical.orbit.cli.endpoint as cli_endpoint
+        import radical.orbit.endpoint.agent as agent_module
+
+        seen: list[EndpointSettings] = []
+
+        class Agent:
+            def __init__(self, settings: EndpointSettings, entries: object) -> None:
+                seen.append(settings)
+
+            async def run(self, *, handle_signals: bool = False) -> None:
+                return None
+
+        monkeypatch.setattr(agent_module, "EndpointAgent", Agent)
+        monkeypatch.setattr(cli_endpoint, "_leave_blocked_workers", lambda: None)
+        args = ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", "--plugins", "sysinfo"]
+        key = {"RADICAL_ORBIT_ENDPOINT_KEY": "orbit_ek_" + "k" * 43}  # the endpoint's own credential (issue 13)
+        result = CliRunner().invoke(cli, [*args, "--max-sessions", "7", "--max-notification-bytes", "2048"], env=key)
+        assert result.exit_code == 0, result.output
+        assert (seen[0].max_sessions_per_identity, seen[0].max_notification_bytes) == (7, 2048)
+
+    @pytest.mark.parametrize(("flag", "value"), [("--max-sessions", "0"), ("--max-notification-bytes", "100"), ("--max-sessions", "x")])
+    def test_bad_values_are_usage_errors(self, flag: str, value: str) -> None:
+        result = CliRunner().invoke(cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", flag, value])
+        assert result.exit_code == 2 and flag in result.output and "Traceback" not in result.output

@@ -41,9 +41,11 @@ async def call(
 class Collected:
     def __init__(self) -> None:
         self.items: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        self.owners: list[str | None] = []
 
-    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None) -> None:
         self.items.append((plugin, sid, topic, payload))
+        self.owners.append(owner)
 
 
 def make() -> tuple[PluginSysinfo, Collected]:

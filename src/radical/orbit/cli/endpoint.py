@@ -92,6 +92,22 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     help="Longest wait between reconnection attempts (exponential backoff with jitter).",
 )
 @click.option(
+    "--max-sessions",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    metavar="N",
+    help="Sessions one client identity may hold on each plugin (429 beyond; unregister_session frees one).",
+)
+@click.option(
+    "--max-notification-bytes",
+    type=click.IntRange(min=1024),
+    default=256 * 1024,
+    show_default=True,
+    metavar="N",
+    help="Largest notification payload sent, in bytes of JSON; a larger one is dropped with a warning.",
+)
+@click.option(
     "--shutdown-grace",
     type=FiniteFloat(min=0.0),
     default=10.0,
@@ -109,6 +125,8 @@ def endpoint(
     plugin_option: tuple[str, ...],
     heartbeat: float | None,
     backoff_max: float,
+    max_sessions: int,
+    max_notification_bytes: int,
     shutdown_grace: float,
 ) -> None:
     """Run an endpoint: dial the bridge, register plugins, answer relayed requests.
@@ -146,6 +164,8 @@ def endpoint(
             plugin_options=parse_plugin_options(plugin_option),
             heartbeat=heartbeat,
             backoff_max=backoff_max,
+            max_sessions_per_identity=max_sessions,
+            max_notification_bytes=max_notification_bytes,
             shutdown_grace=shutdown_grace,
         )
         if settings.use_proxy:  # validates the URL, and a proxy the endpoint cannot use

@@ -57,7 +57,7 @@ class EndpointAgent:
 
     def __init__(self, settings: EndpointSettings, entries: list[PluginEntry] | None = None) -> None:
         self.settings = settings
-        self.queue = NotificationQueue(settings.notify_queue_size)
+        self.queue = NotificationQueue(settings.notify_queue_size, max_payload=settings.max_notification_bytes)
         self.host = PluginHost(settings, self.notify, entries)
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self.inflight = Inflight()
@@ -96,9 +96,9 @@ class EndpointAgent:
     def dispatcher(self) -> Dispatcher:
         return self.host.dispatcher
 
-    def notify(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def notify(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None, /) -> None:
         """``PluginContext.notify``: queue a notification (thread-safe)."""
-        self.queue.put(plugin, sid, topic, payload)
+        self.queue.put(plugin, sid, topic, payload, owner)
 
     async def wait_registered(self, timeout: float | None = None) -> None:
         """Until the agent is registered with the bridge (for tests and embedding)."""

@@ -83,6 +83,11 @@ class EndpointSettings(BaseModel):
     connect_timeout: float = Field(default=10.0, gt=0)
     #: notifications kept while disconnected (oldest dropped beyond this)
     notify_queue_size: int = Field(default=10_000, ge=1)
+    #: largest notification payload sent, in bytes of JSON (larger ones are dropped
+    #: with a warning); ``--max-notification-bytes``
+    max_notification_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: sessions one client identity may hold on each plugin (429 beyond); ``--max-sessions``
+    max_sessions_per_identity: int = Field(default=500, ge=1)
     #: seconds in-flight requests get to finish on shutdown
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: largest WebSocket message accepted (a relayed body is base64 inside JSON)

@@ -14,10 +14,21 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from radical.orbit.endpoint.dispatch import Dispatcher, HostedPlugin, build_scope, call_asgi
+from radical.orbit.endpoint.dispatch import (
+    Dispatcher,
+    HostedPlugin,
+    build_scope,
+    call_asgi,
+)
 from radical.orbit.errors import UpstreamError
 from radical.orbit.models.messages import IDENTITY_HEADER, Request, decode_body
-from radical.orbit.plugins.base import DEFAULT_MAX_SESSIONS, Plugin, PluginContext, PluginSession, SessionRequest
+from radical.orbit.plugins.base import (
+    DEFAULT_MAX_SESSIONS,
+    Plugin,
+    PluginContext,
+    PluginSession,
+    SessionRequest,
+)
 from radical.orbit.plugins.caller import calling_as, current_identity, identity_in
 
 
@@ -236,7 +247,7 @@ class TestDispatcherIdentity:
             plugin, notes = make()
             dispatcher = Dispatcher({"owned": HostedPlugin("owned", plugin.app)})
             alice, bob = [(IDENTITY_HEADER, "alice")], [("X-Orbit-Identity", "bob")]
-            status, body = await self.handle(dispatcher, "/register_session", {}, alice)
+            _, body = await self.handle(dispatcher, "/register_session", {}, alice)
             sid = body["sid"]
             assert await self.handle(dispatcher, "/ping", {"sid": sid}, alice) == (200, {"owner": "alice"})
             assert (await self.handle(dispatcher, "/ping", {"sid": sid}, bob))[0] == 404

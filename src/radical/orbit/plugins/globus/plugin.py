@@ -15,15 +15,21 @@ Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollS
 ``missing_grace``), checked by :meth:`..base.Plugin.validate_options` before the
 plugin starts.
 
+Every session's blocking globus-sdk calls run on ONE thread pool of the plugin, of
+``workers`` threads, started lazily and shut down in :meth:`PluginGlobus.stop`: an
+idle session holds no thread, and a thousand clients cannot make a thousand threads.
+The price is sharing: at most ``workers`` Globus calls run at once on the endpoint,
+the others queue (waits hold no thread, see :mod:`.session`).
+
 Per session the plugin builds the credential's TransferClient (:mod:`.credentials`,
-tuned by :mod:`.transport`) on the session's executor and owns what must be released
-when the session closes: the executor and the secrets registered with :mod:`.redact`.
+tuned by :mod:`.transport`) on that pool and owns what must be released when the
+session closes: the secrets registered with :mod:`.redact`. A closed session's calls
+still in the pool stop retrying (its ``stop_retrying``); the pool stays up for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import threading
@@ -60,8 +66,10 @@ class PluginGlobus(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
         self.local = LocalCollection(None, "not discovered yet")
-        #: per session: what to release when it closes (its executor, its secrets in the redactor)
-        self._releases: dict[str, contextlib.ExitStack] = {}
+        #: per session: the secrets it registered with the redactor (removed when it closes)
+        self._secrets: dict[str, tuple[str, ...]] = {}
+        #: where every session's blocking globus-sdk calls run (made on first use)
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def poll_settings(self) -> PollSettings:
@@ -91,6 +99,14 @@ class PluginGlobus(Plugin):
             log.info("globus: no local collection configured; 'local' needs register_session(local_collection=...)")
         await super().start()
 
+    async def stop(self) -> None:
+        await super().stop()  # closes every session first: their pollers stop submitting
+        if self._pool is not None:
+            # calls still running finish on their own (their sessions stopped retrying);
+            # waiting for one stuck in a slow Globus request would hold up the endpoint's exit
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
     def info(self) -> dict[str, Any]:
         out = super().info()
         out.update(self.local.as_dict())
@@ -105,13 +121,11 @@ class PluginGlobus(Plugin):
 
         assert isinstance(request, m.RegisterGlobusSession)
         settings = self.poll_settings
-        releases = contextlib.ExitStack()
         redact.install()
         secrets = secrets_of(request)
         redact.REDACTOR.add(*secrets)
-        releases.callback(redact.REDACTOR.remove, *secrets)
         try:
-            executor = self._session_executor(sid, releases)
+            executor = self._session_executor()
             refreshes = Refreshes(sid)
             stop_retrying = threading.Event()
             with map_globus_errors(auth_mode=request.auth_mode, what="register_session"):
@@ -120,7 +134,7 @@ class PluginGlobus(Plugin):
                 )
             tune_transport(tc, settings.workers)
         except BaseException:
-            releases.close()
+            redact.REDACTOR.remove(*secrets)
             raise
         local: str | None
         if request.local_collection:
@@ -139,17 +153,16 @@ class PluginGlobus(Plugin):
             stop_retrying=stop_retrying,
             refreshes=refreshes,
         )
-        self._releases[sid] = releases
+        self._secrets[sid] = secrets
         log.info("globus: session %s... uses %s auth, local collection %s (%s)", sid[:8], request.auth_mode, local, source)
         return session
 
-    def _session_executor(self, sid: str, releases: contextlib.ExitStack) -> Executor:
-        """Where a session's blocking globus-sdk calls run: today a bounded pool of its own,
-        shut down when the session closes. Sessions take any executor, so one shared pool
-        per plugin only changes this method."""
-        pool = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix=f"globus-{sid[:6]}")
-        releases.callback(pool.shutdown, wait=False, cancel_futures=True)
-        return pool
+    def _session_executor(self) -> Executor:
+        """Where a session's blocking globus-sdk calls run: the plugin's one pool of
+        ``workers`` threads (threads start as calls need them, not per session)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix="globus")
+        return self._pool
 
     async def open_session(self, request: BaseModel) -> PluginSession:
         session = await super().open_session(request)
@@ -169,10 +182,12 @@ class PluginGlobus(Plugin):
         return session
 
     async def close_session(self, sid: str) -> bool:
+        from . import redact
+
         closed = await super().close_session(sid)
-        releases = self._releases.pop(sid, None)
-        if releases is not None:
-            releases.close()
+        secrets = self._secrets.pop(sid, None)
+        if secrets is not None:
+            redact.REDACTOR.remove(*secrets)
         return closed
 
     def gsession(self, sid: str) -> GlobusSession:

@@ -79,6 +79,7 @@ class FakeBridge:
     def settings(self, name: str = "ep1", **kwargs: Any) -> EndpointSettings:
         kwargs.setdefault("token", self.token)
         kwargs.setdefault("plugins", ["sysinfo"])
+        kwargs.setdefault("plugin_options", {"sysinfo": {"test_routes": True}})  # echo, bytes, sleep
         kwargs.setdefault("backoff_initial", 0.05)
         kwargs.setdefault("backoff_max", 0.2)
         return EndpointSettings(name=name, url=self.url, **kwargs)

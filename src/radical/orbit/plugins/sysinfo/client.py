@@ -7,6 +7,10 @@ lazily on the first call::
     print(sysinfo.info()["hostname"])
     sysinfo.register_notification_callback(lambda topic, payload: print(payload), topic="load")
     sysinfo.watch(interval=1.0, count=3)
+
+:meth:`SysinfoClient.echo`, :meth:`~SysinfoClient.echo_bytes` and
+:meth:`~SysinfoClient.sleep` call the plugin's test routes, which an endpoint serves
+only when started with ``-o sysinfo.test_routes=true`` (a NotFoundError otherwise).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class SysinfoClient(PluginClient):
         self._call("unwatch", watch=watch)
 
     def sleep(self, seconds: float) -> float:
-        """Have the endpoint wait ``seconds`` before answering (slow-request tests)."""
+        """Have the endpoint wait ``seconds`` before answering (slow-request tests; a test route)."""
         return float(self._call("sleep", seconds=seconds, timeout=seconds + 30.0)["slept"])
 
     def echo(
@@ -61,7 +65,7 @@ class SysinfoClient(PluginClient):
         content: bytes | str | None = None,
         json: Any = None,
     ) -> dict[str, Any]:
-        """Send any request to ``/echo[/path]``; returns what the plugin saw.
+        """Send any request to ``/echo[/path]``; returns what the plugin saw (a test route).
 
         The reply's ``body`` is base64; ``headers`` are lower-cased.
         """
@@ -71,5 +75,5 @@ class SysinfoClient(PluginClient):
         return result
 
     def echo_bytes(self, n: int, *, seed: int = 0) -> bytes:
-        """``GET /echo/bytes?n=N``: N pseudo-random bytes (binary relay tests)."""
+        """``GET /echo/bytes?n=N``: N pseudo-random bytes (binary relay tests; a test route)."""
         return self._ec.request("GET", self.name, "echo/bytes", params={"n": n, "seed": seed}).content

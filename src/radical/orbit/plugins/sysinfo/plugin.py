@@ -10,9 +10,16 @@ Routes (relative to ``/{endpoint}/sysinfo``)::
                                     every ``interval`` s (``count`` times, or until
                                     the session closes); -> {"watch": id}
     POST /unwatch  {sid, watch}     stop one watch early
+
+Test routes, only with ``-o sysinfo.test_routes=true`` (otherwise a 404 that says so)::
+
     ANY  /echo[/...]                method, path, query, headers, base64 body back
     GET  /echo/bytes?n=N[&seed=S]   N pseudo-random bytes (application/octet-stream)
     POST /sleep    {sid, seconds}   answer after ``seconds`` (slow-request tests)
+
+They are off by default because they let any client make the bridge and the endpoint
+hold large answers (``bytes``) or many requests in flight (``sleep``) at will: tools
+for testing the relay, not for a shared production endpoint.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ...errors import NotFoundError, UsageError
 from ..base import Plugin, PluginSession, SessionRequest
@@ -42,6 +49,8 @@ MAX_BYTES = 32 * 2**20  # base64 in a frame: 43 MiB, inside the default 64 MiB f
 #: concurrent watches one session may run
 MAX_WATCHES = 32
 _PONG = b'{"pong":true}'
+#: the option that turns the test routes on
+TEST_ROUTES_OPTION = "sysinfo.test_routes=true"
 
 
 def _memory() -> dict[str, int | None]:
@@ -162,11 +171,26 @@ class EchoReply(BaseModel):
 
 
 
+class SysinfoOptions(BaseModel):
+    """``radical-orbit endpoint -o sysinfo.KEY=VALUE``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: serve echo, echo/bytes and sleep (relay tests and benchmarks)
+    test_routes: StrictBool = False
+
+
 class PluginSysinfo(Plugin):
-    """Host facts plus test routes for the relay (echo, bytes, sleep, ping)."""
+    """Host facts, plus test routes for the relay (echo, bytes, sleep) when enabled."""
 
     name = "sysinfo"
     description = "host name, CPU count, memory, Python version and load average of the endpoint host"
+    options_model = SysinfoOptions
+
+    @property
+    def test_routes(self) -> bool:
+        """Whether echo, echo/bytes and sleep are served."""
+        return isinstance(self.options, SysinfoOptions) and self.options.test_routes
 
     async def create_session(self, sid: str, request: BaseModel) -> PluginSession:
         return SysinfoSession(self, sid)
@@ -202,6 +226,29 @@ class PluginSysinfo(Plugin):
             if not session.stop_watch(req.watch):
                 raise NotFoundError(f"no running watch {req.watch!r} in this session", watch=req.watch)
             return {"stopped": True}
+
+        if plugin.test_routes:
+            self._add_test_routes(router)
+        else:
+            self._refuse_test_routes(router)
+
+    def _refuse_test_routes(self, router: APIRouter) -> None:
+        """The test routes' paths answer a 404 that says how to turn them on (before
+        any body is read: nothing about them is served)."""
+        endpoint = self.ctx.endpoint
+
+        async def disabled() -> Response:
+            raise NotFoundError(
+                f"sysinfo's test routes (echo, echo/bytes, sleep) are off on endpoint '{endpoint}'; "
+                f"start the endpoint with -o {TEST_ROUTES_OPTION} to serve them",
+                plugin=self.name,
+            )
+
+        for path in ("/sleep", "/echo", "/echo/{rest:path}"):
+            router.add_api_route(path, disabled, methods=ECHO_METHODS, include_in_schema=False)
+
+    def _add_test_routes(self, router: APIRouter) -> None:
+        plugin = self
 
         @router.post("/sleep")
         async def sleep(req: SleepRequest) -> dict[str, Any]:

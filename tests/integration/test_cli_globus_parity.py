@@ -4,7 +4,7 @@ CLI -> bridge -> endpoint's globus plugin -> emulator, all real processes.
 ``rm``, ``whoami``, ``ls -r``, ``task event-list``/``pause-info``/``update``,
 ``task cancel --all``, ``task list --filter-*``, ``-F unix`` and ``--jmespath``; one
 fault line per fault while waiting; a cancelled task's duration as Globus tells it.
-The stack is test_cli_globus.py's (its fixture, started once for this module).
+The stack is test_cli_globus.py's (started once more, for this module).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from test_cli_globus import (  # the module's stack fixture and helpers
+from test_cli_globus import (
     GODATA,
     TUTORIAL_1,
     Stack,
-    _logs_on_failure,  # noqa: F401 - an autouse fixture: logs of the stack when a test fails
     check,
+    print_logs_on_failure,
     run,
-    stack,  # noqa: F401 - the fixture
+    start_stack,
     task_id_of,
 )
 
@@ -33,6 +33,17 @@ pytestmark = pytest.mark.integration
 
 DEV_USER = "dev@orbit.local"
 DEV_ID = "b0d3c0de-0000-4000-8000-00000000d3f0"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from start_stack(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def _logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
+    yield
+    print_logs_on_failure(request, stack)
 
 
 def stderr_errors(text: str) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ...errors import OrbitError
 from .app import EXIT_ERROR, CliExit, OrbitGroup, Runtime, format_option, get_runtime
 from .args import DEADLINE_FORMATS, format_deadline
 from .render import TASK_FIELDS, data_list, print_record, print_table
@@ -141,8 +142,6 @@ def cancel(task_id: str | None, all_: bool) -> None:
 
 
 def _cancel_all(rt: Runtime) -> None:
-    from ...errors import OrbitError
-
     ids = _in_progress(rt)
     if not ids:
         raise CliExit(EXIT_ERROR, "You have no in-progress tasks.")

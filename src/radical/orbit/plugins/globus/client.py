@@ -381,3 +381,51 @@ class GlobusClient(PluginClient):
     def get_endpoint(self, endpoint_id: str | uuid.UUID) -> dict[str, Any]:
         """A collection/endpoint document (``"local"`` works too)."""
         return dict(self._call("get_endpoint", endpoint_id=str(endpoint_id)))
+
+    # -- added for the CLI's Globus CLI parity (task update, whoami, task list --filter-*) --
+    def update_task(self, task_id: str | uuid.UUID, *, label: str | None = None, deadline: str | _dt.datetime | None = None) -> dict[str, Any]:
+        """Give a task that has not ended a new label and/or deadline; Globus' result (``code`` Updated)."""
+        return dict(self._call("update_task", **_body(task_id=str(task_id), label=label, deadline=deadline)))
+
+    def whoami(self) -> dict[str, Any]:
+        """Globus Auth's userinfo for this session's credential (``sub``, ``preferred_username``,
+        ``identity_set``): whose identity the session's tasks belong to."""
+        return dict(self._call("whoami"))
+
+    def task_list(
+        self,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        task_id: str | uuid.UUID | Sequence[str | uuid.UUID] | None = None,
+        type: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        label: str | Sequence[str] | None = None,
+        requested_after: str | _dt.datetime | None = None,
+        requested_before: str | _dt.datetime | None = None,
+        completed_after: str | _dt.datetime | None = None,
+        completed_before: str | _dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`list_tasks` with every filter of Globus' ``task_list``, newest first.
+
+        :param label: patterns (``=`` exact, ``!`` not, ``~`` glob ignoring case, ``!~``);
+            several are ORed
+        :param requested_after: times are ISO 8601; without a zone they are UTC
+        """
+        return dict(
+            self._call(
+                "list_tasks",
+                **_body(
+                    limit=limit,
+                    offset=offset,
+                    task_id=_strings(task_id, "task_id", "a task id") if task_id is not None else None,
+                    type=_strings(type, "type", "a task type") if type else None,
+                    status=_strings(status, "status", "a task status") if status else None,
+                    label=label if isinstance(label, str) or label is None else _strings(label, "label", "a label pattern"),
+                    requested_after=requested_after,
+                    requested_before=requested_before,
+                    completed_after=completed_after,
+                    completed_before=completed_before,
+                ),
+            )
+        )

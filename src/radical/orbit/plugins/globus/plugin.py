@@ -6,9 +6,9 @@ models in :mod:`.models` (422 naming the field before Globus is called), answere
 with JSON; Globus failures are mapped once by :func:`.errors.map_globus_errors`.
 
 Routes: register_session, unregister_session (base), submit_transfer, get_task,
-task_wait, wait_all, cancel_task, list_tasks, task_events, successful_transfers,
-skipped_errors, pause_info, track, ls, stat, mkdir, rename, delete,
-endpoint_search, get_endpoint, session_info.
+task_wait, wait_all, cancel_task, list_tasks, update_task, task_events,
+successful_transfers, skipped_errors, pause_info, track, ls, stat, mkdir, rename,
+delete, endpoint_search, get_endpoint, whoami, session_info.
 
 Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollSettings`
 (``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
@@ -228,6 +228,11 @@ class PluginGlobus(Plugin):
         async def list_tasks(body: m.ListTasksRequest) -> dict[str, Any]:
             return await plugin.gsession(body.sid).list_tasks(body)
 
+        @router.post("/update_task")
+        async def update_task(body: m.UpdateTaskRequest) -> dict[str, Any]:
+            """POST /update_task -> Globus' result (code Updated); 409 once the task has ended."""
+            return await plugin.gsession(body.sid).update_task(body)
+
         @router.post("/task_events")
         async def task_events(body: m.TaskEventsRequest) -> dict[str, Any]:
             return await plugin.gsession(body.sid).task_events(body)
@@ -272,6 +277,11 @@ class PluginGlobus(Plugin):
         @router.post("/get_endpoint")
         async def get_endpoint(body: m.GetEndpointRequest) -> dict[str, Any]:
             return await plugin.gsession(body.sid).get_endpoint(body.endpoint_id)
+
+        @router.post("/whoami")
+        async def whoami(body: SessionRequest) -> dict[str, Any]:
+            """POST /whoami -> Globus Auth's userinfo for the session's credential."""
+            return await plugin.gsession(body.sid).whoami()
 
         @router.post("/session_info")
         async def session_info(body: SessionRequest) -> dict[str, Any]:

@@ -52,8 +52,9 @@ def explorer(url: str | None, token: str | None, cert: str | None, print_url: bo
     if print_url:
         click.echo(signin_url)
         return
-    minutes = max(1, int(link.get("expires_in", 300)) // 60)
-    click.echo(f"Sign-in link for the Orbit Explorer (works once, within {minutes} minutes):\n\n  {signin_url}\n")
+    seconds = int(link.get("expires_in", 300))
+    within = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
+    click.echo(f"Sign-in link for the Orbit Explorer (works once, within {within}):\n\n  {signin_url}\n")
     if _open_in_browser(signin_url):
         click.echo("Opened it in your browser.")
     else:

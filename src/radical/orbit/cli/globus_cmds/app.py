@@ -155,7 +155,10 @@ class Runtime:
         return self._err
 
     def print_json(self, value: Any) -> None:
-        click.echo(json.dumps(value, indent=2, default=str))
+        from ...plugins.globus.client import globus_document
+
+        # as the Globus CLI prints it: without the keys GlobusClient adds for the original Orbit's scripts
+        click.echo(json.dumps(globus_document(value), indent=2, default=str))
 
     # -- connection ------------------------------------------------------------
     @property

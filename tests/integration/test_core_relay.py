@@ -178,7 +178,7 @@ def test_disabled_plugin(orbit_stack: Any, tmp_path: Any) -> None:
     (shim / "__init__.py").write_text('raise ImportError("globus_sdk hidden for this test")\n')
     stack = orbit_stack(plugins=("sysinfo", "globus"), env={"PYTHONPATH": str(shim.parent)})
     ec = stack.client().get_endpoint_client("ep1")
-    plugins = {p["name"]: p for p in ec.list_plugins()}
+    plugins = ec.list_plugins()  # by name
     assert plugins["sysinfo"]["enabled"] is True
     assert plugins["globus"]["enabled"] is False and "globus-sdk" in plugins["globus"]["reason"]
     with pytest.raises(errors.PluginDisabledError) as info:

@@ -3,6 +3,11 @@
 Resolution everywhere is: explicit argument > environment variable > file under
 ``~/.radical/orbit/`` > default. ``~`` is ``Path.home()``, so a test (or a user)
 can redirect everything with ``HOME``.
+
+The original Orbit's names are read too, each right after ours, so its users'
+environments keep working: ``RADICAL_BRIDGE_URL`` / ``RADICAL_BRIDGE_CERT`` after
+``RADICAL_ORBIT_BRIDGE_URL`` / ``_CERT``, and ``bridge_cert.pem`` after ``bridge.cert``
+(docs/compat.md).
 """
 
 from __future__ import annotations
@@ -31,6 +36,18 @@ BRIDGE_TOKEN_FILE = "bridge.token"
 BRIDGE_CERT_FILE = "bridge.cert"
 GLOBUS_CONFIG_FILE = "globus.json"
 
+#: the original Orbit's names, read after ours
+ORIGINAL_ENV_BRIDGE_URL = "RADICAL_BRIDGE_URL"
+ORIGINAL_ENV_BRIDGE_CERT = "RADICAL_BRIDGE_CERT"
+ORIGINAL_BRIDGE_CERT_FILE = "bridge_cert.pem"
+#: where each setting is looked up, in order (environment variables, then files)
+BRIDGE_URL_ENVS = (ENV_BRIDGE_URL, ORIGINAL_ENV_BRIDGE_URL)
+BRIDGE_URL_FILES = (BRIDGE_URL_FILE,)
+BRIDGE_TOKEN_ENVS = (ENV_BRIDGE_TOKEN,)
+BRIDGE_TOKEN_FILES = (BRIDGE_TOKEN_FILE,)
+BRIDGE_CERT_ENVS = (ENV_BRIDGE_CERT, ORIGINAL_ENV_BRIDGE_CERT)
+BRIDGE_CERT_FILES = (BRIDGE_CERT_FILE, ORIGINAL_BRIDGE_CERT_FILE)
+
 
 def orbit_home() -> Path:
     """``~/.radical/orbit`` (not created here)."""
@@ -46,9 +63,32 @@ def _read_file(name: str) -> str | None:
     return text or None
 
 
+def _first_env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def setting_source(arg: object, envs: tuple[str, ...], files: tuple[str, ...]) -> str:
+    """Where a setting came from, for messages (never the value): ``the argument``,
+    ``$NAME``, a file's path, or ``the default``."""
+    if arg:
+        return "the argument"
+    for name in envs:
+        if os.environ.get(name):
+            return f"${name}"
+    for filename in files:
+        path = orbit_home() / filename
+        if path.is_file():
+            return str(path)
+    return "the default"
+
+
 def resolve_bridge_url(url: str | None = None) -> str:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default."""
-    value = url or os.environ.get(ENV_BRIDGE_URL) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
+    """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``RADICAL_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default."""
+    value = url or _first_env(BRIDGE_URL_ENVS) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
     return value.rstrip("/")
 
 
@@ -58,14 +98,21 @@ def resolve_bridge_token(token: str | None = None) -> str | None:
 
 
 def resolve_bridge_cert(cert: str | None = None) -> str | None:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_CERT`` > ``~/.radical/orbit/bridge.cert`` (if present)."""
+    """Argument > ``RADICAL_ORBIT_BRIDGE_CERT`` > ``RADICAL_BRIDGE_CERT`` > ``~/.radical/orbit/bridge.cert``
+    > ``~/.radical/orbit/bridge_cert.pem`` (files only if present).
+
+    ``~`` in a path from the environment is expanded: no shell does it inside a variable.
+    """
     if cert:
         return cert
-    env = os.environ.get(ENV_BRIDGE_CERT)
+    env = _first_env(BRIDGE_CERT_ENVS)
     if env:
-        return env
-    path = orbit_home() / BRIDGE_CERT_FILE
-    return str(path) if path.is_file() else None
+        return os.path.expanduser(env)
+    for filename in BRIDGE_CERT_FILES:
+        path = orbit_home() / filename
+        if path.is_file():
+            return str(path)
+    return None
 
 
 def write_private_file(name: str, content: str) -> Path:

@@ -277,7 +277,10 @@ class TestDiscovery:
         ]
         bc = make_client(self.handler([ep_info("ep1", plugins)]))
         ec = bc.get_endpoint_client("ep1")
-        assert [p["name"] for p in ec.list_plugins()] == ["sysinfo", "globus", "gpu"]
+        listed = ec.list_plugins()  # by name, as the original Orbit gave it
+        assert list(listed) == ["sysinfo", "globus", "gpu"] and "globus" in listed
+        assert listed["gpu"]["enabled"] is False and listed["gpu"]["namespace"] == "/ep1/gpu"
+        assert [p["name"] for p in listed.values()] == ["sysinfo", "globus", "gpu"]
 
         class NeedsCredentials(PluginClient):
             plugin_name = "globus"
@@ -373,8 +376,8 @@ class TestArgumentShapes:
 
     def test_callback_subscriptions(self) -> None:
         with make_client(lambda r: httpx.Response(200, json={})) as bc:
-            for args, says in (
-                ((None, "globus", "*"), "endpoint must be a name, '*' or a pattern"),
+            for args, says in (  # (None is a wildcard: the original Orbit's register_callback)
+                (("", "globus", "*"), "endpoint must be a name, '*' or a pattern"),
                 (("ep", 5, "*"), "plugin must be a name"),
                 (("ep", "globus", ""), "topic must be a name"),
             ):

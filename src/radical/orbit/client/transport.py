@@ -349,6 +349,7 @@ class BridgeHTTP:
             "(`radical-orbit bridge` writes the last one), and must match the bridge's.",
             url=self.url,
         )
+        exc.http_status = 401
         if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
             exc.request_id = payload["request_id"]
         return exc

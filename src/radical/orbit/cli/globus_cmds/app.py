@@ -159,10 +159,14 @@ class Runtime:
         return self._err
 
     def emit(self, value: Any) -> None:
-        """Print ``value`` in the machine format asked for (``--jmespath`` alone means JSON)."""
+        """Print ``value`` in the machine format asked for (``--jmespath`` alone means JSON),
+        as the Globus CLI prints it: without the keys GlobusClient adds for the original
+        Orbit's scripts."""
+        from ...plugins.globus.client import globus_document
+
         fmt = "unix" if self.fmt == "unix" else "json"
         try:
-            text = machine_output(value, fmt, self.jmespath)
+            text = machine_output(globus_document(value), fmt, self.jmespath)
         except OutputError as exc:
             raise CliExit(EXIT_USAGE, str(exc)) from None
         if text:

@@ -39,6 +39,21 @@ class SysinfoClient(PluginClient):
         result: dict[str, Any] = self._call("info")
         return result
 
+    def homedir(self) -> str:
+        """The endpoint process's home directory (no session needed; the original Orbit's call)."""
+        return str(self._ec.request("GET", self.name, "homedir").json()["homedir"])
+
+    def host_role(self) -> dict[str, Any]:
+        """``{role, scheduler, job_id, psij_executor, python_version}`` of the endpoint host:
+        ``role`` is ``login``, ``compute`` (in a batch job) or ``standalone`` (no session needed)."""
+        result: dict[str, Any] = self._ec.request("GET", self.name, "host_role").json()
+        return result
+
+    def get_metrics(self) -> dict[str, Any]:
+        """``{system, cpu, memory, disks, network, gpus}`` of the endpoint host (the original Orbit's call)."""
+        result: dict[str, Any] = self._call("metrics")
+        return result
+
     def watch(self, interval: float = 1.0, count: int | None = None) -> str:
         """Emit ``load`` notifications for this session; returns the watch id.
 

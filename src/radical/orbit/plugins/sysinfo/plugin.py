@@ -5,6 +5,8 @@ Routes (relative to ``/{endpoint}/sysinfo``)::
     GET  /ping                      {"pong": true}; no session (what the relay
                                     benchmark calls: a plain FastAPI route)
     POST /info     {sid}            hostname, cpus, memory, python, load, platform
+    GET  /homedir, GET /host_role, POST /metrics {sid}
+                                    the original Orbit's sysinfo calls (.host)
     POST /watch    {sid, interval, count}
                                     emit ``load`` notifications for this session
                                     every ``interval`` s (``count`` times, or until
@@ -41,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ...errors import NotFoundError, UsageError
 from ..base import Plugin, PluginSession, SessionRequest
+from .host import add_host_routes
 
 __all__ = ["PluginSysinfo", "SysinfoSession", "host_facts"]
 
@@ -199,6 +202,7 @@ class PluginSysinfo(Plugin):
         return cast(SysinfoSession, self.session(sid))
 
     def add_routes(self, router: APIRouter) -> None:
+        add_host_routes(router, self)
         plugin = self
 
         @router.get("/ping")

@@ -1,31 +1,36 @@
-"""Event fan-out for ``GET /events``: one bounded buffer, paced subscribers, scoped by identity.
+"""Event fan-out for ``GET /events``: one bounded buffer, paced streams, scoped by identity.
 
 Every published event gets the id ``<boot>-<seq>``: ``boot`` is random per bridge
 process, ``seq`` counts from 1. An event is serialised to its SSE text once and
-shared by the buffer and every subscriber.
+kept in one shared buffer; no stream holds a copy.
 
 Scoping: an event may have an ``owner``, the identity whose session raised it; a
-subscriber sees it only if its identity :meth:`~.identity.Identity.sees` that owner
-(its own, nobody's, or everything for an admin), live and on replay alike.
+stream sees it only if its identity :meth:`~.identity.Identity.sees` that owner (its
+own, nobody's, or everything for an admin), live and on replay alike.
+
+A stream is *idle* (it has written everything it may see) or *behind*: it has a
+cursor, the next ``seq`` it must look at, and reads the buffer from there. Publishing
+never awaits and starts no task: it only looks at the idle streams that may see the
+event, and a matching one gets its cursor and asks for a turn. A stream that is behind
+costs nothing per event, so publishing is O(idle streams that may see it) however many
+streams lag or are stuck. The writes happen in each stream's own task and need a turn:
+the hub hands out at most ``writers_per_pass`` turns per event-loop pass, each writing
+at most :data:`BATCH_BYTES`. Thousands of busy or stuck streams therefore cannot make
+one pass of the loop long, and relayed calls on the same loop keep their latency.
 
 Every part is bounded, because one client must not be able to exhaust the bridge:
 
 * the buffer keeps at most ``size`` events and ``max_bytes`` bytes, dropping the
   oldest; a stream resuming (``Last-Event-ID``) from a dropped id first gets a ``gap``;
-* a resuming stream reads the buffer through a cursor (no copy per subscriber);
-* a live subscriber has a queue of at most ``max_queue`` events and
-  ``max_queue_bytes`` bytes; one that falls further behind is cut off (its queue is
-  dropped, its stream ends) and resumes with ``Last-Event-ID`` like after any cut;
+* a live stream (one that has caught up since it opened) may fall at most
+  ``max_queue`` events or ``max_queue_bytes`` bytes behind the newest event: beyond
+  that it is cut off on its next turn (its stream ends) and resumes with
+  ``Last-Event-ID`` like after any cut (a stream stuck in a write is cut off when the
+  write returns, and holds nothing of the hub's meanwhile);
 * an identity has at most ``max_subscribers`` streams open, counted until each has
   really ended, so stuck connections cannot pile up (429 beyond).
 
-Publishing never awaits and starts no task: it appends the event to the queues of
-the subscribers that may see it. The writes happen in each stream's own task, and a
-write needs a turn: the hub hands out at most ``writers_per_pass`` turns per
-event-loop pass, each writing what is queued (up to :data:`BATCH_BYTES`). Thousands
-of busy or stuck streams therefore cannot make one pass of the loop long, and relayed
-calls on the same loop keep their latency; a stuck socket only fills its own queue.
-The hub lives on one event loop, so a new subscriber's replay and its live feed can
+The hub lives on one event loop, so a new stream's replay and its live feed can
 neither overlap nor leave a hole.
 """
 
@@ -55,9 +60,9 @@ KIND_HELLO = "hello"
 
 FILTER_KEYS = ("endpoint", "plugin", "topic", "session")
 
-#: the most a stream writes in one turn (what is queued beyond waits for its next turn)
-BATCH_BYTES = 64 * 1024
-#: buffered events a resuming stream looks at in one turn (most may be filtered out)
+#: the most a stream writes in one turn (the rest waits for its next turn)
+BATCH_BYTES = 32 * 1024
+#: buffered events a stream looks at in one turn (most may be filtered out)
 SCAN_PER_TURN = 4096
 #: seconds a client refused for too many streams is asked to wait
 RETRY_AFTER = 1
@@ -85,27 +90,27 @@ class StoredEvent:
     chunk: str
     #: the memory ``chunk`` takes, what the byte bounds count
     size: int
+    #: bytes published before this event (how far behind a stream is, in bytes)
+    offset: int = 0
 
 
 @dataclass(slots=True, eq=False)
 class Subscriber:
     """One ``/events`` stream: who reads it, its filters, and where it is.
 
-    ``cursor`` is the next buffered ``seq`` to replay while the stream catches up
-    (None once it is live); ``queue`` holds the live events not yet written.
+    ``cursor`` is the next ``seq`` the stream must look at while it is behind, None
+    while it is idle (everything it may see is written).
     """
 
     identity: Identity
     filters: dict[str, str]
     initial: list[str] = field(default_factory=list)
     cursor: int | None = None
-    queue: deque[StoredEvent] = field(default_factory=deque)
-    queued_bytes: int = 0
+    #: caught up at least once (a resuming stream is not cut off while it replays)
+    live: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     #: waiting for a turn, or granted one it has not used yet
     scheduled: bool = False
-    #: receives live events (False once cut off or unsubscribed)
-    attached: bool = False
     #: counts against its identity's stream limit
     counted: bool = False
     closed: bool = False
@@ -120,12 +125,12 @@ class Subscriber:
 
 
 class EventHub:
-    """The buffer, the subscribers by identity, and the turns to write.
+    """The buffer, the streams by identity, and the turns to write.
 
     :param size: events kept for replay
     :param max_bytes: bytes of events kept for replay
-    :param max_queue: events a live subscriber may fall behind before it is cut off
-    :param max_queue_bytes: bytes a live subscriber may fall behind before it is cut off
+    :param max_queue: events a live stream may fall behind before it is cut off
+    :param max_queue_bytes: bytes a live stream may fall behind before it is cut off
     :param max_subscribers: streams one identity may have open (429 beyond)
     :param writers_per_pass: turns to write handed out per event-loop pass
     """
@@ -138,10 +143,12 @@ class EventHub:
         max_queue: int = 1_000,
         max_queue_bytes: int = 8 * 2**20,
         max_subscribers: int = 64,
-        writers_per_pass: int = 16,
+        writers_per_pass: int = 2,
     ) -> None:
         self.boot = secrets.token_hex(4)
         self.seq = 0
+        #: bytes of every event published so far
+        self.published_bytes = 0
         self.buffer: deque[StoredEvent] = deque()
         self.buffer_bytes = 0
         self.max_events = size
@@ -150,13 +157,14 @@ class EventHub:
         self.max_queue_bytes = max_queue_bytes
         self.max_subscribers = max_subscribers
         self.writers_per_pass = writers_per_pass
-        #: subscribers offered an event since the reader last yielded (ws.py paces on it)
+        #: idle streams looked at since the reader last yielded (ws.py paces on it)
         self.visits = 0
         self.cut_offs = 0
         self.closed = False
-        self._everyone: set[Subscriber] = set()
-        self._admins: set[Subscriber] = set()
-        self._by_owner: dict[str, set[Subscriber]] = {}
+        # idle streams, by who may see what: O(streams that may see an event) to publish it
+        self._idle: set[Subscriber] = set()
+        self._idle_admins: set[Subscriber] = set()
+        self._idle_by_owner: dict[str, set[Subscriber]] = {}
         self._open: set[Subscriber] = set()
         self._streams: Counter[str] = Counter()
         self._ready: deque[Subscriber] = deque()
@@ -169,8 +177,8 @@ class EventHub:
 
     @property
     def subscribers(self) -> set[Subscriber]:
-        """The subscribers that receive live events."""
-        return self._everyone
+        """The streams still served (not cut off, not ended)."""
+        return {sub for sub in self._open if not sub.closed}
 
     def streams(self, identity: Identity) -> int:
         """Streams ``identity`` has open (what its limit counts)."""
@@ -190,10 +198,10 @@ class EventHub:
         ts: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> int:
-        """Store one event and queue it for every live subscriber that may see it.
+        """Store one event and wake the idle streams that may see it.
 
         :param owner: the identity whose session raised it (None: everyone's)
-        :returns: how many subscribers were offered the event
+        :returns: how many idle streams were looked at
         """
         self.seq += 1
         event_id = f"{self.boot}-{self.seq}"
@@ -210,21 +218,23 @@ class EventHub:
         if extra:
             data.update(extra)
         chunk = sse_chunk(event_id, kind, data)
-        ev = StoredEvent(self.seq, endpoint, plugin, topic, session, owner, chunk, sys.getsizeof(chunk))
+        size = sys.getsizeof(chunk)
+        ev = StoredEvent(self.seq, endpoint, plugin, topic, session, owner, chunk, size, self.published_bytes)
+        self.published_bytes += size
         self._store(ev)
         targets: Iterable[Subscriber]
         if owner is None:
-            targets = self._everyone
-        else:  # owner's own streams and the admins': O(streams that may see it)
-            targets = itertools.chain(self._admins, self._by_owner.get(owner, ()))
+            targets = self._idle
+        else:  # owner's own streams and the admins'
+            targets = itertools.chain(self._idle_admins, self._idle_by_owner.get(owner, ()))
         visits = 0
-        behind: list[Subscriber] = []
+        woken: list[Subscriber] = []
         for sub in targets:
             visits += 1
-            if sub.cursor is None and sub.matches(ev) and not self._push(sub, ev):
-                behind.append(sub)
-        for sub in behind:
-            self._cut(sub)
+            if sub.matches(ev):
+                woken.append(sub)
+        for sub in woken:  # (not while iterating over the idle sets)
+            self._behind(sub, ev.seq)
         self.visits += visits
         return visits
 
@@ -235,29 +245,54 @@ class EventHub:
         while buffer and (self.buffer_bytes > self.max_bytes or len(buffer) > self.max_events):
             self.buffer_bytes -= buffer.popleft().size
 
-    def _push(self, sub: Subscriber, ev: StoredEvent) -> bool:
-        """Queue ``ev`` for ``sub``; False if that would put it too far behind."""
-        queue = sub.queue
-        if queue and (len(queue) >= self.max_queue or sub.queued_bytes + ev.size > self.max_queue_bytes):
-            return False
-        queue.append(ev)
-        sub.queued_bytes += ev.size
-        if not sub.scheduled:
-            self._schedule(sub)
-        return True
+    def _oldest(self) -> int:
+        return self.buffer[0].seq if self.buffer else self.seq + 1
+
+    # -- idle and behind -----------------------------------------------------------
+    def _idle_set(self, sub: Subscriber) -> set[Subscriber]:
+        if sub.identity.admin:
+            return self._idle_admins
+        return self._idle_by_owner.setdefault(sub.identity.name, set())
+
+    def _to_idle(self, sub: Subscriber) -> None:
+        sub.cursor = None
+        self._idle.add(sub)
+        self._idle_set(sub).add(sub)
+
+    def _behind(self, sub: Subscriber, cursor: int) -> None:
+        """``sub`` has events to write from ``cursor`` on: out of the idle sets, ask for a turn."""
+        self._drop_idle(sub)
+        sub.cursor = cursor
+        self._schedule(sub)
+
+    def _drop_idle(self, sub: Subscriber) -> None:
+        if sub not in self._idle:
+            return
+        self._idle.discard(sub)
+        mine = self._idle_set(sub)
+        mine.discard(sub)
+        if not mine and not sub.identity.admin:
+            del self._idle_by_owner[sub.identity.name]
+
+    def _too_far_behind(self, sub: Subscriber) -> bool:
+        """Whether a live stream lags more than ``max_queue`` events or ``max_queue_bytes``
+        bytes behind the newest event (one event alone is never too much)."""
+        assert sub.cursor is not None
+        oldest = self._oldest()
+        if sub.cursor < oldest:
+            return True
+        events = self.seq - sub.cursor + 1
+        lag = self.published_bytes - self.buffer[sub.cursor - oldest].offset
+        return events > self.max_queue or (events > 1 and lag > self.max_queue_bytes)
 
     def _cut(self, sub: Subscriber) -> None:
-        """A subscriber that fell too far behind: drop its queue and end its stream."""
+        """A live stream that fell too far behind: end it (the client resumes)."""
         self.cut_offs += 1
-        log.debug(
-            "event stream of %s cut off: %d events (%d bytes) behind", sub.identity.name, len(sub.queue), sub.queued_bytes
-        )
+        assert sub.cursor is not None
+        log.debug("event stream of %s cut off: %d events behind", sub.identity.name, self.seq - sub.cursor + 1)
         sub.cut_off = True
         sub.closed = True
-        sub.queue.clear()
-        sub.queued_bytes = 0
-        self._detach(sub)
-        self._schedule(sub)  # its stream ends on its next turn
+        self._drop_idle(sub)
 
     # -- turns -----------------------------------------------------------------------
     def _schedule(self, sub: Subscriber) -> None:
@@ -314,24 +349,22 @@ class EventHub:
         sub = Subscriber(identity, {k: v for k, v in (filters or {}).items() if v is not None})
         hello = {"boot": self.boot, "last_id": self.last_id, "filters": sub.filters}
         sub.initial.append(self._special(KIND_HELLO, self.last_id, hello))
+        start = self.seq + 1
         if last_event_id:
             gap, start = self._resume(last_event_id)
             if gap is not None:
                 sub.initial.append(gap)
-            if start <= self.seq:
-                sub.cursor = start
         if self.closed:
             sub.closed = True
             return sub
         sub.counted = True
         self._streams[identity.name] += 1
         self._open.add(sub)
-        sub.attached = True
-        self._everyone.add(sub)
-        if identity.admin:
-            self._admins.add(sub)
+        if start <= self.seq:
+            self._behind(sub, start)  # replay first
         else:
-            self._by_owner.setdefault(identity.name, set()).add(sub)
+            sub.live = True
+            self._to_idle(sub)
         return sub
 
     def _resume(self, last_event_id: str) -> tuple[str | None, int]:
@@ -364,28 +397,10 @@ class EventHub:
         gap["resumed_from"] = f"{self.boot}-{oldest}"
         return self._special(KIND_GAP, f"{self.boot}-{oldest - 1}", gap)
 
-    def _oldest(self) -> int:
-        return self.buffer[0].seq if self.buffer else self.seq + 1
-
-    def _detach(self, sub: Subscriber) -> None:
-        """No more live events for ``sub``."""
-        if not sub.attached:
-            return
-        sub.attached = False
-        self._everyone.discard(sub)
-        if sub.identity.admin:
-            self._admins.discard(sub)
-        else:
-            mine = self._by_owner.get(sub.identity.name)
-            if mine is not None:
-                mine.discard(sub)
-                if not mine:
-                    del self._by_owner[sub.identity.name]
-
     def unsubscribe(self, sub: Subscriber) -> None:
         """The stream has ended: forget it (idempotent)."""
         sub.closed = True
-        self._detach(sub)
+        self._drop_idle(sub)
         self._open.discard(sub)
         if sub.counted:
             sub.counted = False
@@ -399,51 +414,45 @@ class EventHub:
         self.closed = True
         for sub in list(self._open):
             sub.closed = True
-            self._detach(sub)
+            self._drop_idle(sub)
             sub.wake.set()
         self._ready.clear()
 
     # -- writing -----------------------------------------------------------------------
     def next_batch(self, sub: Subscriber) -> str:
-        """What ``sub`` writes on its turn: replayed or queued events, at most about
-        :data:`BATCH_BYTES` (empty if there is nothing)."""
-        if sub.cursor is not None:
-            return self._replay(sub)
-        parts: list[str] = []
-        size = 0
-        queue = sub.queue
-        while queue and size < BATCH_BYTES:
-            ev = queue.popleft()
-            parts.append(ev.chunk)
-            size += ev.size
-        sub.queued_bytes -= size
-        return "".join(parts)
-
-    def _replay(self, sub: Subscriber) -> str:
-        assert sub.cursor is not None
+        """What ``sub`` writes on its turn (empty if nothing): the events it may see from
+        its cursor on, at most about :data:`BATCH_BYTES`. A live stream too far behind is
+        cut off instead; a stream that caught up becomes idle."""
+        if sub.cursor is None or sub.closed:
+            return ""
+        if sub.live and self._too_far_behind(sub):
+            self._cut(sub)
+            return ""
         parts: list[str] = []
         oldest = self._oldest()
-        if sub.cursor < oldest:  # dropped from the buffer while this stream caught up
+        if sub.cursor < oldest:  # dropped from the buffer while this stream replayed
             gap = {"reason": "events no longer buffered", "missed_from": f"{self.boot}-{sub.cursor}"}
             parts.append(self._gap(gap, f"{self.boot}-{sub.cursor - 1}", oldest))
             sub.cursor = oldest
         size = 0
         sees = sub.identity.sees
-        for ev in itertools.islice(self.buffer, sub.cursor - oldest, sub.cursor - oldest + SCAN_PER_TURN):
+        first = sub.cursor - oldest
+        for ev in itertools.islice(self.buffer, first, first + SCAN_PER_TURN):
             sub.cursor = ev.seq + 1
             if sees(ev.owner) and sub.matches(ev):
                 parts.append(ev.chunk)
                 size += ev.size
                 if size >= BATCH_BYTES:
                     break
-        if sub.cursor > self.seq:
-            sub.cursor = None  # caught up: live events from now on
+        if sub.cursor > self.seq:  # caught up: idle until an event it may see arrives
+            sub.live = True
+            self._to_idle(sub)
         return "".join(parts)
 
     async def stream(self, sub: Subscriber, keepalive: float) -> AsyncIterator[str]:
         """The stream's text: initial chunks, then a batch per turn, with a keep-alive
-        comment when idle. Ends when the hub closes or cuts the subscriber off;
-        unsubscribes when it ends, however it ends."""
+        comment when idle. Ends when the hub closes or cuts the stream off; unsubscribes
+        when it ends, however it ends."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # the first stream (or a new loop, in tests)
             self._loop = loop
@@ -460,7 +469,7 @@ class EventHub:
                     if batch:
                         yield batch
                     continue
-                if sub.queue or sub.cursor is not None:
+                if sub.cursor is not None:
                     self._schedule(sub)
                 try:
                     async with asyncio.timeout(keepalive):

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 _CLOSED = (WebSocketDisconnect, RuntimeError, OSError)
 #: subscribers the reader may offer events to before it lets the loop run others
-FANOUT_SLICE = 1024
+FANOUT_SLICE = 256
 
 
 class RawSocket:

@@ -337,7 +337,7 @@ class Relay:
                 raise _malformed(endpoint, what, "its body is not valid base64") from None
         try:
             return status, out, body.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate, from a JSON \\ud800 escape
+        except UnicodeEncodeError:  # a lone surrogate (the frame parser refuses them, the relay does not rely on it)
             raise _malformed(endpoint, what, "its body is text UTF-8 cannot encode (send such a body as base64)") from None
 
     def _too_large(self, size: int) -> PayloadTooLargeError:

@@ -113,9 +113,10 @@ def _answered(raw: str | bytes) -> str | None:
         data = json.loads(raw)
     except ValueError:
         return None
-    if isinstance(data, dict) and data.get("type") == "response" and isinstance(data.get("id"), str):
-        return data["id"]  # type: ignore[no-any-return]
-    return None
+    if not isinstance(data, dict) or data.get("type") != "response":
+        return None
+    ref = data.get("id")
+    return ref if isinstance(ref, str) else None
 
 
 def _describe(exc: Exception) -> str:
@@ -242,9 +243,8 @@ class EndpointSocket:
         except (PydanticValidationError, ValueError) as exc:
             problem = _describe(exc)
             ref = _answered(raw)
-            if ref is not None and conn.fail(ref, UpstreamError(
-                f"endpoint '{conn.name}' sent a malformed answer: {problem}", endpoint=conn.name
-            )):
+            failed = UpstreamError(f"endpoint '{conn.name}' sent a malformed answer: {problem}", endpoint=conn.name)
+            if ref is not None and conn.fail(ref, failed):  # its client gets a 502 now, not a 504 later
                 log.warning("endpoint %s sent a malformed answer to request %s: %s", conn.name, ref, problem)
             else:
                 log.warning("endpoint %s sent a malformed frame: %s", conn.name, problem)
@@ -279,14 +279,13 @@ class EndpointSocket:
         if frame_over and (size := payload_bytes(frame.payload)) > limit:
             what = f"notification {frame.plugin}/{frame.topic}"
             log.warning(
-                "endpoint %s sent a %s of %d bytes, over the bridge's max_notification_bytes (%d): dropped",
-                conn.name, what, size, limit,
+                "endpoint %s sent a %s of %d bytes, over the bridge's max_notification_bytes (%d): dropped", conn.name, what, size, limit
             )
-            return dump_frame(ErrorFrame(
-                code="notification_too_large",
-                message=f"{what} dropped: its payload takes {size} bytes, more than the bridge's "
-                f"max_notification_bytes ({limit}); send less per notification",
-            ))
+            message = (
+                f"{what} dropped: its payload takes {size} bytes, more than the bridge's "
+                f"max_notification_bytes ({limit}); send less per notification"
+            )
+            return dump_frame(ErrorFrame(code="notification_too_large", message=message))
         extra = None
         if frame.dropped:
             log.warning("endpoint %s dropped %d notifications while disconnected", conn.name, frame.dropped)

@@ -215,12 +215,9 @@ class TestBridge:
         with FakeEndpoint(client) as ep:
             ep.serve(handler)
             resp = client.get("/ep1/sysinfo/status", headers=AUTH)
-            assert resp.status_code == 502 and "invalid HTTP status 42" in resp.json()["message"]
+            assert resp.status_code == 502 and "the status 42 is not a final HTTP status" in resp.json()["message"]
             resp = client.get("/ep1/sysinfo/header", headers=AUTH)
             assert resp.status_code == 200 and resp.headers["x-name"] == "abc"
-        from radical.orbit.bridge.relay import _header_bytes
-
-        assert _header_bytes("Zoë") == "Zoë".encode("latin-1") and _header_bytes("✓") == "✓".encode()
 
     def test_unknown_endpoint_and_plugin(self, client: TestClient) -> None:
         resp = client.get("/ghost/sysinfo/x", headers=AUTH)

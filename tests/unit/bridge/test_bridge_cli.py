@@ -79,6 +79,29 @@ class TestBridgeCli:
         assert run("--coalesce-writes", env={"RADICAL_ORBIT_BRIDGE_COALESCE_WRITES": "false"}).exit_code == 0  # the flag wins
         assert [s.coalesce_writes for s in served] == [True, False, False, True]
 
+    def test_limit_flags_and_environment(self, served: list[BridgeSettings], home: Path) -> None:
+        assert run().exit_code == 0
+        flags = ("--max-inflight-per-identity", "7", "--max-inflight-per-endpoint", "8", "--max-held-answer-bytes", "9000000",
+                 "--event-buffer-bytes", "3000000", "--max-notification-bytes", "1000", "--max-subscribers-per-identity", "3")
+        assert run(*flags).exit_code == 0
+        env = {"RADICAL_ORBIT_BRIDGE_MAX_INFLIGHT_PER_IDENTITY": "5", "RADICAL_ORBIT_BRIDGE_SUBSCRIBER_QUEUE": "10"}
+        assert run(env=env).exit_code == 0
+        assert run("--max-inflight-per-identity", "6", env=env).exit_code == 0  # the flag wins
+        default, given, from_env, both = served
+        assert (default.max_inflight_per_identity, default.max_subscribers_per_identity, default.event_buffer_bytes) == (256, 64, 64 * 2**20)
+        assert (given.max_inflight_per_identity, given.max_inflight_per_endpoint, given.max_held_answer_bytes) == (7, 8, 9_000_000)
+        assert (given.event_buffer_bytes, given.max_notification_bytes, given.max_subscribers_per_identity) == (3_000_000, 1000, 3)
+        assert (from_env.max_inflight_per_identity, from_env.subscriber_queue) == (5, 10)
+        assert both.max_inflight_per_identity == 6
+
+    def test_limits_that_disagree_are_a_usage_error(self, served: list[BridgeSettings], home: Path) -> None:
+        result = CliRunner().invoke(cli_bridge.bridge, with_port(["--event-buffer-bytes", "1000", "--max-notification-bytes", "2000"]))
+        assert result.exit_code == 2 and served == []
+        assert "event_buffer_bytes (1000) must be at least max_notification_bytes (2000)" in result.output
+        assert "Traceback" not in result.output
+        result = CliRunner().invoke(cli_bridge.bridge, with_port(["--max-inflight-per-identity", "0"]))
+        assert result.exit_code == 2 and "--max-inflight-per-identity" in result.output
+
     def test_a_bad_setting_in_the_environment_is_a_usage_error(self, served: list[BridgeSettings], home: Path) -> None:
         result = CliRunner().invoke(
             cli_bridge.bridge, with_port([]), env={"RADICAL_ORBIT_BRIDGE_COALESCE_WRITES": "maybe"}

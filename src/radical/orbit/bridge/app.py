@@ -15,9 +15,9 @@ relay, ``/endpoints`` and ``/events`` also take the Explorer's session cookie, s
     GET  /endpoints               {"endpoints": [EndpointInfo]}
     POST /endpoint/list           same (compatibility)
     GET  /endpoints/{name}        EndpointInfo | 404 endpoint_not_found
-    GET  /events                  SSE; ?endpoint=&plugin=&topic=&session=&last_event_id=
+    GET  /events                  SSE; ?endpoint=&plugin=&topic=&session=&last_event_id= | 429
     WS   /ws/endpoint             endpoints register here
-    ANY  /{endpoint}/{plugin}[/{route}]   relay | 404 | 413 | 503 | 504
+    ANY  /{endpoint}/{plugin}[/{route}]   relay | 404 | 413 | 429 | 502 | 503 | 504
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Header, Query
-from fastapi.responses import StreamingResponse
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..__about__ import __version__
+from ..errors import RateLimitedError
 from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
-from ..web.errors import install_error_handlers
+from ..web.errors import error_response, install_error_handlers, request_id_of
 from .auth import TokenCheck
 from .browser import BrowserSessions, BrowserSignIn, SigninSecrets
 from .events import EventHub
-from .identity import SCOPE_KEY, Identity
+from .identity import SCOPE_KEY, Identity, identity_of
 from .registry import Registry
 from .relay import Relay, send_error
 from .schemas import EndpointInfo, EndpointList, Health
@@ -117,7 +118,13 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
     )
     bridge.settings = settings
     bridge.registry = Registry()
-    bridge.hub = EventHub(settings.event_buffer)
+    bridge.hub = EventHub(
+        settings.event_buffer,
+        max_bytes=settings.event_buffer_bytes,
+        max_queue=settings.subscriber_queue,
+        max_queue_bytes=settings.subscriber_queue_bytes,
+        max_subscribers=settings.max_subscribers_per_identity,
+    )
     bridge.relay = Relay(settings, bridge.registry)
     bridge.sockets = EndpointSocket(settings, bridge.registry, bridge.hub)
     bridge.tokens = TokenCheck(token)
@@ -148,27 +155,27 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
 
     @bridge.get("/events")
     async def events(
+        request: Request,
         endpoint: str | None = Query(default=None),
         plugin: str | None = Query(default=None),
         topic: str | None = Query(default=None),
         session: str | None = Query(default=None, description="a session tag (session_tag(sid))"),
         last_event_id: str | None = Query(default=None),
         last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
-    ) -> StreamingResponse:
-        """``GET /events``: Server-Sent Events (hello, then notifications and topology)."""
+    ) -> Response:
+        """``GET /events``: Server-Sent Events (hello, then notifications and topology),
+        only the caller's own sessions' events (an admin sees all); 429 when the caller
+        has too many streams open."""
         given = {"endpoint": endpoint, "plugin": plugin, "topic": topic, "session": session}
         filters = {key: value for key, value in given.items() if value is not None}
-        sub = bridge.hub.subscribe(filters, last_event_id_header or last_event_id)
-
-        async def stream() -> AsyncIterator[str]:
-            try:
-                async for chunk in sub.chunks(settings.sse_keepalive):
-                    yield chunk
-            finally:
-                bridge.hub.unsubscribe(sub)
-
+        try:
+            sub = bridge.hub.subscribe(identity_of(request.scope), filters, last_event_id_header or last_event_id)
+        except RateLimitedError as exc:
+            refused = error_response(exc, request_id_of(request))
+            refused.headers["Retry-After"] = str(exc.details["retry_after"])
+            return refused
         return StreamingResponse(
-            stream(),
+            bridge.hub.stream(sub, settings.sse_keepalive),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

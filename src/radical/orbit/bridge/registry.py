@@ -140,12 +140,18 @@ class EndpointConnection:
 
     def reject(self, request_id: str, message: str, code: str) -> bool:
         """An ``error`` frame that refers to a request fails that request with a 502."""
+        return self.fail(
+            request_id,
+            UpstreamError(f"endpoint '{self.name}' could not handle the request: {message}", endpoint=self.name, upstream_code=code),
+        )
+
+    def fail(self, request_id: str, exc: OrbitError) -> bool:
+        """Fail a waiting request with ``exc`` (an answer that did not validate); False
+        if nobody waits for ``request_id``."""
         fut = self.pending.pop(request_id, None)
         if fut is None or fut.done():
             return False
-        fut.set_exception(
-            UpstreamError(f"endpoint '{self.name}' could not handle the request: {message}", endpoint=self.name, upstream_code=code)
-        )
+        fut.set_exception(exc)
         return True
 
     def fail_all(self, reason: str) -> int:

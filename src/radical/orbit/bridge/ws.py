@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
-from ..errors import ConflictError, OrbitError
+from ..errors import ConflictError, OrbitError, UpstreamError
 from ..models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_HEARTBEAT_TIMEOUT,
@@ -37,6 +39,7 @@ from ..models.messages import (
     Registered,
     Response,
     dump_frame,
+    oversize,
     parse_frame,
     session_tag,
 )
@@ -47,6 +50,8 @@ from .settings import BridgeSettings
 log = logging.getLogger(__name__)
 
 _CLOSED = (WebSocketDisconnect, RuntimeError, OSError)
+#: subscribers the reader may offer events to before it lets the loop run others
+FANOUT_SLICE = 256
 
 
 class RawSocket:
@@ -95,6 +100,23 @@ class RawSocket:
         if not self.closed:
             self.closed = True
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def payload_bytes(payload: dict[str, Any]) -> int:
+    """A notification payload's size as compact JSON in UTF-8 (what the limit counts)."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _answered(raw: str | bytes) -> str | None:
+    """The request id of a ``response`` frame that did not validate (None if not one)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "response":
+        return None
+    ref = data.get("id")
+    return ref if isinstance(ref, str) else None
 
 
 def _describe(exc: Exception) -> str:
@@ -157,6 +179,11 @@ class EndpointSocket:
                 reply = self._handle(conn, raw)
                 if reply is not None:
                     await conn.send(reply)
+                if self.hub.visits >= FANOUT_SLICE:
+                    # frames may be waiting in the socket's queue, and each may go to many
+                    # subscribers: let the rest of the loop run between slices of that work
+                    self.hub.visits = 0
+                    await asyncio.sleep(0)
         except _CLOSED as exc:  # the socket is gone; teardown below says so
             log.debug("endpoint %s socket closed: %s", name, type(exc).__name__)
         finally:
@@ -214,13 +241,19 @@ class EndpointSocket:
         try:
             frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:
-            log.warning("endpoint %s sent a malformed frame: %s", conn.name, _describe(exc))
-            return dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}"))
+            problem = _describe(exc)
+            ref = _answered(raw)
+            failed = UpstreamError(f"endpoint '{conn.name}' sent a malformed answer: {problem}", endpoint=conn.name)
+            if ref is not None and conn.fail(ref, failed):  # its client gets a 502 now, not a 504 later
+                log.warning("endpoint %s sent a malformed answer to request %s: %s", conn.name, ref, problem)
+            else:
+                log.warning("endpoint %s sent a malformed frame: %s", conn.name, problem)
+            return dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {problem}", ref=ref))
         if isinstance(frame, Response):
             if not conn.resolve(frame):
                 log.warning("endpoint %s answered unknown or expired request %s (dropped)", conn.name, frame.id)
         elif isinstance(frame, Notification):
-            self._notification(conn, frame)
+            return self._notification(conn, frame, raw)
         elif isinstance(frame, Ping):
             return dump_frame(Pong(ts=frame.ts))
         elif isinstance(frame, Pong):
@@ -238,7 +271,21 @@ class EndpointSocket:
             )
         return None
 
-    def _notification(self, conn: EndpointConnection, frame: Notification) -> None:
+    def _notification(self, conn: EndpointConnection, frame: Notification, raw: str | bytes) -> str | None:
+        """Publish one notification; an error frame for the endpoint if it is too large."""
+        limit = self.settings.max_notification_bytes
+        # the frame is larger than its payload: only a frame over the limit is measured
+        frame_over = len(raw) > limit if isinstance(raw, bytes) else oversize(raw, limit) is not None
+        if frame_over and (size := payload_bytes(frame.payload)) > limit:
+            what = f"notification {frame.plugin}/{frame.topic}"
+            log.warning(
+                "endpoint %s sent a %s of %d bytes, over the bridge's max_notification_bytes (%d): dropped", conn.name, what, size, limit
+            )
+            message = (
+                f"{what} dropped: its payload takes {size} bytes, more than the bridge's "
+                f"max_notification_bytes ({limit}); send less per notification"
+            )
+            return dump_frame(ErrorFrame(code="notification_too_large", message=message))
         extra = None
         if frame.dropped:
             log.warning("endpoint %s dropped %d notifications while disconnected", conn.name, frame.dropped)
@@ -250,11 +297,13 @@ class EndpointSocket:
             topic=frame.topic,
             session=session_tag(frame.sid) if frame.sid else None,
             payload=frame.payload,
+            owner=frame.owner,
             ts=frame.ts,
             extra=extra,
         )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("notification %s/%s topic %s", conn.name, frame.plugin, frame.topic)
+        return None
 
     async def _watchdog(self, websocket: RawSocket, conn: EndpointConnection) -> None:
         """Ping every interval; drop the endpoint after three silent intervals."""

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError as PydanticValidationError
@@ -95,6 +96,41 @@ def _loud_warning(text: str) -> None:
     help="Gather each socket's writes of one event-loop pass into one system call "
     "[default: on, or $RADICAL_ORBIT_BRIDGE_COALESCE_WRITES].",
 )
+@click.option(
+    "--max-inflight-per-identity",
+    type=click.IntRange(min=1),
+    help="Requests one client identity may have waiting for an answer; 429 beyond "
+    "[default: 256, or $RADICAL_ORBIT_BRIDGE_MAX_INFLIGHT_PER_IDENTITY].",
+)
+@click.option(
+    "--max-inflight-per-endpoint",
+    type=click.IntRange(min=1),
+    help="Requests waiting on one endpoint; 503 beyond [default: 1024, or $RADICAL_ORBIT_BRIDGE_MAX_INFLIGHT_PER_ENDPOINT].",
+)
+@click.option(
+    "--max-held-answer-bytes",
+    type=click.IntRange(min=1),
+    help="Bytes of answers the bridge holds for clients that have not read them yet; 503 for an "
+    "answer beyond [default: 256 MiB, or $RADICAL_ORBIT_BRIDGE_MAX_HELD_ANSWER_BYTES].",
+)
+@click.option(
+    "--event-buffer-bytes",
+    type=click.IntRange(min=1),
+    help="Bytes of events kept for /events replay, oldest dropped first "
+    "[default: 64 MiB, or $RADICAL_ORBIT_BRIDGE_EVENT_BUFFER_BYTES].",
+)
+@click.option(
+    "--max-notification-bytes",
+    type=click.IntRange(min=1),
+    help="Largest notification payload an endpoint may send; larger ones are dropped "
+    "[default: 256 KiB, or $RADICAL_ORBIT_BRIDGE_MAX_NOTIFICATION_BYTES].",
+)
+@click.option(
+    "--max-subscribers-per-identity",
+    type=click.IntRange(min=1),
+    help="/events streams one client identity may have open; 429 beyond "
+    "[default: 64, or $RADICAL_ORBIT_BRIDGE_MAX_SUBSCRIBERS_PER_IDENTITY].",
+)
 def bridge(
     host: str,
     port: int,
@@ -106,6 +142,12 @@ def bridge(
     max_body: int,
     request_timeout: float,
     coalesce_writes: bool | None,
+    max_inflight_per_identity: int | None,
+    max_inflight_per_endpoint: int | None,
+    max_held_answer_bytes: int | None,
+    event_buffer_bytes: int | None,
+    max_notification_bytes: int | None,
+    max_subscribers_per_identity: int | None,
 ) -> None:
     """Run the bridge: endpoints dial it over a WebSocket, clients call
     /{endpoint}/{plugin}/{route} over HTTP and follow /events.
@@ -141,6 +183,16 @@ def bridge(
     if host not in LOOPBACK:
         _loud_warning(f"binding {host}: the bridge is reachable from other machines" + ("" if cert else " over plain HTTP (use --cert/--key)"))
 
+    given = {
+        "max_inflight_per_identity": max_inflight_per_identity,
+        "max_inflight_per_endpoint": max_inflight_per_endpoint,
+        "max_held_answer_bytes": max_held_answer_bytes,
+        "event_buffer_bytes": event_buffer_bytes,
+        "max_notification_bytes": max_notification_bytes,
+        "max_subscribers_per_identity": max_subscribers_per_identity,
+    }
+    # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_<NAME>, else its default
+    limits: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
     try:
         settings = BridgeSettings(
             host=host,
@@ -154,10 +206,14 @@ def bridge(
             request_timeout=request_timeout,
             # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_COALESCE_WRITES, else on
             **({} if coalesce_writes is None else {"coalesce_writes": coalesce_writes}),
+            **limits,
         )
-    except PydanticValidationError as exc:  # the flags are checked by click: this is the environment
-        bad = "; ".join(f"RADICAL_ORBIT_BRIDGE_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e["loc"])
-        raise click.UsageError(f"invalid bridge setting in the environment: {bad}") from None
+    except PydanticValidationError as exc:  # click checked each flag: the environment, or flags that disagree
+        bad = "; ".join(
+            f"RADICAL_ORBIT_BRIDGE_{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise click.UsageError(f"invalid bridge setting: {bad}") from None
     url_path: Path = write_private_file(BRIDGE_URL_FILE, settings.url + "\n")
     click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
     log.info("bridge settings: %s", settings.redacted())

@@ -58,6 +58,7 @@ class TestBridgeCli:
     def test_precedence_flag_env_file(self, served: list[BridgeSettings], home: Path) -> None:
         (home / ".radical" / "orbit").mkdir(parents=True)
         (home / ".radical" / "orbit" / "bridge.token").write_text("from-file\n")
+        (home / ".radical" / "orbit" / "bridge.token").chmod(0o600)
         run()
         run(env={"RADICAL_ORBIT_BRIDGE_TOKEN": "from-env"})
         result = run("--token", "from-flag", env={"RADICAL_ORBIT_BRIDGE_TOKEN": "from-env"})
@@ -102,6 +103,7 @@ class TestBridgeCli:
         if bad.strip() == bad:  # the token file is read stripped
             orbit.mkdir(parents=True, exist_ok=True)
             (orbit / "bridge.token").write_text(bad + "\n")
+            (orbit / "bridge.token").chmod(0o600)
             result = CliRunner().invoke(cli_bridge.bridge, with_port([]))
             assert result.exit_code == 2 and "bridge.token must be printable ASCII" in result.output
             assert bad not in result.output
@@ -145,3 +147,41 @@ class TestBridgeCli:
         assert "reachable from other machines" in result.output
         assert served[0].cert_file == str(cert) and served[0].url == f"https://127.0.0.1:{port}"
         assert (home / ".radical" / "orbit" / "bridge.url").read_text().strip() == f"https://127.0.0.1:{port}"
+
+
+class TestBridgeFiles:
+    @pytest.mark.parametrize("name", ["bridge.token", "endpoint.key"])
+    def test_a_secret_file_others_may_read_is_refused(self, served: list[BridgeSettings], home: Path, name: str) -> None:
+        """A token or key file that kept mode 0644 (copied, restored from a backup) stops
+        the bridge with the command that fixes it, instead of being trusted."""
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        path = orbit / name
+        path.write_text("orbit_ek_" + "k" * 43 + "\n")
+        path.chmod(0o644)
+        result = run()
+        assert result.exit_code == 2 and served == []
+        assert f"chmod 600 {path}" in result.output and "open to other users" in result.output
+        assert "k" * 43 not in result.output
+        path.chmod(0o600)
+        assert run().exit_code == 0 and len(served) == 1
+
+    def test_start_writes_the_local_endpoint_key(self, served: list[BridgeSettings], home: Path) -> None:
+        """Zero-config: an endpoint in this HOME finds the key; its hash is in the store first."""
+        import json
+
+        from radical.orbit.bridge.identities import digest
+
+        result = run()
+        assert result.exit_code == 0, result.output
+        orbit = home / ".radical" / "orbit"
+        key = (orbit / "endpoint.key").read_text().strip()
+        assert key.startswith("orbit_ek_") and key not in result.output and "endpoint.key" in result.output
+        for name in ("endpoint.key", "bridge-identities.json"):
+            assert stat.S_IMODE((orbit / name).stat().st_mode) == 0o600
+        assert stat.S_IMODE(orbit.stat().st_mode) == 0o700
+        stored = json.loads((orbit / "bridge-identities.json").read_text())
+        assert [(k["name"], k["sha256"]) for k in stored["endpoint_keys"]] == [("local", digest(key))]
+        assert key not in (orbit / "bridge-identities.json").read_text()
+        assert run().exit_code == 0  # the next start keeps the same key
+        assert (orbit / "endpoint.key").read_text().strip() == key

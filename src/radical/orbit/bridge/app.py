@@ -3,22 +3,25 @@
 Requests are split before any framework code runs: ``/{endpoint}/{plugin}...``
 (first path segment not a reserved name) goes straight to the lean
 :class:`~radical.orbit.bridge.relay.Relay`; everything else (``/health``,
-``/endpoints``, ``/events``, ``/ws/endpoint``) is a typed FastAPI route. The token
-is checked in the same place for both, so no route can forget it.
+``/endpoints``, ``/events``, ``/ws/endpoint``) is a typed FastAPI route. The caller's
+token is checked in the same place for both, so no route can forget it; endpoint
+keys are checked on the ``/ws/endpoint`` upgrade request, before it is accepted.
 
 Routes (all but ``/health`` need ``Authorization: Bearer <token>``)::
 
-    GET  /health                  {"status","version","endpoints"}
+    GET  /health                  {"status": "ok"} (nothing else: it needs no token)
     GET  /endpoints               {"endpoints": [EndpointInfo]}
     POST /endpoint/list           same (compatibility)
     GET  /endpoints/{name}        EndpointInfo | 404 endpoint_not_found
     GET  /events                  SSE; ?endpoint=&plugin=&topic=&session=&last_event_id=
-    WS   /ws/endpoint             endpoints register here
+    WS   /ws/endpoint             endpoints register here (their key, not a client token)
     ANY  /{endpoint}/{plugin}[/{route}]   relay | 404 | 413 | 503 | 504
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,10 +32,12 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..__about__ import __version__
+from ..config import orbit_home
 from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
 from ..web.errors import install_error_handlers
-from .auth import TokenCheck
+from .auth import Authenticator
 from .events import EventHub
+from .identities import IdentityStore
 from .identity import SCOPE_KEY
 from .registry import Registry
 from .relay import Relay, send_error
@@ -44,6 +49,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health", "/healthz"})
 ENDPOINT_SOCKET_PATH = "/ws/endpoint"
+#: seconds between checks of the identity store file for changes
+IDENTITY_CHECK_INTERVAL = 1.0
 
 
 class BridgeApp(FastAPI):
@@ -55,7 +62,7 @@ class BridgeApp(FastAPI):
     hub: EventHub
     relay: Relay
     sockets: EndpointSocket
-    tokens: TokenCheck
+    tokens: Authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -64,7 +71,7 @@ class BridgeApp(FastAPI):
             if path not in PUBLIC_PATHS:
                 identity = self.tokens.identify(scope)
                 if identity is None:
-                    await send_error(send, TokenCheck.error(), None)
+                    await send_error(send, Authenticator.error(), None)
                     return
                 scope[SCOPE_KEY] = identity
                 cut = path.find("/", 1)
@@ -72,9 +79,17 @@ class BridgeApp(FastAPI):
                     await self.relay(scope, receive, send)
                     return
         elif kind == "websocket" and scope["path"] == ENDPOINT_SOCKET_PATH:
-            await self.sockets.serve(RawSocket(scope, receive, send), self.tokens.ok(scope))
+            await self.sockets.serve(RawSocket(scope, receive, send), self.tokens)
             return
         await super().__call__(scope, receive, send)
+
+    async def watch_identities(self, interval: float = IDENTITY_CHECK_INTERVAL) -> None:
+        """Pick up ``radical-orbit bridge tokens|endpoints`` changes without a restart."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.tokens.refresh():
+                log.info("identity store changed: reloaded")
+                await self.sockets.enforce(self.tokens)
 
     async def shutdown_streams(self) -> None:
         """Before the server stops: end SSE streams and say goodbye to endpoints."""
@@ -85,12 +100,20 @@ class BridgeApp(FastAPI):
 def create_app(settings: BridgeSettings) -> BridgeApp:
     """Build the bridge app from explicit settings (no module-level app)."""
     token = settings.token.get_secret_value() if (settings.auth and settings.token) else None
+    store = IdentityStore(orbit_home())
+    store.ensure_local_key()  # an endpoint in this HOME finds it: zero-config stays zero-config
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("bridge %s ready (auth %s)", __version__, "on" if token else "OFF")
-        yield
-        await bridge.shutdown_streams()
+        watcher = asyncio.create_task(bridge.watch_identities(), name="orbit-identities")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await bridge.shutdown_streams()
 
     bridge = BridgeApp(
         title="radical.orbit bridge",
@@ -104,14 +127,15 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
     bridge.hub = EventHub(settings.event_buffer)
     bridge.relay = Relay(settings, bridge.registry)
     bridge.sockets = EndpointSocket(settings, bridge.registry, bridge.hub)
-    bridge.tokens = TokenCheck(token)
+    bridge.tokens = Authenticator(token, store, auth=settings.auth)
     install_error_handlers(bridge)
 
     @bridge.get("/healthz", response_model=Health, include_in_schema=False)
     @bridge.get("/health", response_model=Health)
     async def health() -> dict[str, Any]:
-        """``GET /health``: liveness, no token needed."""
-        return {"status": "ok", "version": __version__, "endpoints": len(bridge.registry)}
+        """``GET /health``: liveness, no token needed, so it tells nothing else (no
+        version, no endpoint count) to whoever can reach the port."""
+        return {"status": "ok"}
 
     @bridge.get("/endpoints", response_model=EndpointList)
     async def list_endpoints() -> dict[str, Any]:

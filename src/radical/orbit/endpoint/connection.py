@@ -7,22 +7,24 @@
 
 Contract with the agent (which outlives every connection):
 
-* :meth:`BridgeConnection.open` dials ``ws(s)://bridge/ws/endpoint`` with the bearer
-  token, sends ``register`` and returns the bridge's ``registered`` frame. On failure
-  the socket is closed again, and the exception says whether dialing again can help:
-  :class:`Refused` wraps an :class:`OrbitError` retrying cannot fix (token, name,
-  protocol version); anything else (:class:`Lost`, :class:`ProxyError`, websockets'
-  handshake and close errors, ``OSError``, ``TimeoutError``) is worth a retry.
-  A name the bridge says is taken is fatal on the first connection and a retry on a
-  reconnect (``reconnect=True``): then the bridge may still hold our previous socket.
+* :meth:`BridgeConnection.open` dials ``ws(s)://bridge/ws/endpoint`` with the endpoint
+  key (``Authorization: Bearer``) and name (``X-Orbit-Endpoint``), sends ``register``
+  and returns the bridge's ``registered`` frame. Without a key it first waits for the
+  key file (:func:`wait_for_key`: the bridge in the same HOME writes it at start).
+  On failure the socket is closed again, and the exception says whether dialing again
+  can help: :class:`Refused` wraps an :class:`OrbitError` retrying cannot fix (the
+  bridge answered the upgrade with 401/403/400/409, or refused the protocol version);
+  anything else (:class:`Lost`, :class:`ProxyError`, websockets' handshake and close
+  errors, ``OSError``, ``TimeoutError``) is worth a retry.
 * :meth:`BridgeConnection.serve` answers requests (each in its own task, tracked in
   the shared :class:`Inflight` so the agent can drain them), answers pings, sends the
   notification queue and runs the watchdog: our own pings, and ~3 heartbeats of
   silence from the bridge end the connection. It raises why the connection ended
   (:class:`Lost`, ``ConnectionClosed``), or, once ``stop`` is set, awaits ``drain``
   (the agent's graceful stop) while answers and notifications still flow, flushes
-  the queue and returns.
-* Secrets: the token goes out in one header and is in no log line; websockets'
+  the queue and returns. A close with 4009 "replaced" is :class:`Refused`: another
+  endpoint with our key took our name, and dialing again would take it back, forever.
+* Secrets: the key goes out in one header and is in no log line; websockets'
   logger never runs at DEBUG (it would log handshake headers and frame contents).
 """
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
 import os
 import platform
@@ -51,6 +54,7 @@ from ..errors import (
     ConflictError,
     EndpointUnavailableError,
     OrbitError,
+    PermissionDeniedError,
     ResponseTooLargeError,
     UsageError,
 )
@@ -58,6 +62,7 @@ from ..models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
+    CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     DEFAULT_FRAME_LIMIT,
     ErrorFrame,
@@ -79,9 +84,18 @@ from .plugin_host import PluginHost
 from .proxy import HttpProxy
 from .settings import EndpointSettings
 
-__all__ = ["BridgeConnection", "Inflight", "Lost", "Refused", "host_info"]
+__all__ = ["BridgeConnection", "Inflight", "Lost", "Refused", "host_info", "wait_for_key"]
 
 log = logging.getLogger(__name__)
+
+#: seconds between looks for the key file while there is none
+KEY_POLL_INTERVAL = 0.25
+#: what to do on the bridge host to get a key, for messages
+ENROL_HINT = (
+    "enrol this endpoint on the bridge host (radical-orbit bridge endpoints enroll {name}) and set "
+    "RADICAL_ORBIT_ENDPOINT_KEY to the key it prints (or save it in a 0600 file for --key-file), "
+    "or start the endpoint in the bridge's HOME"
+)
 
 
 class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -139,13 +153,62 @@ def host_info() -> dict[str, Any]:
     }
 
 
-def token_refused(settings: EndpointSettings, how: str) -> AuthenticationError:
-    """The error for a token the bridge did not take (the token itself is not in it)."""
-    given = "no token was given" if settings.token is None else "the token was not accepted"
-    return AuthenticationError(
-        f"bridge refused the token ({how}; {given}) at {settings.ws_url}: pass --token, set "
-        "RADICAL_ORBIT_BRIDGE_TOKEN or ~/.radical/orbit/bridge.token to the bridge's token"
-    )
+async def wait_for_key(settings: EndpointSettings) -> tuple[str, str]:
+    """The endpoint key and where it came from; waits while there is none yet.
+
+    An endpoint started right after its bridge (``radical-orbit bridge & radical-orbit
+    endpoint ...``) must not lose the race for the key file the bridge writes: it
+    waits for it, and says once what it waits for.
+
+    :raises UsageError: the key file is open to other users, or unusable
+    """
+    said = False
+    while True:
+        found = settings.load_key()
+        if found is not None:
+            if said:
+                log.info("endpoint key found in %s", found[1])
+            return found
+        if not said:
+            said = True
+            unused = (
+                f" A client token is configured ({settings.client_token_source}), but a client token cannot register an endpoint."
+                if settings.client_token_source else ""
+            )
+            log.warning(
+                "no endpoint key yet: waiting for %s (a bridge started in this HOME writes it).%s To connect to a bridge "
+                "on another host, %s.",
+                settings.key_path, unused, ENROL_HINT.format(name=settings.name),
+            )
+        await asyncio.sleep(KEY_POLL_INTERVAL)
+
+
+def _bridge_says(exc: InvalidStatus) -> str:
+    """The message of the bridge's JSON refusal (empty if there is none)."""
+    try:
+        message = json.loads(exc.response.body or b"").get("message")
+    except (ValueError, AttributeError):
+        return ""
+    return message if isinstance(message, str) else ""
+
+
+def key_refused(settings: EndpointSettings, source: str, status: int, says: str) -> OrbitError:
+    """The fatal error for an upgrade the bridge refused with ``status`` (never with the key in it)."""
+    at = f"the bridge at {settings.url}"
+    said = f" ({says})" if says else ""
+    if status == 401:
+        return AuthenticationError(
+            f"{at} does not accept this endpoint's key (from {source}){said}: {ENROL_HINT.format(name=settings.name)}"
+        )
+    if status == 403:
+        return PermissionDeniedError(f"{at} refused this endpoint (key from {source}){said}")
+    if status == 409:
+        return ConflictError(f"{at} refused the name {settings.name!r}{said}")
+    return UsageError(f"{at} refused the name {settings.name!r}{said}")
+
+
+#: upgrade statuses that dialing again cannot change
+FATAL_STATUSES = frozenset({400, 401, 403, 409})
 
 
 class BridgeConnection:
@@ -208,9 +271,11 @@ class BridgeConnection:
         return ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
 
     async def _dial(self) -> BridgeLink:
-        headers: dict[str, str] = {}
-        if self.settings.token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
+        try:
+            key, source = await wait_for_key(self.settings)
+        except UsageError as exc:
+            raise Refused(exc) from None
+        headers = {"Authorization": f"Bearer {key}", "X-Orbit-Endpoint": self.settings.name}
         try:
             # no WebSocket pings (the protocol has its own ping/pong frames), no compression
             return await open_link(
@@ -226,8 +291,8 @@ class BridgeConnection:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            if status in (401, 403):
-                raise Refused(token_refused(self.settings, f"HTTP {status}")) from None
+            if status in FATAL_STATUSES:
+                raise Refused(key_refused(self.settings, source, status, _bridge_says(exc))) from None
             raise
 
     async def _register(self, link: BridgeLink) -> Registered:
@@ -275,7 +340,7 @@ class BridgeConnection:
         message = error.message if error else f"closed with code {close_code}"
         name = self.settings.name
         if close_code == CLOSE_UNAUTHORIZED or code in ("unauthorized", "forbidden"):
-            return Refused(token_refused(self.settings, f"close code {close_code}"))
+            return Refused(key_refused(self.settings, self.settings.key_hint, 401, message))
         if close_code == CLOSE_NAME_TAKEN or code in ("name_taken", "conflict", "duplicate_name"):
             if self.reconnect:
                 return Lost(f"the bridge still holds our previous connection as {name!r}; retrying")
@@ -313,6 +378,9 @@ class BridgeConnection:
                 await drain()  # the reader keeps running and refuses new requests
                 await self._flush(sender)
                 return
+            replaced = self._replaced(link)
+            if replaced is not None:
+                raise replaced
             for loop_task in (reader, sender, watchdog):
                 if loop_task in done:
                     loop_task.result()  # raises why the connection ended
@@ -323,6 +391,16 @@ class BridgeConnection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _replaced(self, link: BridgeLink) -> Refused | None:
+        """:class:`Refused` if the bridge closed us because our key registered our name again."""
+        rcvd = link.protocol.close_rcvd
+        if rcvd is None or rcvd.code != CLOSE_REPLACED:
+            return None
+        return Refused(ConflictError(
+            f"the bridge at {self.settings.url} handed the name {self.settings.name!r} to a new connection with this "
+            "endpoint's key: another endpoint with the same key and name is running; stop one of them"
+        ))
 
     async def close(self, code: int = 1000) -> None:
         """Closing handshake (if the connection is still open), then the socket."""

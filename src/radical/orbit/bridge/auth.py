@@ -4,7 +4,8 @@ Checked straight on the ASGI scope (no Request object). The bridge's default tok
 (``bridge.token``) is the identity ``admin``; tokens made with ``radical-orbit bridge
 tokens add`` and endpoint keys live hashed in the :class:`~.identities.IdentityStore`,
 of which the bridge keeps an in-memory snapshot, re-read when the file changes
-(:meth:`Authenticator.refresh`, about once a second).
+(:meth:`Authenticator.refresh`: about once a second, and at once when a token or key
+is not in the snapshot, so one made a moment ago works; that costs one ``stat``).
 
 The two kinds of secret never stand in for each other: a client token presented on
 the endpoint socket is refused (403), an endpoint key on an HTTP route is unknown (401).
@@ -150,12 +151,14 @@ class Authenticator:
     def _client(self, presented: bytes) -> Identity | None:
         if self._token is not None and hmac.compare_digest(presented, self._token):
             return DEFAULT_IDENTITY
-        if not self._view.tokens:
-            return None
         # looked up by the digest of what the caller sent: how long the lookup takes
         # depends on that digest, never on a stored secret (a hash of one is no use to
         # a caller), so there is nothing to learn from timing it
-        return self._view.tokens.get(digest(presented))
+        wanted = digest(presented)
+        found = self._view.tokens.get(wanted)
+        if found is None and self.refresh():  # a token added a moment ago works at once
+            found = self._view.tokens.get(wanted)
+        return found
 
     @staticmethod
     def error() -> AuthenticationError:
@@ -182,6 +185,8 @@ class Authenticator:
                 "(radical-orbit endpoint finds ~/.radical/orbit/endpoint.key, $RADICAL_ORBIT_ENDPOINT_KEY or --key-file)"
             )
         key = self._view.keys.get(digest(presented))
+        if key is None and self.refresh():  # enrolled a moment ago
+            key = self._view.keys.get(digest(presented))
         if key is None:
             if self._client(presented) is not None:
                 raise PermissionDeniedError(

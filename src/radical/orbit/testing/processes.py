@@ -275,7 +275,8 @@ def enroll_endpoint(bridge: ServiceProcess, name: str) -> str:
 
 
 def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeout: float = 30.0, proc: ServiceProcess | None = None) -> dict[str, Any]:
-    """Poll the bridge's ``GET /endpoints`` until ``name`` is connected."""
+    """Poll the bridge's ``GET /endpoints`` until ``name`` is connected (in any case: the
+    bridge lists an endpoint with the case its name was first claimed with)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -285,7 +286,7 @@ def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeo
             resp = httpx.get(f"{bridge_url}/endpoints", headers=headers, timeout=2.0, verify=False)
             if resp.status_code == 200:
                 for info in resp.json().get("endpoints", []):
-                    if info.get("name") == name and info.get("alive", True):
+                    if str(info.get("name")).casefold() == name.casefold() and info.get("alive", True):
                         return dict(info)
         except httpx.HTTPError:
             pass

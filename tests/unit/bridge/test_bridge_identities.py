@@ -241,7 +241,9 @@ class TestEndpointNames:
             known(tc)
             with FakeEndpoint(tc, "remote", headers=endpoint_headers("remote", key)) as ep:
                 assert ep.ws is not None
-                store.forget("remote")  # the running bridge notices within about a second
+                store.forget("remote")  # the running bridge notices within about a second ...
+                assert tc.get("/endpoints", headers={"Authorization": "Bearer unknown"}).status_code == 401
+                # ... even when a request made it reload first (an unknown token looks again)
                 with pytest.raises(WebSocketDisconnect) as info:
                     while True:
                         ep.ws.receive_json()

@@ -84,11 +84,15 @@ class BridgeApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     async def watch_identities(self, interval: float = IDENTITY_CHECK_INTERVAL) -> None:
-        """Pick up ``radical-orbit bridge tokens|endpoints`` changes without a restart."""
+        """Pick up ``radical-orbit bridge tokens|endpoints`` changes without a restart, and
+        disconnect endpoints they revoked (also when a request caused the reload)."""
+        seen = self.tokens.generation
         while True:
             await asyncio.sleep(interval)
             if self.tokens.refresh():
                 log.info("identity store changed: reloaded")
+            if self.tokens.generation != seen:
+                seen = self.tokens.generation
                 await self.sockets.enforce(self.tokens)
 
     async def shutdown_streams(self) -> None:

@@ -105,6 +105,8 @@ class Authenticator:
         self.store = store
         self._stamp = store.stamp()
         self._view = _Snapshot(store.read())
+        #: counts snapshot changes, whoever caused them (the watcher acts on each one)
+        self.generation = 0
         self._claiming = asyncio.Lock()
 
     @property
@@ -131,12 +133,14 @@ class Authenticator:
         except UsageError as exc:
             log.error("identity store not reloaded (the previous one stays in force): %s", exc.message)
             return False
+        self.generation += 1
         return True
 
     def _adopt(self, data: IdentityFile) -> None:
         """Use what we just wrote; the stamp stays old, so the next :meth:`refresh`
         reads the file once more (and sees what others wrote meanwhile)."""
         self._view = _Snapshot(data)
+        self.generation += 1
 
     # -- clients -------------------------------------------------------------------------
     def identify(self, scope: Scope) -> Identity | None:

@@ -10,7 +10,7 @@ Contract with the agent (which outlives every connection):
 * :meth:`BridgeConnection.open` dials ``ws(s)://bridge/ws/endpoint`` with the endpoint
   key (``Authorization: Bearer``) and name (``X-Orbit-Endpoint``), sends ``register``
   and returns the bridge's ``registered`` frame. Without a key it first waits for the
-  key file (:func:`wait_for_key`: the bridge in the same HOME writes it at start).
+  key file (:func:`.keys.wait_for_key`: the bridge in the same HOME writes it at start).
   On failure the socket is closed again, and the exception says whether dialing again
   can help: :class:`Refused` wraps an :class:`OrbitError` retrying cannot fix (the
   bridge answered the upgrade with 401/403/400/409, or refused the protocol version);
@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import json
 import logging
 import os
 import platform
@@ -50,11 +49,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..__about__ import __version__
 from ..errors import (
-    AuthenticationError,
     ConflictError,
     EndpointUnavailableError,
     OrbitError,
-    PermissionDeniedError,
     ResponseTooLargeError,
     UsageError,
 )
@@ -78,24 +75,16 @@ from ..models.messages import (
     parse_frame,
 )
 from .dispatch import error_response
+from .keys import FATAL_STATUSES, bridge_says, key_refused, wait_for_key
 from .link import BridgeLink, open_link
 from .notifications import NotificationQueue
 from .plugin_host import PluginHost
 from .proxy import HttpProxy
 from .settings import EndpointSettings
 
-__all__ = ["BridgeConnection", "Inflight", "Lost", "Refused", "host_info", "wait_for_key"]
+__all__ = ["BridgeConnection", "Inflight", "Lost", "Refused", "host_info"]
 
 log = logging.getLogger(__name__)
-
-#: seconds between looks for the key file while there is none
-KEY_POLL_INTERVAL = 0.25
-#: what to do on the bridge host to get a key, for messages
-ENROL_HINT = (
-    "enrol this endpoint on the bridge host (radical-orbit bridge endpoints enroll {name}) and set "
-    "RADICAL_ORBIT_ENDPOINT_KEY to the key it prints (or save it in a 0600 file for --key-file), "
-    "or start the endpoint in the bridge's HOME"
-)
 
 
 class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -151,64 +140,6 @@ def host_info() -> dict[str, Any]:
         "pid": os.getpid(),
         "user": user,
     }
-
-
-async def wait_for_key(settings: EndpointSettings) -> tuple[str, str]:
-    """The endpoint key and where it came from; waits while there is none yet.
-
-    An endpoint started right after its bridge (``radical-orbit bridge & radical-orbit
-    endpoint ...``) must not lose the race for the key file the bridge writes: it
-    waits for it, and says once what it waits for.
-
-    :raises UsageError: the key file is open to other users, or unusable
-    """
-    said = False
-    while True:
-        found = settings.load_key()
-        if found is not None:
-            if said:
-                log.info("endpoint key found in %s", found[1])
-            return found
-        if not said:
-            said = True
-            unused = (
-                f" A client token is configured ({settings.client_token_source}), but a client token cannot register an endpoint."
-                if settings.client_token_source else ""
-            )
-            log.warning(
-                "no endpoint key yet: waiting for %s (a bridge started in this HOME writes it).%s To connect to a bridge "
-                "on another host, %s.",
-                settings.key_path, unused, ENROL_HINT.format(name=settings.name),
-            )
-        await asyncio.sleep(KEY_POLL_INTERVAL)
-
-
-def _bridge_says(exc: InvalidStatus) -> str:
-    """The message of the bridge's JSON refusal (empty if there is none)."""
-    try:
-        message = json.loads(exc.response.body or b"").get("message")
-    except (ValueError, AttributeError):
-        return ""
-    return message if isinstance(message, str) else ""
-
-
-def key_refused(settings: EndpointSettings, source: str, status: int, says: str) -> OrbitError:
-    """The fatal error for an upgrade the bridge refused with ``status`` (never with the key in it)."""
-    at = f"the bridge at {settings.url}"
-    said = f" ({says})" if says else ""
-    if status == 401:
-        return AuthenticationError(
-            f"{at} does not accept this endpoint's key (from {source}){said}: {ENROL_HINT.format(name=settings.name)}"
-        )
-    if status == 403:
-        return PermissionDeniedError(f"{at} refused this endpoint (key from {source}){said}")
-    if status == 409:
-        return ConflictError(f"{at} refused the name {settings.name!r}{said}")
-    return UsageError(f"{at} refused the name {settings.name!r}{said}")
-
-
-#: upgrade statuses that dialing again cannot change
-FATAL_STATUSES = frozenset({400, 401, 403, 409})
 
 
 class BridgeConnection:
@@ -292,7 +223,7 @@ class BridgeConnection:
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in FATAL_STATUSES:
-                raise Refused(key_refused(self.settings, source, status, _bridge_says(exc))) from None
+                raise Refused(key_refused(self.settings, source, status, bridge_says(exc))) from None
             raise
 
     async def _register(self, link: BridgeLink) -> Registered:

@@ -185,3 +185,50 @@ class TestBridgeFiles:
         assert key not in (orbit / "bridge-identities.json").read_text()
         assert run().exit_code == 0  # the next start keeps the same key
         assert (orbit / "endpoint.key").read_text().strip() == key
+
+
+def admin(*args: str) -> Any:
+    return CliRunner().invoke(cli_bridge.bridge, list(args), catch_exceptions=False)
+
+
+class TestIdentityCommands:
+    def test_secrets_alone_on_stdout_once(self, served: list[BridgeSettings], home: Path) -> None:
+        """`TOKEN=$(radical-orbit bridge tokens add alice)` works: the secret is the only thing
+        on stdout; what to do with it goes to stderr; the store keeps a hash."""
+        from radical.orbit.bridge.identities import digest
+
+        result = admin("tokens", "add", "alice")
+        assert result.exit_code == 0, result.output
+        token = result.stdout.strip()
+        assert token.startswith("orbit_ct_") and "\n" not in token
+        assert "shown only now" in result.stderr and token not in result.stderr
+        stored = (home / ".radical" / "orbit" / "bridge-identities.json").read_text()
+        assert token not in stored and digest(token) in stored
+        listing = admin("tokens", "list").stdout
+        assert "alice" in listing and "admin" in listing and token not in listing
+
+        result = admin("endpoints", "enroll", "dtn")
+        assert result.exit_code == 0, result.output
+        export, command = result.stdout.strip().splitlines()
+        assert export.startswith("export RADICAL_ORBIT_ENDPOINT_KEY=orbit_ek_")
+        assert command == "radical-orbit endpoint --name dtn --url http://127.0.0.1:8000"
+        assert "loopback" in result.stderr  # no bridge.url yet: the default, which only this host reaches
+        assert "dtn" in admin("endpoints", "list").stdout
+        assert served == []  # none of them ran the bridge
+
+    def test_errors_are_one_line(self, served: list[BridgeSettings], home: Path) -> None:
+        assert admin("tokens", "add", "alice").exit_code == 0
+        for args, says in (
+            (["tokens", "add", "alice"], "revoke it first"),
+            (["tokens", "add", "admin"], "reserved"),
+            (["tokens", "revoke", "admin"], "delete that file and restart the bridge"),
+            (["tokens", "revoke", "bob"], "no token named 'bob' (tokens: alice)"),
+            (["endpoints", "enroll", "bad/name"], "invalid endpoint name"),
+            (["endpoints", "forget", "nope"], "is claimed or enrolled"),
+        ):
+            result = admin(*args)
+            assert result.exit_code == 1 and says in result.output, (args, result.output)
+            assert "Traceback" not in result.output
+        result = admin("--port", "9000", "tokens", "list")
+        assert result.exit_code == 2 and "--port run the bridge" in result.output
+        assert served == []

@@ -76,6 +76,7 @@ class OrbitStack:
         self.bridge: ServiceProcess | None = None
         self.endpoints: dict[str, ServiceProcess] = {}
         self._clients: list[BridgeClient] = []
+        self._keys: dict[str, str] = {}
         self._generate = token == GENERATE
 
     def __repr__(self) -> str:
@@ -172,6 +173,19 @@ class OrbitStack:
                         return
             time.sleep(0.05)
         raise AssertionError(f"endpoint {name!r} {'not ' if present else 'still '}listed after {timeout} s\n{self.logs()}")
+
+    def endpoint_headers(self, name: str, key: str | None = None) -> dict[str, str]:
+        """What an endpoint sends on the upgrade request: ``key`` (default: the key the
+        bridge wrote in this stack's HOME) and ``name``, for raw WebSocket tests."""
+        key = key or (self.home / ".radical" / "orbit" / "endpoint.key").read_text(encoding="utf-8").strip()
+        return {"Authorization": f"Bearer {key}", "X-Orbit-Endpoint": name}
+
+    def enrolled(self, name: str) -> str:
+        """An endpoint key for ``name`` (``radical-orbit bridge endpoints enroll``), made once per stack."""
+        if name not in self._keys:
+            assert self.bridge is not None, "start the bridge first"
+            self._keys[name] = procs.enroll_endpoint(self.bridge, name)
+        return self._keys[name]
 
     # -- clients -----------------------------------------------------------------------
     def client(self, **kwargs: Any) -> BridgeClient:

@@ -12,7 +12,9 @@ environments keep working: ``RADICAL_BRIDGE_URL`` / ``RADICAL_BRIDGE_CERT`` afte
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -21,6 +23,7 @@ from .errors import UsageError, quoted
 ENV_BRIDGE_URL = "RADICAL_ORBIT_BRIDGE_URL"
 ENV_BRIDGE_TOKEN = "RADICAL_ORBIT_BRIDGE_TOKEN"
 ENV_BRIDGE_CERT = "RADICAL_ORBIT_BRIDGE_CERT"
+ENV_ENDPOINT_KEY = "RADICAL_ORBIT_ENDPOINT_KEY"
 ENV_GLOBUS_COLLECTION = "RADICAL_ORBIT_GLOBUS_COLLECTION"
 ENV_LOG_LEVEL = "RADICAL_ORBIT_LOG_LEVEL"
 
@@ -35,6 +38,14 @@ BRIDGE_URL_FILE = "bridge.url"
 BRIDGE_TOKEN_FILE = "bridge.token"
 BRIDGE_CERT_FILE = "bridge.cert"
 GLOBUS_CONFIG_FILE = "globus.json"
+#: the local endpoint key, written by the bridge (an endpoint in the same HOME finds it)
+ENDPOINT_KEY_FILE = "endpoint.key"
+#: the bridge's hashed client tokens, endpoint keys and name claims
+IDENTITIES_FILE = "bridge-identities.json"
+
+#: prefixes of the secrets the bridge makes, so a misplaced one can be named (and found by scanners)
+CLIENT_TOKEN_PREFIX = "orbit_ct_"
+ENDPOINT_KEY_PREFIX = "orbit_ek_"
 
 #: the original Orbit's names, read after ours
 ORIGINAL_ENV_BRIDGE_URL = "RADICAL_BRIDGE_URL"
@@ -86,6 +97,38 @@ def setting_source(arg: object, envs: tuple[str, ...], files: tuple[str, ...]) -
     return "the default"
 
 
+def check_private_file(path: Path) -> None:
+    """Refuse a secret's file that group or others may open (the fix is in the message).
+
+    Whoever reads a token or key checks this, so a copied file that kept mode 0644 is
+    caught on the machine where it leaks, not trusted silently.
+
+    :raises UsageError: the file's mode gives group or others any access
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        raise UsageError(
+            f"{path} holds a secret but is open to other users (mode {mode:04o}); "
+            f"make it private and start again: chmod 600 {path}"
+        )
+
+
+def read_private_file(path: Path) -> str | None:
+    """The stripped text of a secret's file (None: missing or empty), refusing a file
+    others may read (:func:`check_private_file`)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    check_private_file(path)
+    return text or None
+
+
 def resolve_bridge_url(url: str | None = None) -> str:
     """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``RADICAL_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default."""
     value = url or _first_env(BRIDGE_URL_ENVS) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
@@ -93,8 +136,11 @@ def resolve_bridge_url(url: str | None = None) -> str:
 
 
 def resolve_bridge_token(token: str | None = None) -> str | None:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_TOKEN`` > ``~/.radical/orbit/bridge.token`` > none."""
-    return token or os.environ.get(ENV_BRIDGE_TOKEN) or _read_file(BRIDGE_TOKEN_FILE)
+    """Argument > ``RADICAL_ORBIT_BRIDGE_TOKEN`` > ``~/.radical/orbit/bridge.token`` > none.
+
+    :raises UsageError: the token file is open to other users
+    """
+    return token or os.environ.get(ENV_BRIDGE_TOKEN) or read_private_file(orbit_home() / BRIDGE_TOKEN_FILE)
 
 
 def resolve_bridge_cert(cert: str | None = None) -> str | None:
@@ -116,15 +162,32 @@ def resolve_bridge_cert(cert: str | None = None) -> str | None:
 
 
 def write_private_file(name: str, content: str) -> Path:
-    """Write ``~/.radical/orbit/<name>`` with mode 0600 (directory 0700)."""
+    """Write ``~/.radical/orbit/<name>`` with mode 0600 (directory 0700), atomically.
+
+    A temporary file in the same directory is renamed over the target, so a reader
+    polling for the file (an endpoint waiting for ``endpoint.key``) sees all of it or
+    nothing.
+    """
     home = orbit_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = home / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(content)
-    os.chmod(path, 0o600)
+    write_private_path(path, content)
     return path
+
+
+def write_private_path(path: Path, content: str) -> None:
+    """Write ``path`` with mode 0600 through a temporary file and a rename (see above)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def split_url(url: str, where: str, schemes: tuple[str, ...], example: str) -> SplitResult:

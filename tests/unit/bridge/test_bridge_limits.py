@@ -19,7 +19,8 @@ from starlette.types import Scope
 
 from radical.orbit.bridge import BridgeSettings, create_app
 from radical.orbit.bridge.app import BridgeApp
-from radical.orbit.bridge.auth import DEFAULT_IDENTITY, TokenCheck
+from radical.orbit.bridge.auth import DEFAULT_IDENTITY, Authenticator
+from radical.orbit.bridge.identities import IdentityStore
 from radical.orbit.bridge.identity import Identity
 from radical.orbit.errors import UpstreamError
 from radical.orbit.models.messages import Request, Response
@@ -27,14 +28,15 @@ from radical.orbit.models.messages import Request, Response
 ALICE_TOKEN, BOB_TOKEN = "alice-token", "bob-token"
 
 
-class Tokens(TokenCheck):
-    """Two more client identities next to the bridge token's admin (the app's hook:
-    ``app.tokens``), until per-user tokens exist."""
+class Tokens(Authenticator):
+    """Two more client identities next to the bridge token's admin, with fixed test
+    tokens (the app's hook: ``app.tokens``); real per-user tokens are tested with the
+    identity store itself."""
 
     IDENTITIES: ClassVar[dict[str, Identity]] = {TOKEN: DEFAULT_IDENTITY, ALICE_TOKEN: Identity("alice"), BOB_TOKEN: Identity("bob")}
 
     def __init__(self) -> None:
-        super().__init__(TOKEN)
+        super().__init__(TOKEN, IdentityStore())
 
     def identify(self, scope: Scope) -> Identity | None:
         for key, value in scope["headers"]:

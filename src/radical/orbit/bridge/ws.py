@@ -25,12 +25,11 @@ from ..errors import ConflictError, OrbitError, UpstreamError
 from ..models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_HEARTBEAT_TIMEOUT,
-    CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
     CLOSE_PROTOCOL_ERROR,
+    CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
-    RESERVED_NAMES,
     ErrorFrame,
     Notification,
     Ping,
@@ -43,6 +42,7 @@ from ..models.messages import (
     parse_frame,
     session_tag,
 )
+from .auth import Authenticator
 from .events import KIND_NOTIFICATION, KIND_TOPOLOGY, EventHub
 from .registry import EndpointConnection, Registry
 from .settings import BridgeSettings
@@ -73,14 +73,34 @@ class RawSocket:
         client = self.scope.get("client")
         return f"{client[0]}:{client[1]}" if client else "?"
 
-    async def accept(self) -> bool:
-        """Complete the handshake; False if the client left before it."""
+    async def connect(self) -> bool:
+        """Wait for the upgrade request; False if the client left before it."""
         message = await self._receive()
         if message["type"] != "websocket.connect":
             self.closed = True
             return False
-        await self._send({"type": "websocket.accept"})
         return True
+
+    async def accept(self) -> None:
+        """Complete the handshake (after :meth:`connect`)."""
+        await self._send({"type": "websocket.accept"})
+
+    async def deny(self, exc: OrbitError) -> None:
+        """Refuse the upgrade with ``exc``'s HTTP status and JSON body (after :meth:`connect`).
+
+        Through the ASGI WebSocket denial response extension, which uvicorn offers;
+        a server without it turns a close before the handshake into a plain 403.
+        """
+        self.closed = True
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORIZED, "reason": ""})
+            return
+        body = json.dumps(exc.to_payload()).encode("utf-8")
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode("ascii"))]
+        if exc.status_code == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="radical.orbit"'))
+        await self._send({"type": "websocket.http.response.start", "status": exc.status_code, "headers": headers})
+        await self._send({"type": "websocket.http.response.body", "body": body})
 
     async def receive_text(self) -> str | bytes | None:
         """The next frame's payload, or None once the socket is closed."""
@@ -143,24 +163,45 @@ class EndpointSocket:
             await websocket.send_text(dump_frame(ErrorFrame(code=code, message=message)))
             await websocket.close(code=close_code, reason=message[:120])
 
-    async def serve(self, websocket: RawSocket, authorized: bool) -> None:
-        """``WS /ws/endpoint``: handshake, register, then read frames until the socket closes."""
-        if not await websocket.accept():
+    async def serve(self, websocket: RawSocket, auth: Authenticator) -> None:
+        """``WS /ws/endpoint``: check key and name before the upgrade, register, then
+        read frames until the socket closes."""
+        if not await websocket.connect():
             return
-        if not authorized:
-            await self._refuse(websocket, "unauthorized", "missing or wrong bridge token", CLOSE_UNAUTHORIZED)
+        try:
+            admission = await auth.admit(websocket.scope)
+        except OrbitError as exc:
+            log.warning("endpoint connection from %s refused (HTTP %d): %s", websocket.peer, exc.status_code, exc.message)
+            with contextlib.suppress(*_CLOSED):
+                await websocket.deny(exc)
+            return
+        try:
+            await websocket.accept()
+        except _CLOSED:
             return
         register = await self._handshake(websocket)
         if register is None:
             return
+        if register.name != admission.requested:
+            await self._refuse(
+                websocket,
+                "name_mismatch",
+                f"the register frame names '{register.name}' but the upgrade request's X-Orbit-Endpoint named "
+                f"'{admission.requested}'; send the same name in both",
+                CLOSE_PROTOCOL_ERROR,
+            )
+            return
 
-        conn = EndpointConnection(register, websocket.send_text, peer=websocket.peer)
-        name = register.name
+        conn = EndpointConnection(register, websocket.send_text, peer=websocket.peer, name=admission.name, key=admission.key)
+        name = conn.name
         try:
-            self.registry.add(conn)
+            replaced = self.registry.add(conn)
         except ConflictError as exc:
             await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
             return
+        if replaced is not None:
+            log.info("endpoint %s connected again from %s: its connection from %s is replaced", name, conn.peer, replaced.peer)
+            await self._drop(replaced, "was replaced by a new connection", CLOSE_REPLACED, "replaced")
         try:
             await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame)))
         except OrbitError:
@@ -219,14 +260,6 @@ class EndpointSocket:
                 "bad_version",
                 f"protocol version {frame.v} is not supported (this bridge speaks {PROTOCOL_VERSION})",
                 CLOSE_BAD_VERSION,
-            )
-            return None
-        if frame.name.lower() in RESERVED_NAMES:
-            await self._refuse(
-                websocket,
-                "name_reserved",
-                f"'{frame.name}' is reserved for the bridge's own routes; pick another endpoint name",
-                CLOSE_NAME_RESERVED,
             )
             return None
         return frame
@@ -347,6 +380,23 @@ class EndpointSocket:
         self.hub.publish(
             KIND_TOPOLOGY, endpoint=conn.name, plugin=None, topic=topic, session=None, payload=conn.info()
         )
+
+    async def _drop(self, conn: EndpointConnection, why: str, code: int, reason: str) -> None:
+        """Tear ``conn`` down and close its socket with ``code``."""
+        websocket = self._sockets.get(conn)
+        self._teardown(conn, why)
+        if websocket is not None:
+            with contextlib.suppress(*_CLOSED):
+                await websocket.close(code=code, reason=reason)
+
+    async def enforce(self, auth: Authenticator) -> None:
+        """After the identity store changed: disconnect endpoints whose key was revoked
+        or whose name was released (``endpoints forget``), so it takes effect at once."""
+        for conn in list(self._sockets):
+            why = auth.revoked(conn.name, conn.key)
+            if why is not None and not conn.closed:
+                log.warning("endpoint %s disconnected: %s", conn.name, why)
+                await self._drop(conn, f"was disconnected ({why})", CLOSE_UNAUTHORIZED, why)
 
     async def close_all(self, code: int, reason: str) -> None:
         """Bridge shutdown: fail what is in flight and close every endpoint socket."""

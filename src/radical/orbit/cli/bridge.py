@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from pydantic import ValidationError as PydanticValidationError
 
 from ..config import (
@@ -17,9 +18,11 @@ from ..config import (
     BRIDGE_URL_FILE,
     DEFAULT_BRIDGE_PORT,
     ENV_BRIDGE_TOKEN,
+    orbit_home,
     write_private_file,
 )
 from ..errors import UsageError
+from .bridge_admin import endpoints_group, tokens_group
 from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.cli.bridge")
@@ -65,18 +68,20 @@ def _loud_warning(text: str) -> None:
     click.secho(f"WARNING: {text}", fg="red", bold=True, err=True)
 
 
-@click.command("bridge", context_settings={"show_default": True})
+@click.group("bridge", invoke_without_command=True, context_settings={"show_default": True})
 @click.option("--host", default="127.0.0.1", help="Address to bind; anything but loopback exposes the bridge.")
 @click.option("--port", default=DEFAULT_BRIDGE_PORT, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option(
     "--token",
     default=None,
     show_default=False,
-    help=f"Bearer token clients and endpoints must send [default: ${ENV_BRIDGE_TOKEN}, else "
+    help=f"The default client token (identity 'admin') [default: ${ENV_BRIDGE_TOKEN}, else "
     f"~/.radical/orbit/{BRIDGE_TOKEN_FILE}, else a new one written there]. Prefer the "
     "environment variable: command lines are visible to other local users.",
 )
-@click.option("--no-auth", is_flag=True, help="Accept requests without a token (only on a trusted machine).")
+@click.option(
+    "--no-auth", is_flag=True, help="Accept client requests without a token (only on a trusted machine); endpoints still need their key."
+)
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM); needs --key.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM); needs --cert.")
 @click.option(
@@ -131,7 +136,9 @@ def _loud_warning(text: str) -> None:
     help="/events streams one client identity may have open; 429 beyond "
     "[default: 64, or $RADICAL_ORBIT_BRIDGE_MAX_SUBSCRIBERS_PER_IDENTITY].",
 )
+@click.pass_context
 def bridge(
+    ctx: click.Context,
     host: str,
     port: int,
     token: str | None,
@@ -152,11 +159,20 @@ def bridge(
     """Run the bridge: endpoints dial it over a WebSocket, clients call
     /{endpoint}/{plugin}/{route} over HTTP and follow /events.
 
-    It writes the URL it serves to ~/.radical/orbit/bridge.url, so clients and
-    endpoints on this machine find it without arguments.
+    It writes the URL it serves to ~/.radical/orbit/bridge.url and the local endpoint
+    key to ~/.radical/orbit/endpoint.key, so clients and endpoints on this machine
+    find it without arguments. `tokens` and `endpoints` manage who may use it.
     """
+    if ctx.invoked_subcommand is not None:
+        given = [f"--{name.replace('_', '-')}" for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} run the bridge; `radical-orbit bridge {ctx.invoked_subcommand} ...` takes none of them"
+            )
+        return
     from pydantic import SecretStr
 
+    from ..bridge.identities import IdentityStore
     from ..bridge.server import serve
     from ..bridge.settings import BridgeSettings
     from ..bridge.token_file import resolve_server_token
@@ -183,7 +199,7 @@ def bridge(
     if host not in LOOPBACK:
         _loud_warning(f"binding {host}: the bridge is reachable from other machines" + ("" if cert else " over plain HTTP (use --cert/--key)"))
 
-    given = {
+    flags = {
         "max_inflight_per_identity": max_inflight_per_identity,
         "max_inflight_per_endpoint": max_inflight_per_endpoint,
         "max_held_answer_bytes": max_held_answer_bytes,
@@ -192,7 +208,7 @@ def bridge(
         "max_subscribers_per_identity": max_subscribers_per_identity,
     }
     # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_<NAME>, else its default
-    limits: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    limits: dict[str, Any] = {name: value for name, value in flags.items() if value is not None}
     try:
         settings = BridgeSettings(
             host=host,
@@ -214,8 +230,17 @@ def bridge(
             for e in exc.errors()
         )
         raise click.UsageError(f"invalid bridge setting: {bad}") from None
+    try:  # the app does this too; here a bad file is a usage error before anything listens
+        key_path = IdentityStore(orbit_home()).ensure_local_key()
+    except UsageError as exc:
+        raise click.UsageError(exc.message) from None
+    click.echo(f"endpoint key for this HOME: {key_path} (other hosts: radical-orbit bridge endpoints enroll NAME)", err=True)
     url_path: Path = write_private_file(BRIDGE_URL_FILE, settings.url + "\n")
     click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
     log.info("bridge settings: %s", settings.redacted())
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     serve(settings, access_log=debug)
+
+
+bridge.add_command(tokens_group)
+bridge.add_command(endpoints_group)

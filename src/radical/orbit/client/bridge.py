@@ -21,7 +21,10 @@ rebuilt into the server's own class with ``error_from_payload`` (its message sta
 with ``endpoint/plugin/route``), an unreachable bridge is
 :class:`~radical.orbit.errors.BridgeUnavailableError` saying how to start one, and a
 refused token is :class:`~radical.orbit.errors.AuthenticationError` saying where the
-token was looked up. The token itself never appears in a repr, log or message.
+token was looked up. The token itself never appears in a repr, log or message; a
+token file other users may read is refused (:class:`~radical.orbit.errors.UsageError`
+with the ``chmod 600`` that fixes it), and sending the token over plain HTTP to
+another host is a logged warning.
 How requests travel, and how their failures read, is :mod:`.transport`'s: one
 ``httpx.Client``, which honours ``HTTP(S)_PROXY`` and ``NO_PROXY`` by itself.
 
@@ -50,6 +53,7 @@ from ..config import (
     BRIDGE_TOKEN_FILES,
     BRIDGE_URL_ENVS,
     BRIDGE_URL_FILES,
+    ENDPOINT_KEY_PREFIX,
     MAX_SECONDS,
     check_bridge_url,
     resolve_bridge_cert,
@@ -155,6 +159,11 @@ class BridgeClient:
         check_bridge_url(self.url, self.url_source)
         self._token = resolve_bridge_token(token)
         self.token_source = setting_source(token, BRIDGE_TOKEN_ENVS, BRIDGE_TOKEN_FILES) if self._token else None
+        if self._token and self._token.startswith(ENDPOINT_KEY_PREFIX):
+            raise UsageError(
+                f"the bridge token (from {self.token_source}) is an endpoint key, which only registers an endpoint: "
+                "use a client token (radical-orbit bridge tokens add NAME makes one)"
+            )
         if self._token and not (self._token.isascii() and self._token.isprintable()):
             raise UsageError(
                 f"the bridge token (from {self.token_source}) has characters an HTTP header cannot carry: "
@@ -255,7 +264,7 @@ class BridgeClient:
 
     # -- discovery -----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """``GET /health`` (needs no token): status, version, number of endpoints."""
+        """``GET /health`` (needs no token): ``{"status": "ok"}`` while the bridge is alive."""
         data: dict[str, Any] = self._http.send("GET", "/health", context="bridge /health").json()
         return data
 

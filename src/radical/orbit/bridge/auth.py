@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from starlette.types import Scope
 
@@ -42,7 +44,7 @@ from .identities import (
 )
 from .identity import ANONYMOUS, Identity
 
-__all__ = ["DEFAULT_IDENTITY", "ENDPOINT_NAME_HEADER", "Admission", "Authenticator"]
+__all__ = ["DEFAULT_IDENTITY", "ENDPOINT_NAME_HEADER", "Admission", "Authenticator", "IdentitySource"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,18 @@ class Admission:
     requested: str
 
 
+class IdentitySource(Protocol):
+    """Where the identities come from: the file store, or the document shared through Redis."""
+
+    def stamp(self) -> object:
+        """What changes when the identities change (compared, never interpreted)."""
+
+    def read(self) -> IdentityFile: ...
+
+    def claim(self, name: str, owner: str) -> IdentityFile:
+        """Record that key ``owner`` holds ``name`` (blocking: called in a thread)."""
+
+
 class _Snapshot:
     """The store's content, indexed for the checks (digest -> record)."""
 
@@ -99,7 +113,7 @@ class Authenticator:
         endpoints still need a key
     """
 
-    def __init__(self, token: str | None, store: IdentityStore, *, auth: bool = True) -> None:
+    def __init__(self, token: str | None, store: IdentityStore | IdentitySource, *, auth: bool = True) -> None:
         self._token = token.encode("utf-8") if (auth and token) else None
         self.auth = auth
         self.store = store
@@ -108,6 +122,9 @@ class Authenticator:
         #: counts snapshot changes, whoever caused them (the watcher acts on each one)
         self.generation = 0
         self._claiming = asyncio.Lock()
+        #: with the Redis backplane: look for identity changes at once (a token or key
+        #: not in the snapshot may have been made a moment ago)
+        self.resync: Callable[[], Awaitable[bool]] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -144,6 +161,15 @@ class Authenticator:
             return False
         self.generation += 1
         return True
+
+    async def refresh_shared(self) -> bool:
+        """:meth:`refresh`, after asking the shared store for changes (if there is one);
+        True if the snapshot changed."""
+        before = self.generation
+        if self.resync is not None:
+            await self.resync()
+        self.refresh()
+        return self.generation != before
 
     def _adopt(self, data: IdentityFile) -> None:
         """Use what we just wrote; the stamp stays old, so the next :meth:`refresh`
@@ -198,7 +224,7 @@ class Authenticator:
                 "(radical-orbit endpoint finds ~/.radical/orbit/endpoint.key, $RADICAL_ORBIT_ENDPOINT_KEY or --key-file)"
             )
         key = self._view.keys.get(digest(presented))
-        if key is None and self.refresh():  # enrolled a moment ago
+        if key is None and (self.refresh() or await self.refresh_shared()):  # enrolled a moment ago
             key = self._view.keys.get(digest(presented))
         if key is None:
             if self._client(presented) is not None:

@@ -1,7 +1,8 @@
 """Event fan-out for ``GET /events``: one bounded buffer, paced streams, scoped by identity.
 
 Every published event gets the id ``<boot>-<seq>``: ``boot`` is random per bridge
-process, ``seq`` counts from 1. An event is serialised to its SSE text once and
+process, ``seq`` counts from 1. (With the Redis backplane the ids are the stream's
+instead: :class:`~.stream_hub.StreamEventHub`.) An event is serialised to its SSE text once and
 kept in one shared buffer; no stream holds a copy.
 
 Scoping: an event may have an ``owner``, the identity whose session raised it; a
@@ -92,6 +93,8 @@ class StoredEvent:
     size: int
     #: bytes published before this event (how far behind a stream is, in bytes)
     offset: int = 0
+    #: the Redis Stream id as a pair (:class:`~.stream_hub.StreamEventHub` only)
+    key: tuple[int, int] = (0, 0)
 
 
 @dataclass(slots=True, eq=False)
@@ -220,8 +223,13 @@ class EventHub:
         chunk = sse_chunk(event_id, kind, data)
         size = sys.getsizeof(chunk)
         ev = StoredEvent(self.seq, endpoint, plugin, topic, session, owner, chunk, size, self.published_bytes)
-        self.published_bytes += size
+        return self._add(ev)
+
+    def _add(self, ev: StoredEvent) -> int:
+        """Buffer ``ev`` and wake the idle streams that may see it; how many were looked at."""
+        self.published_bytes += ev.size
         self._store(ev)
+        owner = ev.owner
         targets: Iterable[Subscriber]
         if owner is None:
             targets = self._idle
@@ -243,7 +251,12 @@ class EventHub:
         buffer.append(ev)
         self.buffer_bytes += ev.size
         while buffer and (self.buffer_bytes > self.max_bytes or len(buffer) > self.max_events):
-            self.buffer_bytes -= buffer.popleft().size
+            gone = buffer.popleft()
+            self.buffer_bytes -= gone.size
+            self._dropped(gone)
+
+    def _dropped(self, ev: StoredEvent) -> None:
+        """``ev`` left the buffer (a hook for :class:`~.stream_hub.StreamEventHub`)."""
 
     def _oldest(self) -> int:
         return self.buffer[0].seq if self.buffer else self.seq + 1
@@ -392,6 +405,11 @@ class EventHub:
         log.info("event stream resumes with a gap: %s (client had %s)", gap["reason"], last_event_id)
         return self._gap(gap, last_event_id, oldest), start
 
+    def _gap_in_replay(self, cursor: int, oldest: int) -> str:
+        """The gap for a stream whose next event left the buffer while it replayed."""
+        gap = {"reason": "events no longer buffered", "missed_from": f"{self.boot}-{cursor}"}
+        return self._gap(gap, f"{self.boot}-{cursor - 1}", oldest)
+
     def _gap(self, gap: dict[str, Any], last_event_id: str, oldest: int) -> str:
         gap["last_event_id"] = last_event_id
         gap["resumed_from"] = f"{self.boot}-{oldest}"
@@ -431,8 +449,7 @@ class EventHub:
         parts: list[str] = []
         oldest = self._oldest()
         if sub.cursor < oldest:  # dropped from the buffer while this stream replayed
-            gap = {"reason": "events no longer buffered", "missed_from": f"{self.boot}-{sub.cursor}"}
-            parts.append(self._gap(gap, f"{self.boot}-{sub.cursor - 1}", oldest))
+            parts.append(self._gap_in_replay(sub.cursor, oldest))
             sub.cursor = oldest
         size = 0
         sees = sub.identity.sees

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -59,6 +60,12 @@ class EndpointConnection:
         self.pending: dict[str, asyncio.Future[Response]] = {}
         self.closed = False
         self.dropped = False
+        #: with the Redis backplane: the name's fence when this replica took it (0: not
+        #: yet taken), and the monotonic time until which the lease surely holds
+        self.fence = 0
+        self.lease_until = math.inf
+        #: its name moved to another replica (no "disconnected" event for it)
+        self.moved = False
         self._send_text = send_text
 
     def __repr__(self) -> str:
@@ -228,14 +235,23 @@ class Registry:
     def get(self, name: str) -> EndpointConnection:
         conn = self.endpoints.get(name.casefold())
         if conn is None or conn.closed:
-            names = sorted(c.name for c in self.endpoints.values())
-            listing = ", ".join(names) if names else "none"
-            raise EndpointNotFoundError(
-                f"no endpoint named '{name}' is connected (connected: {listing})",
-                endpoint=name,
-                available=names,
-            )
+            raise self.missing(name)
         return conn
+
+    def find(self, name: str) -> EndpointConnection | None:
+        """The live connection holding ``name`` here, if any."""
+        conn = self.endpoints.get(name.casefold())
+        return None if conn is None or conn.closed else conn
+
+    def missing(self, name: str) -> EndpointNotFoundError:
+        """The 404 for a name no endpoint holds, naming those connected."""
+        names = sorted(c.name for c in self.endpoints.values())
+        listing = ", ".join(names) if names else "none"
+        return EndpointNotFoundError(
+            f"no endpoint named '{name}' is connected (connected: {listing})",
+            endpoint=name,
+            available=names,
+        )
 
     def list(self) -> list[dict[str, Any]]:
         return [conn.info() for conn in sorted(self.endpoints.values(), key=lambda c: c.name)]

@@ -17,6 +17,13 @@ encodable text), a header that HTTP cannot carry (CR/LF, other control character
 beyond latin-1, a name that is not a token) or a status that is not a final HTTP
 status is a 502 naming the endpoint and the fault, with one warning line in the log,
 instead of a 500 or a dropped client connection.
+
+With the Redis backplane a request for an endpoint connected to another replica is
+forwarded to that replica (:meth:`~.backplane.base.Backplane.forward`): the caller's
+limit and the held answer bytes are counted here, the endpoint's limit, its plugins
+and its frame size there (:meth:`Relay.serve_forwarded`). A replica whose lease on a
+name ran out by its own clock asks Redis before it relays for it (a stale owner never
+answers). A single bridge does none of this: its only extra step is one attribute test.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import logging
 import math
 import re
 import secrets
+import time
 from collections import Counter
 from typing import Any
 
@@ -45,8 +53,10 @@ from ..errors import (
     quoted,
 )
 from ..models.messages import IDENTITY_HEADER, Response, encode_body, oversize
+from .backplane import Backplane, LocalBackplane
+from .backplane.base import NotHere
 from .identity import identity_of
-from .registry import Registry
+from .registry import EndpointConnection, Registry
 from .settings import BridgeSettings
 
 log = logging.getLogger(__name__)
@@ -143,9 +153,12 @@ class RequestIds:
 class Relay:
     """ASGI app for the relay routes; ``path`` must be ``/{endpoint}/{plugin}...``."""
 
-    def __init__(self, settings: BridgeSettings, registry: Registry) -> None:
+    def __init__(self, settings: BridgeSettings, registry: Registry, backplane: Backplane | None = None) -> None:
         self.settings = settings
         self.registry = registry
+        #: requests for endpoints not connected here are forwarded through it (if clustered)
+        self.backplane: Backplane = backplane if backplane is not None else LocalBackplane()
+        self.clustered = self.backplane.clustered
         self.max_body = settings.max_body
         self.default_timeout = settings.request_timeout
         self.max_timeout = settings.max_request_timeout
@@ -189,8 +202,15 @@ class Relay:
         rest = path[cut:]  # "/{plugin}[/{route}]"
         slash = rest.find("/", 1)
         plugin = rest[1:] if slash < 0 else rest[1:slash]
-        conn = self.registry.get(endpoint)
-        conn.check_plugin(plugin)
+        conn = self.registry.endpoints.get(endpoint.casefold())
+        if conn is None or conn.closed:
+            if not self.clustered:
+                raise self.registry.missing(endpoint)
+            conn = None  # connected to another replica, maybe: forwarded below
+        elif self.clustered and conn.lease_until <= time.monotonic() and not await self.backplane.confirm(conn):
+            conn = None  # another replica took the name over meanwhile
+        if conn is not None:
+            conn.check_plugin(plugin)
 
         headers: list[tuple[str, str]] = []
         timeout_raw: bytes | None = None
@@ -244,14 +264,8 @@ class Relay:
             }
         )
         what = f"{scope['method']} {path}"
-        too_big = oversize(frame_text, conn.max_frame)
-        if too_big is not None:
-            raise PayloadTooLargeError(
-                f"{what}: the request takes {too_big} bytes as a frame, more than endpoint "
-                f"'{endpoint}' accepts ({conn.max_frame}); send a smaller body",
-                limit=conn.max_frame,
-                size=too_big,
-            )
+        if conn is not None:
+            self._frame_fits(conn, frame_text, what)
         caller = identity_of(scope).name
         if self.inflight[caller] >= self.max_per_identity:
             raise RateLimitedError(
@@ -261,20 +275,16 @@ class Relay:
                 limit=self.max_per_identity,
                 retry_after=RETRY_AFTER,
             )
-        if len(conn.pending) >= self.max_per_endpoint:
-            raise EndpointUnavailableError(
-                f"{what}: endpoint '{endpoint}' already has {len(conn.pending)} requests waiting for an answer, "
-                "the most the bridge sends one endpoint (max_inflight_per_endpoint); retry later",
-                endpoint=endpoint,
-                setting="max_inflight_per_endpoint",
-                limit=self.max_per_endpoint,
-                retry_after=RETRY_AFTER,
-            )
+        if conn is not None:
+            self._room_on(conn, what)
         if self.debug:
             log.debug("relay %s %s -> endpoint %s (request %s, %d bytes)", scope["method"], path, endpoint, request_id, size)
         self.inflight[caller] += 1
         try:
-            response = await conn.request(request_id, frame_text, timeout, what=what)
+            if conn is not None:
+                response = await conn.request(request_id, frame_text, timeout, what=what)
+            else:  # the owner replica checks the plugin, the frame's size and the endpoint's limit
+                response = await self.backplane.forward(endpoint, plugin, request_id, frame_text, timeout, what)
         finally:
             self.inflight[caller] -= 1
             if not self.inflight[caller]:
@@ -309,6 +319,41 @@ class Relay:
                     await send({"type": "http.response.body", "body": data[start:end], "more_body": end < held})
         finally:
             self.held -= held
+
+    def _frame_fits(self, conn: EndpointConnection, frame_text: str, what: str) -> None:
+        too_big = oversize(frame_text, conn.max_frame)
+        if too_big is not None:
+            raise PayloadTooLargeError(
+                f"{what}: the request takes {too_big} bytes as a frame, more than endpoint "
+                f"'{conn.name}' accepts ({conn.max_frame}); send a smaller body",
+                limit=conn.max_frame,
+                size=too_big,
+            )
+
+    def _room_on(self, conn: EndpointConnection, what: str) -> None:
+        if len(conn.pending) >= self.max_per_endpoint:
+            raise EndpointUnavailableError(
+                f"{what}: endpoint '{conn.name}' already has {len(conn.pending)} requests waiting for an answer, "
+                "the most the bridge sends one endpoint (max_inflight_per_endpoint); retry later",
+                endpoint=conn.name,
+                setting="max_inflight_per_endpoint",
+                limit=self.max_per_endpoint,
+                retry_after=RETRY_AFTER,
+            )
+
+    async def serve_forwarded(self, endpoint: str, plugin: str, request_id: str, frame_text: str, timeout: float, what: str) -> Response:
+        """Relay a request another replica forwarded (its client's identity and limits
+        were checked there); the same checks as for a request of our own.
+
+        :raises NotHere: the endpoint is not (or no longer) connected here
+        """
+        conn = self.registry.find(endpoint)
+        if conn is None or (conn.lease_until <= time.monotonic() and not await self.backplane.confirm(conn)):
+            raise NotHere(endpoint)
+        conn.check_plugin(plugin)
+        self._frame_fits(conn, frame_text, what)
+        self._room_on(conn, what)
+        return await conn.request(request_id, frame_text, timeout, what=what)
 
     def _answer(self, response: Response, endpoint: str, what: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Status, headers (as bytes) and body of an endpoint's answer, or the 502 for

@@ -10,9 +10,12 @@ from ..models.messages import PluginInfo
 
 
 class Health(BaseModel):
-    """``GET /health`` answers without a token: it says nothing but that the bridge is alive."""
+    """``GET /health`` answers without a token: it says nothing but that the bridge is alive
+    (and, for a replica, which one it is and whether it reaches Redis)."""
 
     status: str = "ok"
+    replica: str | None = None
+    redis: str | None = None
 
 
 class EndpointInfo(BaseModel):

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ..config import DEFAULT_BRIDGE_PORT
 from ..errors import UsageError
 from ..models.messages import DEFAULT_FRAME_LIMIT
+from .backplane.redis_url import check_redis_url, redacted_url
 
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
@@ -58,6 +59,13 @@ class BridgeSettings(BaseSettings):
     :param subscriber_queue: events a stream may fall behind before it is cut off (it
         resumes with ``Last-Event-ID``)
     :param subscriber_queue_bytes: bytes a stream may fall behind before it is cut off
+
+    Replicas (see ``docs/deployment.md``):
+
+    :param redis_url: share endpoints, events and identities with the other replicas
+        through this Redis (None: one bridge, nothing shared)
+    :param lease_ttl: seconds a replica's hold on an endpoint name lasts unless renewed
+        (renewed every fifth of it); a replica paused longer loses its endpoints' names
     """
 
     model_config = SettingsConfigDict(env_prefix="RADICAL_ORBIT_BRIDGE_", extra="ignore")
@@ -86,11 +94,15 @@ class BridgeSettings(BaseSettings):
     max_subscribers_per_identity: int = Field(default=64, ge=1)
     subscriber_queue: int = Field(default=1000, ge=1)
     subscriber_queue_bytes: int = Field(default=8 * MIB, ge=1)
+    redis_url: SecretStr | None = None
+    lease_ttl: float = Field(default=5.0, ge=0.5, le=120.0)
 
     @model_validator(mode="after")
     def _check(self) -> BridgeSettings:
         if self.auth and (self.token is None or not self.token.get_secret_value()):
             raise UsageError("the bridge needs a token when auth is on (or pass auth=False / --no-auth)")
+        if self.redis_url is not None:
+            self.redis_url = SecretStr(check_redis_url(self.redis_url.get_secret_value()))
         if bool(self.cert_file) != bool(self.key_file):
             raise UsageError("TLS needs both a certificate and a key (--cert and --key)")
         for bound in ("event_buffer_bytes", "subscriber_queue_bytes"):
@@ -129,6 +141,8 @@ class BridgeSettings(BaseSettings):
 
     def redacted(self) -> dict[str, object]:
         """The settings for a startup log line (the token shown only as set/unset)."""
-        out = self.model_dump(exclude={"token"})
+        out = self.model_dump(exclude={"token", "redis_url"})
         out["token"] = "<set>" if self.token is not None else None
+        if self.redis_url is not None:
+            out["redis_url"] = redacted_url(self.redis_url.get_secret_value())
         return out

@@ -43,6 +43,7 @@ from ..models.messages import (
     session_tag,
 )
 from .auth import Authenticator
+from .backplane import Backplane, LocalBackplane
 from .events import KIND_NOTIFICATION, KIND_TOPOLOGY, EventHub
 from .registry import EndpointConnection, Registry
 from .settings import BridgeSettings
@@ -150,10 +151,14 @@ def _describe(exc: Exception) -> str:
 class EndpointSocket:
     """Serves one endpoint WebSocket for the bridge."""
 
-    def __init__(self, settings: BridgeSettings, registry: Registry, hub: EventHub) -> None:
+    def __init__(self, settings: BridgeSettings, registry: Registry, hub: EventHub, backplane: Backplane | None = None) -> None:
         self.settings = settings
         self.registry = registry
         self.hub = hub
+        #: names are claimed cluster-wide and events published through it (the hub's own
+        #: publish when there is one bridge)
+        self.backplane: Backplane = backplane if backplane is not None else LocalBackplane(hub)
+        self.publish = self.backplane.publish
         self.interval = settings.heartbeat_interval
         self._sockets: dict[EndpointConnection, RawSocket] = {}
 
@@ -202,6 +207,13 @@ class EndpointSocket:
         if replaced is not None:
             log.info("endpoint %s connected again from %s: its connection from %s is replaced", name, conn.peer, replaced.peer)
             await self._drop(replaced, "was replaced by a new connection", CLOSE_REPLACED, "replaced")
+        if self.backplane.clustered:
+            try:
+                await self.backplane.claim(conn)
+            except ConflictError as exc:
+                self.registry.remove(conn)
+                await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
+                return
         try:
             await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame)))
         except OrbitError:
@@ -323,7 +335,7 @@ class EndpointSocket:
         if frame.dropped:
             log.warning("endpoint %s dropped %d notifications while disconnected", conn.name, frame.dropped)
             extra = {"dropped": frame.dropped}
-        self.hub.publish(
+        self.publish(
             KIND_NOTIFICATION,
             endpoint=conn.name,
             plugin=frame.plugin,
@@ -368,16 +380,18 @@ class EndpointSocket:
         conn.closed = True
         self._sockets.pop(conn, None)
         self.registry.remove(conn)
+        self.backplane.release(conn)
         failed = conn.fail_all(reason)
         topic = "endpoint_dropped" if conn.dropped else "endpoint_disconnected"
         if not conn.dropped:
             log.info("endpoint %s disconnected%s", conn.name, f" ({failed} requests failed)" if failed else "")
         elif failed:
             log.info("endpoint %s: %d in-flight requests failed", conn.name, failed)
-        self._topology(conn, topic)
+        if not conn.moved:  # (one that moved to another replica is still connected there)
+            self._topology(conn, topic)
 
     def _topology(self, conn: EndpointConnection, topic: str) -> None:
-        self.hub.publish(
+        self.publish(
             KIND_TOPOLOGY, endpoint=conn.name, plugin=None, topic=topic, session=None, payload=conn.info()
         )
 
@@ -388,6 +402,12 @@ class EndpointSocket:
         if websocket is not None:
             with contextlib.suppress(*_CLOSED):
                 await websocket.close(code=code, reason=reason)
+
+    async def replaced(self, conn: EndpointConnection, why: str) -> None:
+        """Another replica holds ``conn``'s name now: close it (4009) without telling
+        clients it disconnected (it is connected there)."""
+        conn.moved = True
+        await self._drop(conn, f"was replaced ({why})", CLOSE_REPLACED, "replaced")
 
     async def enforce(self, auth: Authenticator) -> None:
         """After the identity store changed: disconnect endpoints whose key was revoked

@@ -22,7 +22,7 @@ from ..config import (
     write_private_file,
 )
 from ..errors import UsageError
-from .bridge_admin import endpoints_group, tokens_group
+from .bridge_admin import ENV_REDIS_URL, endpoints_group, tokens_group
 from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.cli.bridge")
@@ -136,6 +136,16 @@ def _loud_warning(text: str) -> None:
     help="/events streams one client identity may have open; 429 beyond "
     "[default: 64, or $RADICAL_ORBIT_BRIDGE_MAX_SUBSCRIBERS_PER_IDENTITY].",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar=ENV_REDIS_URL,
+    show_envvar=True,
+    default=None,
+    help="Run as one replica of several that share this Redis (redis://HOST:PORT/DB): endpoints, "
+    "events and tokens are shared, requests are forwarded, clients fail over (docs/deployment.md). "
+    "Also for the tokens/endpoints commands.",
+)
 @click.pass_context
 def bridge(
     ctx: click.Context,
@@ -155,6 +165,7 @@ def bridge(
     event_buffer_bytes: int | None,
     max_notification_bytes: int | None,
     max_subscribers_per_identity: int | None,
+    redis_url: str | None,
 ) -> None:
     """Run the bridge: endpoints dial it over a WebSocket, clients call
     /{endpoint}/{plugin}/{route} over HTTP and follow /events.
@@ -164,7 +175,12 @@ def bridge(
     find it without arguments. `tokens` and `endpoints` manage who may use it.
     """
     if ctx.invoked_subcommand is not None:
-        given = [f"--{name.replace('_', '-')}" for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        ctx.obj = {"redis_url": redis_url}  # the tokens/endpoints commands edit the shared identities then
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ctx.params
+            if name != "redis_url" and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        ]
         if given:
             raise click.UsageError(
                 f"{', '.join(given)} run the bridge; `radical-orbit bridge {ctx.invoked_subcommand} ...` takes none of them"
@@ -172,11 +188,20 @@ def bridge(
         return
     from pydantic import SecretStr
 
+    from ..bridge.backplane.redis_url import check_redis_url, redis_missing
     from ..bridge.identities import IdentityStore
     from ..bridge.server import serve
     from ..bridge.settings import BridgeSettings
     from ..bridge.token_file import resolve_server_token
 
+    if redis_url:
+        problem = redis_missing()
+        if problem:
+            raise click.UsageError(problem)
+        try:
+            redis_url = check_redis_url(redis_url)
+        except UsageError as exc:
+            raise click.UsageError(f"--redis / ${ENV_REDIS_URL}: {exc.message}") from None
     if no_auth and token:
         raise click.UsageError("--token and --no-auth exclude each other")
     if bool(cert) != bool(key):
@@ -209,6 +234,8 @@ def bridge(
     }
     # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_<NAME>, else its default
     limits: dict[str, Any] = {name: value for name, value in flags.items() if value is not None}
+    if coalesce_writes is not None:  # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_COALESCE_WRITES, else on
+        limits["coalesce_writes"] = coalesce_writes
     try:
         settings = BridgeSettings(
             host=host,
@@ -220,8 +247,7 @@ def bridge(
             heartbeat_interval=heartbeat,
             max_body=max_body,
             request_timeout=request_timeout,
-            # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_COALESCE_WRITES, else on
-            **({} if coalesce_writes is None else {"coalesce_writes": coalesce_writes}),
+            redis_url=SecretStr(redis_url) if redis_url else None,
             **limits,
         )
     except PydanticValidationError as exc:  # click checked each flag: the environment, or flags that disagree

@@ -1,7 +1,9 @@
 """``radical-orbit bridge tokens|endpoints ...``: the bridge operator's identity commands.
 
 They edit ``~/.radical/orbit/bridge-identities.json`` on the bridge host (the running
-bridge picks changes up within about a second). A secret is printed once, on
+bridge picks changes up within about a second), or, with ``--redis URL`` (or
+``$RADICAL_ORBIT_REDIS_URL``), the identities bridge replicas share in Redis: there a
+command returns once every running replica has applied the change. A secret is printed once, on
 stdout and nowhere else, so ``TOKEN=$(radical-orbit bridge tokens add alice)`` works
 and nothing secret ever has to go on a command line; everything around it goes to
 stderr.
@@ -9,8 +11,9 @@ stderr.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -27,17 +30,62 @@ from ..errors import OrbitError
 if TYPE_CHECKING:
     from ..bridge.identities import IdentityStore
 
-__all__ = ["endpoints_group", "tokens_group"]
+__all__ = ["ENV_REDIS_URL", "endpoints_group", "tokens_group"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: the Redis replicas share (``radical-orbit bridge --redis``), also for these commands
+ENV_REDIS_URL = "RADICAL_ORBIT_REDIS_URL"
+
+_STORE: dict[str, IdentityStore] = {}
 
 
 def _store() -> IdentityStore:
+    """The store the current command edits (the one :func:`shared` opened, else the file)."""
     from ..bridge.identities import (
         IdentityStore,  # the bridge package imports the server: only when needed
     )
 
-    return IdentityStore(orbit_home())
+    return _STORE.get("store") or IdentityStore(orbit_home())
+
+
+def shared(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command ``--redis URL``: it then edits the identities replicas share in Redis."""
+
+    @click.option("--redis", "redis_url", envvar=ENV_REDIS_URL, show_envvar=True, default=None,
+                  help="Edit the identities that bridge replicas share in this Redis (redis://HOST:PORT/DB).")
+    @click.pass_context
+    @functools.wraps(command)
+    def wrapper(ctx: click.Context, /, *args: Any, redis_url: str | None, **kwargs: Any) -> None:
+        url = redis_url or (ctx.obj or {}).get("redis_url")
+        if not url:
+            command(*args, **kwargs)
+            return
+        from ..bridge.backplane.redis_url import check_redis_url, redis_missing
+
+        problem = redis_missing()
+        if problem:
+            raise click.UsageError(problem)
+        try:
+            url = check_redis_url(url)
+        except OrbitError as exc:
+            raise click.UsageError(f"--redis / ${ENV_REDIS_URL}: {exc.message}") from None
+        from ..bridge.backplane.redis_identities import RedisIdentityStore
+
+        store = RedisIdentityStore(url, orbit_home())
+        _STORE["store"] = store
+        try:
+            command(*args, **kwargs)
+        finally:
+            _STORE.pop("store", None)
+            store.close()
+        if store.unconfirmed:
+            click.echo(
+                f"warning: {store.unconfirmed} bridge replica(s) did not confirm the change within a few seconds; "
+                "they apply it when they next reach Redis",
+                err=True,
+            )
+
+    return wrapper
 
 
 def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
@@ -64,6 +112,7 @@ def tokens_group() -> None:
 @tokens_group.command("add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="The identity sees every identity's events and sessions.")
+@shared
 def tokens_add(name: str, admin: bool) -> None:
     """Make a client token for NAME and print it once (on stdout)."""
     try:
@@ -80,6 +129,7 @@ def tokens_add(name: str, admin: bool) -> None:
 
 
 @tokens_group.command("list")
+@shared
 def tokens_list() -> None:
     """Every client identity: name, admin, created (never a token)."""
     try:
@@ -93,6 +143,7 @@ def tokens_list() -> None:
 
 @tokens_group.command("revoke")
 @click.argument("name")
+@shared
 def tokens_revoke(name: str) -> None:
     """Revoke NAME's token (a running bridge refuses it within about a second)."""
     if name == "admin":
@@ -129,6 +180,7 @@ def _bridge_url() -> str:
 
 @endpoints_group.command("enroll")
 @click.argument("name")
+@shared
 def endpoints_enroll(name: str) -> None:
     """Make an endpoint key that may register NAME (and claim NAME for it now).
 
@@ -158,6 +210,7 @@ def endpoints_enroll(name: str) -> None:
 
 
 @endpoints_group.command("list")
+@shared
 def endpoints_list() -> None:
     """Every claimed endpoint name: name, owner key, claimed (never a key)."""
     try:
@@ -174,6 +227,7 @@ def endpoints_list() -> None:
 
 @endpoints_group.command("forget")
 @click.argument("name")
+@shared
 def endpoints_forget(name: str) -> None:
     """Release NAME (and revoke a key enrolled for it); a connected endpoint of that
     name is disconnected within about a second."""

@@ -231,10 +231,14 @@ def start_bridge(
     home: Path | None = None,
     log_dir: Path | None = None,
     timeout: float = 30.0,
+    redis: str | None = None,
+    name: str = "bridge",
 ) -> ServiceProcess:
     """Start ``radical-orbit bridge`` and wait for ``GET /health``.
 
-    ``token=None`` starts it with ``--no-auth``.
+    ``token=None`` starts it with ``--no-auth``; ``redis=URL`` as one replica of
+    several sharing that Redis (``RADICAL_ORBIT_REDIS_URL``, which :func:`bridge_admin`
+    then passes on too); ``name`` names its log file.
     """
     if port:
         ensure_port_free(port, "bridge")
@@ -247,7 +251,9 @@ def start_bridge(
     penv = env_with_home(env, home)
     if token:  # via the environment, not argv: argv is visible to every local user in `ps`
         penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
-    proc = ServiceProcess("bridge", argv, env=penv, log_dir=log_dir, url=url, token=token)
+    if redis:  # the environment too, so bridge_admin()/enroll_endpoint() edit the shared identities
+        penv["RADICAL_ORBIT_REDIS_URL"] = redis
+    proc = ServiceProcess(name, argv, env=penv, log_dir=log_dir, url=url, token=token)
     return start_healthy(proc, timeout)
 
 

@@ -434,3 +434,9 @@ class TestHeartbeatAndEvents:
             assert note["plugin"] == "sysinfo" and note["endpoint"] == "ep1" and note["kind"] == "notification"
             topo = json.loads(events[2].chunk.split("data: ", 1)[1])
             assert topo["kind"] == "topology" and topo["plugin"] is None and topo["payload"]["name"] == "ep1"
+
+
+def test_a_single_bridge_says_only_ok_on_health(client: TestClient) -> None:
+    """No replica id, no Redis state: a lone bridge's /health is what it always was."""
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok"}

@@ -15,19 +15,6 @@ from radical.orbit.cli import bridge as cli_bridge
 from radical.orbit.testing import free_port
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[BridgeSettings]:
-    calls: list[BridgeSettings] = []
-
-    def fake_serve(settings: BridgeSettings, **kw: Any) -> None:
-        calls.append(settings)
-
-    from radical.orbit.bridge import server
-
-    monkeypatch.setattr(server, "serve", fake_serve)
-    return calls
-
-
 def with_port(args: list[str]) -> list[str]:
     """``args`` plus a free ``--port`` unless they name one: the default 8000 may be taken
     on the machine running the tests (the bridge refuses a port in use)."""

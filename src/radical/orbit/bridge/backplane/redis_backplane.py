@@ -125,8 +125,7 @@ class RedisBackplane(Backplane):
         for task in (self._supervisor, self._session):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.gather(task, return_exceptions=True)  # (how it ended was logged)
         self.forwarder.cancel_all()
         if self.ok:  # give our names up rather than let their leases run out
             for conn in list(self.hooks.registry.endpoints.values()):

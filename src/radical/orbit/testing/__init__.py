@@ -26,9 +26,11 @@ from .processes import (
     wait_endpoint_listed,
 )
 from .redis_server import RedisServer, redis_ping, start_redis
+from .replicas import Replicas, start_replicas
 
 __all__ = [
     "RedisServer",
+    "Replicas",
     "ServiceProcess",
     "bridge_admin",
     "enroll_endpoint",
@@ -41,5 +43,6 @@ __all__ = [
     "start_endpoint",
     "start_healthy",
     "start_redis",
+    "start_replicas",
     "wait_endpoint_listed",
 ]

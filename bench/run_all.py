@@ -1,6 +1,6 @@
 """Run every benchmark and regenerate docs/benchmarks.md: the tables, then a short reading guide.
 
-    python bench/run_all.py [--quick] [--only relay,globus,sessions,emulator] [--no-write]
+    python bench/run_all.py [--quick] [--only relay,globus,sessions,emulator,ha] [--no-write]
 
 Each script starts real processes on 127.0.0.1 and prints its own tables; this driver
 asks each for ``--json`` and writes their tables into the page. How the figures moved
@@ -32,6 +32,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str], str]] = {
     "sessions": ("sessions.py", [], [], "Globus plugin: what idle sessions cost"),
     "emulator": ("emulator.py", [], ["--size", "128", "--rounds", "2", "--requests", "500"],
                  "Globus emulator: transfer engine and request rate"),
+    "ha": ("ha.py", [], ["--requests", "1000", "--subscribers", "10"],
+           "Bridge replicas on Redis: forwarding, failover, event fan-out"),
 }
 ROW_COLUMNS = ["measure", "setup", "radical.orbit", "baseline", "result"]
 
@@ -91,6 +93,16 @@ Python allocations still held (tracemalloc, in a run of its own). The baseline g
 every session a thread pool of its own, as before issue 13; now every session submits
 to the plugin's one pool of `workers` threads. Target (issue 13): no new threads,
 <= 20 MiB.
+
+**Bridge replicas** (`bench/ha.py`, a redis-server and two replicas A and B, endpoint on
+A, and a lone bridge as the baseline): *forwarded call* is a call through B, which
+forwards it over Redis to A, against the same call through A (target, issue 16:
+≤ +1 ms median); *same-replica call* is the call through A against the lone bridge
+(what being a replica costs a call that needs no forwarding); *failover time* is from
+kill -9 of A until a call through B is answered again, the endpoint having been told
+both URLs (target: ≤ 3 s); *event fan-out* is notifications delivered per second over
+all `/events` streams on B, every event having gone through the Redis Stream, against
+the same streams on the lone bridge.
 
 **Globus emulator** (`bench/emulator.py`): *copy throughput* is an emulator transfer
 task against `cp -r` of the same tree (warm page cache, best of several); *get_task

@@ -1,6 +1,7 @@
 """Redis goes away and comes back (killed, then a new empty one): the replicas say they are
 degraded, keep relaying for the endpoints connected to them, refuse with a clear 503
-what needs Redis, and recover by themselves (real processes)."""
+what needs Redis, and recover by themselves, putting back what the empty Redis lost
+(real processes)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_degraded_while_redis_is_away_then_recovered(ha: tuple[Replicas, Service
     ping = "/ep1/sysinfo/ping"
     assert httpx.get(f"{b}{ping}", headers=replicas.headers, timeout=10).status_code == 200  # forwarded
     before = read_events(a, replicas.headers, stop=lambda evs: True)[0][0]
+    dave = {"Authorization": f"Bearer {replicas.admin(0, 'tokens', 'add', 'dave').strip()}"}
 
     replicas.redis.kill()
     for i in (0, 1):
@@ -55,6 +57,14 @@ def test_degraded_while_redis_is_away_then_recovered(ha: tuple[Replicas, Service
           "forwarding through B again (A took ep1's name again)", timeout=15)
     listed = httpx.get(f"{b}/endpoints", headers=replicas.headers, timeout=10).json()["endpoints"]
     assert [e["name"] for e in listed] == ["ep1"]
+    # the identities the empty Redis lost were put back by the replicas; changes work as before
+    for url in (a, b):
+        assert httpx.get(f"{url}/endpoints", headers=dave, timeout=10).status_code == 200
+    erin = {"Authorization": f"Bearer {replicas.admin(1, 'tokens', 'add', 'erin').strip()}"}
+    replicas.admin(1, "tokens", "revoke", "dave")
+    for url in (a, b):
+        assert httpx.get(f"{url}/endpoints", headers=erin, timeout=10).status_code == 200
+        assert httpx.get(f"{url}/endpoints", headers=dave, timeout=10).status_code == 401
     # a resume from before the outage is honest about what the new stream cannot hold
     events = read_events(b, replicas.headers, last_event_id=before, idle=1.0)
     assert [kind for _, kind, _ in events][:2] == ["hello", "gap"]

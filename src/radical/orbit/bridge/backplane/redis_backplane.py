@@ -49,6 +49,7 @@ from .redis_scripts import (
     IDENTITIES_CHANNEL,
     IDENTITIES_KEY,
     IDENTITIES_VERSION,
+    SEED_IDENTITIES,
 )
 from .redis_url import redacted_url
 
@@ -101,6 +102,7 @@ class RedisBackplane(Backplane):
         self._session: asyncio.Task[None] | None = None
         self._first = asyncio.Event()
         self._identity_lock = asyncio.Lock()
+        self._seed = self.redis.register_script(SEED_IDENTITIES)
         self._degraded_logged = False
 
     def __repr__(self) -> str:
@@ -230,7 +232,7 @@ class RedisBackplane(Backplane):
                 continue
             data = str(message["data"])
             if message["channel"] == IDENTITIES_CHANNEL:
-                await self._load_identities()
+                await self._load_identities(ack=True)
             elif data.startswith("Q"):
                 self.forwarder.requested(data)
             elif data.startswith("A"):
@@ -246,23 +248,31 @@ class RedisBackplane(Backplane):
             await self.directory.renew_all()
 
     # -- identities -------------------------------------------------------------------------------
-    async def _load_identities(self) -> bool:
-        """Load the document if its version moved; apply it, then confirm (ack) it."""
+    async def _load_identities(self, *, ack: bool = False) -> bool:
+        """Load the document if it changed and apply it; with ``ack`` (an announcement:
+        a command waits for it) confirm it whether or not it was new here."""
         async with self._identity_lock:
             version_text, text = await self.redis.mget([IDENTITIES_VERSION, IDENTITIES_KEY])
+            if version_text is None and self.identities.version is not None:
+                # Redis lost them (restarted without persistence): put back what we hold
+                seeded = self.identities.document.model_dump_json()
+                if await self._seed(keys=[IDENTITIES_VERSION, IDENTITIES_KEY], args=[self.identities.version, seeded]):
+                    log.warning("identity document missing in %s (restarted empty?): restored from this replica", self.where)
+                version_text, text = await self.redis.mget([IDENTITIES_VERSION, IDENTITIES_KEY])
             version = int(version_text) if version_text else 0
             text = str(text) if text is not None else None
-            if self.identities.version is not None and version == self.identities.version:
-                return False
-            try:
-                document = parse_document(text, self.where)
-            except OrbitError as exc:
-                log.error("identity document not reloaded (the previous one stays in force): %s", exc.message)
-                return False
-            changed = self.identities.install(version, document)
-            if changed and self._hooks is not None:
-                await self.hooks.identities_changed()
-            await self.redis.publish(IDENTITIES_ACK, f"{self.rid} {version}")
+            changed = False
+            if not self.identities.holds(version, text):
+                try:
+                    document = parse_document(text, self.where)
+                except OrbitError as exc:
+                    log.error("identity document not reloaded (the previous one stays in force): %s", exc.message)
+                    return False
+                changed = self.identities.install(version, document, text)
+                if changed and self._hooks is not None:
+                    await self.hooks.identities_changed()
+            if changed or ack:
+                await self.redis.publish(IDENTITIES_ACK, f"{self.rid} {version}")
             return changed
 
     async def _poll_identities(self) -> None:

@@ -20,6 +20,7 @@ the bridge operator's.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import secrets
 import time
@@ -216,6 +217,8 @@ class SharedIdentities:
         secret = read_private_file(key_path)
         self._local = KeyRecord(name=LOCAL_KEY, sha256=digest(secret or secrets.token_hex(32)), created="")
         self.version: int | None = None
+        #: what was installed: (version, digest of the document's text)
+        self.tag: tuple[int, str | None] | None = None
         self.document = IdentityFile()
         self.where = self.writer.where
 
@@ -225,16 +228,26 @@ class SharedIdentities:
     def close(self) -> None:
         self.writer.close()
 
-    def install(self, version: int, document: IdentityFile) -> bool:
-        """Use ``document`` (of ``version``); False if it is not newer than the one in use."""
-        if self.version is not None and version <= self.version:
+    @staticmethod
+    def _tag(version: int, text: str | None) -> tuple[int, str | None]:
+        return version, hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+
+    def holds(self, version: int, text: str | None) -> bool:
+        """Whether the document read from Redis (``text`` of ``version``) is the one in use."""
+        return self._tag(version, text) == self.tag
+
+    def install(self, version: int, document: IdentityFile, text: str | None = None) -> bool:
+        """Use ``document`` as read from Redis (``text``: its JSON there); False if it is the
+        one in use. Any difference counts, not only a higher version: Redis is the truth,
+        and a restarted Redis counts its versions anew."""
+        tag = self._tag(version, text)
+        if tag == self.tag:
             return False
-        self.version = version
-        self.document = document
+        self.version, self.tag, self.document = version, tag, document
         return True
 
     def stamp(self) -> Any:
-        return self.version
+        return self.tag
 
     def read(self) -> IdentityFile:
         data = self.document.model_copy(deep=True)
@@ -243,6 +256,9 @@ class SharedIdentities:
         return data
 
     def claim(self, name: str, owner: str) -> IdentityFile:
+        """Record a claim in Redis (in a thread); the document it wrote is used at once,
+        and the next load from Redis replaces it (its text's digest is not known here)."""
         document = self.writer.claim(name, owner)
-        self.install(self.writer.written, document)
+        if self.version is None or self.writer.written > self.version:
+            self.install(self.writer.written, document)
         return self.read()

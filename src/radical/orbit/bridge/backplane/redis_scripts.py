@@ -33,6 +33,7 @@ __all__ = [
     "RELEASE",
     "RENEW",
     "REPLICA_CHANNEL",
+    "SEED_IDENTITIES",
     "TAKE",
     "XADD_BOUNDED",
     "fence_key",
@@ -174,4 +175,13 @@ while len > 1 and (total > maxb or len > maxn) do
   len = len - 1
 end
 return ids
+"""
+
+#: KEYS version, document; ARGV version, document. Puts a replica's identity document
+#: back into a Redis that lost it (restarted empty); 0 if another replica was first.
+SEED_IDENTITIES = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
 """

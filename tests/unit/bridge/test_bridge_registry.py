@@ -24,7 +24,9 @@ def make_conn(sent: list[str] | None = None, *, block: bool = False, name: str =
         if sent is not None:
             sent.append(text)
 
-    return EndpointConnection(Register(name=name, plugins=[PluginInfo(name="p")]), send_text, peer="test", key=key)
+    conn = EndpointConnection(Register(name=name, plugins=[PluginInfo(name="p")]), send_text, peer="test", key=key)
+    conn.mark_ready()  # as after its "registered" frame went out
+    return conn
 
 
 class TestEndpointConnection:
@@ -118,10 +120,42 @@ class TestEndpointConnection:
 
         async def run() -> None:
             conn = EndpointConnection(Register(name="ep1"), broken)
+            conn.mark_ready()
             with pytest.raises(EndpointUnavailableError):
                 await conn.request("a", "f", 5)
 
         asyncio.run(run())
+
+    def test_requests_wait_for_the_registration(self) -> None:
+        """A request that finds the connection while it registers (the registry holds it
+        before its "registered" frame went out) is sent after that frame, never before."""
+
+        async def run() -> None:
+            sent: list[str] = []
+            conn = EndpointConnection(Register(name="ep1"), lambda text: _record(sent, text))
+            task = asyncio.create_task(conn.request("a", "request-frame", 5))
+            await asyncio.sleep(0.05)
+            assert sent == [] and not conn.pending
+            await conn.send("registered-frame")
+            conn.mark_ready()
+            await asyncio.sleep(0.01)
+            assert sent == ["registered-frame", "request-frame"]
+            conn.resolve(Response(id="a", status=200))
+            assert (await task).status == 200
+            # refused while registering: the waiting request is a 503 at once
+            refused = EndpointConnection(Register(name="ep2"), lambda text: _record(sent, text))
+            waiting = asyncio.create_task(refused.request("b", "frame", 5))
+            await asyncio.sleep(0.01)
+            refused.closed = True
+            refused.fail_all("was refused its name")
+            with pytest.raises(EndpointUnavailableError):
+                await waiting
+
+        asyncio.run(run())
+
+
+async def _record(sent: list[str], text: str) -> None:
+    sent.append(text)
 
 
 class TestRegistry:

@@ -66,6 +66,9 @@ class EndpointConnection:
         self.lease_until = math.inf
         #: its name moved to another replica (no "disconnected" event for it)
         self.moved = False
+        #: the "registered" frame has gone out: request frames may follow
+        self.ready = False
+        self._ready: asyncio.Event | None = None
         self._send_text = send_text
 
     def __repr__(self) -> str:
@@ -116,6 +119,17 @@ class EndpointConnection:
                 f"endpoint '{self.name}' went away while sending to it", endpoint=self.name
             ) from exc
 
+    def mark_ready(self) -> None:
+        """The endpoint has its "registered" frame (or never will): let requests go out."""
+        self.ready = True
+        if self._ready is not None:
+            self._ready.set()
+
+    async def _until_ready(self) -> None:
+        if self._ready is None:
+            self._ready = asyncio.Event()
+        await self._ready.wait()
+
     async def request(self, request_id: str, frame_text: str, timeout: float, *, what: str = "") -> Response:
         """Send a ``request`` frame and wait for its ``response``.
 
@@ -126,9 +140,11 @@ class EndpointConnection:
         :raises EndpointUnavailableError: the endpoint disconnected first (503)
         """
         fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self.pending[request_id] = fut
         try:
             async with asyncio.timeout(timeout):
+                if not self.ready:  # found in the registry while it registers: the request waits its turn
+                    await self._until_ready()
+                self.pending[request_id] = fut
                 await self.send(frame_text)
                 return await fut
         except TimeoutError:
@@ -166,6 +182,7 @@ class EndpointConnection:
 
     def fail_all(self, reason: str) -> int:
         """Fail every pending request (503); returns how many there were."""
+        self.mark_ready()  # a request still waiting for the registration finds the socket closed
         pending, self.pending = self.pending, {}
         for fut in pending.values():
             if not fut.done():

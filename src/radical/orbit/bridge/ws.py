@@ -212,13 +212,19 @@ class EndpointSocket:
                 await self.backplane.claim(conn)
             except ConflictError as exc:
                 self.registry.remove(conn)
+                conn.closed = True
+                conn.fail_all("was refused its name")
                 await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
                 return
         try:
             await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame)))
         except OrbitError:
             self.registry.remove(conn)
+            self.backplane.release(conn)
+            conn.closed = True
+            conn.fail_all("went away while registering")
             return
+        conn.mark_ready()
         self._sockets[conn] = websocket
         plugins = ", ".join(f"{p.name}{'' if p.enabled else ' (disabled)'}" for p in register.plugins) or "none"
         log.info("endpoint %s connected from %s (version %s; plugins: %s)", name, conn.peer, register.version or "?", plugins)

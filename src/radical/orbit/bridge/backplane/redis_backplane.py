@@ -253,7 +253,7 @@ class RedisBackplane(Backplane):
         a command waits for it) confirm it whether or not it was new here."""
         async with self._identity_lock:
             version_text, text = await self.redis.mget([IDENTITIES_VERSION, IDENTITIES_KEY])
-            if version_text is None and self.identities.version is not None:
+            if version_text is None and self.identities.version:
                 # Redis lost them (restarted without persistence): put back what we hold
                 seeded = self.identities.document.model_dump_json()
                 if await self._seed(keys=[IDENTITIES_VERSION, IDENTITIES_KEY], args=[self.identities.version, seeded]):

@@ -6,6 +6,7 @@ directory and identities, events through the stream, a stale owner, degraded mod
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -173,3 +174,23 @@ def test_unreachable_redis_is_a_clear_error_without_the_password() -> None:
     finally:
         store.close()
     assert "cannot reach Redis at redis://:***@127.0.0.1" in failed.value.message and "s3cret" not in failed.value.message
+
+
+def test_an_owner_that_goes_away_mid_request_is_a_503_not_a_wait(replicas: tuple[TestClient, TestClient], redis_url: str) -> None:
+    """The lease names a replica that hears the request and then vanishes: the waiting
+    requester notices (its channel has no listener any more) and answers 503."""
+    _a, b = replicas
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    ghost = r.pubsub()
+    try:
+        ghost.subscribe(rs.REPLICA_CHANNEL + "ghost")
+        ghost.get_message(timeout=1.0)
+        r.set(rs.lease_key("ep1"), '{"replica": "ghost", "fence": 1, "key": "local", "since": 0}')
+        threading.Timer(0.5, ghost.unsubscribe).start()
+        started = time.monotonic()
+        resp = b.get("/ep1/sysinfo/x", headers={**AUTH, "X-Orbit-Timeout": "30"})
+        assert resp.status_code == 503 and "went away before answering" in resp.json()["message"]
+        assert time.monotonic() - started < 10  # the sweep's second, not the 30 s deadline
+    finally:
+        ghost.close()
+        r.close()

@@ -104,6 +104,8 @@ class RedisBackplane(Backplane):
         self._identity_lock = asyncio.Lock()
         self._seed = self.redis.register_script(SEED_IDENTITIES)
         self._degraded_logged = False
+        #: the current session got as far as serving
+        self._served = False
 
     def __repr__(self) -> str:
         return f"RedisBackplane({self.where!r}, replica={self.rid!r}, ok={self.ok})"
@@ -195,8 +197,8 @@ class RedisBackplane(Backplane):
                     log.error("backplane session failed", exc_info=first)
                 self._degraded(first)
             self._first.set()
-            attempt = 0 if self.ok else attempt + 1
-            self.ok = False
+            attempt = 0 if self._served else attempt + 1  # a session that worked starts the backoff anew
+            self._served = self.ok = False
             await asyncio.sleep(self.backoff.delay(attempt))
 
     async def _run_session(self) -> None:
@@ -206,7 +208,7 @@ class RedisBackplane(Backplane):
             await pubsub.subscribe(self.forwarder.channel, IDENTITIES_CHANNEL)
             await self._load_identities()
             await self.events.resync()
-            self.ok = True
+            self.ok = self._served = True
             await self.directory.renew_all()
             if self._degraded_logged:
                 log.warning("replica %s recovered: %s is reachable again", self.rid, self.where)

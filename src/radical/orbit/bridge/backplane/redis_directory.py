@@ -66,6 +66,8 @@ class Directory:
         self._release = redis.register_script(RELEASE)
         self._list = redis.register_script(LIST)
         self.pending: set[asyncio.Task[None]] = set()
+        #: connections whose take is on its way
+        self.taking: set[EndpointConnection] = set()
 
     # -- taking, keeping and giving up names ------------------------------------------------
     def _args(self, conn: EndpointConnection) -> tuple[list[str], str, str]:
@@ -85,11 +87,14 @@ class Directory:
             return
         keys, info, folded = self._args(conn)
         sent = time.monotonic()
+        self.taking.add(conn)  # (a renewal meanwhile would take it a second time, with another fence)
         try:
             status, fence, other = await self._take(keys=keys, args=[self.core.rid, conn.key, conn.connected_at, self.ttl_ms, info, folded])
         except self.core.unreachable as exc:
             self.core.failed(exc)
             return
+        finally:
+            self.taking.discard(conn)
         if not status:
             raise ConflictError(
                 f"the endpoint name '{conn.name}' is held by another endpoint key on replica {other}; "
@@ -111,7 +116,8 @@ class Directory:
 
         :raises redis.RedisError: Redis is unreachable (the session ends)
         """
-        conns = [conn for conn in self.core.hooks.registry.endpoints.values() if not conn.closed]
+        # (one still registering is taken by its registration: a renewal taking it too would race it)
+        conns = [c for c in self.core.hooks.registry.endpoints.values() if c.ready and not c.closed and c not in self.taking]
         if not conns:
             return
         sent = time.monotonic()

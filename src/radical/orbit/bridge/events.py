@@ -1,9 +1,8 @@
 """Event fan-out for ``GET /events``: one bounded buffer, paced streams, scoped by identity.
 
 Every published event gets the id ``<boot>-<seq>``: ``boot`` is random per bridge
-process, ``seq`` counts from 1. (With the Redis backplane the ids are the stream's
-instead: :class:`~.stream_hub.StreamEventHub`.) An event is serialised to its SSE text once and
-kept in one shared buffer; no stream holds a copy.
+process, ``seq`` counts from 1 (replicas use the Redis Stream's: :mod:`.stream_hub`).
+An event is serialised to its SSE text once and kept in one shared buffer; no stream holds a copy.
 
 Scoping: an event may have an ``owner``, the identity whose session raised it; a
 stream sees it only if its identity :meth:`~.identity.Identity.sees` that owner (its

@@ -6,9 +6,12 @@ Requests are split before any framework code runs: ``/{endpoint}/{plugin}...``
 ``/endpoints``, ``/events``, ``/ws/endpoint``) is a typed FastAPI route. The token
 is checked in the same place for both, so no route can forget it.
 
-Routes (all but ``/health`` need ``Authorization: Bearer <token>``)::
+Routes (all but ``/health`` and ``/ui`` need ``Authorization: Bearer <token>``; the
+relay, ``/endpoints`` and ``/events`` also take the Explorer's session cookie, see
+:mod:`.browser`)::
 
     GET  /health                  {"status","version","endpoints"}
+    ANY  /ui/...                  the Explorer: static files and its sign-in API (:mod:`.ui`)
     GET  /endpoints               {"endpoints": [EndpointInfo]}
     POST /endpoint/list           same (compatibility)
     GET  /endpoints/{name}        EndpointInfo | 404 endpoint_not_found
@@ -32,17 +35,21 @@ from ..__about__ import __version__
 from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
 from ..web.errors import install_error_handlers
 from .auth import TokenCheck
+from .browser import BrowserSignIn
 from .events import EventHub
-from .identity import SCOPE_KEY
+from .identity import SCOPE_KEY, Identity
 from .registry import Registry
 from .relay import Relay, send_error
 from .schemas import EndpointInfo, EndpointList, Health
 from .settings import BridgeSettings
+from .ui import ExplorerUI, is_ui_path
 from .ws import EndpointSocket, RawSocket
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/health", "/healthz"})
+#: besides the relay and ``/endpoints/{name}``, what a browser session (the Explorer's cookie) may call
+BROWSER_PATHS = frozenset({"/endpoints", "/events"})
 ENDPOINT_SOCKET_PATH = "/ws/endpoint"
 
 
@@ -56,19 +63,28 @@ class BridgeApp(FastAPI):
     relay: Relay
     sockets: EndpointSocket
     tokens: TokenCheck
+    browser: BrowserSignIn
+    ui: ExplorerUI
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
+            if is_ui_path(path):  # the Explorer: public files and its own sign-in API
+                await self.ui(scope, receive, send)
+                return
             if path not in PUBLIC_PATHS:
-                identity = self.tokens.identify(scope)
-                if identity is None:
-                    await send_error(send, TokenCheck.error(), None)
-                    return
-                scope[SCOPE_KEY] = identity
                 cut = path.find("/", 1)
-                if cut > 1 and cut + 1 < len(path) and path[cut + 1] != "/" and path[1:cut] not in RESERVED_NAMES:
+                relayed = cut > 1 and cut + 1 < len(path) and path[cut + 1] != "/" and path[1:cut] not in RESERVED_NAMES
+                identity = self.tokens.identify(scope)
+                if identity is None:  # no bearer token: a browser's session cookie, if any
+                    found = self.browser.identify(scope, allowed=relayed or path in BROWSER_PATHS or path.startswith("/endpoints/"))
+                    if not isinstance(found, Identity):
+                        await send_error(send, found or TokenCheck.error(), None)
+                        return
+                    identity = found
+                scope[SCOPE_KEY] = identity
+                if relayed:
                     await self.relay(scope, receive, send)
                     return
         elif kind == "websocket" and scope["path"] == ENDPOINT_SOCKET_PATH:
@@ -105,6 +121,8 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
     bridge.relay = Relay(settings, bridge.registry)
     bridge.sockets = EndpointSocket(settings, bridge.registry, bridge.hub)
     bridge.tokens = TokenCheck(token)
+    bridge.browser = BrowserSignIn()
+    bridge.ui = ExplorerUI(settings, bridge.tokens, bridge.browser)
     install_error_handlers(bridge)
 
     @bridge.get("/healthz", response_model=Health, include_in_schema=False)

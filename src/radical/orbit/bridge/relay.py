@@ -40,8 +40,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-#: ``x-orbit-identity`` is the bridge's to say (who the caller is), never the client's
-_DROP_REQUEST = HOP_BY_HOP | {"host", "authorization", "x-request-id", IDENTITY_HEADER}
+#: ``x-orbit-identity`` is the bridge's to say (who the caller is), never the client's;
+#: a browser's session cookie and CSRF header are the bridge's business, not the endpoint's
+_DROP_REQUEST = HOP_BY_HOP | {"host", "authorization", "x-request-id", IDENTITY_HEADER, "cookie", "x-orbit-csrf"}
 _DROP_REQUEST_B = frozenset(name.encode("latin-1") for name in _DROP_REQUEST)
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
 

@@ -39,7 +39,7 @@ CLOSE_HEARTBEAT_TIMEOUT = 4008
 
 #: Names an endpoint may not take: they are the bridge's own top-level routes.
 RESERVED_NAMES = frozenset(
-    {"endpoints", "endpoint", "events", "health", "healthz", "ws", "docs", "redoc", "openapi.json", "favicon.ico", "static", "api"}
+    {"endpoints", "endpoint", "events", "health", "healthz", "ws", "docs", "redoc", "openapi.json", "favicon.ico", "static", "api", "ui"}
 )
 
 #: The request header in which the bridge tells the endpoint who is calling (the name of

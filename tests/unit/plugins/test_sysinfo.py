@@ -82,6 +82,17 @@ class TestSysinfoPlugin:
         assert info["cpu_count"] >= 1 and info["python_version"] == ".".join(map(str, sys.version_info[:3]))
         assert set(host_facts()) == set(info)
 
+    def test_info_names_the_disks_of_root_home_and_scratch(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("SCRATCH", str(tmp_path))
+        disks = host_facts()["disks"]
+        assert disks and disks[0]["path"] == "/" and disks[0]["label"] == "root"
+        for disk in disks:
+            assert disk["total"] >= disk["used"] >= 0 and disk["free"] >= 0
+        # one entry per file system: scratch shows only when it is not on one already listed
+        assert len({d["path"] for d in disks}) == len(disks)
+        monkeypatch.setenv("SCRATCH", str(tmp_path / "missing"))
+        assert all(d["label"] != "scratch" for d in host_facts()["disks"])
+
     def test_info_without_session_is_404(self) -> None:
         plugin, _ = make()
         status, _, body = asyncio.run(call(plugin, "POST", "/info", {"sid": "unknown-session"}))

@@ -4,7 +4,7 @@ Routes (relative to ``/{endpoint}/sysinfo``)::
 
     GET  /ping                      {"pong": true}; no session (what the relay
                                     benchmark calls: a plain FastAPI route)
-    POST /info     {sid}            hostname, cpus, memory, python, load, platform
+    POST /info     {sid}            hostname, cpus, memory, disks, python, load, platform
     POST /watch    {sid, interval, count}
                                     emit ``load`` notifications for this session
                                     every ``interval`` s (``count`` times, or until
@@ -24,7 +24,9 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import socket
+import tempfile
 import time
 from typing import Any, cast
 
@@ -68,6 +70,37 @@ def _memory() -> dict[str, int | None]:
     return {"total": total, "available": available}
 
 
+#: where the file systems people stage into usually live: (label, path or environment variable)
+DISK_PLACES = (("root", "/"), ("home", "~"), ("temp", "<tmp>"), ("scratch", "$SCRATCH"), ("work", "$WORK"), ("project", "$PROJECT"))
+
+
+def _disks() -> list[dict[str, Any]]:
+    """Size and free space of the file systems holding /, home, the temp dir and the usual
+    HPC scratch variables, one entry per file system. Only these few paths: asking every
+    mount of a login node could hang on one unreachable network file system."""
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for label, place in DISK_PLACES:
+        if place == "<tmp>":
+            path = tempfile.gettempdir()
+        elif place.startswith("$"):
+            path = os.environ.get(place[1:], "")
+        else:
+            path = os.path.expanduser(place)
+        if not path:
+            continue
+        try:
+            device = os.stat(path).st_dev
+            if device in seen:
+                continue
+            usage = shutil.disk_usage(path)
+        except OSError:
+            continue
+        seen.add(device)
+        out.append({"path": path, "label": label, "total": usage.total, "used": usage.used, "free": usage.free})
+    return out
+
+
 def _load() -> list[float] | None:
     try:
         return [round(x, 3) for x in os.getloadavg()]
@@ -83,6 +116,7 @@ def host_facts() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "memory_total": memory["total"],
         "memory_available": memory["available"],
+        "disks": _disks(),
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "load_average": _load(),

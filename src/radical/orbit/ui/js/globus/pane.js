@@ -130,7 +130,22 @@ export class FilePane {
     this.collection = collection;
     this.picker.set(collection);
     this.panel.remember(collection);
+    if (collection.name === collection.id) this.nameCollection(collection);
     return this.navigate(path);
+  }
+
+  /** A collection opened by its id: show its display name once Globus tells it. */
+  async nameCollection(collection) {
+    try {
+      const doc = await this.panel.api.call("get_endpoint", { endpoint_id: collection.id });
+      if (!doc || typeof doc.display_name !== "string" || !doc.display_name || this.collection !== collection) return;
+      collection.name = doc.display_name;
+      this.picker.set(collection);
+      this.panel.remember(collection);
+      this.renderCrumbs();
+    } catch {
+      // the id names it well enough
+    }
   }
 
   up() {
@@ -356,6 +371,7 @@ export class FilePane {
 
   renderChrome() {
     const ready = Boolean(this.collection) && this.panel.connected;
+    if (this.path && document.activeElement !== this.pathInput) this.pathInput.value = this.path;
     this.upButton.disabled = !ready || !this.path || this.path === "/";
     this.buttons.newFolder.disabled = !ready || Boolean(this.problem);
     this.buttons.refresh.disabled = !ready;

@@ -165,6 +165,10 @@ class TestSignIn:
         assert client.get("/ui/api/nope").status_code == 404
         assert client.get("/ui/api/session").status_code == 405
 
+    def test_lifetimes_from_the_settings(self) -> None:
+        with TestClient(create_app(make_settings(signin_lifetime=7, browser_idle=60))) as tc:
+            assert tc.post("/ui/api/signin-link", headers=AUTH).json()["expires_in"] == 7
+
     def test_no_auth_bridge_is_anonymous(self) -> None:
         with TestClient(create_app(make_settings(auth=False, token=None))) as tc:
             assert tc.get("/ui/api/me").json() == {"identity": "anonymous", "admin": True}

@@ -35,7 +35,7 @@ from ..__about__ import __version__
 from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
 from ..web.errors import install_error_handlers
 from .auth import TokenCheck
-from .browser import BrowserSignIn
+from .browser import BrowserSessions, BrowserSignIn, SigninSecrets
 from .events import EventHub
 from .identity import SCOPE_KEY, Identity
 from .registry import Registry
@@ -121,7 +121,7 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
     bridge.relay = Relay(settings, bridge.registry)
     bridge.sockets = EndpointSocket(settings, bridge.registry, bridge.hub)
     bridge.tokens = TokenCheck(token)
-    bridge.browser = BrowserSignIn()
+    bridge.browser = BrowserSignIn(SigninSecrets(settings.signin_lifetime), BrowserSessions(settings.browser_idle))
     bridge.ui = ExplorerUI(settings, bridge.tokens, bridge.browser)
     install_error_handlers(bridge)
 

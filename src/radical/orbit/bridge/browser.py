@@ -263,7 +263,7 @@ def csrf_error(problem: str) -> PermissionDeniedError:
 
 def signed_out_error() -> AuthenticationError:
     return AuthenticationError(
-        "this browser session has ended (signed out, idle for 12 hours, or the bridge restarted): "
+        "this browser session has ended (signed out, idle for too long, or the bridge restarted): "
         "run `radical-orbit explorer` for a new sign-in link",
         reason="browser_session_ended",
     )
@@ -287,8 +287,8 @@ class BrowserSignIn:
     """The bridge's browser sign-in state: outstanding sign-in secrets and cookie sessions."""
 
     def __init__(self, secrets_: SigninSecrets | None = None, sessions: BrowserSessions | None = None) -> None:
-        self.secrets = secrets_ or SigninSecrets()
-        self.sessions = sessions or BrowserSessions()
+        self.secrets = SigninSecrets() if secrets_ is None else secrets_
+        self.sessions = BrowserSessions() if sessions is None else sessions
 
     def __repr__(self) -> str:
         return f"BrowserSignIn({self.secrets!r}, {self.sessions!r})"

@@ -37,6 +37,8 @@ class BridgeSettings(BaseSettings):
     :param register_timeout: seconds a new WebSocket may take to send ``register``
     :param coalesce_writes: gather each socket's writes of one event-loop pass into one
         system call (:mod:`.coalesce`); off: uvicorn writes as it does by itself
+    :param signin_lifetime: seconds an Explorer sign-in link stays good (it works once)
+    :param browser_idle: seconds an Explorer browser session may stay unused before it ends
     """
 
     model_config = SettingsConfigDict(env_prefix="RADICAL_ORBIT_BRIDGE_", extra="ignore")
@@ -55,6 +57,8 @@ class BridgeSettings(BaseSettings):
     sse_keepalive: float = Field(default=DEFAULT_SSE_KEEPALIVE, gt=0)
     register_timeout: float = Field(default=10.0, gt=0)
     coalesce_writes: bool = True
+    signin_lifetime: float = Field(default=300.0, gt=0, le=3600)
+    browser_idle: float = Field(default=12 * 3600.0, gt=0, le=30 * 86400)
 
     @model_validator(mode="after")
     def _check(self) -> BridgeSettings:

@@ -36,7 +36,6 @@ from ..errors import (
 )
 from .auth import TokenCheck
 from .browser import (
-    SIGNIN_LIFETIME,
     BrowserSignIn,
     bridge_origin,
     clear_cookie,
@@ -201,7 +200,8 @@ class ExplorerUI:
         secret = self.signin.secrets.mint(identity)
         origin = bridge_origin(scope) or self.settings.url
         log.info("explorer: sign-in link minted for identity %s", identity.name)
-        await send_json(send, 200, {"url": f"{origin}/ui/#signin={secret}", "expires_in": int(SIGNIN_LIFETIME)})
+        lifetime = self.signin.secrets.lifetime
+        await send_json(send, 200, {"url": f"{origin}/ui/#signin={secret}", "expires_in": max(1, round(lifetime))})
 
     async def open_session(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The page trades a sign-in secret for its session cookie."""
@@ -212,8 +212,9 @@ class ExplorerUI:
         identity = self.signin.secrets.redeem(secret)
         if identity is None:
             raise AuthenticationError(
-                "this sign-in link is not valid: it was used already, is older than 5 minutes, or the "
-                "bridge restarted since; run `radical-orbit explorer` for a new one",
+                f"this sign-in link is not valid: it was used already, is older than "
+                f"{self.signin.secrets.lifetime:g} seconds, or the bridge restarted since; "
+                "run `radical-orbit explorer` for a new one",
                 reason="signin_link_invalid",
             )
         old = cookie_of(scope)

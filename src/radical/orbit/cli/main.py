@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("radical.orbit.cli.demo", "demo", "All-in-one demo: emulator, bridge, endpoint and a staging session."),
     "globus": ("radical.orbit.cli.globus", "globus", "Globus staging through Orbit (ls, transfer, task ...)."),
     "endpoints": ("radical.orbit.cli.endpoints", "endpoints", "List the endpoints connected to the bridge."),
+    "explorer": ("radical.orbit.cli.explorer", "explorer", "Print a one-time sign-in link to the bridge's web Explorer."),
 }
 
 

@@ -242,6 +242,15 @@ class BridgeClient:
         data: dict[str, Any] = self._http.send("GET", "/health", context="bridge /health").json()
         return data
 
+    def explorer_link(self) -> dict[str, Any]:
+        """A one-time sign-in link to the bridge's web Explorer for this client's identity.
+
+        ``{"url", "expires_in"}``: the URL signs one browser in, once, within
+        ``expires_in`` seconds; the bridge token itself never reaches the browser.
+        """
+        data: dict[str, Any] = self._http.send("POST", "/ui/api/signin-link", context="bridge explorer sign-in").json()
+        return data
+
     def endpoints(self) -> list[dict[str, Any]]:
         """Full info of every endpoint the bridge knows (name, host, plugins, liveness)."""
         data = self._http.send("GET", "/endpoints", context="bridge /endpoints").json()

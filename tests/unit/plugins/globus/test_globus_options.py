@@ -70,7 +70,7 @@ def test_the_plugin_validates_its_options_as_a_usage_error() -> None:
         PluginGlobus.validate_options({"workers": "lots"})
     message = info.value.message
     assert "plugin 'globus' options" in message and "'workers'" in message and "valid integer" in message
-    assert "known: backoff, chunk, max_interval, min_interval, missing_grace, workers" in message
+    assert "known: backoff, chunk, login_client_id, max_interval, min_interval, missing_grace, workers" in message
     assert "-o globus.KEY=VALUE" in message
     assert [f["field"] for f in info.value.details["fields"]] == ["workers"]
 

@@ -68,8 +68,8 @@ _AUTH_ADVICE = {
 
 CONSENT_HOWTO = (
     "re-acquire a token that carries these scopes (for example `globus session consent "
-    "'<scope>'` with the Globus CLI, or a new login flow requesting them) and call "
-    "register_session again"
+    "'<scope>'` with the Globus CLI, or a new login flow requesting them, such as "
+    "login_start with these scopes) and call register_session again"
 )
 
 

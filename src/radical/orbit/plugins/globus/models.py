@@ -342,3 +342,81 @@ class GetEndpointRequest(SessionRequest):
 def new_submission_id() -> str:
     """A client-side submission id (Globus accepts any UUID; duplicates are idempotent)."""
     return str(uuid.uuid4())
+
+
+# -- the Explorer: sessions of the caller, browser login ---------------------------
+#: the path of the Explorer's login callback page on the bridge (``<bridge>/ui/callback.html``)
+LOGIN_CALLBACK_PATH = "/ui/callback.html"
+
+
+def _redirect_uri(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise ValueError("must be a URL of printable ASCII without spaces")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError(f"is not a URL: {quoted(value)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http(s) URL, got {quoted(value)}")
+    if not parts.path.endswith(LOGIN_CALLBACK_PATH) or parts.query or parts.fragment:
+        raise ValueError(
+            f"must be the Explorer's callback page <bridge URL>{LOGIN_CALLBACK_PATH} (no query or fragment), got {quoted(value)}"
+        )
+    return value
+
+
+def _scope_string(value: str) -> str:
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        raise ValueError(f"must be one Globus scope string (printable ASCII, no spaces), got {quoted(value)}")
+    return value
+
+
+ScopeString = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_scope_string)]
+
+
+class SessionsRequest(StrictBody):
+    """``POST /sessions`` ``{}``: the caller's own sessions (a reloaded page finds its session)."""
+
+
+class LoginStartRequest(StrictBody):
+    """``POST /login_start``: begin "Log in with Globus" (authorization code + PKCE).
+
+    :param redirect_uri: where Globus Auth sends the browser back: the Explorer's
+        ``<bridge URL>/ui/callback.html``
+    :param scopes: what to ask consent for (default: the Transfer scope); a
+        ConsentRequired error's ``required_scopes`` go here as they are
+    :param local_collection: what ``"local"`` means for the session the login opens
+    """
+
+    redirect_uri: Annotated[str, Field(max_length=2048), AfterValidator(_redirect_uri)]
+    scopes: Annotated[list[ScopeString], Field(min_length=1, max_length=50)] | None = None
+    local_collection: str | None = None
+
+    @field_validator("local_collection")
+    @classmethod
+    def _local_uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = normalize_uuid(value)
+        if found is None:
+            raise ValueError(f"must be a collection UUID, got {quoted(value)}")
+        return found
+
+
+class LoginFinishRequest(StrictBody):
+    """``POST /login_finish``: the ``state`` and ``code`` Globus Auth gave the callback page."""
+
+    state: Annotated[str, Field(min_length=1, max_length=512)]
+    #: single use and short-lived, but a credential while it lives: never echoed
+    code: SecretStr
+
+    @field_validator("code")
+    @classmethod
+    def _code_text(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if not text or len(text) > 4096 or not (text.isascii() and text.isprintable()) or " " in text:
+            raise ValueError("must be the code from the callback URL (printable ASCII, at most 4096 characters)")
+        return value

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from .local import normalize_uuid
 from .models import TASK_LIST_PAGE
 
 
@@ -37,6 +45,20 @@ class PollSettings(BaseModel):
     workers: Annotated[StrictInt, Field(ge=1, le=256)] = 16
     #: cycles a task may be missing from task_list before one get_task double-checks it
     missing_grace: Annotated[StrictInt, Field(ge=0)] = 2
+    #: the Globus native app (client id) the Explorer's "Log in with Globus" runs as; its
+    #: redirect URIs must include ``<bridge URL>/ui/callback.html``. Unset: the
+    #: emulator's native client when globus-sdk talks to an emulator, else the login is refused
+    login_client_id: str | None = None
+
+    @field_validator("login_client_id")
+    @classmethod
+    def _client_uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = normalize_uuid(value)
+        if found is None:
+            raise PydanticCustomError("client_id", "must be a Globus client id (a UUID), got {value!r}", {"value": value[:80]})
+        return found
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> PollSettings:

@@ -8,7 +8,8 @@ with JSON; Globus failures are mapped once by :func:`.errors.map_globus_errors`.
 Routes: register_session, unregister_session (base), submit_transfer, get_task,
 task_wait, wait_all, cancel_task, list_tasks, task_events, successful_transfers,
 skipped_errors, pause_info, track, ls, stat, mkdir, rename, delete,
-endpoint_search, get_endpoint, session_info.
+endpoint_search, get_endpoint, session_info; for the Explorer: sessions (the
+caller's own), login_start and login_finish (:mod:`.login`).
 
 Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollSettings`
 (``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
@@ -31,16 +32,18 @@ import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, SecretStr
 
-from ...errors import OrbitError
+from ...errors import OrbitError, UsageError
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 from . import models as m
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
 from .options import PollSettings
+from .owners import CallerFromHeader, caller_identity
 
-if TYPE_CHECKING:  # the session module imports globus-sdk, which may be missing here
+if TYPE_CHECKING:  # these modules import globus-sdk, which may be missing here
+    from .login import GlobusLogins
     from .session import GlobusSession
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,9 @@ class PluginGlobus(Plugin):
         self.local = LocalCollection(None, "not discovered yet")
         #: per session: what to release when it closes (its executor, its secrets in the redactor)
         self._releases: dict[str, contextlib.ExitStack] = {}
+        #: per session: the identity that opened it (the ``sessions`` route shows each its own)
+        self._owners: dict[str, str | None] = {}
+        self._logins: GlobusLogins | None = None
 
     @property
     def poll_settings(self) -> PollSettings:
@@ -153,6 +159,7 @@ class PluginGlobus(Plugin):
 
     async def open_session(self, request: BaseModel) -> PluginSession:
         session = await super().open_session(request)
+        self._owners[session.sid] = caller_identity()
         track = getattr(request, "track", None)
         if track:
             gsession = cast("GlobusSession", session)
@@ -170,10 +177,21 @@ class PluginGlobus(Plugin):
 
     async def close_session(self, sid: str) -> bool:
         closed = await super().close_session(sid)
+        self._owners.pop(sid, None)
         releases = self._releases.pop(sid, None)
         if releases is not None:
             releases.close()
         return closed
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._logins is not None:
+            self._logins.close()
+
+    def _build_app(self) -> FastAPI:
+        app = super()._build_app()
+        app.add_middleware(CallerFromHeader)  # the caller's identity for sessions / logins (see .owners)
+        return app
 
     def gsession(self, sid: str) -> GlobusSession:
         """The live :class:`.session.GlobusSession` for ``sid`` (404/410 otherwise)."""
@@ -261,3 +279,87 @@ class PluginGlobus(Plugin):
         @router.post("/session_info")
         async def session_info(body: SessionRequest) -> dict[str, Any]:
             return plugin.gsession(body.sid).info()
+
+        self._add_explorer_routes(router)
+
+    # -- the Explorer: the caller's sessions and "Log in with Globus" ------------------------
+    def _add_explorer_routes(self, router: APIRouter) -> None:
+        plugin = self
+
+        @router.post("/sessions")
+        async def sessions(body: m.SessionsRequest) -> dict[str, Any]:
+            """POST /sessions {} -> {"sessions": [...]}: the caller's own sessions, with their tasks."""
+            return {"sessions": plugin.sessions_of(caller_identity())}
+
+        @router.post("/login_start")
+        async def login_start(body: m.LoginStartRequest) -> dict[str, Any]:
+            """POST /login_start -> {authorize_url, state}: the browser goes to Globus Auth."""
+            return plugin.login_start(body)
+
+        @router.post("/login_finish")
+        async def login_finish(body: m.LoginFinishRequest) -> dict[str, Any]:
+            """POST /login_finish -> {sid, ...}: a session on the login's refresh token (never a token)."""
+            return await plugin.login_finish(body)
+
+    def sessions_of(self, owner: str | None) -> list[dict[str, Any]]:
+        """What ``owner`` may see of its own sessions: never a credential."""
+        out = []
+        for sid, session in list(self.sessions.items()):
+            if sid not in self._owners or self._owners[sid] != owner:
+                continue
+            gs = cast("GlobusSession", session)
+            tasks = [{**t.status_payload(), "type": t.type} for t in gs.tracker.tasks.values()]
+            out.append(
+                {
+                    "sid": sid,
+                    "auth_mode": gs.auth_mode,
+                    "local_collection": gs.local_collection,
+                    "created": gs.created,
+                    "tasks": tasks,
+                }
+            )
+        return out
+
+    @property
+    def logins(self) -> GlobusLogins:
+        if self._logins is None:
+            from .login import GlobusLogins
+
+            self._logins = GlobusLogins(self.ctx.endpoint)
+        return self._logins
+
+    def login_client_id(self) -> str:
+        """The native app the browser login runs as (option, else the emulator's), or a UsageError."""
+        from .login import default_login_client_id
+
+        found = self.poll_settings.login_client_id or default_login_client_id()
+        if found is None:
+            raise UsageError(
+                "Log in with Globus needs a Globus native app on this endpoint: register one at "
+                "https://app.globus.org/settings/developers with the redirect URI <bridge URL>/ui/callback.html "
+                "and start the endpoint with -o globus.login_client_id=<its client id>",
+                option="login_client_id",
+            )
+        return found
+
+    def login_start(self, body: m.LoginStartRequest) -> dict[str, Any]:
+        import globus_sdk
+
+        scopes = list(body.scopes) if body.scopes else [str(globus_sdk.TransferClient.scopes.all)]
+        return self.logins.start(
+            owner=caller_identity(),
+            client_id=self.login_client_id(),
+            redirect_uri=body.redirect_uri,
+            scopes=scopes,
+            local_collection=body.local_collection,
+        )
+
+    async def login_finish(self, body: m.LoginFinishRequest) -> dict[str, Any]:
+        pending = self.logins.take(body.state, caller_identity())
+        refresh = await self.logins.refresh_token(pending, body.code.get_secret_value())
+        request = m.RegisterGlobusSession(
+            refresh_token=SecretStr(refresh), client_id=pending.client_id, local_collection=pending.local_collection
+        )
+        session = await self.open_session(request)
+        gs = cast("GlobusSession", session)
+        return {"sid": session.sid, "plugin": self.name, "auth_mode": gs.auth_mode, "local_collection": gs.local_collection}

@@ -14,7 +14,6 @@ from conftest import Guard, sign_in
 from explorer_page import (
     activity,
     choose_collection,
-    connect_session,
     entry,
     go_to,
     open_connected,
@@ -24,7 +23,17 @@ from explorer_page import (
     select,
     task_row,
 )
-from explorer_stack import BRIDGE_TOKEN, HOSTILE_NAME, HTML_NAME, LOCAL, TUTORIAL_1, TUTORIAL_2, ExplorerStack, unique
+from explorer_stack import (
+    BRIDGE_TOKEN,
+    HOSTILE_NAME,
+    HTML_NAME,
+    LOCAL,
+    MAPPED,
+    TUTORIAL_1,
+    TUTORIAL_2,
+    ExplorerStack,
+    unique,
+)
 from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.timeout(180)
@@ -110,16 +119,16 @@ def test_consent_required_starts_the_login_that_grants_it(page: Page, stack: Exp
     assert stack.emulator is not None and stack.emulator.url
     guard.allow(origin=stack.emulator.url, console=r"status of 401")
     open_connected(page, stack)
-    choose_collection(page, "right", "Facility Archive")
+    choose_collection(page, "right", "Facility Archive", "Facility Archive (mapped)")
     right = pane(page, "right")
     expect(right.get_by_role("heading", name="Consent required")).to_be_visible()
-    expect(right.get_by_role("listitem").first).to_contain_text("data_access")
+    expect(right.get_by_role("alert")).to_contain_text(f"https://auth.globus.org/scopes/{MAPPED}/data_access")
     right.get_by_role("button", name="Grant consent").click()
     page.wait_for_url(f"{stack.emulator.url}/**")
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(re.compile(r"/ui/#/e/ep1$"))
     expect(page.get_by_text("Connected to Globus with a refresh token")).to_be_visible()
-    choose_collection(page, "right", "Facility Archive")
+    choose_collection(page, "right", "Facility Archive", "Facility Archive (mapped)")
     expect(entry(pane(page, "right"), "archive")).to_be_visible()
 
 
@@ -194,7 +203,7 @@ def test_browse_both_panes(page: Page, stack: ExplorerStack) -> None:
     field.press("Enter")
     expect(right.get_by_label("Path", exact=True)).to_have_value("/home/dev/")
     expect(field).to_have_value("Globus Tutorial Collection 1")
-    go_to(page, "right", "/home/share/godata/")
+    go_to(page, "right", "/home/dev/share/godata/")
     for name in ("file1.txt", "file2.txt", "file3.txt"):
         expect(entry(right, name)).to_be_visible()
     select(right, "file1.txt", "file3.txt")
@@ -245,6 +254,7 @@ def test_recursive_transfer_is_seen_active_then_succeeded(page: Page, stack: Exp
 
 
 def test_fault_shown_while_active_and_cancel_with_confirmation(page: Page, stack: ExplorerStack) -> None:
+    page.clock.install()  # the page's clock, so "stalled" can be seen without waiting minutes
     open_connected(page, stack)
     target = unique("locked")
     t2_dir(stack, target)
@@ -262,6 +272,9 @@ def test_fault_shown_while_active_and_cancel_with_confirmation(page: Page, stack
         row = task_row(page, label)
         expect(row).to_contain_text("PERMISSION_DENIED")
         expect(row).to_contain_text("ACTIVE")  # Globus keeps retrying: still active, with the fault shown
+        expect(row).not_to_contain_text("stalled")
+        page.clock.fast_forward("03:00")
+        expect(row).to_contain_text("stalled: no progress for 3 min")
 
         row.get_by_role("button", name="Cancel").click()
         dialog = page.get_by_role("dialog")
@@ -377,6 +390,6 @@ def test_keyboard_only(page: Page, stack: ExplorerStack) -> None:
     # Backspace goes up; the options drawer opens with Enter on its summary
     page.keyboard.press("Backspace")
     expect(left.get_by_label("Path", exact=True)).to_have_value("/home/dev/")
-    page.get_by_text("Transfer options").focus()
+    page.locator("details > summary").filter(has_text="Transfer options").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_label("Sync level", exact=True)).to_be_visible()

@@ -9,7 +9,7 @@ import re
 import httpx
 from conftest import Guard, sign_in
 from explorer_stack import BRIDGE_TOKEN, ExplorerStack
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -17,7 +17,7 @@ CSP = (
 )
 
 
-def endpoints(page: Page):  # noqa: ANN201 - a Playwright Locator
+def endpoints(page: Page) -> Locator:
     return page.get_by_role("navigation", name="Endpoints")
 
 

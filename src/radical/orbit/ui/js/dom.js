@@ -90,6 +90,7 @@ export function sparkline(values, max, width = 160, height = 36) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("class", "spark");
+  svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("aria-hidden", "true");
   if (values.length > 1) {
     const step = width / (values.length - 1);

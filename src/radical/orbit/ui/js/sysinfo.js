@@ -92,7 +92,9 @@ export class SysinfoView {
           : h("span", { class: "muted" }, "not reported"),
       ),
       load ? meter(Math.min(load[0], cpus), cpus, "Load per CPU") : null,
-      this.loads.length > 1 ? sparkline(this.loads, cpus) : h("p", { class: "hint" }, "Live load appears here every few seconds."),
+      this.loads.length > 1
+        ? [sparkline(this.loads, cpus), h("p", { class: "hint" }, `1-minute load, live; the top line is ${cpus} (one per CPU) or the highest seen`)]
+        : h("p", { class: "hint" }, "Live load appears here every few seconds."),
     );
   }
 
@@ -143,7 +145,8 @@ export class SysinfoView {
                 h("td", { class: "num" }, bytes(d.total)),
                 h("td", { class: "num" }, bytes(d.used)),
                 h("td", { class: "num" }, bytes(d.free)),
-                h("td", null, meter(d.used, d.total, `Disk ${d.path}`)),
+                // as df counts it: blocks reserved for root are neither used nor free to us
+                h("td", null, meter(d.used, d.used + d.free, `Disk ${d.path}`)),
               ))),
             )
           : h("p", { class: "muted" }, "This endpoint's sysinfo plugin does not report disks."),

@@ -281,7 +281,8 @@ export class Activity {
     } else {
       parts.fault.hidden = true;
     }
-    parts.sub.textContent = isRunning(t) && nice ? nice : isRunning(t) && t.nice_status === "Queued" ? "Queued" : "";
+    // the status word's second line: why an active task is not moving (unless the fault line says it)
+    parts.sub.textContent = !isRunning(t) ? "" : nice && !(fault && fault.code === nice) ? nice : t.nice_status === "Queued" ? "Queued" : "";
     parts.amount.textContent = bytes(t.bytes_transferred || 0);
     const files = t.type === "DELETE" ? t.subtasks_succeeded : t.files_transferred;
     const filesTotal = t.type === "DELETE" ? t.subtasks_total : t.files;

@@ -13,10 +13,11 @@ const SYNC_LEVELS = [
 
 function checkbox(label, checked, hint) {
   const id = nextId("opt");
-  const input = h("input", { id, type: "checkbox", checked });
+  const hintId = hint ? nextId("hint") : null;
+  const input = h("input", { id, type: "checkbox", checked, "aria-describedby": hintId });
   return {
     input,
-    el: h("div", { class: "check" }, input, h("label", { for: id }, label), hint ? h("span", { class: "hint" }, hint) : null),
+    el: h("div", { class: "check" }, input, h("label", { for: id }, label), hint ? h("span", { id: hintId, class: "hint" }, hint) : null),
   };
 }
 
@@ -28,11 +29,11 @@ export class TransferOptions {
     this.label = h("input", { id: labelId, type: "text", maxlength: "128", autocomplete: "off", placeholder: "e.g. run 42 inputs" });
     this.sync = h("select", { id: syncId }, SYNC_LEVELS.map(([value, text]) => h("option", { value }, text)));
     this.deadline = h("input", { id: deadlineId, type: "datetime-local" });
-    this.verify = checkbox("Verify checksum", true, "compare checksums after each file");
+    this.verify = checkbox("Verify checksum", true);
     this.preserve = checkbox("Preserve timestamps", false);
-    this.encrypt = checkbox("Encrypt", false, "encrypt data in transit");
-    this.failFast = checkbox("Fail fast", false, "cancel at the first fault");
-    this.skipErrors = checkbox("Skip source errors", false, "missing or unreadable source files");
+    this.encrypt = checkbox("Encrypt", false);
+    this.failFast = checkbox("Fail fast", false, "(cancel at the first fault)");
+    this.skipErrors = checkbox("Skip source errors", false, "(missing or unreadable files)");
     this.summary = h("span", { class: "drawer-summary" });
     this.el = h("details", { class: "drawer" },
       h("summary", null, h("span", { class: "drawer-title" }, "Transfer options"), this.summary),

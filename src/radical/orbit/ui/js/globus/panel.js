@@ -2,7 +2,7 @@
 // it, then shows two file panes, the transfer options and the activity. The session id
 // lives in this object only; a reload asks the endpoint for the identity's sessions.
 
-import { api, callPlugin } from "../api.js";
+import { api, callPlugin, describe } from "../api.js";
 import { busy, fill, h, icon } from "../dom.js";
 import { toast, toastError } from "../toast.js";
 import { Activity } from "./activity.js";
@@ -75,19 +75,24 @@ export class GlobusPanel {
   async start() {
     fill(this.bar);
     fill(this.body, h("p", { class: "muted pad" }, "Looking for your Globus session on this endpoint…"));
+    let sessions = [];
     try {
       const res = await callPlugin(this.endpoint, "globus", "sessions", {});
-      const sessions = (Array.isArray(res && res.sessions) ? res.sessions : []).filter((s) => s && typeof s.sid === "string");
+      sessions = (Array.isArray(res && res.sessions) ? res.sessions : []).filter((s) => s && typeof s.sid === "string");
       sessions.sort((a, b) => (Number(b.created) || 0) - (Number(a.created) || 0));
-      if (sessions.length) {
-        await this.adopt(sessions[0].sid, sessions[0]);
-        return;
-      }
     } catch (err) {
       if (err.signedOut) return;
       toastError("Globus sessions could not be listed", err);
     }
-    this.showConnect();
+    if (!sessions.length) {
+      this.showConnect();
+      return;
+    }
+    try {
+      await this.adopt(sessions[0].sid, sessions[0]);
+    } catch (err) {
+      if (!err.signedOut) this.showConnect(`Your Globus session on ${this.endpoint} no longer works: ${describe(err)} Connect again.`);
+    }
   }
 
   async showConnect(message = "") {
@@ -109,22 +114,35 @@ export class GlobusPanel {
     fill(this.body, message ? h("p", { class: "callout callout-warn", role: "alert" }, message) : null, form.el);
   }
 
-  /** Use session `sid` (just registered, or found by the sessions route). */
+  /**
+   * Use session `sid` (just registered, or found by the sessions route). Globus is asked
+   * once first: an access token is not checked when the session opens, and a refused
+   * credential is better said here than by every pane. A refused session is closed and
+   * the error thrown.
+   */
   async adopt(sid, known = null) {
     this.api.sid = sid;
     let info = known;
     if (!info || !("auth_mode" in info)) info = await this.api.call("session_info", {});
+    const localId = info.local_collection ? String(info.local_collection) : null;
+    let doc = null;
+    try {
+      doc = localId
+        ? await this.api.call("get_endpoint", { endpoint_id: localId })
+        : await this.api.call("endpoint_search", { filter_scope: "my-endpoints", limit: 1 });
+    } catch (err) {
+      if (err.status === 401 || err.status === 403) {
+        this.api.sid = null;
+        callPlugin(this.endpoint, "globus", "unregister_session", { sid }).catch(() => {});
+        throw err;
+      }
+    }
     this.session = info;
     this.connected = true;
     this.local = null;
-    if (info.local_collection) {
-      this.local = { id: String(info.local_collection), name: String(info.local_collection) };
-      try {
-        const doc = await this.api.call("get_endpoint", { endpoint_id: this.local.id });
-        if (doc && typeof doc.display_name === "string" && doc.display_name) this.local.name = doc.display_name;
-      } catch {
-        // the id is name enough
-      }
+    if (localId) {
+      const name = doc && localId && typeof doc.display_name === "string" && doc.display_name ? doc.display_name : localId;
+      this.local = { id: localId, name };
     }
     this.renderBar();
     this.buildWorkspace();
@@ -184,7 +202,8 @@ export class GlobusPanel {
   async login(scopes = null, localCollection = null) {
     const body = { redirect_uri: `${location.origin}/ui/callback.html` };
     if (scopes && scopes.length) body.scopes = scopes;
-    const local = localCollection || (this.session && this.session.local_source === "session" ? this.session.local_collection : null);
+    // a login for more consent keeps what "local" meant in the session it replaces
+    const local = localCollection || (this.session && this.session.local_collection) || null;
     if (local) body.local_collection = local;
     try {
       const res = await callPlugin(this.endpoint, "globus", "login_start", body);

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from bridge_helpers import AUTH, TOKEN, FakeEndpoint, TestClient, echo, make_settings
+from starlette.websockets import WebSocketDisconnect
 
 from radical.orbit.bridge import create_app
 from radical.orbit.bridge.ui import CSP, with_security_headers
@@ -90,9 +91,9 @@ class TestFiles:
         ws = ep.connect()
         ws.send_json({"type": "register", "name": "ui", "plugins": []})
         assert ws.receive_json()["code"] == "name_reserved"
-        with pytest.raises(Exception) as info:
+        with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_json()
-        assert getattr(info.value, "code", None) == CLOSE_NAME_RESERVED
+        assert info.value.code == CLOSE_NAME_RESERVED
         ep.close()
 
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Guard, sign_in
+from explorer_browser import Guard, sign_in
 from explorer_page import (
     activity,
     choose_collection,

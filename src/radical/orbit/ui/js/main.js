@@ -32,6 +32,7 @@ function takeSigninSecret() {
 function showSignedOut(message) {
   state.signedOut = true;
   if (state.stream) state.stream.close();
+  else new EventStream($("#conn")).close(); // the indicator says "Signed out"
   for (const view of state.views.values()) {
     view.hide();
     if (view.globus) view.globus.destroy();
@@ -109,6 +110,9 @@ function endpointsChanged(map) {
 }
 
 function startShell(me) {
+  onSignedOut(() => {
+    if (!state.signedOut) showSignedOut("Your session ended (signed out elsewhere, expired, or the bridge restarted).");
+  });
   state.me = me;
   state.signedOut = false;
   document.body.dataset.state = "signed-in";
@@ -131,9 +135,10 @@ function startShell(me) {
 async function boot() {
   toastArea($("#toasts"));
   $("#signout").addEventListener("click", signOut);
-  window.addEventListener("hashchange", route);
-  onSignedOut(() => {
-    if (!state.signedOut) showSignedOut("Your session ended (signed out elsewhere, expired, or the bridge restarted).");
+  window.addEventListener("hashchange", () => {
+    // a sign-in link opened over this page changes only the fragment: start over with it
+    if (location.hash.startsWith("#signin=")) location.reload();
+    else route();
   });
   const secret = takeSigninSecret();
   if (secret !== null) {
@@ -148,8 +153,7 @@ async function boot() {
   try {
     me = await api("GET", "/ui/api/me");
   } catch (err) {
-    if (!err.signedOut) showSignedOut(`The bridge did not answer: ${describe(err)}`);
-    else if (!state.signedOut) showSignedOut("");
+    showSignedOut(err.signedOut ? "" : `The bridge did not answer: ${describe(err)}`);
     return;
   }
   startShell(me);

@@ -75,11 +75,14 @@ export class FilePane {
     });
     this.upButton = h("button", { type: "button", class: "btn btn-icon", "aria-label": "Up one folder", title: "Up one folder (Backspace)", disabled: true, onclick: () => this.up() }, icon("up"));
     this.crumbs = h("ol", { class: "crumbs" });
+    // labels stay in the accessible name when a narrow pane shows only the icons
+    const tool = (cls, glyph, label, action) =>
+      h("button", { type: "button", class: `btn btn-quiet ${cls}`, disabled: true, title: label, onclick: action }, icon(glyph), h("span", { class: "btn-label" }, label));
     this.buttons = {
-      newFolder: h("button", { type: "button", class: "btn btn-quiet", disabled: true, onclick: () => this.newFolder() }, icon("plusFolder"), "New folder"),
-      rename: h("button", { type: "button", class: "btn btn-quiet", disabled: true, onclick: () => this.rename() }, icon("pencil"), "Rename"),
-      del: h("button", { type: "button", class: "btn btn-quiet btn-quiet-danger", disabled: true, onclick: () => this.remove() }, icon("trash"), "Delete"),
-      refresh: h("button", { type: "button", class: "btn btn-quiet", disabled: true, onclick: () => this.refresh() }, icon("refresh"), "Refresh"),
+      newFolder: tool("", "plusFolder", "New folder", () => this.newFolder()),
+      rename: tool("", "pencil", "Rename", () => this.rename()),
+      del: tool("btn-quiet-danger", "trash", "Delete", () => this.remove()),
+      refresh: tool("", "refresh", "Refresh", () => this.refresh()),
     };
     this.selectAll = h("input", { type: "checkbox", "aria-label": "Select all", disabled: true });
     this.selectAll.addEventListener("change", () => {

@@ -376,8 +376,7 @@ def test_keyboard_only(page: Page, stack: ExplorerStack) -> None:
     expect(entry(left, "runs")).to_be_focused()
     page.keyboard.press("Enter")
     expect(left.get_by_label("Path", exact=True)).to_have_value("/home/dev/runs/")
-    expect(entry(left, "run-42")).to_be_visible()
-    entry(left, "run-42").focus()
+    expect(entry(left, "run-42")).to_be_focused()  # the new listing takes the focus
     page.keyboard.press("Space")
     expect(entry(left, "run-42")).to_have_attribute("aria-selected", "true")
     expect(left.get_by_text("1 of 1 selected")).to_be_visible()
@@ -390,6 +389,17 @@ def test_keyboard_only(page: Page, stack: ExplorerStack) -> None:
     # Backspace goes up; the options drawer opens with Enter on its summary
     page.keyboard.press("Backspace")
     expect(left.get_by_label("Path", exact=True)).to_have_value("/home/dev/")
+    expect(entry(left, "inbox")).to_be_focused()
     page.locator("details > summary").filter(has_text="Transfer options").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_label("Sync level", exact=True)).to_be_visible()
+
+
+def test_an_endpoint_restart_is_noticed(page: Page, stack: ExplorerStack) -> None:
+    """Last in this module: it restarts ep1 (its Globus sessions die with the process)."""
+    open_connected(page, stack)
+    stack.stop_endpoint("ep1")
+    expect(page.get_by_role("alert").filter(has_text="ep1 is not connected")).to_be_visible()
+    stack.add_endpoint("ep1")
+    expect(page.get_by_role("alert").filter(has_text="Globus session on this endpoint has ended")).to_be_visible()
+    expect(page.get_by_role("button", name="Log in with Globus")).to_be_visible()

@@ -24,9 +24,9 @@ export function onSignedOut(fn) {
   unauthorizedHandlers.add(fn);
 }
 
-export async function api(method, path, body) {
+export async function api(method, path, body, { keepalive = false } = {}) {
   const headers = { Accept: "application/json", "X-Orbit-CSRF": "1" };
-  const init = { method, headers, credentials: "same-origin", cache: "no-store", redirect: "error" };
+  const init = { method, headers, credentials: "same-origin", cache: "no-store", redirect: "error", keepalive };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -55,8 +55,8 @@ export async function api(method, path, body) {
 }
 
 /** POST /{endpoint}/{plugin}/{route} through the bridge's relay. */
-export function callPlugin(endpoint, plugin, route, body = {}) {
-  return api("POST", `/${encodeURIComponent(endpoint)}/${encodeURIComponent(plugin)}/${route}`, body);
+export function callPlugin(endpoint, plugin, route, body = {}, options = {}) {
+  return api("POST", `/${encodeURIComponent(endpoint)}/${encodeURIComponent(plugin)}/${route}`, body, options);
 }
 
 /** A short human message for an error (what the server said, else the status). */

@@ -16,6 +16,7 @@ export class EndpointView {
     this.name = name;
     this.stream = stream;
     this.info = null;
+    this.connectedAt = null; // when the endpoint's current connection began (kept while it is away)
     this.tab = "";
     this.globus = null;
     this.sysinfo = null;
@@ -33,7 +34,6 @@ export class EndpointView {
 
   /** New facts from GET /endpoints (null: not connected now). */
   update(info) {
-    const was = this.info;
     this.info = info;
     if (!info) {
       this.banner.hidden = false;
@@ -48,11 +48,12 @@ export class EndpointView {
     if (info.version) bits.push(`Orbit ${info.version}`);
     if (info.connected_at) bits.push(`connected ${dateTime(new Date(info.connected_at * 1000))}`);
     this.meta.textContent = bits.join(" · ");
-    if (was && info.connected_at !== was.connected_at && this.globus) {
-      // the endpoint restarted: its sessions are gone; look again
-      this.globus.destroy();
-      this.globus = null;
-      if (this.tab === "globus") this.show("globus");
+    const reconnected = this.connectedAt !== null && info.connected_at !== this.connectedAt;
+    this.connectedAt = info.connected_at;
+    if (reconnected) {
+      // a new connection: a restarted endpoint has forgotten its sessions, a reconnected one not
+      if (this.globus) this.globus.recheck();
+      if (this.sysinfo && this.tab === "system") this.sysinfo.hide().then(() => this.sysinfo.show());
     }
   }
 

@@ -49,6 +49,7 @@ export class EndpointList {
   }
 
   render() {
+    const focused = this.list.contains(document.activeElement) ? document.activeElement.dataset.name : null;
     const names = [...this.endpoints.keys()].sort((a, b) => a.localeCompare(b));
     this.empty.hidden = names.length > 0;
     if (!names.length) fill(this.empty, "No endpoint is connected. Start one with radical-orbit endpoint --name NAME.");
@@ -83,5 +84,9 @@ export class EndpointList {
         );
       }),
     );
+    if (focused) {
+      const again = [...this.list.querySelectorAll("a")].find((a) => a.dataset.name === focused);
+      if (again) again.focus();
+    }
   }
 }

@@ -71,7 +71,12 @@ async function signOut() {
 function route() {
   if (state.signedOut || !state.endpoints) return;
   const match = /^#\/e\/([^/]+)(?:\/(system))?$/.exec(location.hash);
-  const name = match ? decodeURIComponent(match[1]) : "";
+  let name = "";
+  try {
+    name = match ? decodeURIComponent(match[1]) : "";
+  } catch {
+    name = ""; // a mangled address: show the first endpoint instead
+  }
   const tab = match && match[2] ? "system" : "globus";
   if (!name) {
     const names = [...state.endpoints.endpoints.keys()].sort((a, b) => a.localeCompare(b));
@@ -134,6 +139,10 @@ function startShell(me) {
 
 async function boot() {
   toastArea($("#toasts"));
+  $(".skip-link").addEventListener("click", (ev) => {
+    ev.preventDefault(); // the address keeps naming the view
+    $("#main").focus();
+  });
   $("#signout").addEventListener("click", signOut);
   window.addEventListener("hashchange", () => {
     // a sign-in link opened over this page changes only the fragment: start over with it

@@ -6,6 +6,9 @@ import { fill, h, sparkline } from "./dom.js";
 import { bytes, dateTime, percent } from "./format.js";
 
 const WATCH_INTERVAL = 2; // seconds between load notifications while the view is shown
+// a watch ends by itself after this many (and is renewed while the view is shown), so a
+// closed tab does not leave the endpoint notifying for the session's whole idle lifetime
+const WATCH_COUNT = 60;
 const HISTORY = 60; // load samples kept for the line
 
 function meter(used, total, label) {
@@ -36,6 +39,10 @@ export class SysinfoView {
     this.el = h("section", { class: "sysinfo", "aria-label": `System of ${endpoint}` });
     this.loadBox = h("div", { class: "load-live" });
     this.unsubscribe = null;
+    // leaving the page: close the session (and its watch) rather than let it idle out
+    window.addEventListener("pagehide", () => {
+      if (this.sid) callPlugin(this.endpoint, "sysinfo", "unregister_session", { sid: this.sid }, { keepalive: true }).catch(() => {});
+    });
   }
 
   async show() {
@@ -45,12 +52,16 @@ export class SysinfoView {
       if (!this.sid) this.sid = (await callPlugin(this.endpoint, "sysinfo", "register_session", {})).sid;
       this.facts = await callPlugin(this.endpoint, "sysinfo", "info", { sid: this.sid });
       this.render();
-      const res = await callPlugin(this.endpoint, "sysinfo", "watch", { sid: this.sid, interval: WATCH_INTERVAL });
-      this.watch = res.watch;
+      await this.startWatch();
     } catch (err) {
       this.sid = err.status === 404 || err.status === 410 ? null : this.sid;
       fill(this.el, h("p", { class: "callout callout-error", role: "alert" }, `System facts unavailable: ${describe(err)}`));
     }
+  }
+
+  async startWatch() {
+    const res = await callPlugin(this.endpoint, "sysinfo", "watch", { sid: this.sid, interval: WATCH_INTERVAL, count: WATCH_COUNT });
+    this.watch = res.watch;
   }
 
   async hide() {
@@ -77,6 +88,7 @@ export class SysinfoView {
     if (this.loads.length > HISTORY) this.loads.shift();
     if (this.facts) this.facts.load_average = p.load;
     this.renderLoad();
+    if (p.last && this.sid) this.startWatch().catch(() => {});
   }
 
   renderLoad() {

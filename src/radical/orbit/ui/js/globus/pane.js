@@ -151,8 +151,8 @@ export class FilePane {
     }
   }
 
-  up() {
-    if (this.collection && this.path && this.path !== "/") this.navigate(parentPath(this.path));
+  up(options = {}) {
+    if (this.collection && this.path && this.path !== "/") this.navigate(parentPath(this.path), options);
   }
 
   refresh() {
@@ -160,7 +160,8 @@ export class FilePane {
     return Promise.resolve();
   }
 
-  async navigate(path, { keep = false } = {}) {
+  /** List `path`; `keep` the selection (a refresh); `focus` the list afterwards (keyboard use). */
+  async navigate(path, { keep = false, focus = false } = {}) {
     const seq = ++this.loadSeq;
     const previous = keep ? new Set(this.selected) : new Set();
     this.problem = null;
@@ -177,6 +178,7 @@ export class FilePane {
       this.selected = new Set([...previous].filter((n) => names.has(n)));
       if (!keep) this.focusName = null;
       this.render();
+      if (focus) this.focusRow(this.tbody.querySelector("tr[tabindex='0']"));
     } catch (err) {
       if (seq !== this.loadSeq) return;
       this.path = path;
@@ -282,8 +284,8 @@ export class FilePane {
     return tr;
   }
 
-  enter(entry) {
-    if (entry.type === "dir") this.navigate(`${joinPath(this.path, entry.name)}/`);
+  enter(entry, options = {}) {
+    if (entry.type === "dir") this.navigate(`${joinPath(this.path, entry.name)}/`, options);
   }
 
   clickRow(entry, ev) {
@@ -346,12 +348,12 @@ export class FilePane {
         break;
       case "Enter":
         ev.preventDefault();
-        if (entry && entry.type === "dir") this.enter(entry);
+        if (entry && entry.type === "dir") this.enter(entry, { focus: true });
         else toggle(tr);
         break;
       case "Backspace":
         ev.preventDefault();
-        this.up();
+        this.up({ focus: true });
         break;
       case "Delete":
         ev.preventDefault();

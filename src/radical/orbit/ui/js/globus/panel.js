@@ -95,6 +95,22 @@ export class GlobusPanel {
     }
   }
 
+  /** After the endpoint reconnected: is our session still there? */
+  async recheck() {
+    if (!this.connected || !this.api.sid) return;
+    try {
+      const res = await callPlugin(this.endpoint, "globus", "sessions", {});
+      const sessions = Array.isArray(res && res.sessions) ? res.sessions : [];
+      if (sessions.some((s) => s && s.sid === this.api.sid)) {
+        if (this.activity) this.activity.load();
+      } else {
+        this.lost();
+      }
+    } catch {
+      // the next call says what is wrong
+    }
+  }
+
   async showConnect(message = "") {
     this.connected = false;
     this.api.sid = null;

@@ -98,7 +98,8 @@ export class FilePane {
     };
     this.tbody = h("tbody");
     this.tbody.addEventListener("keydown", (ev) => this.onKey(ev));
-    this.table = h("table", { class: "grid files", "aria-label": `Files in the ${this.side} pane` },
+    // a grid: rows take the focus and carry aria-selected (several at once)
+    this.table = h("table", { class: "grid files", role: "grid", "aria-multiselectable": "true", "aria-label": `Files in the ${this.side} pane` },
       h("thead", null, h("tr", null,
         h("th", { scope: "col", class: "col-check" }, this.selectAll),
         th("name", "Name"), th("size", "Size", "num col-size"), th("modified", "Modified", "col-date"))),

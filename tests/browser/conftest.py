@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from explorer_browser import (
+from chromium_guard import (
     CHROMIUM,
     CHROMIUM_ARGS,
     EXPECT_TIMEOUT_MS,
@@ -39,9 +39,17 @@ HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests here ``browser``, and run the ones that drive Chromium last.
+
+    While Playwright's sync API is started, its asyncio loop stays the running loop of
+    the main thread, so a later test's ``asyncio.run()`` fails ("cannot be called from a
+    running event loop"; microsoft/playwright-pytest#167). The browser lives for the
+    whole session (one launch), so nothing may run after it starts.
+    """
     for item in items:
         if Path(str(item.fspath)).is_relative_to(HERE):
             item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from explorer_browser import sign_in
+from chromium_guard import sign_in
 from explorer_stack import ExplorerStack
 from playwright.sync_api import Locator, Page, expect
 

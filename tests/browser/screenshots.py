@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from explorer_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, sign_in
+from chromium_guard import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, sign_in
 from explorer_page import (
     choose_collection,
     connect_session,

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from explorer_browser import Guard, sign_in
+from chromium_guard import Guard, sign_in
 from explorer_page import (
     activity,
     choose_collection,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from explorer_browser import Guard, sign_in
+from chromium_guard import Guard, sign_in
 from explorer_stack import BRIDGE_TOKEN, ExplorerStack
 from playwright.sync_api import Locator, Page, expect
 

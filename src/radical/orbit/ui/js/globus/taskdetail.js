@@ -6,8 +6,8 @@ import { fill, h, icon } from "../dom.js";
 import { bytes, count, dateTime, rate } from "../format.js";
 import { infoDialog } from "../dialogs.js";
 
-function row(label, value) {
-  return [h("dt", null, label), h("dd", null, value === null || value === undefined || value === "" ? "—" : String(value))];
+function row(label, value, cls = "") {
+  return [h("dt", null, label), h("dd", { class: cls }, value === null || value === undefined || value === "" ? "—" : String(value))];
 }
 
 function yesNo(value) {
@@ -29,7 +29,7 @@ export function openTaskDetail(panel, activity, task) {
     cancel.hidden = !running;
     fill(facts,
       row("Status", t.nice_status && t.nice_status !== "OK" && running ? `${t.status} (${t.nice_status})` : t.status),
-      row("Task id", t.task_id),
+      row("Task id", t.task_id, "mono"),
       row("Type", t.type),
       row("Label", t.label),
       row("Source", t.source_endpoint_display_name || t.source_endpoint_id),

@@ -5,7 +5,7 @@
 // removes it from the address bar at once and trades it for an HttpOnly cookie.
 
 import { api, describe, onSignedOut } from "./api.js";
-import { fill, h, icon } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { EndpointList } from "./endpoints.js";
 import { EndpointView } from "./endpoint.js";
 import { EventStream } from "./stream.js";

@@ -5,34 +5,11 @@
 import { ApiError, describe } from "../api.js";
 import { busy, fill, h, icon, nextId } from "../dom.js";
 import { bytes, dateTime, parseTime } from "../format.js";
-import { confirmDialog, promptDialog } from "../dialogs.js";
-import { toast, toastError } from "../toast.js";
+import { deleteEntries, newFolder, renameEntry } from "./fileops.js";
+import { joinPath, normalizeDir, parentPath } from "./paths.js";
 import { CollectionPicker } from "./picker.js";
 
 const MAX_ROWS = 5000; // rows rendered at once; larger folders say how many are hidden
-
-/** "/a/b/" + "c" -> "/a/b/c" (paths of folders always end with "/"). */
-export function joinPath(dir, name) {
-  return (dir.endsWith("/") ? dir : `${dir}/`) + name;
-}
-
-export function parentPath(path) {
-  const trimmed = path.replace(/\/+$/, "");
-  if (!trimmed) return "/";
-  const cut = trimmed.lastIndexOf("/");
-  return cut <= 0 ? "/" : `${trimmed.slice(0, cut)}/`;
-}
-
-function normalizeDir(path) {
-  const p = path.trim() || "/~/";
-  return p.endsWith("/") ? p : `${p}/`;
-}
-
-function validName(text) {
-  if (text.includes("/")) return "A name cannot contain “/”";
-  if (text === "." || text === "..") return "Choose another name";
-  return "";
-}
 
 const SORTS = {
   name: (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" }),
@@ -423,68 +400,16 @@ export class FilePane {
     return this.entries.filter((e) => this.selected.has(e.name));
   }
 
-  // -- actions ---------------------------------------------------------------
-  async newFolder() {
-    const name = await promptDialog({ title: "New folder", label: "Folder name", confirm: "Create", check: validName, hint: `In ${this.path}` });
-    if (!name) return;
-    try {
-      await this.panel.api.call("mkdir", { collection: this.collection.id, path: joinPath(this.path, name) });
-      toast(`Created ${name}`, { tone: "ok" });
-      this.focusName = name;
-      this.selected = new Set([name]);
-      await this.navigate(this.path, { keep: true });
-    } catch (err) {
-      toastError("New folder failed", err);
-    }
+  // -- actions (./fileops.js) ---------------------------------------------------
+  newFolder() {
+    return newFolder(this);
   }
 
-  async rename() {
-    const [entry] = this.selectedEntries();
-    if (!entry) return;
-    const name = await promptDialog({ title: `Rename “${entry.name}”`, label: "New name", value: entry.name, confirm: "Rename", check: validName });
-    if (!name || name === entry.name) return;
-    try {
-      await this.panel.api.call("rename", {
-        collection: this.collection.id, oldpath: joinPath(this.path, entry.name), newpath: joinPath(this.path, name),
-      });
-      toast(`Renamed ${entry.name} to ${name}`, { tone: "ok" });
-      this.selected = new Set([name]);
-      this.focusName = name;
-      await this.navigate(this.path, { keep: true });
-    } catch (err) {
-      toastError("Rename failed", err);
-    }
+  rename() {
+    return renameEntry(this);
   }
 
-  async remove() {
-    const entries = this.selectedEntries();
-    if (!entries.length) return;
-    const dirs = entries.filter((e) => e.type === "dir").length;
-    const names = entries.slice(0, 8).map((e) => h("li", null, e.type === "dir" ? `${e.name}/` : e.name));
-    const ok = await confirmDialog({
-      title: entries.length === 1 ? `Delete “${entries[0].name}”?` : `Delete ${entries.length} items?`,
-      body: [
-        h("p", null, `From ${this.collection.name}, ${this.path}. Globus deletes them in a delete task; this cannot be undone.`),
-        h("ul", { class: "delete-list" }, names, entries.length > 8 ? h("li", null, `… and ${entries.length - 8} more`) : null),
-        dirs ? h("p", { class: "warn-text" }, `${dirs === 1 ? "A folder is" : `${dirs} folders are`} deleted with everything inside.`) : null,
-      ],
-      confirm: "Delete",
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      const res = await this.panel.api.call("delete", {
-        collection: this.collection.id,
-        paths: entries.map((e) => joinPath(this.path, e.name) + (e.type === "dir" ? "/" : "")),
-        recursive: dirs > 0,
-        label: entries.length === 1 ? `Delete ${entries[0].name}`.slice(0, 128) : `Delete ${entries.length} items`,
-      });
-      this.selected.clear();
-      this.renderSelection();
-      this.panel.submitted(res, [this]);
-      toast("Delete task submitted", { tone: "ok" });
-    } catch (err) {
-      toastError("Delete failed", err);
-    }
+  remove() {
+    return deleteEntries(this);
   }
 }

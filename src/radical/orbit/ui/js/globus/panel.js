@@ -3,12 +3,13 @@
 // lives in this object only; a reload asks the endpoint for the identity's sessions.
 
 import { api, callPlugin, describe } from "../api.js";
-import { busy, fill, h, icon } from "../dom.js";
+import { busy, fill, h } from "../dom.js";
 import { toast, toastError } from "../toast.js";
 import { Activity } from "./activity.js";
 import { ConnectForm } from "./connect.js";
 import { TransferOptions } from "./options.js";
-import { FilePane, joinPath } from "./pane.js";
+import { FilePane } from "./pane.js";
+import { joinPath } from "./paths.js";
 
 const RECENT_MAX = 8;
 const AUTH_MODES = {

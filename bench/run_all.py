@@ -1,6 +1,6 @@
 """Run every benchmark and regenerate docs/benchmarks.md: the tables, then a short reading guide.
 
-    python bench/run_all.py [--quick] [--only relay,globus,emulator] [--no-write]
+    python bench/run_all.py [--quick] [--only relay,globus,sessions,emulator] [--no-write]
 
 Each script starts real processes on 127.0.0.1 and prints its own tables; this driver
 asks each for ``--json`` and writes their tables into the page. How the figures moved
@@ -29,13 +29,14 @@ BENCHES: dict[str, tuple[str, list[str], list[str], str]] = {
     "relay": ("relay.py", [], ["--requests", "1500", "--rounds", "4", "--latency-budget", "16", "--duration", "3"],
               "Relay: ours and the original Orbit"),
     "globus": ("globus.py", [], ["--quick"], "Globus plugin: through Orbit and the direct SDK call"),
+    "sessions": ("sessions.py", [], [], "Globus plugin: what idle sessions cost"),
     "emulator": ("emulator.py", [], ["--size", "128", "--rounds", "2", "--requests", "500"],
                  "Globus emulator: transfer engine and request rate"),
 }
 ROW_COLUMNS = ["measure", "setup", "radical.orbit", "baseline", "result"]
 
 GUIDE = """
-**Rerun** with `python bench/run_all.py` (all three benches; rewrites this page),
+**Rerun** with `python bench/run_all.py` (every bench; rewrites this page),
 `--quick` for shorter runs, `--only relay` for one bench, or a script on its own
 (`python bench/relay.py --help`). Every figure comes from real processes on 127.0.0.1,
 started as a user starts them, and is compared with a baseline measured in the same
@@ -82,6 +83,14 @@ the Globus API calls per poll cycle for N tracked tasks (the baseline is one
 change reaches the client's callback; *ls under load* is `ls` with 100 `task_wait`s
 in flight against idle; *per call* is one call through Orbit against the direct
 globus-sdk call on the same emulator, on raw loopback and with emulated Globus latency.
+
+**Idle sessions** (`bench/sessions.py`, the plugin in-process): threads and memory that
+1,000 Globus sessions add while idle (registered with access tokens: no Globus call),
+each layout in a fresh process. *RSS* is the process's resident memory, *traced* the
+Python allocations still held (tracemalloc, in a run of its own). The baseline gives
+every session a thread pool of its own, as before issue 13; now every session submits
+to the plugin's one pool of `workers` threads. Target (issue 13): no new threads,
+<= 20 MiB.
 
 **Globus emulator** (`bench/emulator.py`): *copy throughput* is an emulator transfer
 task against `cp -r` of the same tree (warm page cache, best of several); *get_task

@@ -7,12 +7,13 @@ HOME and log directory, and tears everything down after the test::
     def test_x(orbit_stack):
         stack = orbit_stack()                                  # bridge + ep1 (sysinfo)
         stack = orbit_stack(plugins=("globus",), env={"GLOBUS_SDK_ENVIRONMENT": ...})
+        stack = orbit_stack(test_routes=True)      # ep1 serves sysinfo's echo, bytes, sleep
         bc = stack.client()                                    # closed at teardown
         stack.add_endpoint("ep2", plugins=("sysinfo",))
         stack.kill_endpoint("ep1"); stack.restart_bridge()
 
 ``sysinfo_stack`` (module scope) is one shared bridge + ``ep1`` for tests that do
-not change the topology. When a test fails, the tail of every process log is printed
+not change the topology; its ``ep1`` serves sysinfo's test routes. When a test fails, the tail of every process log is printed
 in the teardown section of the report.
 """
 
@@ -39,6 +40,8 @@ from radical.orbit.testing import ServiceProcess
 TEST_TOKEN = "integration-test-token"
 #: pass as ``token=`` to let the bridge generate its token into ~/.radical/orbit/bridge.token
 GENERATE = "<generate>"
+#: endpoint arguments that turn on sysinfo's test routes (echo, echo/bytes, sleep; off by default)
+TEST_ROUTES = ("-o", "sysinfo.test_routes=true")
 
 def stack_environ(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """``os.environ`` without Orbit/Globus settings, HOME set, plus ``extra``."""
@@ -73,6 +76,7 @@ class OrbitStack:
         self.bridge: ServiceProcess | None = None
         self.endpoints: dict[str, ServiceProcess] = {}
         self._clients: list[BridgeClient] = []
+        self._keys: dict[str, str] = {}
         self._generate = token == GENERATE
 
     def __repr__(self) -> str:
@@ -170,6 +174,19 @@ class OrbitStack:
             time.sleep(0.05)
         raise AssertionError(f"endpoint {name!r} {'not ' if present else 'still '}listed after {timeout} s\n{self.logs()}")
 
+    def endpoint_headers(self, name: str, key: str | None = None) -> dict[str, str]:
+        """What an endpoint sends on the upgrade request: ``key`` (default: the key the
+        bridge wrote in this stack's HOME) and ``name``, for raw WebSocket tests."""
+        key = key or (self.home / ".radical" / "orbit" / "endpoint.key").read_text(encoding="utf-8").strip()
+        return {"Authorization": f"Bearer {key}", "X-Orbit-Endpoint": name}
+
+    def enrolled(self, name: str) -> str:
+        """An endpoint key for ``name`` (``radical-orbit bridge endpoints enroll``), made once per stack."""
+        if name not in self._keys:
+            assert self.bridge is not None, "start the bridge first"
+            self._keys[name] = procs.enroll_endpoint(self.bridge, name)
+        return self._keys[name]
+
     # -- clients -----------------------------------------------------------------------
     def client(self, **kwargs: Any) -> BridgeClient:
         """A BridgeClient for this bridge (closed at teardown)."""
@@ -219,13 +236,17 @@ def running_stack(
     env: dict[str, str] | None = None,
     bridge_args: Sequence[str] = (),
     endpoint_args: Sequence[str] = (),
+    test_routes: bool = False,
 ) -> Iterator[OrbitStack]:
-    """A started :class:`OrbitStack` (bridge + optional endpoint), stopped on exit."""
+    """A started :class:`OrbitStack` (bridge + optional endpoint), stopped on exit.
+
+    :param test_routes: the endpoint serves sysinfo's echo, echo/bytes and sleep
+    """
     stack = OrbitStack(home, log_dir, token=token, env=env, bridge_args=bridge_args)
     try:
         stack.start_bridge()
         if endpoint is not None:
-            stack.add_endpoint(endpoint, plugins, args=endpoint_args)
+            stack.add_endpoint(endpoint, plugins, args=[*endpoint_args, *(TEST_ROUTES if test_routes else ())])
         yield stack
     finally:
         stack.stop()
@@ -245,7 +266,7 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture
 def orbit_stack(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> Iterator[StackFactory]:
-    """Factory: ``orbit_stack(plugins=("sysinfo",), endpoint="ep1", token=..., env=..., bridge_args=...)``.
+    """Factory: ``orbit_stack(plugins=("sysinfo",), endpoint="ep1", token=..., env=..., bridge_args=..., test_routes=...)``.
 
     Processes use this test's HOME (so files the bridge writes are found by a
     ``BridgeClient()`` without arguments) and are all stopped after the test.
@@ -274,5 +295,5 @@ def sysinfo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrbitSta
     """One bridge + ``ep1`` (sysinfo) shared by a module's read-only tests."""
     base = Path(tempfile.mkdtemp(prefix="orbit-it-", dir=tmp_path_factory.getbasetemp()))
     (base / "home").mkdir()
-    with running_stack(base / "home", base / "logs") as stack:
+    with running_stack(base / "home", base / "logs", test_routes=True) as stack:
         yield stack

@@ -89,9 +89,11 @@ class GlobusStack:
     def add_endpoint(self, name: str, *, home: Path | None = None, **env: str) -> ServiceProcess:
         assert self.bridge is not None
         penv = self.env(RADICAL_ORBIT_LOG_LEVEL="debug", **env)
-        if home is not None:
+        key = None
+        if home is not None:  # not the bridge's HOME: enrolled as for a remote host
             penv["HOME"] = str(home)
-        proc = procs.start_endpoint(name, self.bridge, plugins=["globus"], env=penv, log_dir=self.logs)
+            key = procs.enroll_endpoint(self.bridge, name)
+        proc = procs.start_endpoint(name, self.bridge, key=key, plugins=["globus"], env=penv, log_dir=self.logs)
         self.endpoints[name] = proc
         return proc
 

@@ -88,6 +88,11 @@ def _orbit(*args: str, env: dict[str, str], input: str | None = None, timeout: f
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from start_stack(tmp_path_factory)
+
+
+def start_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Emulator, bridge and endpoint for one test module (test_cli_globus_parity.py shares it)."""
     base = Path(tempfile.mkdtemp(prefix="orbit-cli-", dir=tmp_path_factory.getbasetemp()))
     home, logs = base / "home", base / "logs"
     home.mkdir()
@@ -135,9 +140,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(autouse=True)
 def _logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
-    """Print the tail of the emulator, bridge and endpoint logs when a test fails
-    (the report attribute is set by tests/integration/conftest.py)."""
     yield
+    print_logs_on_failure(request, stack)
+
+
+def print_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> None:
+    """Print the tail of the emulator, bridge and endpoint logs when a test failed
+    (the report attribute is set by tests/integration/conftest.py)."""
     report = getattr(request.node, "orbit_report_call", None)
     if report is not None and report.failed:
         print(stack.logs())

@@ -1,4 +1,5 @@
-"""The bridge token: refused without it or with a wrong one, over HTTP and WebSocket."""
+"""The bridge token: refused without it or with a wrong one over HTTP; the endpoint socket
+wants an endpoint key, never a client token."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from radical.orbit import errors
-from radical.orbit.models.messages import CLOSE_UNAUTHORIZED, Register
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -52,32 +52,33 @@ def test_client_errors_say_where_the_token_comes_from(sysinfo_stack: Stack) -> N
         bc.register_callback("*", "*", "*", print)
 
 
-@pytest.mark.parametrize("headers", [{}, WRONG], ids=["none", "wrong"])
-def test_websocket_refused(sysinfo_stack: Stack, headers: dict[str, str]) -> None:
-    """An endpoint without the right token never registers."""
-    register = Register(name="intruder").model_dump_json()
-    try:
-        with connect(sysinfo_stack.ws_url, additional_headers=headers, open_timeout=10) as ws:
-            try:
-                ws.send(register)
-                frame = json.loads(ws.recv(timeout=10))
-                assert frame["type"] == "error" and frame["code"] == "unauthorized"
-                ws.recv(timeout=10)
-                raise AssertionError("the bridge kept an unauthorized socket open")
-            except ConnectionClosed as closed:
-                assert closed.rcvd is not None and closed.rcvd.code == CLOSE_UNAUTHORIZED
-    except InvalidStatus as exc:  # refusing in the handshake is fine too
-        assert exc.response.status_code in (401, 403)
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), (WRONG, 401), ({"Authorization": "Bearer integration-test-token"}, 403)],
+    ids=["none", "wrong", "client-token"],
+)
+def test_websocket_refused_before_the_upgrade(sysinfo_stack: Stack, headers: dict[str, str], status: int) -> None:
+    """An endpoint without a key the bridge knows never gets a WebSocket: the upgrade
+    request is answered with an HTTP status (a client token is 403: it is known, and
+    cannot register)."""
+    with pytest.raises(InvalidStatus) as info, connect(
+        sysinfo_stack.ws_url, additional_headers={**headers, "X-Orbit-Endpoint": "intruder"}, open_timeout=10
+    ):
+        raise AssertionError("the bridge accepted the WebSocket")
+    assert info.value.response.status_code == status
+    body = json.loads(info.value.response.body or b"{}")
+    assert body["message"] and "integration-test-token" not in body["message"]
     assert "intruder" not in [e["name"] for e in sysinfo_stack.get("/endpoints").json()["endpoints"]]
 
 
-def test_endpoint_with_wrong_token_exits_saying_so(sysinfo_stack: Stack) -> None:
-    """A refused endpoint gives up at once with an exit code and a message about the token
-    (the bridge's error and close frames arrive with its handshake answer; the endpoint
-    used to miss them and retry forever), and never logs the token."""
+def test_endpoint_with_wrong_key_exits_saying_so(sysinfo_stack: Stack) -> None:
+    """A refused endpoint gives up at once with an exit code and a message about its key
+    and how to enrol, and never logs the key."""
     with pytest.raises(RuntimeError, match=r"exited early \(code 1\)") as info:
-        sysinfo_stack.add_endpoint("badtoken", ("sysinfo",), token="wrong-token-value", timeout=20)
-    assert "bridge refused the token" in str(info.value) and "RADICAL_ORBIT_BRIDGE_TOKEN" in str(info.value)
-    assert "badtoken" not in [e["name"] for e in sysinfo_stack.get("/endpoints").json()["endpoints"]]
+        sysinfo_stack.add_endpoint("badkey", ("sysinfo",), env={"RADICAL_ORBIT_ENDPOINT_KEY": "orbit_ek_wrong-key-value"}, timeout=20)
+    message = str(info.value)
+    assert "does not accept this endpoint's key (from $RADICAL_ORBIT_ENDPOINT_KEY)" in message
+    assert "radical-orbit bridge endpoints enroll badkey" in message
+    assert "badkey" not in [e["name"] for e in sysinfo_stack.get("/endpoints").json()["endpoints"]]
     logs = sysinfo_stack.logs(tail=10_000)
-    assert "wrong-token-value" not in logs and "integration-test-token" not in logs
+    assert "wrong-key-value" not in logs and "integration-test-token" not in logs

@@ -9,14 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from radical.orbit import errors
 from radical.orbit.models.messages import (
     CLOSE_BAD_VERSION,
-    CLOSE_NAME_RESERVED,
-    CLOSE_NAME_TAKEN,
     CLOSE_PROTOCOL_ERROR,
     PluginInfo,
     Register,
@@ -29,8 +27,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 Stack = Any  # tests/integration/conftest.py: OrbitStack
 
 
-def open_ws(stack: Stack) -> ClientConnection:
-    return connect(stack.ws_url, additional_headers=stack.headers, open_timeout=10)
+def open_ws(stack: Stack, name: str, key: str | None = None) -> ClientConnection:
+    """An endpoint socket for ``name``, with the bridge host's key (the stack's HOME) or ``key``."""
+    return connect(stack.ws_url, additional_headers=stack.endpoint_headers(name, key), open_timeout=10)
 
 
 def recv_json(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
@@ -64,7 +63,7 @@ def refused(ws: ClientConnection) -> tuple[dict[str, Any], int | None]:
     ids=["text", "binary", "empty-object", "unknown-type", "register-no-name", "not-register-first", "array"],
 )
 def test_junk_before_register(sysinfo_stack: Stack, junk: str | bytes) -> None:
-    with open_ws(sysinfo_stack) as ws:
+    with open_ws(sysinfo_stack, "junk") as ws:
         ws.send(junk)
         frame, code = refused(ws)
     assert frame["type"] == "error" and frame["code"] and frame["message"]
@@ -75,27 +74,38 @@ def test_junk_before_register(sysinfo_stack: Stack, junk: str | bytes) -> None:
 @pytest.mark.parametrize(
     ("register", "close_code", "code"),
     [
-        (Register(name="events"), CLOSE_NAME_RESERVED, "name_reserved"),
-        (Register(name="health"), CLOSE_NAME_RESERVED, "name_reserved"),
-        (Register(name="ep1"), CLOSE_NAME_TAKEN, "name_taken"),
         (Register(name="future", v=99), CLOSE_BAD_VERSION, "bad_version"),
+        (Register(name="not-future"), CLOSE_PROTOCOL_ERROR, "name_mismatch"),
     ],
-    ids=["reserved-events", "reserved-health", "duplicate", "version"],
+    ids=["version", "not-the-upgrade-name"],
 )
 def test_bad_registrations(sysinfo_stack: Stack, register: Register, close_code: int, code: str) -> None:
-    with open_ws(sysinfo_stack) as ws:
+    with open_ws(sysinfo_stack, "future") as ws:
         ws.send(register.model_dump_json())
         frame, got = refused(ws)
     assert frame["type"] == "error" and frame["code"] == code
     assert (str(register.v) if code == "bad_version" else register.name) in frame["message"]
     assert got == close_code
+    assert_healthy(sysinfo_stack)
+
+
+@pytest.mark.parametrize(
+    ("name", "status"), [("events", 400), ("health", 400), ("Health", 400), ("ep1", 403)], ids=["events", "health", "Health", "taken"]
+)
+def test_bad_names_refused_before_the_upgrade(sysinfo_stack: Stack, name: str, status: int) -> None:
+    """A bridge route's name is refused with 400; a name held by another key (here `ep1`,
+    held by the bridge host's key, tried with a key enrolled for `other`) with 403."""
+    key = sysinfo_stack.enrolled("other")
+    with pytest.raises(InvalidStatus) as info, open_ws(sysinfo_stack, name, key if status == 403 else None):
+        raise AssertionError("the bridge accepted the WebSocket")
+    assert info.value.response.status_code == status
     assert_healthy(sysinfo_stack)  # the real ep1 was not replaced
 
 
 def test_hand_written_endpoint(sysinfo_stack: Stack) -> None:
     """Register by hand, send junk (error frame, still connected), answer relayed requests."""
     register = Register(name="manual", plugins=[PluginInfo(name="calc", version="9")], host={"hostname": "h"})
-    with open_ws(sysinfo_stack) as ws:
+    with open_ws(sysinfo_stack, "manual") as ws:
         ws.send(register.model_dump_json())
         registered = recv_json(ws)
         assert registered["type"] == "registered" and registered["name"] == "manual"

@@ -136,7 +136,7 @@ def test_gateway_timeout(ec: EndpointClient) -> None:
 
 
 def test_payload_too_large(orbit_stack: Any) -> None:
-    stack = orbit_stack(bridge_args=["--max-body", "65536"])
+    stack = orbit_stack(bridge_args=["--max-body", "65536"], test_routes=True)
     ec = stack.client().get_endpoint_client("ep1")
     assert ec.request("POST", "sysinfo", "echo", content=b"x" * 60_000).json()["body_size"] == 60_000
     with pytest.raises(errors.PayloadTooLargeError) as info:
@@ -146,7 +146,7 @@ def test_payload_too_large(orbit_stack: Any) -> None:
 
 
 def test_endpoint_lost_mid_request(orbit_stack: Any) -> None:
-    stack = orbit_stack()
+    stack = orbit_stack(test_routes=True)
     sysinfo = stack.client().get_endpoint_client("ep1").get_plugin("sysinfo")
     sysinfo.info()  # open the session first
     outcome: dict[str, Any] = {}
@@ -178,7 +178,7 @@ def test_disabled_plugin(orbit_stack: Any, tmp_path: Any) -> None:
     (shim / "__init__.py").write_text('raise ImportError("globus_sdk hidden for this test")\n')
     stack = orbit_stack(plugins=("sysinfo", "globus"), env={"PYTHONPATH": str(shim.parent)})
     ec = stack.client().get_endpoint_client("ep1")
-    plugins = {p["name"]: p for p in ec.list_plugins()}
+    plugins = ec.list_plugins()  # by name
     assert plugins["sysinfo"]["enabled"] is True
     assert plugins["globus"]["enabled"] is False and "globus-sdk" in plugins["globus"]["reason"]
     with pytest.raises(errors.PluginDisabledError) as info:

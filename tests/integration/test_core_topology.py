@@ -64,8 +64,8 @@ def test_endpoint_connects_and_is_listed(orbit_stack: StackFactory) -> None:
     assert stack.get("/endpoints/ep1").json()["name"] == "ep1"
     posted = httpx.post(f"{stack.url}/endpoint/list", headers=stack.headers, timeout=10)
     assert [e["name"] for e in posted.json()["endpoints"]] == ["ep1"]
-    health = httpx.get(f"{stack.url}/health", timeout=10).json()  # no token needed
-    assert health["status"] == "ok" and health["endpoints"] == 1
+    health = httpx.get(f"{stack.url}/health", timeout=10).json()  # no token needed, so it tells nothing more
+    assert health == {"status": "ok"}
 
 
 def test_endpoint_disconnect_is_noticed(orbit_stack: StackFactory) -> None:

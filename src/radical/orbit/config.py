@@ -3,11 +3,18 @@
 Resolution everywhere is: explicit argument > environment variable > file under
 ``~/.radical/orbit/`` > default. ``~`` is ``Path.home()``, so a test (or a user)
 can redirect everything with ``HOME``.
+
+The original Orbit's names are read too, each right after ours, so its users'
+environments keep working: ``RADICAL_BRIDGE_URL`` / ``RADICAL_BRIDGE_CERT`` after
+``RADICAL_ORBIT_BRIDGE_URL`` / ``_CERT``, and ``bridge_cert.pem`` after ``bridge.cert``
+(docs/compat.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -16,6 +23,7 @@ from .errors import UsageError, quoted
 ENV_BRIDGE_URL = "RADICAL_ORBIT_BRIDGE_URL"
 ENV_BRIDGE_TOKEN = "RADICAL_ORBIT_BRIDGE_TOKEN"
 ENV_BRIDGE_CERT = "RADICAL_ORBIT_BRIDGE_CERT"
+ENV_ENDPOINT_KEY = "RADICAL_ORBIT_ENDPOINT_KEY"
 ENV_GLOBUS_COLLECTION = "RADICAL_ORBIT_GLOBUS_COLLECTION"
 ENV_LOG_LEVEL = "RADICAL_ORBIT_LOG_LEVEL"
 
@@ -30,6 +38,26 @@ BRIDGE_URL_FILE = "bridge.url"
 BRIDGE_TOKEN_FILE = "bridge.token"
 BRIDGE_CERT_FILE = "bridge.cert"
 GLOBUS_CONFIG_FILE = "globus.json"
+#: the local endpoint key, written by the bridge (an endpoint in the same HOME finds it)
+ENDPOINT_KEY_FILE = "endpoint.key"
+#: the bridge's hashed client tokens, endpoint keys and name claims
+IDENTITIES_FILE = "bridge-identities.json"
+
+#: prefixes of the secrets the bridge makes, so a misplaced one can be named (and found by scanners)
+CLIENT_TOKEN_PREFIX = "orbit_ct_"
+ENDPOINT_KEY_PREFIX = "orbit_ek_"
+
+#: the original Orbit's names, read after ours
+ORIGINAL_ENV_BRIDGE_URL = "RADICAL_BRIDGE_URL"
+ORIGINAL_ENV_BRIDGE_CERT = "RADICAL_BRIDGE_CERT"
+ORIGINAL_BRIDGE_CERT_FILE = "bridge_cert.pem"
+#: where each setting is looked up, in order (environment variables, then files)
+BRIDGE_URL_ENVS = (ENV_BRIDGE_URL, ORIGINAL_ENV_BRIDGE_URL)
+BRIDGE_URL_FILES = (BRIDGE_URL_FILE,)
+BRIDGE_TOKEN_ENVS = (ENV_BRIDGE_TOKEN,)
+BRIDGE_TOKEN_FILES = (BRIDGE_TOKEN_FILE,)
+BRIDGE_CERT_ENVS = (ENV_BRIDGE_CERT, ORIGINAL_ENV_BRIDGE_CERT)
+BRIDGE_CERT_FILES = (BRIDGE_CERT_FILE, ORIGINAL_BRIDGE_CERT_FILE)
 
 
 def orbit_home() -> Path:
@@ -46,38 +74,120 @@ def _read_file(name: str) -> str | None:
     return text or None
 
 
+def _first_env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def setting_source(arg: object, envs: tuple[str, ...], files: tuple[str, ...]) -> str:
+    """Where a setting came from, for messages (never the value): ``the argument``,
+    ``$NAME``, a file's path, or ``the default``."""
+    if arg:
+        return "the argument"
+    for name in envs:
+        if os.environ.get(name):
+            return f"${name}"
+    for filename in files:
+        path = orbit_home() / filename
+        if path.is_file():
+            return str(path)
+    return "the default"
+
+
+def check_private_file(path: Path) -> None:
+    """Refuse a secret's file that group or others may open (the fix is in the message).
+
+    Whoever reads a token or key checks this, so a copied file that kept mode 0644 is
+    caught on the machine where it leaks, not trusted silently.
+
+    :raises UsageError: the file's mode gives group or others any access
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        raise UsageError(
+            f"{path} holds a secret but is open to other users (mode {mode:04o}); "
+            f"make it private and start again: chmod 600 {path}"
+        )
+
+
+def read_private_file(path: Path) -> str | None:
+    """The stripped text of a secret's file (None: missing or empty), refusing a file
+    others may read (:func:`check_private_file`)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    check_private_file(path)
+    return text or None
+
+
 def resolve_bridge_url(url: str | None = None) -> str:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default."""
-    value = url or os.environ.get(ENV_BRIDGE_URL) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
+    """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``RADICAL_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default."""
+    value = url or _first_env(BRIDGE_URL_ENVS) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
     return value.rstrip("/")
 
 
 def resolve_bridge_token(token: str | None = None) -> str | None:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_TOKEN`` > ``~/.radical/orbit/bridge.token`` > none."""
-    return token or os.environ.get(ENV_BRIDGE_TOKEN) or _read_file(BRIDGE_TOKEN_FILE)
+    """Argument > ``RADICAL_ORBIT_BRIDGE_TOKEN`` > ``~/.radical/orbit/bridge.token`` > none.
+
+    :raises UsageError: the token file is open to other users
+    """
+    return token or os.environ.get(ENV_BRIDGE_TOKEN) or read_private_file(orbit_home() / BRIDGE_TOKEN_FILE)
 
 
 def resolve_bridge_cert(cert: str | None = None) -> str | None:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_CERT`` > ``~/.radical/orbit/bridge.cert`` (if present)."""
+    """Argument > ``RADICAL_ORBIT_BRIDGE_CERT`` > ``RADICAL_BRIDGE_CERT`` > ``~/.radical/orbit/bridge.cert``
+    > ``~/.radical/orbit/bridge_cert.pem`` (files only if present).
+
+    ``~`` in a path from the environment is expanded: no shell does it inside a variable.
+    """
     if cert:
         return cert
-    env = os.environ.get(ENV_BRIDGE_CERT)
+    env = _first_env(BRIDGE_CERT_ENVS)
     if env:
-        return env
-    path = orbit_home() / BRIDGE_CERT_FILE
-    return str(path) if path.is_file() else None
+        return os.path.expanduser(env)
+    for filename in BRIDGE_CERT_FILES:
+        path = orbit_home() / filename
+        if path.is_file():
+            return str(path)
+    return None
 
 
 def write_private_file(name: str, content: str) -> Path:
-    """Write ``~/.radical/orbit/<name>`` with mode 0600 (directory 0700)."""
+    """Write ``~/.radical/orbit/<name>`` with mode 0600 (directory 0700), atomically.
+
+    A temporary file in the same directory is renamed over the target, so a reader
+    polling for the file (an endpoint waiting for ``endpoint.key``) sees all of it or
+    nothing.
+    """
     home = orbit_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = home / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(content)
-    os.chmod(path, 0o600)
+    write_private_path(path, content)
     return path
+
+
+def write_private_path(path: Path, content: str) -> None:
+    """Write ``path`` with mode 0600 through a temporary file and a rename (see above)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def split_url(url: str, where: str, schemes: tuple[str, ...], example: str) -> SplitResult:

@@ -3,9 +3,15 @@
 Every class carries the HTTP status it maps to and a stable ``code`` string. Servers
 render any :class:`OrbitError` as ``{"code", "message", "details", "request_id"}``
 with ``status_code``; the client SDK reads ``code`` back and raises the same class
-(:func:`error_from_payload`), so a caller catches the same name on both sides::
+(:func:`error_from_payload`), so a caller catches the same name on both sides.
 
-    OrbitError (500 internal_error)
+Every class is also a ``RuntimeError``: the original Orbit raised ``RuntimeError`` for
+every failed call, and its users' scripts say ``except RuntimeError`` (docs/compat.md).
+An error rebuilt from an HTTP answer reads as the original's did, ``HTTP <status> — ``
+first, then our message (which names ``endpoint/plugin/route``); ``.message`` is ours
+alone::
+
+    OrbitError (500 internal_error, also RuntimeError)
      ├─ UsageError (400 bad_request, also ValueError)
      │   └─ ValidationError (422 validation_error)
      ├─ AuthenticationError (401 unauthorized)
@@ -14,6 +20,7 @@ with ``status_code``; the client SDK reads ``code`` back and raises the same cla
      ├─ PermissionDeniedError (403 forbidden)
      ├─ NotFoundError (404 not_found)
      │   ├─ EndpointNotFoundError (404 endpoint_not_found)
+     │   │   └─ EndpointWaitTimeoutError (also TimeoutError; client side only)
      │   ├─ PluginNotFoundError (404 plugin_not_found)
      │   └─ SessionNotFoundError (404 session_not_found)
      ├─ ConflictError (409 conflict)
@@ -39,6 +46,7 @@ __all__ = [
     "ConsentRequiredError",
     "EndpointNotFoundError",
     "EndpointUnavailableError",
+    "EndpointWaitTimeoutError",
     "GatewayTimeoutError",
     "GlobusAuthError",
     "NotFoundError",
@@ -74,8 +82,11 @@ def quoted(value: object, limit: int = QUOTE_AT_MOST) -> str:
     return text if len(text) <= limit + 2 else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
-class OrbitError(Exception):
+class OrbitError(RuntimeError):
     """Base of every error radical.orbit raises on purpose.
+
+    A ``RuntimeError`` so that scripts written for the original Orbit, which catch
+    ``RuntimeError``, still catch ours.
 
     :param message: a sentence that says what went wrong and, where possible, the fix
     :param details: JSON-serialisable context (field names, ids, upstream codes);
@@ -92,6 +103,14 @@ class OrbitError(Exception):
         if status_code is not None:
             self.status_code = status_code
         self.request_id: str | None = None
+        #: the status of the HTTP answer this error was rebuilt from (client side), else None
+        self.http_status: int | None = None
+
+    def __str__(self) -> str:
+        """``HTTP <status> — message`` for an answer's error (the original Orbit's form), else the message."""
+        if self.http_status is None:
+            return self.message
+        return f"HTTP {self.http_status} \u2014 {self.message}"
 
     def to_payload(self, request_id: str | None = None) -> dict[str, Any]:
         """The JSON body servers send for this error."""
@@ -136,6 +155,12 @@ class NotFoundError(OrbitError):
 
 class EndpointNotFoundError(NotFoundError):
     code = "endpoint_not_found"
+
+
+class EndpointWaitTimeoutError(EndpointNotFoundError, TimeoutError):
+    """``wait_for_endpoint`` gave up: also the ``TimeoutError`` the original Orbit raised there."""
+
+    code = "endpoint_wait_timeout"
 
 
 class PluginNotFoundError(NotFoundError):
@@ -242,6 +267,7 @@ def error_from_payload(status: int, payload: Any, *, context: str = "") -> Orbit
     if context:
         message = f"{context}: {message}"
     exc = cls(message, status_code=status, **details)
+    exc.http_status = status
     if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
         exc.request_id = payload["request_id"]
     return exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self
 
 import anyio
@@ -39,6 +40,16 @@ TOKEN = "unit-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+def local_key() -> str:
+    """The endpoint key a bridge writes into this test's HOME (``create_app`` makes it)."""
+    return (Path.home() / ".radical" / "orbit" / "endpoint.key").read_text(encoding="utf-8").strip()
+
+
+def endpoint_headers(name: str, key: str | None = None) -> dict[str, str]:
+    """What an endpoint sends on the upgrade request: its key and its name."""
+    return {"Authorization": f"Bearer {key or local_key()}", "X-Orbit-Endpoint": name}
+
+
 def make_settings(**overrides: Any) -> BridgeSettings:
     values: dict[str, Any] = {"auth": True, "token": TOKEN, "heartbeat_interval": 30.0}
     values.update(overrides)
@@ -60,7 +71,7 @@ class FakeEndpoint:
         self.max_frame = max_frame
         self.name = name
         self.plugins = plugins if plugins is not None else [PluginInfo(name="sysinfo", version="1.0")]
-        self.headers = dict(AUTH if headers is None else headers)  # TestClient mutates it
+        self.headers = dict(endpoint_headers(name) if headers is None else headers)  # TestClient mutates it
         self.ws: WebSocketTestSession | None = None
         self._cm: Any = None
         self._thread: threading.Thread | None = None

@@ -10,16 +10,24 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from bridge_helpers import AUTH, TOKEN, FakeEndpoint, TestClient, echo, make_settings
+from bridge_helpers import (
+    AUTH,
+    TOKEN,
+    FakeEndpoint,
+    TestClient,
+    echo,
+    endpoint_headers,
+    local_key,
+    make_settings,
+)
+from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from radical.orbit.bridge import create_app
 from radical.orbit.models.messages import (
     CLOSE_BAD_VERSION,
-    CLOSE_NAME_RESERVED,
-    CLOSE_NAME_TAKEN,
     CLOSE_PROTOCOL_ERROR,
-    CLOSE_UNAUTHORIZED,
+    CLOSE_REPLACED,
     PluginInfo,
     Request,
     Response,
@@ -33,8 +41,7 @@ class TestBridge:
     def test_health_needs_no_token(self, client: TestClient) -> None:
         resp = client.get("/health")
         assert resp.status_code == 200
-        body = resp.json()
-        assert body["status"] == "ok" and body["endpoints"] == 0 and body["version"]
+        assert resp.json() == {"status": "ok"}  # nothing else for callers without a token
 
     @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
     @pytest.mark.parametrize("path", ["/endpoints", "/events", "/ep1/sysinfo/ping", "/nope"])
@@ -46,21 +53,32 @@ class TestBridge:
         assert TOKEN not in resp.text
         assert resp.headers["www-authenticate"].startswith("Bearer")
 
-    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
-    def test_ws_refused_without_right_token(self, client: TestClient, headers: dict[str, str]) -> None:
-        with client.websocket_connect("/ws/endpoint", headers=dict(headers)) as ws:
-            frame = ws.receive_json()
-            assert frame["type"] == "error" and frame["code"] == "unauthorized"
-            with pytest.raises(WebSocketDisconnect) as info:
-                ws.receive_json()
-            assert info.value.code == CLOSE_UNAUTHORIZED
+    @pytest.mark.parametrize(
+        ("headers", "status", "says"),
+        [
+            ({}, 401, "no endpoint key"),
+            ({"Authorization": "Bearer wrong", "X-Orbit-Endpoint": "ep1"}, 401, "unknown endpoint key"),
+            ({**AUTH, "X-Orbit-Endpoint": "ep1"}, 403, "a client token cannot register an endpoint"),
+        ],
+        ids=["none", "wrong", "client-token"],
+    )
+    def test_ws_refused_before_the_upgrade(self, client: TestClient, headers: dict[str, str], status: int, says: str) -> None:
+        """No WebSocket is accepted without an endpoint key: the upgrade request gets an HTTP status."""
+        with pytest.raises(WebSocketDenialResponse) as info, client.websocket_connect("/ws/endpoint", headers=dict(headers)):
+            raise AssertionError("the bridge accepted the WebSocket")
+        assert info.value.status_code == status
+        assert says in info.value.json()["message"] and TOKEN not in info.value.text
         assert client.get("/endpoints", headers=AUTH).json()["endpoints"] == []
 
     def test_no_auth_mode(self) -> None:
+        """--no-auth opens the client side only: endpoints still prove their key."""
         with TestClient(create_app(make_settings(auth=False, token=None))) as tc:
             assert tc.get("/endpoints").status_code == 200
-            with FakeEndpoint(tc, headers={}) as ep:
+            with FakeEndpoint(tc) as ep:
                 assert ep.registered["name"] == "ep1"
+            with pytest.raises(WebSocketDenialResponse) as info, tc.websocket_connect("/ws/endpoint", headers={"X-Orbit-Endpoint": "ep2"}):
+                raise AssertionError("the bridge accepted an endpoint without a key")
+            assert info.value.status_code == 401
 
     def test_unknown_admin_route_is_404_json(self, client: TestClient) -> None:
         resp = client.get("/nope", headers=AUTH)
@@ -82,7 +100,7 @@ class TestBridge:
             assert info["plugins"][1]["reason"] == "globus-sdk missing"
             assert client.post("/endpoint/list", headers=AUTH).json()["endpoints"] == listing
             assert client.get("/endpoints/ep1", headers=AUTH).json()["name"] == "ep1"
-            assert client.get("/health").json()["endpoints"] == 1
+            assert client.get("/endpoints/EP1", headers=AUTH).json()["name"] == "ep1"  # names are case-insensitive
         deadline = time.monotonic() + 5
         while client.get("/endpoints", headers=AUTH).json()["endpoints"] and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -90,41 +108,50 @@ class TestBridge:
         resp = client.get("/endpoints/ep1", headers=AUTH)
         assert resp.status_code == 404 and resp.json()["code"] == "endpoint_not_found"
 
-    def test_duplicate_name_refused(self, client: TestClient) -> None:
-        with FakeEndpoint(client, "ep1"):
-            dup = FakeEndpoint(client, "ep1")
-            ws = dup.connect()
-            ws.send_json({"type": "register", "name": "ep1", "plugins": []})
-            frame = ws.receive_json()
-            assert frame["type"] == "error" and frame["code"] == "name_taken"
-            assert "already connected" in frame["message"]
-            with pytest.raises(WebSocketDisconnect) as info:
-                ws.receive_json()
-            assert info.value.code == CLOSE_NAME_TAKEN
-            dup.close()
-            # the first one is untouched
-            assert [e["name"] for e in client.get("/endpoints", headers=AUTH).json()["endpoints"]] == ["ep1"]
+    def test_same_key_takes_its_name_over(self, client: TestClient) -> None:
+        """An endpoint that reconnects before the bridge noticed its old socket died gets
+        its name back at once; the old socket is closed with 4009 "replaced"."""
+        with FakeEndpoint(client, "ep1") as first:
+            assert first.ws is not None
+            with FakeEndpoint(client, "EP1") as second:  # the same key, another case: the same name
+                assert second.registered["name"] == "ep1"  # the case it was first claimed with
+                with pytest.raises(WebSocketDisconnect) as info:
+                    while True:
+                        first.ws.receive_json()
+                assert info.value.code == CLOSE_REPLACED and info.value.reason == "replaced"
+                listing = client.get("/endpoints", headers=AUTH).json()["endpoints"]
+                assert [e["name"] for e in listing] == ["ep1"]
+
+    @pytest.mark.parametrize(
+        ("name", "says"),
+        [("events", "reserved"), ("Health", "reserved"), ("bad/name", "invalid endpoint name"), ("", "invalid endpoint name"), (None, "missing X-Orbit-Endpoint")],
+    )
+    def test_bad_name_refused_before_the_upgrade(self, client: TestClient, name: str | None, says: str) -> None:
+        headers = {"Authorization": f"Bearer {local_key()}"} | ({} if name is None else {"X-Orbit-Endpoint": name})
+        with pytest.raises(WebSocketDenialResponse) as info, client.websocket_connect("/ws/endpoint", headers=headers):
+            raise AssertionError("the bridge accepted the WebSocket")
+        assert info.value.status_code == 400 and says in info.value.json()["message"]
 
     @pytest.mark.parametrize(
         ("first", "code", "close_code"),
         [
-            ({"type": "register", "name": "events"}, "name_reserved", CLOSE_NAME_RESERVED),
-            ({"type": "register", "name": "Health"}, "name_reserved", CLOSE_NAME_RESERVED),
             ({"type": "register", "name": "bad/name"}, "bad_frame", CLOSE_PROTOCOL_ERROR),
+            ({"type": "register", "name": "other"}, "name_mismatch", CLOSE_PROTOCOL_ERROR),
+            ({"type": "register", "name": "EP"}, "name_mismatch", CLOSE_PROTOCOL_ERROR),
             ({"type": "register", "name": "ep", "v": 99}, "bad_version", CLOSE_BAD_VERSION),
             ({"type": "ping", "ts": 1.0}, "bad_frame", CLOSE_PROTOCOL_ERROR),
             ("not json at all", "bad_frame", CLOSE_PROTOCOL_ERROR),
         ],
     )
     def test_bad_registration_refused(self, client: TestClient, first: object, code: str, close_code: int) -> None:
-        with client.websocket_connect("/ws/endpoint", headers=dict(AUTH)) as ws:
+        with client.websocket_connect("/ws/endpoint", headers=endpoint_headers("ep")) as ws:
             ws.send_text(first if isinstance(first, str) else json.dumps(first))
             frame = ws.receive_json()
             assert frame["type"] == "error" and frame["code"] == code, frame
             with pytest.raises(WebSocketDisconnect) as info:
                 ws.receive_json()
             assert info.value.code == close_code
-        assert client.get("/health").json()["endpoints"] == 0
+        assert client.get("/endpoints", headers=AUTH).json()["endpoints"] == []
 
     def test_malformed_frames_survive(self, client: TestClient) -> None:
         with FakeEndpoint(client) as ep:
@@ -215,12 +242,9 @@ class TestBridge:
         with FakeEndpoint(client) as ep:
             ep.serve(handler)
             resp = client.get("/ep1/sysinfo/status", headers=AUTH)
-            assert resp.status_code == 502 and "invalid HTTP status 42" in resp.json()["message"]
+            assert resp.status_code == 502 and "the status 42 is not a final HTTP status" in resp.json()["message"]
             resp = client.get("/ep1/sysinfo/header", headers=AUTH)
             assert resp.status_code == 200 and resp.headers["x-name"] == "abc"
-        from radical.orbit.bridge.relay import _header_bytes
-
-        assert _header_bytes("Zoë") == "Zoë".encode("latin-1") and _header_bytes("✓") == "✓".encode()
 
     def test_unknown_endpoint_and_plugin(self, client: TestClient) -> None:
         resp = client.get("/ghost/sysinfo/x", headers=AUTH)

@@ -115,6 +115,13 @@ class TestBrowserSessions:
         assert sessions.identity(a1) is None and sessions.identity(a2) is None
         assert sessions.identity(b) == BOB
 
+    def test_keep_identities_ends_the_sessions_of_revoked_tokens(self) -> None:
+        """The bridge calls this whenever its token store changes."""
+        sessions = BrowserSessions()
+        a, b = sessions.open(ALICE), sessions.open(BOB)
+        assert sessions.keep_identities(frozenset({"bob", "admin"})) == 1
+        assert sessions.identity(a) is None and sessions.identity(b) == BOB
+
 
 class TestCookieHeader:
     @pytest.mark.parametrize(

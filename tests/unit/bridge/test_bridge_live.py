@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from bridge_helpers import AUTH, make_settings
+from bridge_helpers import AUTH, endpoint_headers, local_key, make_settings
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -65,7 +65,7 @@ class LiveBridge:
         return time.monotonic() - t0
 
     def endpoint(self, name: str = "ep1") -> ClientConnection:
-        ws = connect(f"ws://127.0.0.1:{self.port}/ws/endpoint", additional_headers=AUTH, open_timeout=5)
+        ws = connect(f"ws://127.0.0.1:{self.port}/ws/endpoint", additional_headers=endpoint_headers(name), open_timeout=5)
         ws.send(dump_frame(Register(name=name, plugins=[PluginInfo(name="sysinfo")])))
         assert json.loads(ws.recv(timeout=5))["type"] == "registered"
         return ws
@@ -194,7 +194,7 @@ def test_tls_shutdown_while_a_hung_up_endpoint_is_still_closing(self_signed: tup
     with socket.create_connection(("127.0.0.1", bridge.port), timeout=5) as raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
         client = ClientProtocol(parse_uri(f"wss://127.0.0.1:{bridge.port}/ws/endpoint"))
         request = client.connect()
-        request.headers["Authorization"] = AUTH["Authorization"]
+        request.headers.update(endpoint_headers("ep1"))
         client.send_request(request)
         tls.sendall(b"".join(client.data_to_send()))
         _receive_until(tls, client, lambda: client.state is State.OPEN)
@@ -237,7 +237,7 @@ def _endpoint_over_tls(url: str, cert: str) -> None:
     from radical.orbit.endpoint.settings import EndpointSettings
     from radical.orbit.plugins.registry import discover_plugins
 
-    settings = EndpointSettings(name="tls-ep", url=url, token=SecretStr(AUTH["Authorization"].split()[1]), cert=cert)
+    settings = EndpointSettings(name="tls-ep", url=url, key=SecretStr(local_key()), cert=cert)
     agent = EndpointAgent(settings, discover_plugins(["sysinfo"]))
     loop = asyncio.new_event_loop()
     runner = threading.Thread(target=loop.run_until_complete, args=(agent.run(),), daemon=True)

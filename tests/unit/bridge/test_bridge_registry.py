@@ -17,14 +17,14 @@ from radical.orbit.errors import (
 from radical.orbit.models.messages import PluginInfo, Register, Response
 
 
-def make_conn(sent: list[str] | None = None, *, block: bool = False) -> EndpointConnection:
+def make_conn(sent: list[str] | None = None, *, block: bool = False, name: str = "ep1", key: str = "local") -> EndpointConnection:
     async def send_text(text: str) -> None:
         if block:
             await asyncio.Event().wait()
         if sent is not None:
             sent.append(text)
 
-    return EndpointConnection(Register(name="ep1", plugins=[PluginInfo(name="p")]), send_text, peer="test")
+    return EndpointConnection(Register(name=name, plugins=[PluginInfo(name="p")]), send_text, peer="test", key=key)
 
 
 class TestEndpointConnection:
@@ -128,15 +128,28 @@ class TestRegistry:
     def test_add_get_remove(self) -> None:
         reg = Registry()
         first = make_conn()
-        reg.add(first)
+        assert reg.add(first) is None
         with pytest.raises(ConflictError):
-            reg.add(make_conn())
-        assert reg.get("ep1") is first
+            reg.add(make_conn(key="other"))  # a live holder with another key keeps its name
+        with pytest.raises(ConflictError):
+            reg.add(make_conn(name="EP1", key="other"))  # in any case
+        assert reg.get("ep1") is first and reg.get("Ep1") is first
         with pytest.raises(EndpointNotFoundError) as info:
             reg.get("nope")
         assert "ep1" in info.value.message and info.value.details["available"] == ["ep1"]
         assert not reg.remove(make_conn())  # a stranger cannot remove the holder
         first.closed = True
-        second = make_conn()
-        reg.add(second)  # a closed holder gives way
+        second = make_conn(key="other")
+        assert reg.add(second) is None  # a closed holder gives way
         assert reg.remove(second) and len(reg) == 0
+
+    def test_the_same_key_takes_over(self) -> None:
+        """The key that holds a name replaces its own live connection (a reconnect the
+        bridge has not noticed yet); the caller gets the old one to close."""
+        reg = Registry()
+        first = make_conn()
+        reg.add(first)
+        second = make_conn(name="EP1")
+        assert reg.add(second) is first
+        assert reg.get("ep1") is second and len(reg) == 1
+        assert not reg.remove(first)  # the replaced one no longer holds the name

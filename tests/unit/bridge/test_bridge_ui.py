@@ -7,13 +7,20 @@ import json
 from typing import Any
 
 import pytest
-from bridge_helpers import AUTH, TOKEN, FakeEndpoint, TestClient, echo, make_settings
-from starlette.websockets import WebSocketDisconnect
+from bridge_helpers import (
+    AUTH,
+    TOKEN,
+    FakeEndpoint,
+    TestClient,
+    echo,
+    local_key,
+    make_settings,
+)
+from starlette.testclient import WebSocketDenialResponse
 
 from radical.orbit.bridge import create_app
 from radical.orbit.bridge.ui import CSP, with_security_headers
 from radical.orbit.models.messages import (
-    CLOSE_NAME_RESERVED,
     RESERVED_NAMES,
     decode_body,
 )
@@ -87,14 +94,11 @@ class TestFiles:
 
     def test_ui_is_a_reserved_name(self, client: TestClient) -> None:
         assert "ui" in RESERVED_NAMES
-        ep = FakeEndpoint(client, "ui")
-        ws = ep.connect()
-        ws.send_json({"type": "register", "name": "ui", "plugins": []})
-        assert ws.receive_json()["code"] == "name_reserved"
-        with pytest.raises(WebSocketDisconnect) as info:
-            ws.receive_json()
-        assert info.value.code == CLOSE_NAME_RESERVED
-        ep.close()
+        for name in ("ui", "UI"):
+            headers = {"Authorization": f"Bearer {local_key()}", "X-Orbit-Endpoint": name}
+            with pytest.raises(WebSocketDenialResponse) as info, client.websocket_connect("/ws/endpoint", headers=headers):
+                raise AssertionError("the bridge accepted the WebSocket")
+            assert info.value.status_code == 400 and "reserved" in info.value.json()["message"]
 
 
 class TestSignIn:
@@ -214,8 +218,7 @@ class TestCookieRequests:
 
     def test_cookie_does_not_register_endpoints(self, client: TestClient) -> None:
         cookie = sign_in(client)
-        ep = FakeEndpoint(client, "ep1", headers={"Cookie": f"orbit_session={cookie}"})
-        ws = ep.connect()
-        frame = ws.receive_json()
-        assert frame["type"] == "error" and frame["code"] == "unauthorized"
-        ep.close()
+        headers = {"Cookie": f"orbit_session={cookie}", "X-Orbit-Endpoint": "ep1"}
+        with pytest.raises(WebSocketDenialResponse) as info, client.websocket_connect("/ws/endpoint", headers=headers):
+            raise AssertionError("the bridge accepted the WebSocket")
+        assert info.value.status_code == 401

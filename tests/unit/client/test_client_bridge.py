@@ -128,6 +128,48 @@ class TestResolution:
         assert TOKEN not in repr(bc)
 
 
+class TestHygiene:
+    def test_a_token_file_others_may_read_is_refused(self, home: Path) -> None:
+        """The fix is in the message; the token is not."""
+        path = write_private_file("bridge.token", "file-token-value\n")
+        path.chmod(0o644)
+        with pytest.raises(errors.UsageError, match=re.escape(f"chmod 600 {path}")) as info:
+            BridgeClient("http://127.0.0.1:9")
+        assert "file-token-value" not in info.value.message
+        path.chmod(0o600)
+        assert BridgeClient("http://127.0.0.1:9")._token == "file-token-value"
+
+    @pytest.mark.parametrize(
+        ("url", "warned"),
+        [
+            ("http://bridge.example.org:8000", True),
+            ("http://10.1.2.3:8000", True),
+            ("http://127.0.0.1:8000", False),
+            ("http://127.8.9.10:8000", False),
+            ("http://localhost:8000", False),
+            ("http://[::1]:8000", False),
+            ("https://bridge.example.org:8000", False),
+        ],
+    )
+    def test_plain_http_to_another_host_warns_once(self, url: str, warned: bool, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level("WARNING")
+        bc = make_client(lambda r: httpx.Response(200, json={"endpoints": []}), url=url)
+        bc.endpoints()
+        bc.endpoints()
+        lines = [r.getMessage() for r in caplog.records if "over plain HTTP" in r.getMessage()]
+        assert len(lines) == (1 if warned else 0)
+        if warned:
+            assert url in lines[0] and "--cert/--key" in lines[0] and TOKEN not in lines[0]
+        caplog.clear()
+        make_client(lambda r: httpx.Response(200), url=url, token=None)  # no token, nothing to leak
+        assert not [r for r in caplog.records if "over plain HTTP" in r.getMessage()]
+
+    def test_an_endpoint_key_is_not_a_client_token(self) -> None:
+        with pytest.raises(errors.UsageError, match="is an endpoint key") as info:
+            BridgeClient("http://127.0.0.1:9", token="orbit_ek_abc")
+        assert "orbit_ek_abc" not in info.value.message
+
+
 class TestErrors:
     @pytest.mark.parametrize("cls", all_error_classes(), ids=lambda c: c.__name__)
     def test_round_trip(self, cls: type[errors.OrbitError]) -> None:
@@ -277,7 +319,10 @@ class TestDiscovery:
         ]
         bc = make_client(self.handler([ep_info("ep1", plugins)]))
         ec = bc.get_endpoint_client("ep1")
-        assert [p["name"] for p in ec.list_plugins()] == ["sysinfo", "globus", "gpu"]
+        listed = ec.list_plugins()  # by name, as the original Orbit gave it
+        assert list(listed) == ["sysinfo", "globus", "gpu"] and "globus" in listed
+        assert listed["gpu"]["enabled"] is False and listed["gpu"]["namespace"] == "/ep1/gpu"
+        assert [p["name"] for p in listed.values()] == ["sysinfo", "globus", "gpu"]
 
         class NeedsCredentials(PluginClient):
             plugin_name = "globus"
@@ -373,8 +418,8 @@ class TestArgumentShapes:
 
     def test_callback_subscriptions(self) -> None:
         with make_client(lambda r: httpx.Response(200, json={})) as bc:
-            for args, says in (
-                ((None, "globus", "*"), "endpoint must be a name, '*' or a pattern"),
+            for args, says in (  # (None is a wildcard: the original Orbit's register_callback)
+                (("", "globus", "*"), "endpoint must be a name, '*' or a pattern"),
                 (("ep", 5, "*"), "plugin must be a name"),
                 (("ep", "globus", ""), "topic must be a name"),
             ):

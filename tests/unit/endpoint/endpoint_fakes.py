@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from typing import Any, Self
 
+from pydantic import SecretStr
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HTTPRequest
@@ -30,13 +32,16 @@ from radical.orbit.models.messages import (
     parse_frame,
 )
 
-TOKEN = "unit-test-bridge-token"
+#: the endpoint key the fake bridge knows
+KEY = "orbit_ek_unit-test-endpoint-key"
 
 
 class FakeBridge:
     """Speaks just enough of the bridge protocol to drive an EndpointAgent.
 
+    :param key: the endpoint key it accepts (None: any, or none)
     :param refuse: ``(error_code, close_code)`` to refuse every registration with
+    :param deny: ``(status, message)`` to refuse every upgrade request with, as the bridge does
     :param silent: accept the registration, then never send or answer anything
     :param max_frame: the frame limit announced in ``registered`` (None: not announced)
     """
@@ -44,7 +49,8 @@ class FakeBridge:
     def __init__(
         self,
         *,
-        token: str | None = TOKEN,
+        key: str | None = KEY,
+        deny: tuple[int, str] | None = None,
         heartbeat: float = 5.0,
         port: int = 0,
         refuse: tuple[str, int] | None = None,
@@ -52,7 +58,10 @@ class FakeBridge:
         max_frame: int | None = None,
     ) -> None:
         self.max_frame = max_frame
-        self.token = token
+        self.key = key
+        self.deny = deny
+        #: the X-Orbit-Endpoint header of every upgrade request
+        self.names: list[str | None] = []
         self.heartbeat = heartbeat
         self.port = port
         self.refuse = refuse
@@ -77,16 +86,26 @@ class FakeBridge:
         return self.connections[-1]
 
     def settings(self, name: str = "ep1", **kwargs: Any) -> EndpointSettings:
-        kwargs.setdefault("token", self.token)
+        kwargs.setdefault("key", SecretStr(self.key) if self.key else None)
         kwargs.setdefault("plugins", ["sysinfo"])
+        kwargs.setdefault("plugin_options", {"sysinfo": {"test_routes": True}})  # echo, bytes, sleep
         kwargs.setdefault("backoff_initial", 0.05)
         kwargs.setdefault("backoff_max", 0.2)
         return EndpointSettings(name=name, url=self.url, **kwargs)
 
     def _auth(self, conn: ServerConnection, request: HTTPRequest) -> HTTPResponse | None:
-        if self.token is None or request.headers.get("Authorization") == f"Bearer {self.token}":
+        self.names.append(request.headers.get("X-Orbit-Endpoint"))
+        if self.deny is not None:
+            return self._refusal(conn, *self.deny)
+        if self.key is None or request.headers.get("Authorization") == f"Bearer {self.key}":
             return None
-        return conn.respond(401, "unauthorized\n")
+        return self._refusal(conn, 401, "unknown endpoint key: enrol the endpoint")
+
+    @staticmethod
+    def _refusal(conn: ServerConnection, status: int, message: str) -> HTTPResponse:
+        response = conn.respond(status, json.dumps({"code": "refused", "message": message}))
+        response.headers["Content-Type"] = "application/json"
+        return response
 
     async def start(self) -> FakeBridge:
         self.server = await serve(self._handler, "127.0.0.1", self.port, process_request=self._auth, max_size=None)

@@ -8,17 +8,26 @@ import logging
 import random
 import time
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from endpoint_fakes import TOKEN, FakeBridge
+from endpoint_fakes import KEY, FakeBridge
+from pydantic import SecretStr
 
+from radical.orbit.config import write_private_path
 from radical.orbit.endpoint.agent import Backoff, EndpointAgent
-from radical.orbit.errors import AuthenticationError, ConflictError, UsageError
+from radical.orbit.errors import (
+    AuthenticationError,
+    ConflictError,
+    PermissionDeniedError,
+    UsageError,
+)
 from radical.orbit.models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
+    CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     PluginInfo,
     decode_body,
@@ -294,21 +303,107 @@ class TestEndpointAgent:
 
         run(main())
 
-    def test_wrong_token_is_fatal(self) -> None:
+    def test_wrong_key_is_fatal(self) -> None:
         async def main() -> None:
             async with FakeBridge() as bridge:
-                agent = EndpointAgent(bridge.settings(token="wrong-token-value"))
-                with pytest.raises(AuthenticationError, match="bridge refused the token") as info:
+                agent = EndpointAgent(bridge.settings(key=SecretStr("orbit_ek_wrong-key-value")))
+                with pytest.raises(AuthenticationError, match="does not accept this endpoint's key") as info:
                     await agent.run()
-                assert "wrong-token-value" not in str(info.value)
-                assert not bridge.registers
+                message = str(info.value)
+                assert "orbit_ek_wrong-key-value" not in message
+                assert "radical-orbit bridge endpoints enroll ep1" in message
+                assert not bridge.registers and bridge.names == ["ep1"]
+
+        run(main())
+
+    @pytest.mark.parametrize(
+        ("status", "exc"), [(403, PermissionDeniedError), (409, ConflictError), (400, UsageError)]
+    )
+    def test_refused_upgrade_is_fatal(self, status: int, exc: type[Exception]) -> None:
+        """The bridge answers the upgrade request with a status: the endpoint stops at once,
+        saying what the bridge said (dialing again could not change it)."""
+
+        async def main() -> None:
+            async with FakeBridge(deny=(status, f"the bridge's reason {status}")) as bridge:
+                agent = EndpointAgent(bridge.settings())
+                with pytest.raises(exc, match=f"the bridge's reason {status}"):
+                    await agent.run()
+                assert len(bridge.names) == 1 and not bridge.registers
+
+        run(main())
+
+    def test_other_upgrade_statuses_are_retried(self) -> None:
+        async def main() -> None:
+            async with FakeBridge(deny=(503, "busy")) as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = asyncio.create_task(agent.run())
+                async with asyncio.timeout(10):
+                    while len(bridge.names) < 2:
+                        await asyncio.sleep(0.02)
+                bridge.deny = None
+                await agent.wait_registered(5)
+                await stopped(agent, task)
+
+        run(main())
+
+    def test_waits_for_the_key_file(self, home: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """Started before its bridge wrote the key (README: bridge & then endpoint), the
+        endpoint waits for the file instead of giving up, and says once what it waits for."""
+        caplog.set_level(logging.INFO)
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(key=None, client_token_source="$RADICAL_ORBIT_BRIDGE_TOKEN"))
+                task = asyncio.create_task(agent.run())
+                await asyncio.sleep(0.6)
+                assert not task.done() and not bridge.names
+                orbit = home / ".radical" / "orbit"
+                orbit.mkdir(parents=True)
+                write_private_path(orbit / "endpoint.key", KEY + "\n")
+                await agent.wait_registered(5)
+                await stopped(agent, task)
+
+        run(main())
+        waiting = [r.getMessage() for r in caplog.records if "no endpoint key yet" in r.getMessage()]
+        assert len(waiting) == 1
+        assert "endpoint.key" in waiting[0] and "endpoints enroll ep1" in waiting[0]
+        assert "a client token cannot register an endpoint" in waiting[0]
+
+    def test_a_key_file_others_may_read_is_fatal(self, home: Path) -> None:
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        (orbit / "endpoint.key").write_text(KEY)
+        (orbit / "endpoint.key").chmod(0o640)
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings(key=None))
+                with pytest.raises(UsageError, match=f"chmod 600 {orbit / 'endpoint.key'}"):
+                    await agent.run()
+                assert not bridge.names
+
+        run(main())
+
+    def test_replaced_by_another_endpoint_with_the_same_key_is_fatal(self) -> None:
+        """Two endpoints with one key and one name would take the name from each other
+        forever: the one the bridge replaced (close 4009 "replaced") stops."""
+
+        async def main() -> None:
+            async with FakeBridge() as bridge:
+                agent = EndpointAgent(bridge.settings())
+                task = asyncio.create_task(agent.run())
+                await agent.wait_registered(5)
+                await bridge.conn.close(CLOSE_REPLACED, "replaced")
+                with pytest.raises(ConflictError, match="another endpoint with the same key and name is running"):
+                    await asyncio.wait_for(task, 10)
+                assert len(bridge.registers) == 1
 
         run(main())
 
     @pytest.mark.parametrize(
         ("code", "close_code", "exc", "match"),
         [
-            ("unauthorized", CLOSE_UNAUTHORIZED, AuthenticationError, "refused the token"),
+            ("unauthorized", CLOSE_UNAUTHORIZED, AuthenticationError, "does not accept this endpoint's key"),
             ("name_taken", CLOSE_NAME_TAKEN, ConflictError, "already connected"),
             ("name_reserved", CLOSE_NAME_RESERVED, UsageError, "reserved"),
             ("bad_version", CLOSE_BAD_VERSION, UsageError, "protocol"),
@@ -428,8 +523,8 @@ class TestEndpointAgent:
         ours = [r for r in caplog.records if not r.name.startswith("websockets.server")]  # the fake bridge's own logs
         text = "\n".join(r.getMessage() for r in ours)
         assert "registered with the bridge" in text
-        assert TOKEN not in text and "secret-body-text" not in text
-        assert TOKEN not in repr(EndpointAgent(FakeBridge().settings()).settings)
+        assert KEY not in text and "secret-body-text" not in text
+        assert KEY not in repr(EndpointAgent(FakeBridge().settings()).settings)
 
 
 class TestBackoff:
@@ -445,7 +540,7 @@ class TestBackoff:
 class TestEndpointCommand:
     """``radical-orbit endpoint`` exits non-zero with a clear message when refused."""
 
-    def test_wrong_token_exits_non_zero(self) -> None:
+    def test_wrong_key_exits_non_zero(self) -> None:
         from click.testing import CliRunner
         from endpoint_fakes import ThreadedBridge
 
@@ -454,10 +549,48 @@ class TestEndpointCommand:
         with ThreadedBridge() as bridge:
             result = CliRunner().invoke(
                 cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--plugins", "sysinfo"],
-                env={"RADICAL_ORBIT_BRIDGE_TOKEN": "not-the-token"},
+                env={"RADICAL_ORBIT_ENDPOINT_KEY": "orbit_ek_not-the-key"},
             )
         assert result.exit_code == 1, result.output
-        assert "bridge refused the token" in result.output and "not-the-token" not in result.output
+        assert "does not accept this endpoint's key (from $RADICAL_ORBIT_ENDPOINT_KEY)" in result.output
+        assert "not-the-key" not in result.output
+
+    def test_key_file_option(self, tmp_path: Path) -> None:
+        """--key-file: the key from a 0600 file (never from argv); a file others may read is
+        a usage error naming the fix, before anything dials."""
+        from click.testing import CliRunner
+        from endpoint_fakes import ThreadedBridge
+
+        from radical.orbit.cli.main import cli
+
+        key_file = tmp_path / "ep.key"
+        key_file.write_text(KEY + "\n")
+        key_file.chmod(0o644)
+        with ThreadedBridge(refuse=("name_taken", CLOSE_NAME_TAKEN)) as bridge:  # ends the CLI once it got through
+            args = ["endpoint", "--name", "ep", "--url", bridge.url, "--key-file", str(key_file), "--plugins", "sysinfo"]
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 2 and f"chmod 600 {key_file}" in result.output and KEY not in result.output
+            assert not bridge.names
+            key_file.chmod(0o600)
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 1 and "already connected" in result.output
+            assert bridge.names == ["ep"] and len(bridge.registers) == 1
+
+    @pytest.mark.parametrize(
+        ("env", "says"),
+        [
+            ({"RADICAL_ORBIT_ENDPOINT_KEY": "orbit_ct_a-client-token"}, "is a client token, and a client token cannot register"),
+            ({"RADICAL_ORBIT_BRIDGE_TOKEN": "orbit_ek_misplaced"}, "holds an endpoint key"),
+        ],
+    )
+    def test_misplaced_secrets_are_named(self, env: dict[str, str], says: str) -> None:
+        from click.testing import CliRunner
+
+        from radical.orbit.cli.main import cli
+
+        result = CliRunner().invoke(cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", "--plugins", "sysinfo"], env=env)
+        assert result.exit_code == 2 and says in result.output
+        assert "a-client-token" not in result.output and "misplaced" not in result.output
 
     def test_name_taken_exits_non_zero(self) -> None:
         from click.testing import CliRunner
@@ -467,7 +600,7 @@ class TestEndpointCommand:
 
         with ThreadedBridge(refuse=("name_taken", CLOSE_NAME_TAKEN)) as bridge:
             result = CliRunner().invoke(
-                cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--token", TOKEN, "--plugins", "sysinfo"],
+                cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--plugins", "sysinfo"], env={"RADICAL_ORBIT_ENDPOINT_KEY": KEY},
             )
         assert result.exit_code == 1 and "already connected" in result.output
 

@@ -83,3 +83,37 @@ class TestNotificationQueue:
         with pytest.raises(UsageError, match="p/t: the payload must be JSON-serialisable"):
             queue.put("p", None, "t", {"x": object()})
         assert len(queue) == 0
+
+    def test_owner_rides_along(self) -> None:
+        queue = NotificationQueue(10)
+        queue.put("p", "sid", "t", {}, "alice")
+        queue.put("p", None, "t", {})
+        frames = [queue.pop(), queue.pop()]
+        assert [f.owner for f in frames if f] == ["alice", None]
+
+
+class TestNotificationSize:
+    def test_default_is_256_kib_of_json(self) -> None:
+        queue = NotificationQueue(10)
+        assert queue.max_payload == 256 * 1024
+        fits = {"x": "a" * (256 * 1024 - len('{"x":""}'))}  # exactly the limit as JSON
+        queue.put("p", None, "t", fits)
+        assert len(queue) == 1 and queue.dropped == 0
+
+    def test_a_bigger_one_is_dropped_with_one_line_that_never_shows_the_payload(self, caplog: pytest.LogCaptureFixture) -> None:
+        queue = NotificationQueue(10, max_payload=1024)
+        secret = "s3cr3t-" + "z" * 2000
+        with caplog.at_level("WARNING", logger="radical.orbit.endpoint.notifications"):
+            queue.put("globus", "sid", "transfer_status", {"blob": secret}, "alice")
+        assert len(queue) == 0 and queue.dropped == 1 and queue.dropped_total == 1
+        (record,) = caplog.records
+        line = record.getMessage()
+        assert "globus/transfer_status" in line and "2018 bytes" in line and "1024" in line, line
+        assert "--max-notification-bytes" in line and "s3cr3t" not in line
+        queue.put("globus", "sid", "transfer_status", {"small": 1}, "alice")
+        frame = queue.pop()
+        assert frame is not None and frame.dropped == 1  # the gap reaches the client with the next one
+
+    def test_the_limit_must_be_positive(self) -> None:
+        with pytest.raises(ValueError, match="max_payload"):
+            NotificationQueue(10, max_payload=0)

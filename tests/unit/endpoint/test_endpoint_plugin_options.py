@@ -37,7 +37,8 @@ def test_malformed_items_are_usage_errors(item: str) -> None:
         (["-o", "globus.workers=lots"], "'workers': Input should be a valid integer"),
         (["-o", "globus.min_interval=0"], "'min_interval': Input should be greater than 0"),
         (["-o", "globus.min_interval=5", "-o", "globus.max_interval=1"], "options: max_interval (1.0) is below min_interval (5.0)"),
-        (["-o", "sysinfo.anything=1"], "plugin 'sysinfo' takes no options"),
+        (["-o", "sysinfo.anything=1"], "plugin 'sysinfo' options: unknown option 'anything' (known: test_routes"),
+        (["-o", "sysinfo.test_routes=yes"], "'test_routes': Input should be a valid boolean"),
         (["-o", "nodot"], "PLUGIN.KEY=VALUE"),
     ],
 )

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import uvloop
 from click.testing import CliRunner
-from endpoint_fakes import TOKEN, FakeBridge, FakeProxy
+from endpoint_fakes import KEY, FakeBridge, FakeProxy
 from websockets.asyncio.server import ServerConnection, serve
 
 from radical.orbit.endpoint.agent import EndpointAgent
@@ -287,7 +287,7 @@ class TestAgentThroughProxy:
         asyncio.run(main())
         text = caplog.text
         assert "through the proxy http://127.0.0.1:" in text and "(from HTTP_PROXY)" in text
-        assert "pr0xy-secret" not in text and TOKEN not in text
+        assert "pr0xy-secret" not in text and KEY not in text
 
     def test_407_is_a_clear_line_and_the_usual_backoff(self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
         caplog.set_level(logging.INFO, logger="radical.orbit.endpoint")
@@ -346,7 +346,7 @@ class TestEndpointCommand:
 
         with ThreadedBridge(refuse=("name_taken", 4009)) as bridge:  # ends the CLI once it got through
             result = CliRunner().invoke(
-                cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--token", TOKEN, "--plugins", "sysinfo", "--no-proxy"],
-                env={"HTTPS_PROXY": "socks5://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1"},
+                cli, ["endpoint", "--name", "ep", "--url", bridge.url, "--plugins", "sysinfo", "--no-proxy"],
+                env={"HTTPS_PROXY": "socks5://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1", "RADICAL_ORBIT_ENDPOINT_KEY": KEY},
             )
         assert result.exit_code == 1 and "already connected" in result.output, result.output

@@ -75,9 +75,11 @@ async def call(plugin: Plugin, method: str, route: str, body: Any = None) -> tup
 class Notes:
     def __init__(self) -> None:
         self.items: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        self.owners: list[str | None] = []
 
-    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None) -> None:
         self.items.append((plugin, sid, topic, payload))
+        self.owners.append(owner)
 
 
 def greeter() -> tuple[PluginGreeter, Notes]:
@@ -219,3 +221,11 @@ class TestPluginBase:
         thread.join()
         assert notes.items == [("greeter", "s" * 32, "t", {"k": 1})]
         assert "s" * 32 not in repr(session)
+
+
+def test_a_plugin_without_options_refuses_any() -> None:
+    from radical.orbit.errors import UsageError
+
+    assert PluginGreeter.validate_options({}) is None
+    with pytest.raises(UsageError, match="plugin 'greeter' takes no options \\(got: a, b\\)"):
+        PluginGreeter.validate_options({"b": 1, "a": 2})

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from radical.orbit.endpoint.dispatch import build_scope, call_asgi
+from radical.orbit.errors import UsageError
 from radical.orbit.models.messages import Request
 from radical.orbit.plugins.base import PluginContext
 from radical.orbit.plugins.sysinfo.client import SysinfoClient
@@ -41,14 +42,17 @@ async def call(
 class Collected:
     def __init__(self) -> None:
         self.items: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        self.owners: list[str | None] = []
 
-    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None) -> None:
         self.items.append((plugin, sid, topic, payload))
+        self.owners.append(owner)
 
 
-def make() -> tuple[PluginSysinfo, Collected]:
+def make(*, test_routes: bool = False) -> tuple[PluginSysinfo, Collected]:
     notes = Collected()
-    return PluginSysinfo(PluginContext(endpoint="ep", notify=notes)), notes
+    settings = {"test_routes": True} if test_routes else {}
+    return PluginSysinfo(PluginContext(endpoint="ep", notify=notes, settings=settings)), notes
 
 
 async def session(plugin: PluginSysinfo) -> str:
@@ -81,17 +85,6 @@ class TestSysinfoPlugin:
             assert key in info
         assert info["cpu_count"] >= 1 and info["python_version"] == ".".join(map(str, sys.version_info[:3]))
         assert set(host_facts()) == set(info)
-
-    def test_info_names_the_disks_of_root_home_and_scratch(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("SCRATCH", str(tmp_path))
-        disks = host_facts()["disks"]
-        assert disks and disks[0]["path"] == "/" and disks[0]["label"] == "root"
-        for disk in disks:
-            assert disk["total"] >= disk["used"] >= 0 and disk["free"] >= 0
-        # one entry per file system: scratch shows only when it is not on one already listed
-        assert len({d["path"] for d in disks}) == len(disks)
-        monkeypatch.setenv("SCRATCH", str(tmp_path / "missing"))
-        assert all(d["label"] != "scratch" for d in host_facts()["disks"])
 
     def test_info_without_session_is_404(self) -> None:
         plugin, _ = make()
@@ -152,8 +145,33 @@ class TestSysinfoPlugin:
 
         asyncio.run(main())
 
+    def test_test_routes_are_off_by_default_and_say_how_to_turn_them_on(self) -> None:
+        async def main() -> None:
+            plugin, _ = make()
+            sid = await session(plugin)
+            asks = [
+                ("GET", "/echo", None, ""), ("POST", "/echo/a/b", {"x": 1}, ""), ("PUT", "/echo", None, ""),
+                ("GET", "/echo/bytes", None, "n=1000"), ("POST", "/sleep", {"sid": sid, "seconds": 0.01}, ""),
+                ("POST", "/sleep", {"not": "valid"}, ""),  # refused before the body is looked at
+            ]
+            for method, route, body, query in asks:
+                status, _, out = await call(plugin, method, route, body, query=query)
+                answer = json.loads(out)
+                assert status == 404 and answer["code"] == "not_found", (method, route, answer)
+                assert "-o sysinfo.test_routes=true" in answer["message"] and "'ep'" in answer["message"]
+            assert (await call(plugin, "GET", "/ping"))[0] == 200  # what the relay benchmark calls stays on
+            assert (await call(plugin, "POST", "/info", {"sid": sid}))[0] == 200
+
+        asyncio.run(main())
+
+    def test_the_option_turns_them_on_and_is_checked(self) -> None:
+        assert make(test_routes=True)[0].test_routes and not make()[0].test_routes
+        for bad in ({"test_routes": "yes"}, {"test_routes": 1}, {"echo": True}):
+            with pytest.raises(UsageError, match="sysinfo.KEY=VALUE"):
+                PluginSysinfo.validate_options(bad)
+
     def test_echo_any_method(self) -> None:
-        plugin, _ = make()
+        plugin, _ = make(test_routes=True)
         payload = bytes(range(256))
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
             status, headers, body = asyncio.run(
@@ -172,7 +190,7 @@ class TestSysinfoPlugin:
             assert asyncio.run(call(plugin, "GET", "/echo", headers=header))[0] == 200, odd
 
     def test_echo_bytes(self) -> None:
-        plugin, _ = make()
+        plugin, _ = make(test_routes=True)
         status, headers, body = asyncio.run(call(plugin, "GET", "/echo/bytes", query="n=5000&seed=7"))
         assert status == 200 and len(body) == 5000 and headers["content-type"] == "application/octet-stream"
         assert headers["x-sha256"] == hashlib.sha256(body).hexdigest()
@@ -183,7 +201,7 @@ class TestSysinfoPlugin:
 
     def test_sleep_is_concurrent(self) -> None:
         async def main() -> None:
-            plugin, _ = make()
+            plugin, _ = make(test_routes=True)
             sid = await session(plugin)
             t0 = time.monotonic()
             results = await asyncio.gather(*(call(plugin, "POST", "/sleep", {"sid": sid, "seconds": 0.2}) for _ in range(5)))
@@ -220,7 +238,7 @@ class FakeEndpointClient:
 
 class TestSysinfoClient:
     def test_methods_map_to_routes(self) -> None:
-        plugin, _ = make()
+        plugin, _ = make(test_routes=True)
         ec = FakeEndpointClient(plugin)
         client = SysinfoClient(ec)  # type: ignore[arg-type]
         assert client.name == "sysinfo" and client.requires_credentials is False
@@ -251,8 +269,10 @@ class TestSysinfoClient:
         subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-@pytest.mark.parametrize("name", ["sysinfo", "globus"])
-def test_bundled_plugins_publish_a_consistent_openapi_schema(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "settings"), [("sysinfo", {}), ("sysinfo", {"test_routes": True}), ("globus", {})]
+)
+def test_bundled_plugins_publish_a_consistent_openapi_schema(name: str, settings: dict[str, Any]) -> None:
     """Schema-driven clients and fuzzers read it: unique operation ids (FastAPI warns
     otherwise) and every ``{param}`` in a path declared as a path parameter."""
     import re
@@ -262,7 +282,7 @@ def test_bundled_plugins_publish_a_consistent_openapi_schema(name: str) -> None:
 
     (entry,) = [e for e in discover_plugins() if e.name == name]
     assert entry.cls is not None
-    plugin = entry.cls(PluginContext(endpoint="ep", notify=lambda *a: None))
+    plugin = entry.cls(PluginContext(endpoint="ep", notify=lambda *a: None, settings=settings))
     app: Any = plugin.app if hasattr(plugin.app, "openapi") else plugin.app.app  # type: ignore[attr-defined]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -3,41 +3,47 @@
 Requests are split before any framework code runs: ``/{endpoint}/{plugin}...``
 (first path segment not a reserved name) goes straight to the lean
 :class:`~radical.orbit.bridge.relay.Relay`; everything else (``/health``,
-``/endpoints``, ``/events``, ``/ws/endpoint``) is a typed FastAPI route. The token
-is checked in the same place for both, so no route can forget it.
+``/endpoints``, ``/events``, ``/ws/endpoint``) is a typed FastAPI route. The caller's
+token is checked in the same place for both, so no route can forget it; endpoint
+keys are checked on the ``/ws/endpoint`` upgrade request, before it is accepted.
 
 Routes (all but ``/health`` and ``/ui`` need ``Authorization: Bearer <token>``; the
 relay, ``/endpoints`` and ``/events`` also take the Explorer's session cookie, see
 :mod:`.browser`)::
 
-    GET  /health                  {"status","version","endpoints"}
+    GET  /health                  {"status": "ok"} (nothing else: it needs no token)
     ANY  /ui/...                  the Explorer: static files and its sign-in API (:mod:`.ui`)
     GET  /endpoints               {"endpoints": [EndpointInfo]}
     POST /endpoint/list           same (compatibility)
     GET  /endpoints/{name}        EndpointInfo | 404 endpoint_not_found
-    GET  /events                  SSE; ?endpoint=&plugin=&topic=&session=&last_event_id=
-    WS   /ws/endpoint             endpoints register here
-    ANY  /{endpoint}/{plugin}[/{route}]   relay | 404 | 413 | 503 | 504
+    GET  /events                  SSE; ?endpoint=&plugin=&topic=&session=&last_event_id= | 429
+    WS   /ws/endpoint             endpoints register here (their key, not a client token)
+    ANY  /{endpoint}/{plugin}[/{route}]   relay | 404 | 413 | 429 | 502 | 503 | 504
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Header, Query
-from fastapi.responses import StreamingResponse
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..__about__ import __version__
+from ..config import orbit_home
+from ..errors import RateLimitedError
 from ..models.messages import CLOSE_GOING_AWAY, RESERVED_NAMES
-from ..web.errors import install_error_handlers
-from .auth import TokenCheck
+from ..web.errors import error_response, install_error_handlers, request_id_of
+from .auth import Authenticator
 from .browser import BrowserSessions, BrowserSignIn, SigninSecrets
 from .events import EventHub
-from .identity import SCOPE_KEY, Identity
+from .identities import IdentityStore
+from .identity import SCOPE_KEY, Identity, identity_of
 from .registry import Registry
 from .relay import Relay, send_error
 from .schemas import EndpointInfo, EndpointList, Health
@@ -51,6 +57,8 @@ PUBLIC_PATHS = frozenset({"/health", "/healthz"})
 #: besides the relay and ``/endpoints/{name}``, what a browser session (the Explorer's cookie) may call
 BROWSER_PATHS = frozenset({"/endpoints", "/events"})
 ENDPOINT_SOCKET_PATH = "/ws/endpoint"
+#: seconds between checks of the identity store file for changes
+IDENTITY_CHECK_INTERVAL = 1.0
 
 
 class BridgeApp(FastAPI):
@@ -62,7 +70,7 @@ class BridgeApp(FastAPI):
     hub: EventHub
     relay: Relay
     sockets: EndpointSocket
-    tokens: TokenCheck
+    tokens: Authenticator
     browser: BrowserSignIn
     ui: ExplorerUI
 
@@ -80,7 +88,7 @@ class BridgeApp(FastAPI):
                 if identity is None:  # no bearer token: a browser's session cookie, if any
                     found = self.browser.identify(scope, allowed=relayed or path in BROWSER_PATHS or path.startswith("/endpoints/"))
                     if not isinstance(found, Identity):
-                        await send_error(send, found or TokenCheck.error(), None)
+                        await send_error(send, found or Authenticator.error(), None)
                         return
                     identity = found
                 scope[SCOPE_KEY] = identity
@@ -88,9 +96,24 @@ class BridgeApp(FastAPI):
                     await self.relay(scope, receive, send)
                     return
         elif kind == "websocket" and scope["path"] == ENDPOINT_SOCKET_PATH:
-            await self.sockets.serve(RawSocket(scope, receive, send), self.tokens.ok(scope))
+            await self.sockets.serve(RawSocket(scope, receive, send), self.tokens)
             return
         await super().__call__(scope, receive, send)
+
+    async def watch_identities(self, interval: float = IDENTITY_CHECK_INTERVAL) -> None:
+        """Pick up ``radical-orbit bridge tokens|endpoints`` changes without a restart, and
+        disconnect endpoints they revoked (also when a request caused the reload)."""
+        seen = self.tokens.generation
+        while True:
+            await asyncio.sleep(interval)
+            if self.tokens.refresh():
+                log.info("identity store changed: reloaded")
+            if self.tokens.generation != seen:
+                seen = self.tokens.generation
+                await self.sockets.enforce(self.tokens)
+                ended = self.browser.sessions.keep_identities(self.tokens.identities())
+                if ended:
+                    log.info("identity store changed: %d browser session(s) of revoked tokens ended", ended)
 
     async def shutdown_streams(self) -> None:
         """Before the server stops: end SSE streams and say goodbye to endpoints."""
@@ -101,12 +124,20 @@ class BridgeApp(FastAPI):
 def create_app(settings: BridgeSettings) -> BridgeApp:
     """Build the bridge app from explicit settings (no module-level app)."""
     token = settings.token.get_secret_value() if (settings.auth and settings.token) else None
+    store = IdentityStore(orbit_home())
+    store.ensure_local_key()  # an endpoint in this HOME finds it: zero-config stays zero-config
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("bridge %s ready (auth %s)", __version__, "on" if token else "OFF")
-        yield
-        await bridge.shutdown_streams()
+        watcher = asyncio.create_task(bridge.watch_identities(), name="orbit-identities")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await bridge.shutdown_streams()
 
     bridge = BridgeApp(
         title="radical.orbit bridge",
@@ -117,10 +148,16 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
     )
     bridge.settings = settings
     bridge.registry = Registry()
-    bridge.hub = EventHub(settings.event_buffer)
+    bridge.hub = EventHub(
+        settings.event_buffer,
+        max_bytes=settings.event_buffer_bytes,
+        max_queue=settings.subscriber_queue,
+        max_queue_bytes=settings.subscriber_queue_bytes,
+        max_subscribers=settings.max_subscribers_per_identity,
+    )
     bridge.relay = Relay(settings, bridge.registry)
     bridge.sockets = EndpointSocket(settings, bridge.registry, bridge.hub)
-    bridge.tokens = TokenCheck(token)
+    bridge.tokens = Authenticator(token, store, auth=settings.auth)
     bridge.browser = BrowserSignIn(SigninSecrets(settings.signin_lifetime), BrowserSessions(settings.browser_idle))
     bridge.ui = ExplorerUI(settings, bridge.tokens, bridge.browser)
     install_error_handlers(bridge)
@@ -128,8 +165,9 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
     @bridge.get("/healthz", response_model=Health, include_in_schema=False)
     @bridge.get("/health", response_model=Health)
     async def health() -> dict[str, Any]:
-        """``GET /health``: liveness, no token needed."""
-        return {"status": "ok", "version": __version__, "endpoints": len(bridge.registry)}
+        """``GET /health``: liveness, no token needed, so it tells nothing else (no
+        version, no endpoint count) to whoever can reach the port."""
+        return {"status": "ok"}
 
     @bridge.get("/endpoints", response_model=EndpointList)
     async def list_endpoints() -> dict[str, Any]:
@@ -148,27 +186,27 @@ def create_app(settings: BridgeSettings) -> BridgeApp:
 
     @bridge.get("/events")
     async def events(
+        request: Request,
         endpoint: str | None = Query(default=None),
         plugin: str | None = Query(default=None),
         topic: str | None = Query(default=None),
         session: str | None = Query(default=None, description="a session tag (session_tag(sid))"),
         last_event_id: str | None = Query(default=None),
         last_event_id_header: str | None = Header(default=None, alias="Last-Event-ID"),
-    ) -> StreamingResponse:
-        """``GET /events``: Server-Sent Events (hello, then notifications and topology)."""
+    ) -> Response:
+        """``GET /events``: Server-Sent Events (hello, then notifications and topology),
+        only the caller's own sessions' events (an admin sees all); 429 when the caller
+        has too many streams open."""
         given = {"endpoint": endpoint, "plugin": plugin, "topic": topic, "session": session}
         filters = {key: value for key, value in given.items() if value is not None}
-        sub = bridge.hub.subscribe(filters, last_event_id_header or last_event_id)
-
-        async def stream() -> AsyncIterator[str]:
-            try:
-                async for chunk in sub.chunks(settings.sse_keepalive):
-                    yield chunk
-            finally:
-                bridge.hub.unsubscribe(sub)
-
+        try:
+            sub = bridge.hub.subscribe(identity_of(request.scope), filters, last_event_id_header or last_event_id)
+        except RateLimitedError as exc:
+            refused = error_response(exc, request_id_of(request))
+            refused.headers["Retry-After"] = str(exc.details["retry_after"])
+            return refused
         return StreamingResponse(
-            stream(),
+            bridge.hub.stream(sub, settings.sse_keepalive),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -115,7 +115,10 @@ class _Store:
             del self.held[key]
 
     def drop_identity(self, name: str) -> int:
-        gone = [key for key, held in self.held.items() if held.identity.name == name]
+        return self.drop_unless(lambda other: other != name)
+
+    def drop_unless(self, keep: Callable[[str], bool]) -> int:
+        gone = [key for key, held in self.held.items() if not keep(held.identity.name)]
         for key in gone:
             del self.held[key]
         return len(gone)
@@ -182,6 +185,11 @@ class BrowserSessions:
     def revoke_identity(self, name: str) -> int:
         """End every session of identity ``name`` (its token was revoked); how many ended."""
         return self._store.drop_identity(name)
+
+    def keep_identities(self, names: frozenset[str]) -> int:
+        """End every session whose identity is not in ``names`` (the token store changed:
+        a revoked token's browsers are signed out with it); how many ended."""
+        return self._store.drop_unless(names.__contains__)
 
 
 # -- HTTP pieces -------------------------------------------------------------------

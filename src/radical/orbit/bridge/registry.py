@@ -40,10 +40,13 @@ class EndpointConnection:
     :param register: the endpoint's ``register`` frame
     :param send_text: sends one text frame on the endpoint's WebSocket
     :param peer: ``host:port`` of the endpoint, for logs
+    :param name: the name it holds, as first claimed (default: the register frame's)
+    :param key: the name of the endpoint key it proved (the name's owner)
     """
 
-    def __init__(self, register: Register, send_text: SendText, *, peer: str = "") -> None:
-        self.name = register.name
+    def __init__(self, register: Register, send_text: SendText, *, peer: str = "", name: str | None = None, key: str = "") -> None:
+        self.name = name or register.name
+        self.key = key
         self.version = register.version
         self.host = dict(register.host)
         self.plugins: dict[str, PluginInfo] = {p.name: p for p in register.plugins}
@@ -140,12 +143,18 @@ class EndpointConnection:
 
     def reject(self, request_id: str, message: str, code: str) -> bool:
         """An ``error`` frame that refers to a request fails that request with a 502."""
+        return self.fail(
+            request_id,
+            UpstreamError(f"endpoint '{self.name}' could not handle the request: {message}", endpoint=self.name, upstream_code=code),
+        )
+
+    def fail(self, request_id: str, exc: OrbitError) -> bool:
+        """Fail a waiting request with ``exc`` (an answer that did not validate); False
+        if nobody waits for ``request_id``."""
         fut = self.pending.pop(request_id, None)
         if fut is None or fut.done():
             return False
-        fut.set_exception(
-            UpstreamError(f"endpoint '{self.name}' could not handle the request: {message}", endpoint=self.name, upstream_code=code)
-        )
+        fut.set_exception(exc)
         return True
 
     def fail_all(self, reason: str) -> int:
@@ -176,36 +185,50 @@ class EndpointConnection:
 
 
 class Registry:
-    """Connected endpoints by name."""
+    """Connected endpoints by name; names are unique regardless of case (``ep1`` is ``EP1``),
+    and so is routing, while each endpoint keeps the case it was claimed with."""
 
     def __init__(self) -> None:
+        #: casefolded name -> connection
         self.endpoints: dict[str, EndpointConnection] = {}
 
     def __len__(self) -> int:
         return len(self.endpoints)
 
-    def add(self, conn: EndpointConnection) -> None:
-        """Register ``conn``; a name held by a live connection is a conflict."""
-        current = self.endpoints.get(conn.name)
+    def add(self, conn: EndpointConnection) -> EndpointConnection | None:
+        """Register ``conn``; returns the live connection it replaces (same key), if any.
+
+        The key that holds a name may take it over at once (an endpoint that reconnects
+        before the bridge noticed its old socket died); the caller closes the old one.
+
+        :raises ConflictError: a live connection of another key holds the name
+        """
+        folded = conn.name.casefold()
+        current = self.endpoints.get(folded)
         if current is not None and not current.closed:
-            raise ConflictError(
-                f"an endpoint named '{conn.name}' is already connected (from {current.peer or 'elsewhere'}); "
-                "pick another name or stop the other endpoint",
-                endpoint=conn.name,
-            )
-        self.endpoints[conn.name] = conn
+            if current.key != conn.key:
+                raise ConflictError(
+                    f"an endpoint named '{current.name}' is already connected (from {current.peer or 'elsewhere'}); "
+                    "pick another name or stop the other endpoint",
+                    endpoint=current.name,
+                )
+        else:
+            current = None
+        self.endpoints[folded] = conn
+        return current
 
     def remove(self, conn: EndpointConnection) -> bool:
         """Forget ``conn`` (only if that very connection holds its name)."""
-        if self.endpoints.get(conn.name) is conn:
-            del self.endpoints[conn.name]
+        folded = conn.name.casefold()
+        if self.endpoints.get(folded) is conn:
+            del self.endpoints[folded]
             return True
         return False
 
     def get(self, name: str) -> EndpointConnection:
-        conn = self.endpoints.get(name)
+        conn = self.endpoints.get(name.casefold())
         if conn is None or conn.closed:
-            names = sorted(self.endpoints)
+            names = sorted(c.name for c in self.endpoints.values())
             listing = ", ".join(names) if names else "none"
             raise EndpointNotFoundError(
                 f"no endpoint named '{name}' is connected (connected: {listing})",

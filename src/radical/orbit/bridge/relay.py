@@ -4,21 +4,47 @@ A raw ASGI handler (no routing, no Request object): read the body under the size
 limit, wrap it in a ``request`` frame with a fresh id, send it on the
 endpoint's socket, wait for the ``response`` frame with that id, write it out.
 Errors use the shared ``{"code","message","details","request_id"}`` body.
+
+Bounded, so that one client cannot exhaust the bridge or an endpoint: requests
+waiting for an answer are counted per client identity (429 beyond
+``max_inflight_per_identity``) and per endpoint (503 beyond
+``max_inflight_per_endpoint``), both with ``Retry-After``; answers received but not
+yet written to their (slow) clients are counted in bytes over the whole bridge, and
+an answer that would take the count past ``max_held_answer_bytes`` is a 503 at once.
+
+An endpoint is not trusted to answer well: a body that is not valid base64 (or not
+encodable text), a header that HTTP cannot carry (CR/LF, other control characters,
+beyond latin-1, a name that is not a token) or a status that is not a final HTTP
+status is a 502 naming the endpoint and the fault, with one warning line in the log,
+instead of a 500 or a dropped client connection.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import logging
 import math
+import re
 import secrets
+from collections import Counter
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from ..errors import OrbitError, PayloadTooLargeError, UpstreamError, UsageError
-from ..models.messages import IDENTITY_HEADER, decode_body, encode_body, oversize
+from ..errors import (
+    BridgeUnavailableError,
+    EndpointUnavailableError,
+    OrbitError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    UpstreamError,
+    UsageError,
+    quoted,
+)
+from ..models.messages import IDENTITY_HEADER, Response, encode_body, oversize
 from .identity import identity_of
 from .registry import Registry
 from .settings import BridgeSettings
@@ -47,16 +73,29 @@ _DROP_REQUEST_B = frozenset(name.encode("latin-1") for name in _DROP_REQUEST)
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length", "date", "server"}
 
 TIMEOUT_HEADER = b"x-orbit-timeout"
+#: seconds a client refused for too many requests in flight is asked to wait
+RETRY_AFTER = 1
+#: answers larger than this are written in pieces of this size: a server takes a write
+#: whole and waits for a slow client only before the next one, so one big write would
+#: leave the answer in the server's buffer, out of the count of held bytes
+SEND_CHUNK = 256 * 1024
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
+#: a header name HTTP can carry: an RFC 9110 token
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-z]+")
+#: what a header value must not hold: CTLs but HTAB (CR and LF among them), and
+#: anything latin-1 cannot encode; leading and trailing blanks are stripped first
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 
-def _header_bytes(text: str) -> bytes:
-    """Header bytes as on the wire (latin-1), UTF-8 for what latin-1 cannot hold."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
+
+def _value_fault(value: str, at: int) -> str:
+    char = value[at]
+    if char in "\r\n":
+        return f"a line break (CR/LF) at character {at}"
+    if ord(char) > 0xFF:
+        return f"a character latin-1 cannot encode at character {at}"
+    return f"a control character at character {at}"
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -79,6 +118,9 @@ async def send_error(send: Send, exc: OrbitError, request_id: str | None) -> Non
     headers = [(b"x-request-id", request_id.encode("ascii"))] if request_id else []
     if exc.status_code == 401:
         headers.append((b"www-authenticate", b'Bearer realm="radical.orbit"'))
+    retry_after = exc.details.get("retry_after")
+    if isinstance(retry_after, int):
+        headers.append((b"retry-after", str(retry_after).encode("ascii")))
     await send_json(send, exc.status_code, exc.to_payload(request_id), headers)
 
 
@@ -109,6 +151,13 @@ class Relay:
         self.max_timeout = settings.max_request_timeout
         self.debug = log.isEnabledFor(logging.DEBUG)
         self.new_id = RequestIds()
+        self.max_per_identity = settings.max_inflight_per_identity
+        self.max_per_endpoint = settings.max_inflight_per_endpoint
+        self.max_held = settings.max_held_answer_bytes
+        #: requests waiting for an answer, by client identity name
+        self.inflight: Counter[str] = Counter()
+        #: bytes of answers received and not yet written to their clients
+        self.held = 0
 
     def _timeout(self, raw: bytes | None) -> float:
         if raw is None:
@@ -203,33 +252,94 @@ class Relay:
                 limit=conn.max_frame,
                 size=too_big,
             )
+        caller = identity_of(scope).name
+        if self.inflight[caller] >= self.max_per_identity:
+            raise RateLimitedError(
+                f"{what}: '{caller}' already has {self.inflight[caller]} requests waiting for an answer, "
+                "the most the bridge allows one client (max_inflight_per_identity); retry when some have finished",
+                setting="max_inflight_per_identity",
+                limit=self.max_per_identity,
+                retry_after=RETRY_AFTER,
+            )
+        if len(conn.pending) >= self.max_per_endpoint:
+            raise EndpointUnavailableError(
+                f"{what}: endpoint '{endpoint}' already has {len(conn.pending)} requests waiting for an answer, "
+                "the most the bridge sends one endpoint (max_inflight_per_endpoint); retry later",
+                endpoint=endpoint,
+                setting="max_inflight_per_endpoint",
+                limit=self.max_per_endpoint,
+                retry_after=RETRY_AFTER,
+            )
         if self.debug:
             log.debug("relay %s %s -> endpoint %s (request %s, %d bytes)", scope["method"], path, endpoint, request_id, size)
-        response = await conn.request(request_id, frame_text, timeout, what=what)
+        self.inflight[caller] += 1
+        try:
+            response = await conn.request(request_id, frame_text, timeout, what=what)
+        finally:
+            self.inflight[caller] -= 1
+            if not self.inflight[caller]:
+                del self.inflight[caller]
 
-        if not 200 <= response.status <= 599:
-            raise UpstreamError(
-                f"endpoint '{endpoint}' answered {what} with an invalid HTTP status {response.status}",
-                endpoint=endpoint,
-                status=response.status,
+        status, out, data = self._answer(response, endpoint, what)
+        del response  # the frame's copy of the body is not needed any more
+        if not any(name == b"x-request-id" for name, _ in out):
+            out.append((b"x-request-id", request_id.encode("ascii")))
+        out.append((b"content-length", str(len(data)).encode("ascii")))
+        held = len(data)
+        if self.held + held > self.max_held:
+            raise BridgeUnavailableError(
+                f"{what}: the bridge holds {self.held} bytes of answers its clients have not read yet; "
+                f"this answer's {held} bytes would pass its limit (max_held_answer_bytes = {self.max_held}); "
+                "retry later",
+                setting="max_held_answer_bytes",
+                limit=self.max_held,
+                size=held,
+                retry_after=RETRY_AFTER,
             )
-        data = decode_body(response.body, response.body_encoding) if response.body else b""
+        if self.debug:
+            log.debug("relay %s %s <- %d (request %s, %d bytes)", scope["method"], path, status, request_id, held)
+        self.held += held
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            if held <= SEND_CHUNK:
+                await send({"type": "http.response.body", "body": data})
+            else:  # the server waits for a slow client between chunks, not after the last
+                for start in range(0, held, SEND_CHUNK):
+                    end = start + SEND_CHUNK
+                    await send({"type": "http.response.body", "body": data[start:end], "more_body": end < held})
+        finally:
+            self.held -= held
+
+    def _answer(self, response: Response, endpoint: str, what: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Status, headers (as bytes) and body of an endpoint's answer, or the 502 for
+        an answer HTTP cannot carry."""
+        status = response.status
+        if not 200 <= status <= 599:
+            raise _malformed(endpoint, what, f"the status {status} is not a final HTTP status (200-599)", status=status)
         out: list[tuple[bytes, bytes]] = []
-        has_rid = False
         for name, value in response.headers:
             lname = name.lower()
             if lname in _DROP_RESPONSE:
                 continue
-            if lname == "x-request-id":
-                has_rid = True
-            out.append((_header_bytes(lname), _header_bytes(value)))
-        if not has_rid:
-            out.append((b"x-request-id", request_id.encode("ascii")))
-        out.append((b"content-length", str(len(data)).encode("ascii")))
-        if self.debug:
-            log.debug("relay %s %s <- %d (request %s, %d bytes)", scope["method"], path, response.status, request_id, len(data))
-        await send({"type": "http.response.start", "status": response.status, "headers": out})
-        await send({"type": "http.response.body", "body": data})
+            if not _TOKEN.fullmatch(lname):
+                raise _malformed(endpoint, what, f"the header name {quoted(name, 40)} is not an HTTP token")
+            value = value.strip(" \t")
+            bad = _BAD_VALUE.search(value)
+            if bad is not None:  # the value is not quoted: it may be a secret
+                raise _malformed(endpoint, what, f"the value of header '{lname}' has {_value_fault(value, bad.start())}")
+            out.append((lname.encode("ascii"), value.encode("latin-1")))
+        body = response.body
+        if not body:
+            return status, out, b""
+        if response.body_encoding == "base64":
+            try:
+                return status, out, base64.b64decode(body, validate=True)
+            except binascii.Error:
+                raise _malformed(endpoint, what, "its body is not valid base64") from None
+        try:
+            return status, out, body.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (the frame parser refuses them, the relay does not rely on it)
+            raise _malformed(endpoint, what, "its body is text UTF-8 cannot encode (send such a body as base64)") from None
 
     def _too_large(self, size: int) -> PayloadTooLargeError:
         return PayloadTooLargeError(
@@ -238,3 +348,11 @@ class Relay:
             limit=self.max_body,
             size=size,
         )
+
+
+def _malformed(endpoint: str, what: str, fault: str, **details: Any) -> UpstreamError:
+    """The 502 for an answer HTTP cannot carry, logged once (a warning, no traceback)."""
+    log.warning("endpoint %s sent a malformed answer to %s: %s", endpoint, what, fault)
+    return UpstreamError(
+        f"endpoint '{endpoint}' sent a malformed answer to {what}: {fault}", endpoint=endpoint, fault=fault, **details
+    )

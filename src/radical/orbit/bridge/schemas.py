@@ -10,9 +10,9 @@ from ..models.messages import PluginInfo
 
 
 class Health(BaseModel):
+    """``GET /health`` answers without a token: it says nothing but that the bridge is alive."""
+
     status: str = "ok"
-    version: str
-    endpoints: int
 
 
 class EndpointInfo(BaseModel):

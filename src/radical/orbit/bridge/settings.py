@@ -21,6 +21,8 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 MAX_REQUEST_TIMEOUT = 3600.0
 DEFAULT_EVENT_BUFFER = 10_000
 DEFAULT_SSE_KEEPALIVE = 15.0
+KIB = 1024
+MIB = 1024 * KIB
 
 
 class BridgeSettings(BaseSettings):
@@ -39,6 +41,23 @@ class BridgeSettings(BaseSettings):
         system call (:mod:`.coalesce`); off: uvicorn writes as it does by itself
     :param signin_lifetime: seconds an Explorer sign-in link stays good (it works once)
     :param browser_idle: seconds an Explorer browser session may stay unused before it ends
+
+    Limits, so that no client or endpoint can exhaust the bridge (each refusal names
+    its setting):
+
+    :param max_inflight_per_identity: relayed requests one client identity may have
+        waiting for an answer (429 beyond)
+    :param max_inflight_per_endpoint: relayed requests waiting on one endpoint (503 beyond)
+    :param max_held_answer_bytes: bytes of answers received from endpoints and not yet
+        written to their clients, over all clients (503 for an answer beyond)
+    :param event_buffer_bytes: bytes of events kept for replay (the oldest go first)
+    :param max_notification_bytes: largest notification payload (compact JSON, UTF-8)
+        an endpoint may send; larger ones are dropped
+    :param max_subscribers_per_identity: ``/events`` streams one identity may have open
+        (429 beyond)
+    :param subscriber_queue: events a stream may fall behind before it is cut off (it
+        resumes with ``Last-Event-ID``)
+    :param subscriber_queue_bytes: bytes a stream may fall behind before it is cut off
     """
 
     model_config = SettingsConfigDict(env_prefix="RADICAL_ORBIT_BRIDGE_", extra="ignore")
@@ -59,6 +78,14 @@ class BridgeSettings(BaseSettings):
     coalesce_writes: bool = True
     signin_lifetime: float = Field(default=300.0, gt=0, le=3600)
     browser_idle: float = Field(default=12 * 3600.0, gt=0, le=30 * 86400)
+    max_inflight_per_identity: int = Field(default=256, ge=1)
+    max_inflight_per_endpoint: int = Field(default=1024, ge=1)
+    max_held_answer_bytes: int = Field(default=256 * MIB, ge=1)
+    event_buffer_bytes: int = Field(default=64 * MIB, ge=1)
+    max_notification_bytes: int = Field(default=256 * KIB, ge=1)
+    max_subscribers_per_identity: int = Field(default=64, ge=1)
+    subscriber_queue: int = Field(default=1000, ge=1)
+    subscriber_queue_bytes: int = Field(default=8 * MIB, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> BridgeSettings:
@@ -66,6 +93,13 @@ class BridgeSettings(BaseSettings):
             raise UsageError("the bridge needs a token when auth is on (or pass auth=False / --no-auth)")
         if bool(self.cert_file) != bool(self.key_file):
             raise UsageError("TLS needs both a certificate and a key (--cert and --key)")
+        for bound in ("event_buffer_bytes", "subscriber_queue_bytes"):
+            # a notification that no buffer or queue could hold would only ever be dropped
+            if getattr(self, bound) < self.max_notification_bytes:
+                raise UsageError(
+                    f"{bound} ({getattr(self, bound)}) must be at least max_notification_bytes "
+                    f"({self.max_notification_bytes}): raise it or lower max_notification_bytes"
+                )
         return self
 
     @property

@@ -6,16 +6,19 @@ Shared by ``radical-orbit bridge`` and the demo's ``--serve`` mode, so both reso
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 
-from ..config import BRIDGE_TOKEN_FILE, ENV_BRIDGE_TOKEN, orbit_home, write_private_file
+from ..config import (
+    BRIDGE_TOKEN_FILE,
+    ENV_BRIDGE_TOKEN,
+    orbit_home,
+    read_private_file,
+    write_private_file,
+)
 from ..errors import UsageError
 
 __all__ = ["check_server_token", "resolve_server_token"]
-
-log = logging.getLogger(__name__)
 
 
 def check_server_token(token: str, source: str) -> tuple[str, str]:
@@ -37,7 +40,9 @@ def resolve_server_token(token: str | None) -> tuple[str, str]:
     """The bridge token and where it came from: ``--token`` > env > file > generated.
 
     A generated token is written to ``~/.radical/orbit/bridge.token`` (0600) so that
-    clients and endpoints on this machine find it. The token itself is never shown.
+    clients on this machine find it. The token itself is never shown.
+
+    :raises UsageError: the token is unusable, or its file is open to other users
     """
     if token:
         return check_server_token(token, "--token")
@@ -45,14 +50,8 @@ def resolve_server_token(token: str | None) -> tuple[str, str]:
     if env:
         return check_server_token(env, f"${ENV_BRIDGE_TOKEN}")
     path = orbit_home() / BRIDGE_TOKEN_FILE
-    try:
-        existing = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        existing = ""
+    existing = read_private_file(path)  # refuses a file other users may read
     if existing:
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            log.warning("%s is readable by others (mode %o); run: chmod 600 %s", path, mode, path)
         return check_server_token(existing, str(path))
     generated = secrets.token_urlsafe(32)
     written = write_private_file(BRIDGE_TOKEN_FILE, generated + "\n")

@@ -34,7 +34,7 @@ from ..errors import (
     PayloadTooLargeError,
     UsageError,
 )
-from .auth import TokenCheck
+from .auth import Authenticator
 from .browser import (
     BrowserSignIn,
     bridge_origin,
@@ -151,7 +151,7 @@ def _secret_of(raw: bytes) -> str:
 class ExplorerUI:
     """ASGI app for everything under ``/ui`` (the bridge sends those paths here first)."""
 
-    def __init__(self, settings: BridgeSettings, tokens: TokenCheck, signin: BrowserSignIn) -> None:
+    def __init__(self, settings: BridgeSettings, tokens: Authenticator, signin: BrowserSignIn) -> None:
         self.settings = settings
         self.tokens = tokens
         self.signin = signin
@@ -196,7 +196,7 @@ class ExplorerUI:
         """A token holder asks for a one-time sign-in link for its own identity."""
         identity = self.tokens.identify(scope)
         if identity is None:
-            raise TokenCheck.error()
+            raise Authenticator.error()
         secret = self.signin.secrets.mint(identity)
         origin = bridge_origin(scope) or self.settings.url
         log.info("explorer: sign-in link minted for identity %s", identity.name)

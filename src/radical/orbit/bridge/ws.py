@@ -12,23 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
+from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
-from ..errors import ConflictError, OrbitError
+from ..errors import ConflictError, OrbitError, UpstreamError
 from ..models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_HEARTBEAT_TIMEOUT,
-    CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
     CLOSE_PROTOCOL_ERROR,
+    CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     PROTOCOL_VERSION,
-    RESERVED_NAMES,
     ErrorFrame,
     Notification,
     Ping,
@@ -37,9 +38,11 @@ from ..models.messages import (
     Registered,
     Response,
     dump_frame,
+    oversize,
     parse_frame,
     session_tag,
 )
+from .auth import Authenticator
 from .events import KIND_NOTIFICATION, KIND_TOPOLOGY, EventHub
 from .registry import EndpointConnection, Registry
 from .settings import BridgeSettings
@@ -47,6 +50,8 @@ from .settings import BridgeSettings
 log = logging.getLogger(__name__)
 
 _CLOSED = (WebSocketDisconnect, RuntimeError, OSError)
+#: subscribers the reader may offer events to before it lets the loop run others
+FANOUT_SLICE = 256
 
 
 class RawSocket:
@@ -68,14 +73,34 @@ class RawSocket:
         client = self.scope.get("client")
         return f"{client[0]}:{client[1]}" if client else "?"
 
-    async def accept(self) -> bool:
-        """Complete the handshake; False if the client left before it."""
+    async def connect(self) -> bool:
+        """Wait for the upgrade request; False if the client left before it."""
         message = await self._receive()
         if message["type"] != "websocket.connect":
             self.closed = True
             return False
-        await self._send({"type": "websocket.accept"})
         return True
+
+    async def accept(self) -> None:
+        """Complete the handshake (after :meth:`connect`)."""
+        await self._send({"type": "websocket.accept"})
+
+    async def deny(self, exc: OrbitError) -> None:
+        """Refuse the upgrade with ``exc``'s HTTP status and JSON body (after :meth:`connect`).
+
+        Through the ASGI WebSocket denial response extension, which uvicorn offers;
+        a server without it turns a close before the handshake into a plain 403.
+        """
+        self.closed = True
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self._send({"type": "websocket.close", "code": CLOSE_UNAUTHORIZED, "reason": ""})
+            return
+        body = json.dumps(exc.to_payload()).encode("utf-8")
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode("ascii"))]
+        if exc.status_code == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="radical.orbit"'))
+        await self._send({"type": "websocket.http.response.start", "status": exc.status_code, "headers": headers})
+        await self._send({"type": "websocket.http.response.body", "body": body})
 
     async def receive_text(self) -> str | bytes | None:
         """The next frame's payload, or None once the socket is closed."""
@@ -95,6 +120,23 @@ class RawSocket:
         if not self.closed:
             self.closed = True
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def payload_bytes(payload: dict[str, Any]) -> int:
+    """A notification payload's size as compact JSON in UTF-8 (what the limit counts)."""
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _answered(raw: str | bytes) -> str | None:
+    """The request id of a ``response`` frame that did not validate (None if not one)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "response":
+        return None
+    ref = data.get("id")
+    return ref if isinstance(ref, str) else None
 
 
 def _describe(exc: Exception) -> str:
@@ -121,24 +163,45 @@ class EndpointSocket:
             await websocket.send_text(dump_frame(ErrorFrame(code=code, message=message)))
             await websocket.close(code=close_code, reason=message[:120])
 
-    async def serve(self, websocket: RawSocket, authorized: bool) -> None:
-        """``WS /ws/endpoint``: handshake, register, then read frames until the socket closes."""
-        if not await websocket.accept():
+    async def serve(self, websocket: RawSocket, auth: Authenticator) -> None:
+        """``WS /ws/endpoint``: check key and name before the upgrade, register, then
+        read frames until the socket closes."""
+        if not await websocket.connect():
             return
-        if not authorized:
-            await self._refuse(websocket, "unauthorized", "missing or wrong bridge token", CLOSE_UNAUTHORIZED)
+        try:
+            admission = await auth.admit(websocket.scope)
+        except OrbitError as exc:
+            log.warning("endpoint connection from %s refused (HTTP %d): %s", websocket.peer, exc.status_code, exc.message)
+            with contextlib.suppress(*_CLOSED):
+                await websocket.deny(exc)
+            return
+        try:
+            await websocket.accept()
+        except _CLOSED:
             return
         register = await self._handshake(websocket)
         if register is None:
             return
+        if register.name != admission.requested:
+            await self._refuse(
+                websocket,
+                "name_mismatch",
+                f"the register frame names '{register.name}' but the upgrade request's X-Orbit-Endpoint named "
+                f"'{admission.requested}'; send the same name in both",
+                CLOSE_PROTOCOL_ERROR,
+            )
+            return
 
-        conn = EndpointConnection(register, websocket.send_text, peer=websocket.peer)
-        name = register.name
+        conn = EndpointConnection(register, websocket.send_text, peer=websocket.peer, name=admission.name, key=admission.key)
+        name = conn.name
         try:
-            self.registry.add(conn)
+            replaced = self.registry.add(conn)
         except ConflictError as exc:
             await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
             return
+        if replaced is not None:
+            log.info("endpoint %s connected again from %s: its connection from %s is replaced", name, conn.peer, replaced.peer)
+            await self._drop(replaced, "was replaced by a new connection", CLOSE_REPLACED, "replaced")
         try:
             await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame)))
         except OrbitError:
@@ -157,6 +220,11 @@ class EndpointSocket:
                 reply = self._handle(conn, raw)
                 if reply is not None:
                     await conn.send(reply)
+                if self.hub.visits >= FANOUT_SLICE:
+                    # frames may be waiting in the socket's queue, and each may go to many
+                    # subscribers: let the rest of the loop run between slices of that work
+                    self.hub.visits = 0
+                    await asyncio.sleep(0)
         except _CLOSED as exc:  # the socket is gone; teardown below says so
             log.debug("endpoint %s socket closed: %s", name, type(exc).__name__)
         finally:
@@ -194,14 +262,6 @@ class EndpointSocket:
                 CLOSE_BAD_VERSION,
             )
             return None
-        if frame.name.lower() in RESERVED_NAMES:
-            await self._refuse(
-                websocket,
-                "name_reserved",
-                f"'{frame.name}' is reserved for the bridge's own routes; pick another endpoint name",
-                CLOSE_NAME_RESERVED,
-            )
-            return None
         return frame
 
     def _handle(self, conn: EndpointConnection, raw: str | bytes) -> str | None:
@@ -214,13 +274,19 @@ class EndpointSocket:
         try:
             frame = parse_frame(raw)
         except (PydanticValidationError, ValueError) as exc:
-            log.warning("endpoint %s sent a malformed frame: %s", conn.name, _describe(exc))
-            return dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {_describe(exc)}"))
+            problem = _describe(exc)
+            ref = _answered(raw)
+            failed = UpstreamError(f"endpoint '{conn.name}' sent a malformed answer: {problem}", endpoint=conn.name)
+            if ref is not None and conn.fail(ref, failed):  # its client gets a 502 now, not a 504 later
+                log.warning("endpoint %s sent a malformed answer to request %s: %s", conn.name, ref, problem)
+            else:
+                log.warning("endpoint %s sent a malformed frame: %s", conn.name, problem)
+            return dump_frame(ErrorFrame(code="bad_frame", message=f"malformed frame: {problem}", ref=ref))
         if isinstance(frame, Response):
             if not conn.resolve(frame):
                 log.warning("endpoint %s answered unknown or expired request %s (dropped)", conn.name, frame.id)
         elif isinstance(frame, Notification):
-            self._notification(conn, frame)
+            return self._notification(conn, frame, raw)
         elif isinstance(frame, Ping):
             return dump_frame(Pong(ts=frame.ts))
         elif isinstance(frame, Pong):
@@ -238,7 +304,21 @@ class EndpointSocket:
             )
         return None
 
-    def _notification(self, conn: EndpointConnection, frame: Notification) -> None:
+    def _notification(self, conn: EndpointConnection, frame: Notification, raw: str | bytes) -> str | None:
+        """Publish one notification; an error frame for the endpoint if it is too large."""
+        limit = self.settings.max_notification_bytes
+        # the frame is larger than its payload: only a frame over the limit is measured
+        frame_over = len(raw) > limit if isinstance(raw, bytes) else oversize(raw, limit) is not None
+        if frame_over and (size := payload_bytes(frame.payload)) > limit:
+            what = f"notification {frame.plugin}/{frame.topic}"
+            log.warning(
+                "endpoint %s sent a %s of %d bytes, over the bridge's max_notification_bytes (%d): dropped", conn.name, what, size, limit
+            )
+            message = (
+                f"{what} dropped: its payload takes {size} bytes, more than the bridge's "
+                f"max_notification_bytes ({limit}); send less per notification"
+            )
+            return dump_frame(ErrorFrame(code="notification_too_large", message=message))
         extra = None
         if frame.dropped:
             log.warning("endpoint %s dropped %d notifications while disconnected", conn.name, frame.dropped)
@@ -250,11 +330,13 @@ class EndpointSocket:
             topic=frame.topic,
             session=session_tag(frame.sid) if frame.sid else None,
             payload=frame.payload,
+            owner=frame.owner,
             ts=frame.ts,
             extra=extra,
         )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("notification %s/%s topic %s", conn.name, frame.plugin, frame.topic)
+        return None
 
     async def _watchdog(self, websocket: RawSocket, conn: EndpointConnection) -> None:
         """Ping every interval; drop the endpoint after three silent intervals."""
@@ -298,6 +380,23 @@ class EndpointSocket:
         self.hub.publish(
             KIND_TOPOLOGY, endpoint=conn.name, plugin=None, topic=topic, session=None, payload=conn.info()
         )
+
+    async def _drop(self, conn: EndpointConnection, why: str, code: int, reason: str) -> None:
+        """Tear ``conn`` down and close its socket with ``code``."""
+        websocket = self._sockets.get(conn)
+        self._teardown(conn, why)
+        if websocket is not None:
+            with contextlib.suppress(*_CLOSED):
+                await websocket.close(code=code, reason=reason)
+
+    async def enforce(self, auth: Authenticator) -> None:
+        """After the identity store changed: disconnect endpoints whose key was revoked
+        or whose name was released (``endpoints forget``), so it takes effect at once."""
+        for conn in list(self._sockets):
+            why = auth.revoked(conn.name, conn.key)
+            if why is not None and not conn.closed:
+                log.warning("endpoint %s disconnected: %s", conn.name, why)
+                await self._drop(conn, f"was disconnected ({why})", CLOSE_UNAUTHORIZED, why)
 
     async def close_all(self, code: int, reason: str) -> None:
         """Bridge shutdown: fail what is in flight and close every endpoint socket."""

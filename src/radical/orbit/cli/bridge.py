@@ -7,8 +7,10 @@ import logging
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 from pydantic import ValidationError as PydanticValidationError
 
 from ..config import (
@@ -16,9 +18,11 @@ from ..config import (
     BRIDGE_URL_FILE,
     DEFAULT_BRIDGE_PORT,
     ENV_BRIDGE_TOKEN,
+    orbit_home,
     write_private_file,
 )
 from ..errors import UsageError
+from .bridge_admin import endpoints_group, tokens_group
 from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.cli.bridge")
@@ -64,18 +68,20 @@ def _loud_warning(text: str) -> None:
     click.secho(f"WARNING: {text}", fg="red", bold=True, err=True)
 
 
-@click.command("bridge", context_settings={"show_default": True})
+@click.group("bridge", invoke_without_command=True, context_settings={"show_default": True})
 @click.option("--host", default="127.0.0.1", help="Address to bind; anything but loopback exposes the bridge.")
 @click.option("--port", default=DEFAULT_BRIDGE_PORT, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option(
     "--token",
     default=None,
     show_default=False,
-    help=f"Bearer token clients and endpoints must send [default: ${ENV_BRIDGE_TOKEN}, else "
+    help=f"The default client token (identity 'admin') [default: ${ENV_BRIDGE_TOKEN}, else "
     f"~/.radical/orbit/{BRIDGE_TOKEN_FILE}, else a new one written there]. Prefer the "
     "environment variable: command lines are visible to other local users.",
 )
-@click.option("--no-auth", is_flag=True, help="Accept requests without a token (only on a trusted machine).")
+@click.option(
+    "--no-auth", is_flag=True, help="Accept client requests without a token (only on a trusted machine); endpoints still need their key."
+)
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM); needs --key.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM); needs --cert.")
 @click.option(
@@ -95,7 +101,44 @@ def _loud_warning(text: str) -> None:
     help="Gather each socket's writes of one event-loop pass into one system call "
     "[default: on, or $RADICAL_ORBIT_BRIDGE_COALESCE_WRITES].",
 )
+@click.option(
+    "--max-inflight-per-identity",
+    type=click.IntRange(min=1),
+    help="Requests one client identity may have waiting for an answer; 429 beyond "
+    "[default: 256, or $RADICAL_ORBIT_BRIDGE_MAX_INFLIGHT_PER_IDENTITY].",
+)
+@click.option(
+    "--max-inflight-per-endpoint",
+    type=click.IntRange(min=1),
+    help="Requests waiting on one endpoint; 503 beyond [default: 1024, or $RADICAL_ORBIT_BRIDGE_MAX_INFLIGHT_PER_ENDPOINT].",
+)
+@click.option(
+    "--max-held-answer-bytes",
+    type=click.IntRange(min=1),
+    help="Bytes of answers the bridge holds for clients that have not read them yet; 503 for an "
+    "answer beyond [default: 256 MiB, or $RADICAL_ORBIT_BRIDGE_MAX_HELD_ANSWER_BYTES].",
+)
+@click.option(
+    "--event-buffer-bytes",
+    type=click.IntRange(min=1),
+    help="Bytes of events kept for /events replay, oldest dropped first "
+    "[default: 64 MiB, or $RADICAL_ORBIT_BRIDGE_EVENT_BUFFER_BYTES].",
+)
+@click.option(
+    "--max-notification-bytes",
+    type=click.IntRange(min=1),
+    help="Largest notification payload an endpoint may send; larger ones are dropped "
+    "[default: 256 KiB, or $RADICAL_ORBIT_BRIDGE_MAX_NOTIFICATION_BYTES].",
+)
+@click.option(
+    "--max-subscribers-per-identity",
+    type=click.IntRange(min=1),
+    help="/events streams one client identity may have open; 429 beyond "
+    "[default: 64, or $RADICAL_ORBIT_BRIDGE_MAX_SUBSCRIBERS_PER_IDENTITY].",
+)
+@click.pass_context
 def bridge(
+    ctx: click.Context,
     host: str,
     port: int,
     token: str | None,
@@ -106,15 +149,30 @@ def bridge(
     max_body: int,
     request_timeout: float,
     coalesce_writes: bool | None,
+    max_inflight_per_identity: int | None,
+    max_inflight_per_endpoint: int | None,
+    max_held_answer_bytes: int | None,
+    event_buffer_bytes: int | None,
+    max_notification_bytes: int | None,
+    max_subscribers_per_identity: int | None,
 ) -> None:
     """Run the bridge: endpoints dial it over a WebSocket, clients call
     /{endpoint}/{plugin}/{route} over HTTP and follow /events.
 
-    It writes the URL it serves to ~/.radical/orbit/bridge.url, so clients and
-    endpoints on this machine find it without arguments.
+    It writes the URL it serves to ~/.radical/orbit/bridge.url and the local endpoint
+    key to ~/.radical/orbit/endpoint.key, so clients and endpoints on this machine
+    find it without arguments. `tokens` and `endpoints` manage who may use it.
     """
+    if ctx.invoked_subcommand is not None:
+        given = [f"--{name.replace('_', '-')}" for name in ctx.params if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} run the bridge; `radical-orbit bridge {ctx.invoked_subcommand} ...` takes none of them"
+            )
+        return
     from pydantic import SecretStr
 
+    from ..bridge.identities import IdentityStore
     from ..bridge.server import serve
     from ..bridge.settings import BridgeSettings
     from ..bridge.token_file import resolve_server_token
@@ -141,6 +199,16 @@ def bridge(
     if host not in LOOPBACK:
         _loud_warning(f"binding {host}: the bridge is reachable from other machines" + ("" if cert else " over plain HTTP (use --cert/--key)"))
 
+    flags = {
+        "max_inflight_per_identity": max_inflight_per_identity,
+        "max_inflight_per_endpoint": max_inflight_per_endpoint,
+        "max_held_answer_bytes": max_held_answer_bytes,
+        "event_buffer_bytes": event_buffer_bytes,
+        "max_notification_bytes": max_notification_bytes,
+        "max_subscribers_per_identity": max_subscribers_per_identity,
+    }
+    # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_<NAME>, else its default
+    limits: dict[str, Any] = {name: value for name, value in flags.items() if value is not None}
     try:
         settings = BridgeSettings(
             host=host,
@@ -154,12 +222,25 @@ def bridge(
             request_timeout=request_timeout,
             # unset: BridgeSettings reads RADICAL_ORBIT_BRIDGE_COALESCE_WRITES, else on
             **({} if coalesce_writes is None else {"coalesce_writes": coalesce_writes}),
+            **limits,
         )
-    except PydanticValidationError as exc:  # the flags are checked by click: this is the environment
-        bad = "; ".join(f"RADICAL_ORBIT_BRIDGE_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors() if e["loc"])
-        raise click.UsageError(f"invalid bridge setting in the environment: {bad}") from None
+    except PydanticValidationError as exc:  # click checked each flag: the environment, or flags that disagree
+        bad = "; ".join(
+            f"RADICAL_ORBIT_BRIDGE_{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise click.UsageError(f"invalid bridge setting: {bad}") from None
+    try:  # the app does this too; here a bad file is a usage error before anything listens
+        key_path = IdentityStore(orbit_home()).ensure_local_key()
+    except UsageError as exc:
+        raise click.UsageError(exc.message) from None
+    click.echo(f"endpoint key for this HOME: {key_path} (other hosts: radical-orbit bridge endpoints enroll NAME)", err=True)
     url_path: Path = write_private_file(BRIDGE_URL_FILE, settings.url + "\n")
     click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
     log.info("bridge settings: %s", settings.redacted())
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     serve(settings, access_log=debug)
+
+
+bridge.add_command(tokens_group)
+bridge.add_command(endpoints_group)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import click
 from pydantic import ValidationError as PydanticValidationError
 
-from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
+from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_URL, ENV_ENDPOINT_KEY
 from ..errors import OrbitError
 from .params import FiniteFloat
 
@@ -39,11 +39,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     f"Default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000.",
 )
 @click.option(
-    "--token",
+    "--key-file",
     default=None,
-    help=f"Bridge token. Prefer ${ENV_BRIDGE_TOKEN} or ~/.radical/orbit/bridge.token: "
-    "command-line arguments are visible to other local users.",
+    type=click.Path(exists=True, dir_okay=False),
+    help=f"File (mode 0600) holding this endpoint's key. Default: ${ENV_ENDPOINT_KEY}, else "
+    "~/.radical/orbit/endpoint.key (the bridge writes it in its own HOME). The key itself never goes on the command line.",
 )
+@click.option("--token", default=None, hidden=True, help="Ignored: a client token cannot register an endpoint.")
 @click.option(
     "--cert",
     default=None,
@@ -92,6 +94,22 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     help="Longest wait between reconnection attempts (exponential backoff with jitter).",
 )
 @click.option(
+    "--max-sessions",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    metavar="N",
+    help="Sessions one client identity may hold on each plugin (429 beyond; unregister_session frees one).",
+)
+@click.option(
+    "--max-notification-bytes",
+    type=click.IntRange(min=1024),
+    default=256 * 1024,
+    show_default=True,
+    metavar="N",
+    help="Largest notification payload sent, in bytes of JSON; a larger one is dropped with a warning.",
+)
+@click.option(
     "--shutdown-grace",
     type=FiniteFloat(min=0.0),
     default=10.0,
@@ -102,6 +120,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def endpoint(
     name: str,
     url: str | None,
+    key_file: str | None,
     token: str | None,
     cert: str | None,
     no_proxy: bool,
@@ -109,21 +128,26 @@ def endpoint(
     plugin_option: tuple[str, ...],
     heartbeat: float | None,
     backoff_max: float,
+    max_sessions: int,
+    max_notification_bytes: int,
     shutdown_grace: float,
 ) -> None:
     """Run an endpoint: dial the bridge, register plugins, answer relayed requests.
 
-    The endpoint never listens on a port. It reconnects by itself when the bridge
-    goes away and stops cleanly on SIGINT/SIGTERM. It exits non-zero when the
-    bridge refuses its token or its name. Behind an outbound HTTP proxy it tunnels
-    through the one HTTPS_PROXY (or HTTP_PROXY for http://, or ALL_PROXY) names,
-    unless NO_PROXY lists the bridge's host or --no-proxy is given.
+    The endpoint never listens on a port. It proves who it is with an endpoint
+    key: started in the bridge's HOME it uses the key the bridge wrote there (and
+    waits for it if the bridge is still starting); on another host, enrol it on the
+    bridge host with `radical-orbit bridge endpoints enroll NAME`. It reconnects by
+    itself when the bridge goes away and stops cleanly on SIGINT/SIGTERM. It exits
+    non-zero when the bridge refuses its key or its name. Behind an outbound HTTP
+    proxy it tunnels through the one HTTPS_PROXY (or HTTP_PROXY for http://, or
+    ALL_PROXY) names, unless NO_PROXY lists the bridge's host or --no-proxy is given.
 
     \b
     Example:
-      export RADICAL_ORBIT_BRIDGE_TOKEN=...   # or ~/.radical/orbit/bridge.token
-      radical-orbit endpoint --name laptop --url http://127.0.0.1:8000 --plugins sysinfo
-      radical-orbit endpoint --name dtn --plugins globus -o globus.max_interval=30
+      radical-orbit endpoint --name laptop --plugins sysinfo     # in the bridge's HOME
+      export RADICAL_ORBIT_ENDPOINT_KEY=...                      # printed by `endpoints enroll dtn`
+      radical-orbit endpoint --name dtn --url https://bridge.example.org:8000 --plugins globus
     """
     from ..endpoint.agent import EndpointAgent
     from ..endpoint.proxy import select_proxy
@@ -139,6 +163,7 @@ def endpoint(
         settings = EndpointSettings.resolve(
             name=name,
             url=url,
+            key_file=key_file,
             token=token,
             cert=cert,
             use_proxy=not no_proxy,
@@ -146,8 +171,11 @@ def endpoint(
             plugin_options=parse_plugin_options(plugin_option),
             heartbeat=heartbeat,
             backoff_max=backoff_max,
+            max_sessions_per_identity=max_sessions,
+            max_notification_bytes=max_notification_bytes,
             shutdown_grace=shutdown_grace,
         )
+        settings.load_key()  # a key file open to other users is refused now, not at the first dial
         if settings.use_proxy:  # validates the URL, and a proxy the endpoint cannot use
             select_proxy(settings.ws_url)
         else:
@@ -161,9 +189,9 @@ def endpoint(
         raise click.UsageError(exc.message) from None
     except PydanticValidationError as exc:  # what click's own checks do not cover
         raise click.UsageError("; ".join(str(e.get("ctx", {}).get("error") or e["msg"]) for e in exc.errors())) from None
-    if settings.token is None:
-        log.warning("no bridge token given (--token, $%s, ~/.radical/orbit/bridge.token); "
-                    "only a --no-auth bridge will accept this endpoint", ENV_BRIDGE_TOKEN)
+    if token:
+        log.warning("--token is ignored: an endpoint registers with its endpoint key, never with a client token "
+                    "(and a token on the command line is visible to every local user)")
     agent = EndpointAgent(settings, entries)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:

@@ -83,7 +83,7 @@ def endpoints(url: str | None, token: str | None, cert: str | None, fmt: str, ti
     from ..client.bridge import BridgeClient
 
     try:
-        with BridgeClient(url, token, cert, timeout=timeout) as bc:
+        with BridgeClient(url, cert, token=token, timeout=timeout) as bc:
             found = bc.endpoints()
             bridge_url = bc.url
     except OrbitError as exc:

@@ -44,7 +44,7 @@ def explorer(url: str | None, token: str | None, cert: str | None, print_url: bo
     from ..client.bridge import BridgeClient
 
     try:
-        with BridgeClient(url, token, cert, timeout=timeout) as bc:
+        with BridgeClient(url, cert, token=token, timeout=timeout) as bc:
             link = bc.explorer_link()
     except OrbitError as exc:
         raise click.ClickException(exc.message) from None

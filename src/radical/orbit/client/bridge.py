@@ -6,16 +6,25 @@
         bc.register_callback(ec.name, "*", "*", print)
 
 Each of ``url``, ``token`` and ``cert`` resolves as argument > environment variable
-(``RADICAL_ORBIT_BRIDGE_URL`` / ``_TOKEN`` / ``_CERT``) > file under
-``~/.radical/orbit/`` (``bridge.url``, ``bridge.token``, ``bridge.cert``, written by
-``radical-orbit bridge``) > default (``http://127.0.0.1:8000``, no token, system CAs).
+(``RADICAL_ORBIT_BRIDGE_URL`` / ``_TOKEN`` / ``_CERT``, then the original Orbit's
+``RADICAL_BRIDGE_URL`` / ``_CERT``) > file under ``~/.radical/orbit/`` (``bridge.url``,
+``bridge.token``, ``bridge.cert``, written by ``radical-orbit bridge``; then the
+original's ``bridge_cert.pem``) > default (``http://127.0.0.1:8000``, no token, system CAs).
+
+The original Orbit's client calls work here too (docs/compat.md): ``BridgeClient(url,
+cert)``, ``register_callback(endpoint_id=..., callback=cb)`` with ``cb(endpoint, plugin,
+topic, data)``, ``register_topology_callback``, ``wait_for_listener`` and
+``wait_for_endpoint([names])``; :mod:`.compat` holds the rules that tell the two apart.
 
 Every failure is an :class:`~radical.orbit.errors.OrbitError`: a non-2xx answer is
 rebuilt into the server's own class with ``error_from_payload`` (its message starts
 with ``endpoint/plugin/route``), an unreachable bridge is
 :class:`~radical.orbit.errors.BridgeUnavailableError` saying how to start one, and a
 refused token is :class:`~radical.orbit.errors.AuthenticationError` saying where the
-token was looked up. The token itself never appears in a repr, log or message.
+token was looked up. The token itself never appears in a repr, log or message; a
+token file other users may read is refused (:class:`~radical.orbit.errors.UsageError`
+with the ``chmod 600`` that fixes it), and sending the token over plain HTTP to
+another host is a logged warning.
 How requests travel, and how their failures read, is :mod:`.transport`'s: one
 ``httpx.Client``, which honours ``HTTP(S)_PROXY`` and ``NO_PROXY`` by itself.
 
@@ -24,49 +33,68 @@ This module imports nothing server-side (no FastAPI, uvicorn, plugin dependencie
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import os
 import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any, Self
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Self, cast, overload
 from urllib.parse import quote
 
 import httpx
 
 from ..config import (
-    BRIDGE_CERT_FILE,
-    BRIDGE_TOKEN_FILE,
-    BRIDGE_URL_FILE,
-    ENV_BRIDGE_CERT,
-    ENV_BRIDGE_TOKEN,
-    ENV_BRIDGE_URL,
+    BRIDGE_CERT_ENVS,
+    BRIDGE_CERT_FILES,
+    BRIDGE_TOKEN_ENVS,
+    BRIDGE_TOKEN_FILES,
+    BRIDGE_URL_ENVS,
+    BRIDGE_URL_FILES,
+    ENDPOINT_KEY_PREFIX,
     MAX_SECONDS,
     check_bridge_url,
-    orbit_home,
     resolve_bridge_cert,
     resolve_bridge_token,
     resolve_bridge_url,
+    setting_source,
 )
 from ..errors import (
     BridgeUnavailableError,
     EndpointNotFoundError,
+    EndpointWaitTimeoutError,
     OrbitError,
     UsageError,
     quoted,
 )
 from ..models.messages import ENDPOINT_NAME_PATTERN
+from .compat import (
+    CallbackStyle,
+    TopologyCallback,
+    TopologyFeed,
+    as_original,
+    choose_style,
+    endpoint_names,
+    one_of,
+)
 from .endpoint import EndpointClient
-from .events import EventCallback, EventListener, Subscription
+from .events import RECONNECT, EventCallback, EventListener, Subscription
 from .transport import NO_JSON, BridgeHTTP, tls_context
+from .waiting import poll_until
 
 __all__ = ["DEFAULT_TIMEOUT", "BridgeClient"]
+
+log = logging.getLogger(__name__)
 
 #: seconds a relayed request may take (sent as ``X-Orbit-Timeout``; the bridge caps it at 3600)
 DEFAULT_TIMEOUT = 60.0
 #: how long ``register_callback`` waits for the event stream to be subscribed
 SUBSCRIBE_TIMEOUT = 15.0
+#: ``wait_for_endpoint``'s default: the original Orbit's, long enough for an endpoint
+#: that starts inside a batch job
+ENDPOINT_WAIT = 1800.0
 
 
 _METHOD = re.compile(r"[A-Za-z]+")
@@ -97,24 +125,14 @@ def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = 
     return seconds
 
 
-def _source(arg: str | None, env: str, filename: str) -> str:
-    """Where a setting came from, for error messages (never the value)."""
-    if arg:
-        return "the argument"
-    if os.environ.get(env):
-        return f"${env}"
-    path = orbit_home() / filename
-    if path.is_file():
-        return str(path)
-    return "the default"
-
-
 class BridgeClient:
     """Client of one Orbit bridge: discovery, relayed requests, notification callbacks.
 
     :param url: bridge URL (``http(s)://host:port``)
-    :param token: the bridge's bearer token
-    :param cert: CA bundle (or the bridge's self-signed certificate) to verify TLS with
+    :param cert: CA bundle (or the bridge's self-signed certificate) to verify TLS with;
+        second, as in the original Orbit's ``BridgeClient(url, cert)``
+    :param token: the bridge's bearer token (keyword only: the original had none, and
+        its scripts pass a certificate path second)
     :param timeout: default seconds a relayed request may take
     :param transport: an ``httpx`` transport to use instead of the network (tests)
     """
@@ -122,9 +140,9 @@ class BridgeClient:
     def __init__(
         self,
         url: str | None = None,
-        token: str | None = None,
-        cert: str | None = None,
+        cert: str | os.PathLike[str] | None = None,
         *,
+        token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -137,17 +155,22 @@ class BridgeClient:
         if cert is not None:
             cert = os.fspath(cert)
         self.url = resolve_bridge_url(url)
-        self.url_source = _source(url, ENV_BRIDGE_URL, BRIDGE_URL_FILE)
+        self.url_source = setting_source(url, BRIDGE_URL_ENVS, BRIDGE_URL_FILES)
         check_bridge_url(self.url, self.url_source)
         self._token = resolve_bridge_token(token)
-        self.token_source = _source(token, ENV_BRIDGE_TOKEN, BRIDGE_TOKEN_FILE) if self._token else None
+        self.token_source = setting_source(token, BRIDGE_TOKEN_ENVS, BRIDGE_TOKEN_FILES) if self._token else None
+        if self._token and self._token.startswith(ENDPOINT_KEY_PREFIX):
+            raise UsageError(
+                f"the bridge token (from {self.token_source}) is an endpoint key, which only registers an endpoint: "
+                "use a client token (radical-orbit bridge tokens add NAME makes one)"
+            )
         if self._token and not (self._token.isascii() and self._token.isprintable()):
             raise UsageError(
                 f"the bridge token (from {self.token_source}) has characters an HTTP header cannot carry: "
                 "it must be printable ASCII, as `radical-orbit bridge` makes them"
             )
         self.cert = resolve_bridge_cert(cert)
-        self.cert_source = _source(cert, ENV_BRIDGE_CERT, BRIDGE_CERT_FILE) if self.cert else None
+        self.cert_source = setting_source(cert, BRIDGE_CERT_ENVS, BRIDGE_CERT_FILES) if self.cert else None
         self._http = BridgeHTTP(
             self.url,
             self.url_source,
@@ -159,6 +182,9 @@ class BridgeClient:
         )
         self._listener: EventListener | None = None
         self._listener_lock = threading.Lock()
+        self._topology = TopologyFeed(
+            self.endpoints, lambda handler: self.register_callback("*", "*", "*", handler), self.unregister_callback
+        )
 
     def __repr__(self) -> str:
         auth = f"token from {self.token_source}" if self._token else "no token"
@@ -238,7 +264,7 @@ class BridgeClient:
 
     # -- discovery -----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """``GET /health`` (needs no token): status, version, number of endpoints."""
+        """``GET /health`` (needs no token): ``{"status": "ok"}`` while the bridge is alive."""
         data: dict[str, Any] = self._http.send("GET", "/health", context="bridge /health").json()
         return data
 
@@ -278,45 +304,81 @@ class BridgeClient:
         ).json()
         return data
 
-    def _no_such_endpoint(self, name: str, extra: str = "") -> EndpointNotFoundError:
+    def _no_such_endpoint(
+        self, name: str | list[str], extra: str = "", cls: type[EndpointNotFoundError] = EndpointNotFoundError
+    ) -> EndpointNotFoundError:
         try:
             known = self.list_endpoints()
         except OrbitError:
             known = []
         have = ", ".join(sorted(known)) if known else "none"
-        return EndpointNotFoundError(
-            f"no endpoint named '{name}' is connected to the bridge at {self.url}{extra} (connected: {have})",
+        what = f"no endpoint named '{name}' is" if isinstance(name, str) else f"none of {', '.join(map(repr, name))} is"
+        return cls(
+            f"{what} connected to the bridge at {self.url}{extra} (connected: {have})",
             endpoint=name,
             known=sorted(known),
         )
 
-    def wait_for_endpoint(self, name: str, timeout: float = 30.0, *, interval: float = 0.1) -> dict[str, Any]:
-        """Block until ``name`` is connected; returns its info.
+    @overload
+    def wait_for_endpoint(  # type: ignore[overload-overlap]  # a str is an Iterable[str] too
+        self, names: str, timeout: float = ..., poll: float | None = ..., on_heartbeat: Callable[[], object] | None = ...,
+        heartbeat_interval: float = ..., *, interval: float = ...,
+    ) -> dict[str, Any]: ...
+    @overload
+    def wait_for_endpoint(
+        self, names: Iterable[str], timeout: float = ..., poll: float | None = ..., on_heartbeat: Callable[[], object] | None = ...,
+        heartbeat_interval: float = ..., *, interval: float = ...,
+    ) -> str: ...
 
-        Tolerates a bridge that is still starting. Raises
-        :class:`EndpointNotFoundError` after ``timeout`` seconds (or the last
-        :class:`BridgeUnavailableError` if the bridge never answered).
+    def wait_for_endpoint(
+        self,
+        names: str | Iterable[str],
+        timeout: float = ENDPOINT_WAIT,
+        poll: float | None = None,
+        on_heartbeat: Callable[[], object] | None = None,
+        heartbeat_interval: float = 10.0,
+        *,
+        interval: float = 0.1,
+    ) -> dict[str, Any] | str:
+        """Block until an endpoint is connected.
+
+        One name (ours): returns its info. An iterable of names (the original Orbit's
+        form): returns the first of them seen connected. Tolerates a bridge that is
+        still starting. Polls every ``poll`` seconds if given, else from ``interval``
+        up to every few seconds; ``on_heartbeat()`` is called at most every
+        ``heartbeat_interval`` seconds while waiting (to print progress).
+
+        :raises EndpointWaitTimeoutError: after ``timeout`` seconds (an
+            :class:`EndpointNotFoundError` and a ``TimeoutError``), or the last
+            :class:`BridgeUnavailableError` if the bridge never answered
+        :raises UsageError: no names, or one that cannot be an endpoint name
         """
-        timeout = seconds_arg(timeout, "timeout", f"wait_for_endpoint({name!r})", allow_zero=True)
-        interval = seconds_arg(interval, "interval", f"wait_for_endpoint({name!r})")
-        deadline = time.monotonic() + timeout
-        last: OrbitError | None = None
-        while True:
+        one = isinstance(names, str)
+        wanted = [names] if isinstance(names, str) else endpoint_names(names, _ENDPOINT_NAME)
+        where = f"wait_for_endpoint({names!r})" if one else "wait_for_endpoint"
+        timeout = seconds_arg(timeout, "timeout", where, allow_zero=True)
+        interval = seconds_arg(interval if poll is None else poll, "interval" if poll is None else "poll", where)
+        beat = seconds_arg(heartbeat_interval, "heartbeat_interval", where)
+        if on_heartbeat is not None and not callable(on_heartbeat):
+            raise UsageError(f"{where}: on_heartbeat must be callable or None, got {on_heartbeat!r}")
+        found = poll_until(
+            functools.partial(self._live, wanted, one), timeout, interval,
+            fixed=poll is not None, on_heartbeat=on_heartbeat, heartbeat_interval=beat,
+        )
+        if found is None:
+            raise self._no_such_endpoint(wanted[0] if one else wanted, f" after waiting {timeout:g} s", EndpointWaitTimeoutError)
+        return cast("dict[str, Any] | str", found)  # mypy joins the probe's union to Collection[str]
+
+    def _live(self, wanted: list[str], one: bool) -> dict[str, Any] | str | None:
+        """The info of ``wanted[0]`` (``one``) or the first live name of ``wanted``; None if not yet."""
+        if one:
             try:
-                info = self._endpoint_info(name)
-                if info.get("alive", True):
-                    return info
-                last = None
+                info = self._endpoint_info(wanted[0])
             except EndpointNotFoundError:
-                last = None
-            except BridgeUnavailableError as exc:
-                last = exc
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(interval)
-        if last is not None:
-            raise last
-        raise self._no_such_endpoint(name, f" after waiting {timeout:g} s")
+                return None
+            return info if info.get("alive", True) else None
+        live = set(self.list_endpoints())
+        return next((name for name in wanted if name in live), None)
 
     def get_endpoint_client(self, endpoint: str | Mapping[str, Any]) -> EndpointClient:
         """The :class:`EndpointClient` for a connected endpoint (name or info dict)."""
@@ -329,12 +391,15 @@ class BridgeClient:
     # -- notifications ---------------------------------------------------------------
     def register_callback(
         self,
-        endpoint: str,
-        plugin: str,
-        topic: str,
-        callback: EventCallback,
+        endpoint: str | None = None,
+        plugin: str | None = None,
+        topic: str | None = None,
+        callback: Callable[..., object] | None = None,
         *,
         session: str | None = None,
+        style: CallbackStyle | None = None,
+        endpoint_id: str | None = None,
+        plugin_name: str | None = None,
     ) -> str:
         """Call ``callback(event)`` for every matching event from ``GET /events``.
 
@@ -344,14 +409,25 @@ class BridgeClient:
         the listener thread; an exception in one is logged and ignored. Returns once
         the stream is subscribed, so no later event is missed.
 
+        The original Orbit's form works too: ``register_callback(endpoint_id=None,
+        plugin_name=None, topic=None, callback=cb)``, None matching anything, and
+        ``cb(endpoint, plugin, topic, data)`` called for notifications. Which way a
+        callback is called follows from its signature, or from the call's shape when
+        it takes either (``*args``); ``style=`` says it outright (docs/compat.md).
+
         :returns: an id for :meth:`unregister_callback`
         :raises BridgeUnavailableError / AuthenticationError: the stream could not be opened
         """
-        if not callable(callback):
-            raise UsageError(f"callback must be callable, got {callback!r}")
+        where = "register_callback"
+        endpoint = one_of(where, endpoint, endpoint_id, "endpoint", "endpoint_id")
+        plugin = one_of(where, plugin, plugin_name, "plugin", "plugin_name")
+        original_shape = endpoint_id is not None or plugin_name is not None or None in (endpoint, plugin, topic)
+        chosen = choose_style(callback, ("event", "original"), "original" if original_shape else "event", style, where)
+        deliver = cast(EventCallback, callback) if chosen == "event" else as_original(cast(Callable[..., object], callback))
+        ep, pl, tp = _wild(endpoint, plugin, topic)
         if self._http.closed:
-            raise UsageError("register_callback: this BridgeClient is closed")
-        sub = Subscription(endpoint, plugin, topic, callback, session=session)
+            raise UsageError(f"{where}: this BridgeClient is closed")
+        sub = Subscription(ep, pl, tp, deliver, session=session, key=(ep, pl, tp, callback))
         with self._listener_lock:
             if self._listener is None:
                 self._listener = EventListener(self._http)
@@ -364,12 +440,78 @@ class BridgeClient:
                 raise
         return cid
 
-    def unregister_callback(self, cid: str) -> bool:
-        """Forget a callback; returns whether it was registered."""
+    def unregister_callback(
+        self,
+        cid: str | None = None,
+        plugin_name: str | None = None,
+        topic: str | None = None,
+        callback: Callable[..., object] | None = None,
+        *,
+        endpoint_id: str | None = None,
+    ) -> bool:
+        """Forget a callback by the id :meth:`register_callback` returned; returns whether it was registered.
+
+        The original Orbit's form, ``unregister_callback(endpoint_id, plugin_name,
+        topic, callback)``, forgets the registration made with those same filters and
+        callback (the first argument is then the endpoint filter).
+        """
         listener = self._listener
-        return listener.remove(cid) if listener is not None else False
+        if callback is None and plugin_name is None and topic is None and endpoint_id is None:
+            if not isinstance(cid, str):
+                raise UsageError(f"unregister_callback: give the id register_callback returned, or its filters and callback; got {cid!r}")
+            return listener.remove(cid) if listener is not None else False
+        endpoint = one_of("unregister_callback", cid, endpoint_id, "a first argument", "endpoint_id")
+        return listener.remove_key((*_wild(endpoint, plugin_name, topic), callback)) if listener is not None else False
+
+    def register_topology_callback(self, callback: TopologyCallback) -> None:
+        """Call ``callback(endpoints)`` on every endpoint connect and disconnect (the original Orbit's).
+
+        ``endpoints`` is ``{name: info}`` of every connected endpoint, each info as in
+        :meth:`endpoints` but with ``plugins`` as :meth:`EndpointClient.list_plugins`
+        gives them (a dict by name). Returns once the stream is subscribed.
+        """
+        self._topology.add(callback)
+
+    def unregister_topology_callback(self, callback: TopologyCallback) -> bool:
+        """Forget a topology callback; returns whether it was registered."""
+        return self._topology.remove(callback)
+
+    def wait_for_listener(self, timeout: float = 30) -> bool:
+        """Block until the notification stream is subscribed (the original Orbit's); False on timeout.
+
+        Starts the stream if no callback did, and retries while the bridge cannot be
+        reached. A refused token is raised (waiting cannot fix it).
+        """
+        seconds = seconds_arg(timeout, "timeout", "wait_for_listener", allow_zero=True)
+        if self._http.closed:
+            raise UsageError("wait_for_listener: this BridgeClient is closed")
+        deadline = time.monotonic() + seconds
+        attempt = 0
+        while True:
+            with self._listener_lock:
+                if self._listener is None:
+                    self._listener = EventListener(self._http)
+                listener = self._listener
+                try:  # returns at once while it reconnects: then wait below
+                    listener.start(max(0.0, min(SUBSCRIBE_TIMEOUT, deadline - time.monotonic())))
+                    started = True
+                except BridgeUnavailableError as exc:
+                    log.debug("wait_for_listener: %s", exc.message)
+                    started = False
+            if started and listener.wait_subscribed(max(0.0, deadline - time.monotonic())):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, RECONNECT.delay(attempt)))
+            attempt += 1
 
     @property
     def listener(self) -> EventListener | None:
         """The event listener (None until the first ``register_callback``)."""
         return self._listener
+
+
+def _wild(endpoint: Any, plugin: Any, topic: Any) -> tuple[Any, Any, Any]:
+    """None, the original Orbit's wildcard, as ours: ``"*"``."""
+    return ("*" if endpoint is None else endpoint, "*" if plugin is None else plugin, "*" if topic is None else topic)

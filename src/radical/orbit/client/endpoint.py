@@ -1,7 +1,8 @@
 """``EndpointClient``: one endpoint as seen through a :class:`BridgeClient`.
 
     ec = bc.get_endpoint_client("my-dtn")
-    ec.list_plugins()                     # [{"name", "version", "enabled", "reason", ...}]
+    ec.list_plugins()                     # {"sysinfo": {"name", "version", "enabled", "reason", "namespace"}, ...}
+    "globus" in ec.list_plugins()         # the original Orbit's shape: a dict by name
     info = ec.get_plugin("sysinfo").info()
     ec.request("GET", "sysinfo", "")      # raw relay, an httpx.Response
 
@@ -15,14 +16,14 @@ with ``register_session(...)``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..errors import PluginDisabledError, PluginNotFoundError
 from . import discovery
-from .events import EventCallback
+from .compat import CallbackStyle, plugins_by_name
 from .plugin import PluginClient
 
 if TYPE_CHECKING:
@@ -57,9 +58,14 @@ class EndpointClient:
         self.info = self._bridge.endpoint_info(self.name)
         return self.info
 
-    def list_plugins(self) -> list[dict[str, Any]]:
-        """Every plugin the endpoint registered, disabled ones included (with ``reason``)."""
-        return list(self.refresh().get("plugins", []))
+    def list_plugins(self) -> dict[str, dict[str, Any]]:
+        """Every plugin the endpoint registered, disabled ones included, by name.
+
+        ``{name: {"name", "version", "enabled", "reason", "namespace", ...}}``: the
+        original Orbit's shape, so ``"globus" in ec.list_plugins()`` works; iterate
+        ``.values()`` for the info dicts (``reason`` says why one is disabled).
+        """
+        return plugins_by_name(self.name, self.refresh().get("plugins", []))
 
     def get_plugin(self, name: str, **session_kwargs: Any) -> PluginClient:
         """The client for plugin ``name``; opens a session now if ``session_kwargs`` are given.
@@ -68,10 +74,11 @@ class EndpointClient:
         :raises PluginDisabledError: the endpoint has it but cannot run it (says why)
         """
         # the info fetched by get_endpoint_client is seconds old: use it, refetch only on a miss
-        plugins = list(self.info.get("plugins", [])) if self.info else self.list_plugins()
+        fresh = not self.info
+        plugins = list((self.info if self.info else self.refresh()).get("plugins", []))
         info = next((p for p in plugins if p.get("name") == name), None)
-        if info is None and self.info:
-            plugins = self.list_plugins()
+        if info is None and not fresh:
+            plugins = list(self.refresh().get("plugins", []))
             info = next((p for p in plugins if p.get("name") == name), None)
         if info is None:
             have = ", ".join(sorted(str(p.get("name")) for p in plugins)) or "none"
@@ -128,7 +135,13 @@ class EndpointClient:
         return self._bridge.call(self.name, plugin, route, body, timeout=timeout)
 
     def register_callback(
-        self, plugin: str, topic: str, callback: EventCallback, *, session: str | None = None
+        self,
+        plugin: str,
+        topic: str,
+        callback: Callable[..., object],
+        *,
+        session: str | None = None,
+        style: CallbackStyle | None = None,
     ) -> str:
         """:meth:`BridgeClient.register_callback` for this endpoint's events."""
-        return self._bridge.register_callback(self.name, plugin, topic, callback, session=session)
+        return self._bridge.register_callback(self.name, plugin, topic, callback, session=session, style=style)

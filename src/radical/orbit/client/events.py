@@ -78,6 +78,9 @@ class Subscription:
     :param endpoint, plugin, topic: exact names, ``"*"``, or shell-style patterns
         (``"job_*"``); an event field that is null only matches ``"*"``
     :param session: a session tag (as in events) or a session id (hashed here)
+    :param key: what names this registration for :meth:`EventListener.remove_key`:
+        the filters and the callable as the caller gave them (the original Orbit's
+        ``unregister_callback`` takes those, not an id)
     """
 
     endpoint: str
@@ -85,6 +88,7 @@ class Subscription:
     topic: str
     callback: EventCallback
     session: str | None = None
+    key: tuple[Any, ...] | None = None
     _tags: frozenset[str] = field(init=False, repr=False, default=frozenset())
 
     def __post_init__(self) -> None:
@@ -140,6 +144,10 @@ class EventListener:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Whether the stream is subscribed, waiting up to ``timeout`` seconds for it (a reconnect)."""
+        return self._subscribed.wait(timeout)
+
     # -- callbacks ---------------------------------------------------------------
     def add(self, sub: Subscription) -> str:
         with self._lock:
@@ -150,6 +158,15 @@ class EventListener:
     def remove(self, cid: str) -> bool:
         with self._lock:
             return self._subs.pop(cid, None) is not None
+
+    def remove_key(self, key: tuple[Any, ...]) -> bool:
+        """Forget the oldest registration made with ``key``; returns whether there was one."""
+        with self._lock:
+            for cid, sub in self._subs.items():
+                if sub.key is not None and sub.key == key:
+                    del self._subs[cid]
+                    return True
+        return False
 
     def __len__(self) -> int:
         return len(self._subs)

@@ -8,6 +8,10 @@ Sessions: when ``session_kwargs`` are given (to ``get_plugin`` or the constructo
 session is registered at once; otherwise, if the plugin needs no credentials
 (``requires_credentials = False``), it is registered lazily on the first call; else
 the first call says "call register_session(...) first".
+
+The original Orbit's calls work too (docs/compat.md): notification callbacks written
+as ``cb(endpoint, plugin, topic, data)``, ``unregister_notification_callback(cb)``
+and ``unregister_session()``.
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from ..errors import UsageError
+from ..errors import SessionExpiredError, SessionNotFoundError, UsageError
 from ..models.messages import session_tag
+from .compat import CallbackStyle, choose_style, describe
 
 if TYPE_CHECKING:
     from .endpoint import EndpointClient
 
 log = logging.getLogger(__name__)
 
-NotificationCallback = Callable[[str, dict[str, Any]], None]
-"""``callback(topic, payload)``."""
+NotificationCallback = Callable[..., object]
+"""``callback(topic, payload)``, or the original Orbit's ``callback(endpoint, plugin, topic, data)``."""
 
 
 class PluginClient:
@@ -49,7 +54,8 @@ class PluginClient:
             raise UsageError("a plugin client needs a plugin name")
         self._sid: str | None = None
         self._lock = threading.Lock()
-        self._callback_ids: list[Any] = []
+        #: (id, callback, topic) of each notification callback, for close() and removal by callback
+        self._callbacks: list[tuple[str, Any, str | None]] = []
         if session_kwargs:
             self.register_session(**session_kwargs)
 
@@ -84,13 +90,29 @@ class PluginClient:
         return self._sid
 
     def close(self) -> None:
-        """Close the remote session and drop this client's notification callbacks."""
-        for cid in self._callback_ids:
+        """Close the remote session and drop this client's notification callbacks; never raises."""
+        for cid, _, _ in self._callbacks:
             self._ec.bridge.unregister_callback(cid)
-        self._callback_ids.clear()
+        self._callbacks.clear()
         sid, self._sid = self._sid, None
         if sid:
             self._close_remote(sid)
+
+    def unregister_session(self) -> None:
+        """Close the session now, keeping the client and its callbacks (the original Orbit's call).
+
+        Unlike :meth:`close` a failure raises; a session the endpoint no longer has
+        counts as closed.
+        """
+        sid = self._sid
+        if sid is None:
+            return
+        try:
+            self._ec.call(self.name, "unregister_session", {"sid": sid})
+        except (SessionNotFoundError, SessionExpiredError):
+            pass
+        if self._sid == sid:
+            self._sid = None
 
     def _close_remote(self, sid: str) -> None:
         try:
@@ -126,30 +148,48 @@ class PluginClient:
         return resp.json() if resp.content else None
 
     # -- notifications ---------------------------------------------------------
-    def register_notification_callback(self, callback: NotificationCallback, topic: str | None = None) -> Any:
+    def register_notification_callback(
+        self, callback: NotificationCallback, topic: str | None = None, *, style: CallbackStyle | None = None
+    ) -> str:
         """Call ``callback(topic, payload)`` for this client's session notifications.
 
         May be called before ``register_session``; it follows the session across
-        re-registrations.
+        re-registrations. A callback written for the original Orbit,
+        ``callback(endpoint, plugin, topic, data)``, is called that way: its signature
+        says which; one that takes either (``*args``) gets ``(topic, payload)`` unless
+        ``style="original"`` (docs/compat.md).
 
         :param topic: only this topic (default: every topic of this session)
         :returns: an id for :meth:`unregister_notification_callback`
         """
+        where = "register_notification_callback"
         if not callable(callback):
-            raise UsageError(f"callback must be callable as callback(topic, payload), got {callback!r}")
+            raise UsageError(f"{where}: callback must be callable as callback(topic, payload), got {describe(callback)}")
         if topic is not None and (not isinstance(topic, str) or not topic):
-            raise UsageError(f"topic must be a topic name, a pattern or None (every topic), got {topic!r}")
+            raise UsageError(f"{where}: topic must be a topic name, a pattern or None (every topic), got {topic!r}")
+        original = choose_style(callback, ("topic", "original"), "topic", style, where) == "original"
 
         def _deliver(event: dict[str, Any]) -> None:
             # filter on the *current* sid, so a re-registered session keeps its callbacks
-            if self._sid is not None and event.get("session") == session_tag(self._sid):
+            if self._sid is None or event.get("session") != session_tag(self._sid) or event.get("kind") != "notification":
+                return
+            if original:
+                callback(event.get("endpoint"), event.get("plugin"), event["topic"], event.get("payload") or {})
+            else:
                 callback(event["topic"], event.get("payload") or {})
 
         cid = self._ec.bridge.register_callback(self._ec.name, self.name, topic or "*", _deliver)
-        self._callback_ids.append(cid)
+        self._callbacks.append((cid, callback, topic))
         return cid
 
-    def unregister_notification_callback(self, cid: Any) -> None:
-        self._ec.bridge.unregister_callback(cid)
-        if cid in self._callback_ids:
-            self._callback_ids.remove(cid)
+    def unregister_notification_callback(self, cid: str | NotificationCallback, topic: str | None = None) -> None:
+        """Forget a notification callback: by the id :meth:`register_notification_callback`
+        returned, or (the original Orbit's form) by the callback and topic it was registered with."""
+        for index, (known, callback, known_topic) in enumerate(self._callbacks):
+            same = (known == cid) if isinstance(cid, str) else (callback == cid and known_topic == topic)
+            if same:
+                del self._callbacks[index]
+                self._ec.bridge.unregister_callback(known)
+                return
+        if isinstance(cid, str):  # an id from elsewhere: still the bridge's to forget
+            self._ec.bridge.unregister_callback(cid)

@@ -16,7 +16,9 @@ It imports nothing server-side.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json as jsonlib
+import logging
 import math
 import os
 import re
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -53,8 +56,11 @@ __all__ = [
     "NO_JSON",
     "BridgeHTTP",
     "encode_json",
+    "exposes_token",
     "tls_context",
 ]
+
+log = logging.getLogger(__name__)
 
 #: extra seconds the client waits beyond the bridge's own deadline, so the bridge's 504 wins
 CLIENT_MARGIN = 5.0
@@ -164,6 +170,21 @@ def tls_context(url: str, cert: str | None, cert_source: str | None) -> ssl.SSLC
         raise UsageError(f"bridge CA certificate {cert!r} (from {cert_source}) cannot be loaded: {exc.reason or exc}") from None
 
 
+def exposes_token(url: str) -> bool:
+    """True when a token sent to ``url`` crosses a network in clear text: plain
+    ``http://`` to anything but this machine's loopback."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return True
+
+
 # -- transport failures ----------------------------------------------------------------
 def _timed_out(exc: Exception) -> str:
     return f"no answer in time ({type(exc).__name__})"
@@ -221,6 +242,12 @@ class BridgeHTTP:
         headers = {"User-Agent": f"radical.orbit/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+            if exposes_token(url):
+                log.warning(
+                    "the bridge token goes to %s over plain HTTP: anyone on the network path can read and reuse it; "
+                    "serve the bridge over TLS (radical-orbit bridge --cert/--key) and use an https:// URL",
+                    url,
+                )
         self.closed = False
         self._client = httpx.Client(
             base_url=url,
@@ -349,6 +376,7 @@ class BridgeHTTP:
             "(`radical-orbit bridge` writes the last one), and must match the bridge's.",
             url=self.url,
         )
+        exc.http_status = 401
         if isinstance(payload, dict) and isinstance(payload.get("request_id"), str):
             exc.request_id = payload["request_id"]
         return exc

@@ -13,8 +13,8 @@ Lifecycle::
               flush notifications, close with 1001
 
 What the agent owns outlives every connection: the plugins, the notification outbox,
-the requests in flight, the count of registrations. A refused token, a reserved
-name or an unsupported protocol version end :meth:`EndpointAgent.run` with an
+the requests in flight, the count of registrations. A refused key, a refused or
+claimed name or an unsupported protocol version end :meth:`EndpointAgent.run` with an
 :class:`OrbitError` (retrying cannot fix them); so does a taken name on the first
 connection (on a reconnect the bridge may still hold our previous socket: retry).
 """
@@ -57,7 +57,7 @@ class EndpointAgent:
 
     def __init__(self, settings: EndpointSettings, entries: list[PluginEntry] | None = None) -> None:
         self.settings = settings
-        self.queue = NotificationQueue(settings.notify_queue_size)
+        self.queue = NotificationQueue(settings.notify_queue_size, max_payload=settings.max_notification_bytes)
         self.host = PluginHost(settings, self.notify, entries)
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self.inflight = Inflight()
@@ -96,9 +96,9 @@ class EndpointAgent:
     def dispatcher(self) -> Dispatcher:
         return self.host.dispatcher
 
-    def notify(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def notify(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None, /) -> None:
         """``PluginContext.notify``: queue a notification (thread-safe)."""
-        self.queue.put(plugin, sid, topic, payload)
+        self.queue.put(plugin, sid, topic, payload, owner)
 
     async def wait_registered(self, timeout: float | None = None) -> None:
         """Until the agent is registered with the bridge (for tests and embedding)."""
@@ -140,8 +140,8 @@ class EndpointAgent:
         try:
             self.proxy = select_proxy(self.settings.ws_url) if self.settings.use_proxy else None
             log.info(
-                "endpoint %s starting: bridge %s%s, token %s, plugins %s",
-                self.settings.name, self.settings.ws_url, self._route(), "set" if self.settings.token else "none",
+                "endpoint %s starting: bridge %s%s, key from %s, plugins %s",
+                self.settings.name, self.settings.ws_url, self._route(), self.settings.key_hint,
                 ",".join(self.settings.plugins) if self.settings.plugins else "all installed",
             )
             await self.host.start()

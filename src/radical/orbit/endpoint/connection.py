@@ -7,22 +7,24 @@
 
 Contract with the agent (which outlives every connection):
 
-* :meth:`BridgeConnection.open` dials ``ws(s)://bridge/ws/endpoint`` with the bearer
-  token, sends ``register`` and returns the bridge's ``registered`` frame. On failure
-  the socket is closed again, and the exception says whether dialing again can help:
-  :class:`Refused` wraps an :class:`OrbitError` retrying cannot fix (token, name,
-  protocol version); anything else (:class:`Lost`, :class:`ProxyError`, websockets'
-  handshake and close errors, ``OSError``, ``TimeoutError``) is worth a retry.
-  A name the bridge says is taken is fatal on the first connection and a retry on a
-  reconnect (``reconnect=True``): then the bridge may still hold our previous socket.
+* :meth:`BridgeConnection.open` dials ``ws(s)://bridge/ws/endpoint`` with the endpoint
+  key (``Authorization: Bearer``) and name (``X-Orbit-Endpoint``), sends ``register``
+  and returns the bridge's ``registered`` frame. Without a key it first waits for the
+  key file (:func:`.keys.wait_for_key`: the bridge in the same HOME writes it at start).
+  On failure the socket is closed again, and the exception says whether dialing again
+  can help: :class:`Refused` wraps an :class:`OrbitError` retrying cannot fix (the
+  bridge answered the upgrade with 401/403/400/409, or refused the protocol version);
+  anything else (:class:`Lost`, :class:`ProxyError`, websockets' handshake and close
+  errors, ``OSError``, ``TimeoutError``) is worth a retry.
 * :meth:`BridgeConnection.serve` answers requests (each in its own task, tracked in
   the shared :class:`Inflight` so the agent can drain them), answers pings, sends the
   notification queue and runs the watchdog: our own pings, and ~3 heartbeats of
   silence from the bridge end the connection. It raises why the connection ended
   (:class:`Lost`, ``ConnectionClosed``), or, once ``stop`` is set, awaits ``drain``
   (the agent's graceful stop) while answers and notifications still flow, flushes
-  the queue and returns.
-* Secrets: the token goes out in one header and is in no log line; websockets'
+  the queue and returns. A close with 4009 "replaced" is :class:`Refused`: another
+  endpoint with our key took our name, and dialing again would take it back, forever.
+* Secrets: the key goes out in one header and is in no log line; websockets'
   logger never runs at DEBUG (it would log handshake headers and frame contents).
 """
 
@@ -47,7 +49,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..__about__ import __version__
 from ..errors import (
-    AuthenticationError,
     ConflictError,
     EndpointUnavailableError,
     OrbitError,
@@ -58,6 +59,7 @@ from ..models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_NAME_RESERVED,
     CLOSE_NAME_TAKEN,
+    CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     DEFAULT_FRAME_LIMIT,
     ErrorFrame,
@@ -73,6 +75,7 @@ from ..models.messages import (
     parse_frame,
 )
 from .dispatch import error_response
+from .keys import FATAL_STATUSES, bridge_says, key_refused, wait_for_key
 from .link import BridgeLink, open_link
 from .notifications import NotificationQueue
 from .plugin_host import PluginHost
@@ -139,15 +142,6 @@ def host_info() -> dict[str, Any]:
     }
 
 
-def token_refused(settings: EndpointSettings, how: str) -> AuthenticationError:
-    """The error for a token the bridge did not take (the token itself is not in it)."""
-    given = "no token was given" if settings.token is None else "the token was not accepted"
-    return AuthenticationError(
-        f"bridge refused the token ({how}; {given}) at {settings.ws_url}: pass --token, set "
-        "RADICAL_ORBIT_BRIDGE_TOKEN or ~/.radical/orbit/bridge.token to the bridge's token"
-    )
-
-
 class BridgeConnection:
     """One dial of the bridge and the life of the connection it gives.
 
@@ -208,9 +202,11 @@ class BridgeConnection:
         return ssl.create_default_context(cafile=cert) if cert else ssl.create_default_context()
 
     async def _dial(self) -> BridgeLink:
-        headers: dict[str, str] = {}
-        if self.settings.token is not None:
-            headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
+        try:
+            key, source = await wait_for_key(self.settings)
+        except UsageError as exc:
+            raise Refused(exc) from None
+        headers = {"Authorization": f"Bearer {key}", "X-Orbit-Endpoint": self.settings.name}
         try:
             # no WebSocket pings (the protocol has its own ping/pong frames), no compression
             return await open_link(
@@ -226,8 +222,8 @@ class BridgeConnection:
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            if status in (401, 403):
-                raise Refused(token_refused(self.settings, f"HTTP {status}")) from None
+            if status in FATAL_STATUSES:
+                raise Refused(key_refused(self.settings, source, status, bridge_says(exc))) from None
             raise
 
     async def _register(self, link: BridgeLink) -> Registered:
@@ -275,7 +271,7 @@ class BridgeConnection:
         message = error.message if error else f"closed with code {close_code}"
         name = self.settings.name
         if close_code == CLOSE_UNAUTHORIZED or code in ("unauthorized", "forbidden"):
-            return Refused(token_refused(self.settings, f"close code {close_code}"))
+            return Refused(key_refused(self.settings, self.settings.key_hint, 401, message))
         if close_code == CLOSE_NAME_TAKEN or code in ("name_taken", "conflict", "duplicate_name"):
             if self.reconnect:
                 return Lost(f"the bridge still holds our previous connection as {name!r}; retrying")
@@ -313,6 +309,9 @@ class BridgeConnection:
                 await drain()  # the reader keeps running and refuses new requests
                 await self._flush(sender)
                 return
+            replaced = self._replaced(link)
+            if replaced is not None:
+                raise replaced
             for loop_task in (reader, sender, watchdog):
                 if loop_task in done:
                     loop_task.result()  # raises why the connection ended
@@ -323,6 +322,16 @@ class BridgeConnection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _replaced(self, link: BridgeLink) -> Refused | None:
+        """:class:`Refused` if the bridge closed us because our key registered our name again."""
+        rcvd = link.protocol.close_rcvd
+        if rcvd is None or rcvd.code != CLOSE_REPLACED:
+            return None
+        return Refused(ConflictError(
+            f"the bridge at {self.settings.url} handed the name {self.settings.name!r} to a new connection with this "
+            "endpoint's key: another endpoint with the same key and name is running; stop one of them"
+        ))
 
     async def close(self, code: int = 1000) -> None:
         """Closing handshake (if the connection is still open), then the socket."""

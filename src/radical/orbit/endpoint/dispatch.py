@@ -4,6 +4,10 @@ No sockets and no HTTP server: the frame becomes an ASGI ``http`` scope whose pa
 is the route part (``/{plugin}/info`` -> ``/info``), the app's ``send`` messages are
 collected into a Response frame. Anything the app fails to answer becomes a JSON
 error body in the shape every Orbit server uses.
+
+The identity the bridge names in ``x-orbit-identity`` is the current identity
+(:func:`~radical.orbit.plugins.caller.current_identity`) while the app answers, so
+a plugin knows whose sessions the request may use.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from starlette.types import ASGIApp, Message, Scope
 
 from ..errors import OrbitError, PluginDisabledError, PluginNotFoundError
 from ..models.messages import Request, Response, decode_body, encode_body
+from ..plugins.caller import calling_as, identity_in
 
 __all__ = ["ASGIApp", "Dispatcher", "HostedPlugin", "build_scope", "call_asgi", "error_response"]
 
@@ -163,7 +168,8 @@ class Dispatcher:
             )
         scope = build_scope(frame, route)
         try:
-            status, headers, body = await call_asgi(hosted.app, scope, decode_body(frame.body, frame.body_encoding))
+            with calling_as(identity_in(frame.headers)):
+                status, headers, body = await call_asgi(hosted.app, scope, decode_body(frame.body, frame.body_encoding))
         except Exception as exc:  # a plugin bug must become a 500, not kill the agent
             log.exception("plugin %s failed on %s %s (request %s)", name, frame.method, route, frame.id)
             return error_response(

@@ -4,6 +4,11 @@ Plugins call :meth:`NotificationQueue.put` from any thread or coroutine. The age
 drains it while connected; while disconnected frames pile up to ``maxsize`` and the
 oldest are dropped. The number dropped since the last delivered frame rides along
 in the ``dropped`` field of the next frame that is sent, so clients learn of a gap.
+
+A notification whose payload takes more than ``max_payload`` bytes as JSON is never
+queued: one warning line names plugin, topic and size (never the payload), and it
+counts as dropped. Notifications are small status messages; a plugin that has bulk
+data to hand over answers a request with it instead, where the relay's limits apply.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from pydantic_core import PydanticSerializationError, to_json
 from ..errors import UsageError
 from ..models.messages import Notification
 
-__all__ = ["NotificationQueue"]
+__all__ = ["DEFAULT_MAX_PAYLOAD", "NotificationQueue"]
 
 log = logging.getLogger(__name__)
 
+#: the largest notification payload (bytes of JSON) the endpoint sends by default
+DEFAULT_MAX_PAYLOAD = 256 * 1024
 
 
 def call_on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[], object]) -> None:
@@ -42,12 +49,16 @@ class NotificationQueue:
     """Bounded FIFO of Notification frames shared between threads and the agent loop.
 
     :param maxsize: frames kept; beyond it the oldest is dropped (and counted)
+    :param max_payload: bytes a payload may take as JSON; a larger one is dropped (and counted)
     """
 
-    def __init__(self, maxsize: int = 10_000) -> None:
+    def __init__(self, maxsize: int = 10_000, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
+        if max_payload < 1:
+            raise ValueError("max_payload must be >= 1")
         self.maxsize = maxsize
+        self.max_payload = max_payload
         self._items: deque[Notification] = deque()
         self._lock = threading.Lock()
         self._dropped = 0
@@ -74,19 +85,23 @@ class NotificationQueue:
         if self._items:
             self._ready.set()
 
-    def put(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def put(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None, /) -> None:
         """Queue one notification; callable from any thread (this is ``PluginContext.notify``).
 
+        :param owner: the identity whose session it is (None: for everyone)
         :raises UsageError: when ``payload`` cannot be sent as JSON (raised here, in
             the plugin's code, rather than later on the connection)
         """
         try:
-            to_json(payload)
+            size = len(to_json(payload))
         except PydanticSerializationError as exc:
             raise UsageError(
                 f"notification {plugin}/{topic}: the payload must be JSON-serialisable ({exc})"
             ) from None
-        frame = Notification(plugin=plugin, sid=sid, topic=topic, payload=dict(payload), ts=time.time())
+        if size > self.max_payload:
+            self._drop_oversize(plugin, topic, size)
+            return
+        frame = Notification(plugin=plugin, sid=sid, topic=topic, payload=dict(payload), ts=time.time(), owner=owner)
         with self._lock:
             self._items.append(frame)
             overflow = len(self._items) - self.maxsize
@@ -101,6 +116,15 @@ class NotificationQueue:
         if first:  # once per gap, not once per frame
             log.warning("notification queue full (%d); dropping the oldest until the bridge is reachable", self.maxsize)
         self._wake()
+
+    def _drop_oversize(self, plugin: str, topic: str, size: int) -> None:
+        with self._lock:
+            self._dropped += 1
+            self._dropped_total += 1
+        log.warning(
+            "notification %s/%s dropped: its payload takes %d bytes as JSON, more than the endpoint sends (%d; "
+            "--max-notification-bytes)", plugin, topic, size, self.max_payload,
+        )
 
     def _wake(self) -> None:
         loop, ready = self._loop, self._ready

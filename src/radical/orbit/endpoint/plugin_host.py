@@ -18,12 +18,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from ..errors import OrbitError
 from ..models.messages import PluginInfo
-from ..plugins.base import Plugin, PluginContext
+from ..plugins.base import NotifyFn, Plugin, PluginContext
 from ..plugins.registry import PluginEntry, discover_plugins
 from .dispatch import Dispatcher, HostedPlugin
 from .settings import EndpointSettings
@@ -32,8 +30,8 @@ __all__ = ["Notify", "PluginHost"]
 
 log = logging.getLogger(__name__)
 
-#: ``PluginContext.notify``: ``(plugin, sid, topic, payload)``, callable from any thread
-Notify = Callable[[str, str | None, str, dict[str, Any]], None]
+#: ``PluginContext.notify``: ``(plugin, sid, topic, payload, owner)``, callable from any thread
+Notify = NotifyFn
 
 
 class PluginHost:
@@ -90,6 +88,7 @@ class PluginHost:
             endpoint=self.settings.name,
             notify=self._notify,
             settings=dict(self.settings.plugin_options.get(entry.name, {})),
+            max_sessions_per_identity=self.settings.max_sessions_per_identity,
         )
         try:
             plugin = entry.cls(ctx)

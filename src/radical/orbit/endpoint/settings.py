@@ -1,29 +1,42 @@
 """Settings of one endpoint agent, resolved once by the CLI (or a test) and passed in.
 
-    settings = EndpointSettings.resolve(name="laptop", url=None, token=None)
-    # url:   argument > RADICAL_ORBIT_BRIDGE_URL > ~/.radical/orbit/bridge.url > default
-    # token: argument > RADICAL_ORBIT_BRIDGE_TOKEN > ~/.radical/orbit/bridge.token > none
+    settings = EndpointSettings.resolve(name="laptop", url=None, key_file=None)
+    # url: argument > RADICAL_ORBIT_BRIDGE_URL > ~/.radical/orbit/bridge.url > default
+    # key: RADICAL_ORBIT_ENDPOINT_KEY > --key-file PATH > ~/.radical/orbit/endpoint.key
+    #      (never an argument: command lines are visible to every local user)
+
+An endpoint proves who it is with an endpoint key, never with a client token: the
+bridge writes the local key into its HOME (an endpoint started there needs nothing
+else), and ``radical-orbit bridge endpoints enroll NAME`` makes one for another host.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ..config import (
+    CLIENT_TOKEN_PREFIX,
+    ENDPOINT_KEY_FILE,
+    ENDPOINT_KEY_PREFIX,
+    ENV_BRIDGE_TOKEN,
+    ENV_ENDPOINT_KEY,
     check_bridge_url,
+    orbit_home,
+    read_private_file,
     resolve_bridge_cert,
-    resolve_bridge_token,
     resolve_bridge_url,
 )
 from ..errors import UsageError
 from ..models.messages import ENDPOINT_NAME_PATTERN, RESERVED_NAMES
 
-__all__ = ["EndpointSettings", "check_endpoint_name", "websocket_url"]
+__all__ = ["EndpointSettings", "check_endpoint_key", "check_endpoint_name", "websocket_url"]
 
 #: path of the bridge's endpoint WebSocket
 WS_PATH = "/ws/endpoint"
@@ -39,6 +52,18 @@ def check_endpoint_name(name: str) -> str:
     if name.lower() in RESERVED_NAMES:
         raise UsageError(f"endpoint name {name!r} is reserved by the bridge; pick another one")
     return name
+
+
+def check_endpoint_key(key: str, source: str) -> str:
+    """Refuse what cannot be an endpoint key, naming where it came from (never the value)."""
+    if key.startswith(CLIENT_TOKEN_PREFIX):
+        raise UsageError(
+            f"the endpoint key from {source} is a client token, and a client token cannot register an endpoint: "
+            "enrol the endpoint on the bridge host (radical-orbit bridge endpoints enroll NAME) and use the key it prints"
+        )
+    if not (key.isascii() and key.isprintable()) or " " in key:
+        raise UsageError(f"the endpoint key from {source} must be printable ASCII without spaces, as the bridge makes them")
+    return key
 
 
 def websocket_url(url: str, source: str = "--url, $RADICAL_ORBIT_BRIDGE_URL or ~/.radical/orbit/bridge.url") -> str:
@@ -65,7 +90,15 @@ class EndpointSettings(BaseModel):
     name: str
     #: the bridge URL as clients use it (http/https), or a ws/wss URL
     url: str
-    token: SecretStr | None = None
+    #: the endpoint key, when given directly ($RADICAL_ORBIT_ENDPOINT_KEY, or by an embedding
+    #: program); None: read from ``key_file`` (or ``~/.radical/orbit/endpoint.key``) at each dial
+    key: SecretStr | None = None
+    #: where ``key`` came from, for messages
+    key_source: str = "the settings"
+    #: a file holding the key (``--key-file``, mode 0600); None: ``~/.radical/orbit/endpoint.key``
+    key_file: str | None = None
+    #: where a client token was configured, if one was (it is not used: messages say so)
+    client_token_source: str | None = None
     #: CA bundle (or self-signed cert) to verify a wss:// bridge with
     cert: str | None = None
     #: dial through the proxy the environment names (HTTPS_PROXY, ... minus NO_PROXY);
@@ -83,6 +116,11 @@ class EndpointSettings(BaseModel):
     connect_timeout: float = Field(default=10.0, gt=0)
     #: notifications kept while disconnected (oldest dropped beyond this)
     notify_queue_size: int = Field(default=10_000, ge=1)
+    #: largest notification payload sent, in bytes of JSON (larger ones are dropped
+    #: with a warning); ``--max-notification-bytes``
+    max_notification_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: sessions one client identity may hold on each plugin (429 beyond); ``--max-sessions``
+    max_sessions_per_identity: int = Field(default=500, ge=1)
     #: seconds in-flight requests get to finish on shutdown
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: largest WebSocket message accepted (a relayed body is base64 inside JSON)
@@ -110,25 +148,64 @@ class EndpointSettings(BaseModel):
     def ws_url(self) -> str:
         return websocket_url(self.url)
 
+    @property
+    def key_path(self) -> Path:
+        """The file the key is read from when it was not given directly."""
+        return Path(self.key_file) if self.key_file else orbit_home() / ENDPOINT_KEY_FILE
+
+    @property
+    def key_hint(self) -> str:
+        """Where the key comes from (for log lines; never the key)."""
+        return self.key_source if self.key is not None else str(self.key_path)
+
+    def load_key(self) -> tuple[str, str] | None:
+        """``(key, where it came from)``, or None while there is no key file yet.
+
+        Read again at every dial, so a key file that appears later (the bridge's, in
+        the same HOME) or is replaced is picked up without a restart.
+
+        :raises UsageError: the key file is open to other users, or holds no usable key
+        """
+        if self.key is not None:
+            return self.key.get_secret_value(), self.key_source
+        path = self.key_path
+        text = read_private_file(path)
+        if text is None:
+            return None
+        return check_endpoint_key(text, str(path)), str(path)
+
     @classmethod
     def resolve(
         cls,
         *,
         name: str,
         url: str | None = None,
-        token: str | None = None,
+        key_file: str | None = None,
         cert: str | None = None,
         plugins: str | list[str] | None = None,
+        token: str | None = None,
         **kwargs: object,
     ) -> EndpointSettings:
-        """Build settings with the same URL/token/cert resolution as the client SDK."""
+        """Build settings with the same URL/cert resolution as the client SDK, and the key
+        from ``$RADICAL_ORBIT_ENDPOINT_KEY`` > ``key_file`` > ``~/.radical/orbit/endpoint.key``.
+
+        :param token: a client token given the old way (``--token``): not used, since a
+            client token cannot register an endpoint; only remembered for messages
+        :raises UsageError: an unusable key, or a key file open to other users
+        """
         if isinstance(plugins, str):
             plugins = plugins.split(",")
-        resolved_token = resolve_bridge_token(token)
+        env_key = os.environ.get(ENV_ENDPOINT_KEY, "").strip()
+        client_source = "--token" if token else (f"${ENV_BRIDGE_TOKEN}" if os.environ.get(ENV_BRIDGE_TOKEN) else None)
+        if os.environ.get(ENV_BRIDGE_TOKEN, "").startswith(ENDPOINT_KEY_PREFIX) and not env_key:
+            raise UsageError(f"${ENV_BRIDGE_TOKEN} holds an endpoint key: an endpoint reads its key from ${ENV_ENDPOINT_KEY}; set that instead")
         data: dict[str, object] = {
             "name": name,
             "url": resolve_bridge_url(url),
-            "token": SecretStr(resolved_token) if resolved_token else None,
+            "key": SecretStr(check_endpoint_key(env_key, f"${ENV_ENDPOINT_KEY}")) if env_key else None,
+            "key_source": f"${ENV_ENDPOINT_KEY}",
+            "key_file": key_file,
+            "client_token_source": client_source,
             "cert": resolve_bridge_cert(cert),
             "plugins": plugins,
             **kwargs,

@@ -7,7 +7,8 @@ parse gets an :class:`ErrorFrame` back and a log line, never a crash.
 Flow::
 
     endpoint                               bridge
-       |-- WS connect (Authorization: Bearer) -->|
+       |-- WS upgrade (Authorization: Bearer <endpoint key>, X-Orbit-Endpoint: <name>)
+       |<-- 101, or 401/403/400/409 + JSON ------|   (refused before the upgrade)
        |-- register {name, plugins, v} --------->|
        |<------------------ registered {hb} -----|   (or error + close 4xxx)
        |<-- request {id, method, path, ...} -----|   many in flight at once
@@ -34,6 +35,8 @@ CLOSE_PROTOCOL_ERROR = 4000
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_BAD_VERSION = 4002
 CLOSE_NAME_TAKEN = 4009
+#: the same endpoint key registered the same name on a new connection: this one is over
+CLOSE_REPLACED = 4009
 CLOSE_NAME_RESERVED = 4010
 CLOSE_HEARTBEAT_TIMEOUT = 4008
 

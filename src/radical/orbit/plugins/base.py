@@ -5,7 +5,7 @@ Contract::
       endpoint agent                       Plugin subclass
       --------------                       ---------------
       cls.check_enabled() -> reason|None   (class-level; may import optional deps)
-      plugin = cls(ctx)                    ctx: endpoint name, notify()
+      plugin = cls(ctx)                    ctx: endpoint name, notify(), limits
       await plugin.start()                 start background work
       plugin.app(scope, receive, send)     ASGI app: base routes + add_routes()
       await plugin.stop()                  close sessions, stop background work
@@ -21,6 +21,14 @@ model inherits :class:`SessionRequest` (a ``sid`` field) and the handler looks t
 session up with :meth:`Plugin.session` (404 unknown, 410 expired). Session ids carry
 192 random bits. Sessions idle for longer than ``session_ttl`` are closed.
 
+Sessions belong to the identity that opened them (:func:`.caller.current_identity`,
+named by the bridge): to any other identity a sid is exactly an unknown one (the same
+404, or ``{"closed": false}`` from unregister_session), so a sid that leaked is no use
+to a stranger and nobody can probe which sids exist. Each identity holds at most
+``PluginContext.max_sessions_per_identity`` sessions per plugin (429 beyond), so one
+client cannot fill an endpoint with sessions. A session's notifications carry its
+owner, and the bridge shows them to that identity only.
+
 ``plugin.app`` is a plain ``FastAPI`` app whose default response class writes text
 UTF-8 cannot carry as JSON escapes instead of failing (:mod:`.answers`).
 """
@@ -33,9 +41,8 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.telemetry import TelemetryConfig
@@ -44,6 +51,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from ..__about__ import __version__
 from ..errors import (
+    RateLimitedError,
     SessionExpiredError,
     SessionNotFoundError,
     UsageError,
@@ -53,14 +61,30 @@ from ..errors import (
 from ..text import find_lone_surrogate
 from ..web.errors import install_error_handlers
 from .answers import SafeJSONResponse
+from .caller import current_identity
 
 log = logging.getLogger(__name__)
+
+#: "no owner recorded" (None is an owner: the identity of a request no bridge named)
+_NOBODY = object()
 
 #: FastAPI's ``telemetry=`` for plugin apps: off (see :meth:`Plugin._build_app`)
 PLUGIN_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
-#: notify(plugin, sid, topic, payload) -- must be callable from any thread.
-NotifyFn = Callable[[str, "str | None", str, dict[str, Any]], None]
+#: sessions one identity may hold on one plugin, unless the endpoint says otherwise
+DEFAULT_MAX_SESSIONS = 500
+
+
+class NotifyFn(Protocol):
+    """``notify(plugin, sid, topic, payload, owner)``; must be callable from any thread.
+
+    ``owner`` is the identity whose session emits it (None: a plugin-wide notification,
+    for everyone).
+    """
+
+    def __call__(
+        self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None, /
+    ) -> None: ...
 
 
 @dataclass
@@ -70,7 +94,8 @@ class PluginContext:
     endpoint: str
     notify: NotifyFn
     settings: dict[str, Any] = field(default_factory=dict)
-
+    #: sessions one identity may hold on this plugin (429 beyond)
+    max_sessions_per_identity: int = DEFAULT_MAX_SESSIONS
 
 
 class StrictBody(BaseModel):
@@ -111,6 +136,8 @@ class PluginSession:
     def __init__(self, plugin: Plugin, sid: str) -> None:
         self.plugin = plugin
         self.sid = sid
+        #: the identity that opened the session (set by :meth:`Plugin.open_session`)
+        self.owner: str | None = None
         self.created = time.time()
         self.last_used = time.monotonic()
         self.closed = False
@@ -122,8 +149,8 @@ class PluginSession:
         self.last_used = time.monotonic()
 
     def notify(self, topic: str, payload: dict[str, Any]) -> None:
-        """Send a notification scoped to this session."""
-        self.plugin.notify(topic, payload, sid=self.sid)
+        """Send a notification scoped to this session (and shown to its owner only)."""
+        self.plugin.ctx.notify(self.plugin.name, self.sid, topic, payload, self.owner)
 
     async def start(self) -> None:
         """Called once after creation, on the event loop."""
@@ -152,7 +179,10 @@ class Plugin(ABC):
         self.ctx = ctx
         self.options = self.validate_options(ctx.settings or {})
         self.sessions: dict[str, PluginSession] = {}
-        self._expired: OrderedDict[str, float] = OrderedDict()
+        #: sessions held (or being opened) per owner, for the cap
+        self._held: dict[str | None, int] = {}
+        #: closed or expired sids -> their owner (410 to the owner, 404 to anyone else)
+        self._expired: OrderedDict[str, str | None] = OrderedDict()
         self._reaper: asyncio.Task[None] | None = None
         self._app: FastAPI | None = None
 
@@ -214,20 +244,63 @@ class Plugin(ABC):
         return PluginSession(self, sid)
 
     async def open_session(self, request: BaseModel) -> PluginSession:
-        sid = secrets.token_urlsafe(24)
-        session = await self.create_session(sid, request)
-        await session.start()
+        """Open a session for the current identity, within its cap.
+
+        :raises RateLimitedError: the identity already holds the most sessions allowed
+        """
+        owner = current_identity()
+        self._hold(owner)  # before any await: concurrent opens cannot overshoot the cap
+        try:
+            sid = secrets.token_urlsafe(24)
+            session = await self.create_session(sid, request)
+            session.owner = owner
+            await session.start()
+        except BaseException:
+            self._release(owner)
+            raise
         self.sessions[sid] = session
         log.info("%s: session %s... opened", self.name, sid[:8])
         return session
 
-    def session(self, sid: str) -> PluginSession:
-        """The live session ``sid``; 404 if unknown, 410 if it expired or was closed."""
+    def _hold(self, owner: str | None) -> None:
+        held = self._held.get(owner, 0)
+        limit = self.ctx.max_sessions_per_identity
+        if held >= limit:
+            who = f"identity '{owner}'" if owner is not None else "this caller"
+            raise RateLimitedError(
+                f"{who} already holds {held} sessions on plugin '{self.name}' of endpoint '{self.ctx.endpoint}', "
+                f"the most it may (the endpoint's --max-sessions, {limit}); close the ones no longer needed "
+                f"with unregister_session (idle ones close after {self.session_ttl:g} s)",
+                plugin=self.name,
+                limit=limit,
+            )
+        self._held[owner] = held + 1
+
+    def _release(self, owner: str | None) -> None:
+        left = self._held.get(owner, 0) - 1
+        if left > 0:
+            self._held[owner] = left
+        else:
+            self._held.pop(owner, None)
+
+    def owned(self, sid: str) -> PluginSession | None:
+        """The live session ``sid`` if the current identity opened it, else None."""
         found = self.sessions.get(sid)
+        if found is not None and found.owner == current_identity():
+            return found
+        return None
+
+    def session(self, sid: str) -> PluginSession:
+        """The live session ``sid``; 404 if unknown, 410 if it expired or was closed.
+
+        A session of another identity is answered exactly as an unknown sid (same
+        error, same message): its existence is not revealed.
+        """
+        found = self.owned(sid)
         if found is not None:
             found.touch()
             return found
-        if sid in self._expired:
+        if self._expired.get(sid, _NOBODY) == current_identity():
             raise SessionExpiredError(
                 f"session {sid[:8]}... of plugin '{self.name}' has expired or was closed; "
                 "call register_session again",
@@ -239,11 +312,17 @@ class Plugin(ABC):
             plugin=self.name,
         )
 
+    def held(self, owner: str | None) -> int:
+        """How many sessions ``owner`` holds on this plugin."""
+        return self._held.get(owner, 0)
+
     async def close_session(self, sid: str) -> bool:
+        """Close ``sid``, whoever owns it (the caller checks ownership: :meth:`owned`)."""
         session = self.sessions.pop(sid, None)
         if session is None:
             return False
-        self._remember_expired(sid)
+        self._remember_expired(sid, session.owner)
+        self._release(session.owner)
         session.closed = True
         try:
             await session.close()
@@ -252,8 +331,8 @@ class Plugin(ABC):
         log.info("%s: session %s... closed", self.name, sid[:8])
         return True
 
-    def _remember_expired(self, sid: str) -> None:
-        self._expired[sid] = time.time()
+    def _remember_expired(self, sid: str, owner: str | None) -> None:
+        self._expired[sid] = owner
         while len(self._expired) > self._expired_memory:
             self._expired.popitem(last=False)
 
@@ -268,8 +347,13 @@ class Plugin(ABC):
 
     # -- notifications ---------------------------------------------------------
     def notify(self, topic: str, payload: dict[str, Any], *, sid: str | None = None) -> None:
-        """Emit a notification (thread-safe), scoped to this plugin and ``sid``."""
-        self.ctx.notify(self.name, sid, topic, payload)
+        """Emit a notification (thread-safe), scoped to this plugin and ``sid``; one
+        with a ``sid`` goes to that session's owner only."""
+        owner: str | None = None
+        if sid is not None:
+            session = self.sessions.get(sid)
+            owner = session.owner if session is not None else self._expired.get(sid)
+        self.ctx.notify(self.name, sid, topic, payload, owner)
 
     # -- routes ----------------------------------------------------------------
     @abstractmethod
@@ -282,7 +366,8 @@ class Plugin(ABC):
             "version": self.version,
             "description": self.description,
             "endpoint": self.ctx.endpoint,
-            "sessions": len(self.sessions),
+            # the caller's own: how many others hold is none of its business
+            "sessions": self.held(current_identity()),
         }
 
     @property
@@ -331,7 +416,8 @@ class Plugin(ABC):
 
         @router.post("/unregister_session")
         async def unregister_session(body: SessionRequest) -> dict[str, Any]:
-            closed = await plugin.close_session(body.sid)
+            # another identity's session is as unknown as one that never existed
+            closed = plugin.owned(body.sid) is not None and await plugin.close_session(body.sid)
             return {"closed": closed}
 
         self.add_routes(router)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from .processes import (
     ServiceProcess,
+    bridge_admin,
+    enroll_endpoint,
     env_with_home,
     free_port,
     running,
@@ -25,6 +27,8 @@ from .processes import (
 
 __all__ = [
     "ServiceProcess",
+    "bridge_admin",
+    "enroll_endpoint",
     "env_with_home",
     "free_port",
     "running",

@@ -7,6 +7,12 @@ the bridge lists it.
 
     with start_bridge(home=tmp) as bridge, start_endpoint("ep", bridge, home=tmp):
         ...
+
+An endpoint in the bridge's HOME finds the key the bridge wrote there. One with
+another HOME needs a key of its own, enrolled as a user would enrol it::
+
+    key = enroll_endpoint(bridge, "remote")        # radical-orbit bridge endpoints enroll remote
+    start_endpoint("remote", bridge, home=other, key=key)
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import httpx
 
 __all__ = [
     "ServiceProcess",
+    "bridge_admin",
+    "enroll_endpoint",
     "env_with_home",
     "free_port",
     "running",
@@ -243,8 +251,32 @@ def start_bridge(
     return start_healthy(proc, timeout)
 
 
+def bridge_admin(bridge: ServiceProcess, *args: str, timeout: float = 30.0) -> str:
+    """Run ``radical-orbit bridge ARGS`` (``tokens ...``, ``endpoints ...``) in the bridge's
+    environment (its HOME) and return what it printed on stdout.
+
+    :raises RuntimeError: the command failed (with what it said on stderr)
+    """
+    argv = [sys.executable, "-m", "radical.orbit.cli.main", "bridge", *args]
+    done = subprocess.run(argv, env=bridge.env, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"radical-orbit bridge {' '.join(args)} failed (code {done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def enroll_endpoint(bridge: ServiceProcess, name: str) -> str:
+    """``radical-orbit bridge endpoints enroll NAME``; returns the endpoint key it printed."""
+    out = bridge_admin(bridge, "endpoints", "enroll", name)
+    prefix = "export RADICAL_ORBIT_ENDPOINT_KEY="
+    for line in out.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix):].strip()
+    raise RuntimeError(f"`radical-orbit bridge endpoints enroll {name}` printed no key line")
+
+
 def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeout: float = 30.0, proc: ServiceProcess | None = None) -> dict[str, Any]:
-    """Poll the bridge's ``GET /endpoints`` until ``name`` is connected."""
+    """Poll the bridge's ``GET /endpoints`` until ``name`` is connected (in any case: the
+    bridge lists an endpoint with the case its name was first claimed with)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -254,7 +286,7 @@ def wait_endpoint_listed(bridge_url: str, token: str | None, name: str, *, timeo
             resp = httpx.get(f"{bridge_url}/endpoints", headers=headers, timeout=2.0, verify=False)
             if resp.status_code == 200:
                 for info in resp.json().get("endpoints", []):
-                    if info.get("name") == name and info.get("alive", True):
+                    if str(info.get("name")).casefold() == name.casefold() and info.get("alive", True):
                         return dict(info)
         except httpx.HTTPError:
             pass
@@ -267,6 +299,7 @@ def start_endpoint(
     bridge: ServiceProcess | str,
     *,
     token: str | None = None,
+    key: str | None = None,
     plugins: Sequence[str] | None = None,
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
@@ -274,7 +307,13 @@ def start_endpoint(
     log_dir: Path | None = None,
     timeout: float = 30.0,
 ) -> ServiceProcess:
-    """Start ``radical-orbit endpoint --name NAME`` and wait until the bridge lists it."""
+    """Start ``radical-orbit endpoint --name NAME`` and wait until the bridge lists it.
+
+    :param token: the client token used to watch the bridge's listing (default: the
+        bridge's); the endpoint itself does not get it
+    :param key: the endpoint key, passed as ``RADICAL_ORBIT_ENDPOINT_KEY`` (None: the
+        endpoint finds the key the bridge wrote in its HOME)
+    """
     if isinstance(bridge, ServiceProcess):
         url = bridge.url or ""
         token = token if token is not None else bridge.token
@@ -285,8 +324,8 @@ def start_endpoint(
         argv += ["--plugins", ",".join(plugins)]
     argv += list(args)
     penv = env_with_home(env, home)
-    if token:
-        penv["RADICAL_ORBIT_BRIDGE_TOKEN"] = token
+    if key:  # via the environment, never argv
+        penv["RADICAL_ORBIT_ENDPOINT_KEY"] = key
     proc = ServiceProcess(f"endpoint-{name}", argv, env=penv, log_dir=log_dir, url=url, token=token)
     proc.start()
     try:

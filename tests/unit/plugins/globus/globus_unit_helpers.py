@@ -20,9 +20,11 @@ EXECUTORS: list[ThreadPoolExecutor] = []
 class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, str | None, str, dict[str, Any]]] = []
+        self.owners: list[str | None] = []
 
-    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any]) -> None:
+    def __call__(self, plugin: str, sid: str | None, topic: str, payload: dict[str, Any], owner: str | None = None) -> None:
         self.events.append((plugin, sid, topic, payload))
+        self.owners.append(owner)
 
     def topic(self, topic: str) -> list[dict[str, Any]]:
         return [p for (_, _, t, p) in self.events if t == topic]

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from radical.orbit.emulators.globus import (
     NATIVE_CLIENT_ID,
@@ -25,6 +26,7 @@ from radical.orbit.emulators.globus import (
 )
 from radical.orbit.errors import UsageError
 from radical.orbit.plugins.base import PluginContext
+from radical.orbit.plugins.caller import calling_as, identity_in
 from radical.orbit.plugins.globus.login import (
     LOGIN_LIFETIME,
     PER_IDENTITY,
@@ -36,6 +38,19 @@ from radical.orbit.plugins.globus.plugin import PluginGlobus
 MAPPED = "5b2c6f3e-9a51-4d2e-8f7a-3c1d0e9b7a11"
 CALLBACK = "http://127.0.0.1:8000/ui/callback.html"
 TRANSFER_ALL = "urn:globus:auth:scope:transfer.api.globus.org:all"
+class AsDispatched:
+    """The plugin app as the endpoint's dispatcher runs it: the bridge's
+    ``x-orbit-identity`` header is the current identity while it answers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        with calling_as(identity_in(headers)):
+            await self.app(scope, receive, send)
+
+
 ALICE = {"x-orbit-identity": "alice"}
 BOB = {"x-orbit-identity": "bob"}
 
@@ -141,7 +156,7 @@ def run_with_plugin(plugin: PluginGlobus, body: Any) -> Any:
     async def go() -> Any:
         await plugin.start()
         try:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plugin.app), base_url="http://plugin") as c:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=AsDispatched(plugin.app)), base_url="http://plugin") as c:
                 return await body(c)
         finally:
             await plugin.stop()

@@ -109,7 +109,8 @@ def test_list_tasks_label_cannot_add_filter_clauses(label: str) -> None:
     with pytest.raises(ValidationError) as info:
         m.ListTasksRequest(sid="s", label=label)
     assert fields_of(info.value) == {"label"} and "'/'" in str(info.value)
-    assert m.ListTasksRequest(sid="s", label="run 7: stage-in").label == "run 7: stage-in"
+    ok = m.ListTasksRequest(sid="s", label="run 7: stage-in")
+    assert ok.label == ["run 7: stage-in"] and ok.filter_clauses().endswith("/label:run 7: stage-in")
 
 
 def test_track_is_bounded() -> None:
@@ -124,3 +125,41 @@ def test_track_is_bounded() -> None:
     assert m.TrackRequest(sid="s", task_ids=[U]).timeout == 60
     with pytest.raises(ValidationError):
         m.TrackRequest(sid="s", task_ids=[U], timeout=-1)
+
+
+def test_list_tasks_filters_become_one_globus_filter() -> None:
+    req = m.ListTasksRequest(
+        sid="s", type="delete", status=["active"], task_id=[U.upper()], label=["~nightly*", "!~test*"],
+        requested_after="2030-01-01", completed_before="2030-01-02T02:00:00+02:00",
+    )
+    assert req.filter_clauses() == (
+        f"type:DELETE/task_id:{U}/status:ACTIVE/label:~nightly*,!~test*"
+        "/request_time:2030-01-01T00:00:00,/completion_time:,2030-01-02T00:00:00"
+    )
+    assert m.ListTasksRequest(sid="s").filter_clauses() == "type:TRANSFER,DELETE"
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"requested_after": "2030-01-02", "requested_before": "2030-01-01"}, "requested_after"),
+        ({"completed_after": "2030-01-01T00:00:00+00:00", "completed_before": "2029-12-31T21:00:00-02:00"}, "completed_after"),
+        ({"task_id": ["not-a-task"]}, "task_id"),
+        ({"task_id": [U] * (m.MAX_TASK_ID_FILTER + 1)}, "task_id"),
+        ({"completed_before": "9999-12-31T23:00:00-02:00"}, "9999"),
+    ],
+)
+def test_list_tasks_bad_filters_name_the_field(kw: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        m.ListTasksRequest(sid="s", **kw)
+    assert field in str(info.value)
+
+
+def test_update_task_needs_something_to_update() -> None:
+    with pytest.raises(ValidationError, match="nothing to update"):
+        m.UpdateTaskRequest(sid="s", task_id=U)
+    req = m.UpdateTaskRequest(sid="s", task_id=U, deadline="2030-01-01 10:00:00")
+    assert req.deadline is not None and req.label is None
+    with pytest.raises(ValidationError) as info:
+        m.UpdateTaskRequest(sid="s", task_id=U, label="x" * 129)
+    assert fields_of(info.value) == {"label"}

@@ -126,7 +126,9 @@ def test_redactor_masks_registered_secrets() -> None:
     assert "***" in seen[0]
 
 
-def test_a_session_owns_a_tuned_client_and_releases_its_executor_and_secrets(plugin: PluginGlobus, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_session_owns_a_tuned_client_and_releases_its_secrets_but_not_the_shared_pool(
+    plugin: PluginGlobus, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_TRANSFER", BASE)
 
     def masked() -> bool:
@@ -141,10 +143,13 @@ def test_a_session_owns_a_tuned_client_and_releases_its_executor_and_secrets(plu
             session = plugin.gsession(r.json()["sid"])
             assert masked()
             assert session.tc.transport.session.trust_env is False  # transport.tune_transport ran
+            other = plugin.gsession((await c.post("/register_session", json={"access_token": TOKEN + "2"})).json()["sid"])
+            assert other.executor is session.executor  # one pool for the plugin, not one per session
             assert (await c.post("/unregister_session", json={"sid": session.sid})).json() == {"closed": True}
             assert not masked()
-            with pytest.raises(RuntimeError, match="shutdown"):
-                session.executor.submit(print)
+            assert session.executor.submit(lambda: 42).result(timeout=10) == 42  # the others still use it
         await plugin.stop()
+        with pytest.raises(RuntimeError, match="shutdown"):
+            session.executor.submit(print)
 
     run(go())

@@ -16,7 +16,6 @@ Exit codes (documented in docs/cli.md)::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -42,6 +41,7 @@ from ...errors import (
     SessionNotFoundError,
     UsageError,
 )
+from .render import FORMATS, OutputError, compile_jmespath, machine_output
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -120,12 +120,15 @@ class Runtime:
         endpoint: str | None = None,
         fmt: str = "text",
         local_collection: str | None = None,
+        jmespath: Any = None,
     ) -> None:
         self.url = url
         self.token = token
         self.cert = cert
         self.endpoint = endpoint
         self.fmt = fmt
+        #: the compiled ``--jmespath`` expression (None: none given)
+        self.jmespath = jmespath
         self.local_collection = local_collection
         self._bridge: Any = None
         self._client: Any = None
@@ -134,8 +137,9 @@ class Runtime:
 
     # -- output ----------------------------------------------------------------
     @property
-    def json(self) -> bool:
-        return self.fmt == "json"
+    def structured(self) -> bool:
+        """Machine output (``-F json``, ``-F unix`` or ``--jmespath``) instead of text."""
+        return self.fmt != "text" or self.jmespath is not None
 
     @property
     def out(self) -> Console:
@@ -154,8 +158,19 @@ class Runtime:
             self._err = Console(stderr=True, highlight=False)
         return self._err
 
-    def print_json(self, value: Any) -> None:
-        click.echo(json.dumps(value, indent=2, default=str))
+    def emit(self, value: Any) -> None:
+        """Print ``value`` in the machine format asked for (``--jmespath`` alone means JSON),
+        as the Globus CLI prints it: without the keys GlobusClient adds for the original
+        Orbit's scripts."""
+        from ...plugins.globus.client import globus_document
+
+        fmt = "unix" if self.fmt == "unix" else "json"
+        try:
+            text = machine_output(globus_document(value), fmt, self.jmespath)
+        except OutputError as exc:
+            raise CliExit(EXIT_USAGE, str(exc)) from None
+        if text:
+            click.echo(text)
 
     # -- connection ------------------------------------------------------------
     @property
@@ -339,16 +354,45 @@ class OrbitGroup(click.Group):
 
 def _set_format(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(Runtime).fmt = value
+        ctx.ensure_object(Runtime).fmt = value.lower()
+
+
+def jmespath_param(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """Compile ``--jmespath`` while parsing, so a bad expression is a usage error (exit 2)
+    before anything is asked of Globus."""
+    if value is None:
+        return None
+    try:
+        return compile_jmespath(value)
+    except OutputError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def _set_jmespath(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    expression = jmespath_param(ctx, param, value)
+    if expression is not None:
+        ctx.ensure_object(Runtime).jmespath = expression
+
+
+JMESPATH_HELP = "A JMESPath expression applied to the JSON output (forces -F json unless -F unix)."
 
 
 def format_option(f: F) -> F:
-    """``-F/--format text|json`` on a subcommand (overrides the group's)."""
+    """``-F/--format text|json|unix`` and ``--jmespath/--jq`` on a subcommand (override the group's)."""
+    f = click.option(
+        "--jmespath",
+        "--jq",
+        default=None,
+        metavar="EXPR",
+        expose_value=False,
+        callback=_set_jmespath,
+        help=JMESPATH_HELP,
+    )(f)
     return click.option(
         "-F",
         "--format",
         "fmt",
-        type=click.Choice(["text", "json"]),
+        type=click.Choice(FORMATS, case_sensitive=False),
         default=None,
         expose_value=False,
         callback=_set_format,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
 from ...config import ENV_BRIDGE_CERT, ENV_BRIDGE_TOKEN, ENV_BRIDGE_URL
-from .app import OrbitGroup, Runtime
+from .app import JMESPATH_HELP, OrbitGroup, Runtime, jmespath_param
+from .endpoint import endpoint
 from .fs import ls, mkdir, rename, stat
-from .task import endpoint, task
-from .transfer import delete, transfer
+from .render import FORMATS
+from .task import task
+from .transfer import delete, rm, transfer
+from .whoami import whoami
 
 
 @click.group(
@@ -30,10 +34,20 @@ Exit status: 0 ok; 1 error or task FAILED; 2 usage error or no credentials;
 @click.option("--token", default=None, metavar="TOKEN", help=f"Bridge token [default: ${ENV_BRIDGE_TOKEN}, ~/.radical/orbit/bridge.token]. Prefer those: command lines are visible to other local users.")
 @click.option("--cert", default=None, metavar="FILE", help=f"CA certificate to verify a TLS bridge [default: ${ENV_BRIDGE_CERT}, ~/.radical/orbit/bridge.cert].")
 @click.option("--endpoint", "endpoint_name", default=None, metavar="NAME", help="Orbit endpoint to go through [default: the first live one with the globus plugin enabled].")
-@click.option("-F", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option("-F", "--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False), default="text", show_default=True, help="Output format (unix: tab-separated, as the Globus CLI's).")
+@click.option("--jmespath", "--jq", "jmespath_expr", default=None, metavar="EXPR", callback=jmespath_param, help=JMESPATH_HELP)
 @click.option("--local-collection", default=None, metavar="UUID", help="The collection 'local' means for this session (overrides the endpoint's).")
 @click.pass_context
-def globus(ctx: click.Context, url: str | None, token: str | None, cert: str | None, endpoint_name: str | None, fmt: str, local_collection: str | None) -> None:
+def globus(
+    ctx: click.Context,
+    url: str | None,
+    token: str | None,
+    cert: str | None,
+    endpoint_name: str | None,
+    fmt: str,
+    jmespath_expr: Any,
+    local_collection: str | None,
+) -> None:
     """Globus staging through Orbit: ls, transfer, delete, task wait, endpoint search ...
 
     Every command goes client -> bridge -> endpoint's globus plugin -> Globus.
@@ -44,10 +58,10 @@ def globus(ctx: click.Context, url: str | None, token: str | None, cert: str | N
         # a terminal command: one line per HTTP request (httpx logs them at INFO) is noise
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    rt = Runtime(url=url, token=token, cert=cert, endpoint=endpoint_name, fmt=fmt, local_collection=local_collection)
+    rt = Runtime(url=url, token=token, cert=cert, endpoint=endpoint_name, fmt=fmt.lower(), local_collection=local_collection, jmespath=jmespath_expr)
     ctx.obj = rt
     ctx.call_on_close(rt.close)
 
 
-for _cmd in (transfer, delete, ls, mkdir, rename, stat, task, endpoint):
+for _cmd in (transfer, delete, rm, ls, mkdir, rename, stat, task, endpoint, whoami):
     globus.add_command(_cmd)

@@ -1,12 +1,20 @@
-"""Text output of ``radical-orbit globus``: records (``Key: value``) and rich tables.
+"""Output of ``radical-orbit globus``: text records and tables, and the machine formats.
 
 Records mimic the Globus CLI's text output (one ``Name:`` per line, values as the
 API returned them), so what people grep for (``Task ID:``) is where they expect it.
+
+The machine formats are the Globus CLI's, in one place for every command: ``-F json``
+(the document as the API returned it), ``-F unix`` (tab-separated values for ``cut``
+and ``while read``) and ``--jmespath EXPR`` (alias ``--jq``), which reshapes the
+document first and turns text output into JSON. Scripts written against
+``globus ... -F unix --jq ...`` keep working against ``radical-orbit globus``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from rich import box, filesize
@@ -14,7 +22,118 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["ENDPOINT_FIELDS", "TASK_FIELDS", "data_list", "fmt_bytes", "print_record", "print_table", "task_summary"]
+__all__ = [
+    "ENDPOINT_FIELDS",
+    "FORMATS",
+    "TASK_FIELDS",
+    "OutputError",
+    "compile_jmespath",
+    "data_list",
+    "fmt_bytes",
+    "fmt_duration",
+    "globus_duration",
+    "machine_output",
+    "print_record",
+    "print_table",
+    "task_summary",
+    "unix_lines",
+]
+
+#: ``-F`` choices, as the Globus CLI's
+FORMATS = ("text", "json", "unix")
+
+
+class OutputError(ValueError):
+    """The document cannot be shown as asked (a JMESPath expression failed on it, or
+    ``-F unix`` met a shape it cannot flatten); the message says what to change."""
+
+
+# -- machine formats ---------------------------------------------------------------
+
+def compile_jmespath(text: str) -> Any:
+    """A compiled JMESPath expression (``--jmespath``); :class:`OutputError` saying what is wrong if it is not one."""
+    import jmespath  # type: ignore[import-untyped]  # no type information shipped (jmespath 1.x)
+    from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
+
+    if not text.strip():
+        raise OutputError("the expression is empty (try 'DATA[].task_id')")
+    try:
+        return jmespath.compile(text)
+    except JMESPathError as exc:
+        reason = " ".join(str(exc).split())
+        raise OutputError(f"{text!r} is not a JMESPath expression: {reason}") from None
+
+
+def machine_output(value: Any, fmt: str, expression: Any = None) -> str:
+    """``value`` as ``-F json`` or ``-F unix`` text, after the JMESPath ``expression`` if any."""
+    if expression is not None:
+        from jmespath.exceptions import JMESPathError
+
+        try:
+            value = expression.search(value)
+        except JMESPathError as exc:  # e.g. a function given the wrong type
+            raise OutputError(f"--jmespath {expression.expression!r} failed on this output: {' '.join(str(exc).split())}") from None
+    if fmt == "unix":
+        return "\n".join(unix_lines(value))
+    return json.dumps(value, indent=2, default=str)
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list)
+
+
+def unix_lines(value: Any, tag: str | None = None) -> Iterator[str]:
+    """The Globus CLI's ``-F unix`` lines (the AWS CLI's text format).
+
+    A dict prints the values of its scalar keys, sorted by key, on one tab-separated
+    line, then each list or dict member under a line naming it in capitals (``DATA``).
+    A list of dicts prints one such line per dict (missing keys as ``None``); a list of
+    scalars one tab-separated line, or one ``TAG<tab>value`` line each under a name.
+    Scalars print as Python's ``str`` (``None``, ``True``).
+    """
+    if isinstance(value, dict):
+        yield from _unix_dict(value, tag, sorted(k for k, v in value.items() if _is_scalar(v)))
+    elif isinstance(value, list):
+        yield from _unix_list(value, tag)
+    else:
+        yield str(value)
+
+
+def _unix_list(items: list[Any], tag: str | None) -> Iterator[str]:
+    if not items:
+        return
+    dicts = [i for i in items if isinstance(i, dict)]
+    if dicts and len(dicts) != len(items):
+        raise OutputError("-F unix cannot print a list that mixes objects with other values; pick fields with --jmespath")
+    if dicts:
+        keys = sorted({k for d in dicts for k, v in d.items() if _is_scalar(v)})
+        for d in dicts:
+            yield from _unix_dict(d, tag, keys)
+        return
+    scalars = [i for i in items if _is_scalar(i)]
+    nested = [i for i in items if isinstance(i, list)]
+    if nested:  # the scalars on one line, then each inner list
+        if scalars:
+            yield "\t".join(str(s) for s in scalars)
+        for inner in nested:
+            yield from _unix_list(inner, tag)
+    elif tag is None:
+        yield "\t".join(str(s) for s in scalars)
+    else:
+        for s in scalars:
+            yield f"{tag}\t{s}"
+
+
+def _unix_dict(doc: dict[str, Any], tag: str | None, keys: list[str]) -> Iterator[str]:
+    row = [doc.get(k) for k in keys]
+    if any(not _is_scalar(v) for v in row):
+        raise OutputError("-F unix cannot print a list whose objects mix values and lists under one key; pick fields with --jmespath")
+    if row:
+        if tag is not None:
+            yield tag
+        yield "\t".join(str(v) for v in row)
+    for key in sorted(set(doc) - set(keys)):
+        yield from unix_lines(doc[key], key.upper())
 
 
 def _text(value: Any) -> str:
@@ -157,8 +276,43 @@ def _count(n: Any, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
+def _globus_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:  # Globus writes "2021-09-02T18:04:47+00:00"; very old answers used a space
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def globus_duration(task: dict[str, Any]) -> float | None:
+    """How long Globus says the task ran (``completion_time - request_time``), or None
+    while it has no completion time (or the times cannot be read)."""
+    start, end = _globus_time(task.get("request_time")), _globus_time(task.get("completion_time"))
+    if start is None or end is None or (start.tzinfo is None) != (end.tzinfo is None):
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+def fmt_duration(seconds: float) -> str:
+    """``4.2 s``, ``3 min 5 s``, ``2 h 10 min``: readable at a glance, whatever the size."""
+    if seconds < 60:  # Globus' times are whole seconds: no made-up decimals for them
+        return f"{seconds:.0f} s" if seconds == int(seconds) else f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s"
+
+
 def task_summary(task: dict[str, Any], elapsed: float | None = None) -> str:
-    """``Task <id> SUCCEEDED: 12 files transferred, 3.4 MB, 2.1 s`` -- one line for the end of a wait."""
+    """``Task <id> SUCCEEDED: 12 files transferred, 3.4 MB, 2.1 s`` -- one line for the end of a wait.
+
+    The duration is Globus' own (request to completion) when the task has ended: a task
+    cancelled or finished long before the wait began did not last as long as the wait.
+    ``elapsed`` (how long we waited) is the fallback while Globus gives no completion time.
+    """
     tid = task.get("task_id", "?")
     status = task.get("status", "?")
     parts: list[str] = []
@@ -175,8 +329,11 @@ def task_summary(task: dict[str, Any], elapsed: float | None = None) -> str:
             parts.append(_count(task["subtasks_skipped_errors"], "skipped error"))
         if task.get("bytes_transferred") is not None:
             parts.append(fmt_bytes(task.get("bytes_transferred")))
-    if elapsed is not None:
-        parts.append(f"{elapsed:.1f} s")
+    duration = globus_duration(task)
+    if duration is None:
+        duration = elapsed
+    if duration is not None:
+        parts.append(fmt_duration(duration))
     line = f"Task {tid} {status}"
     if parts:
         line += ": " + ", ".join(parts)

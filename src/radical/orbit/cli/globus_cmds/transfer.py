@@ -1,13 +1,14 @@
-"""``radical-orbit globus transfer`` and ``delete``: submit Globus tasks, optionally wait."""
+"""``radical-orbit globus transfer``, ``delete`` and ``rm``: submit Globus tasks, optionally wait."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import IO, Any
 
 import click
 
-from .app import EXIT_OK, OrbitCommand, format_option, get_runtime
+from .app import EXIT_ERROR, EXIT_OK, CliExit, OrbitCommand, format_option, get_runtime
 from .args import (
     DEADLINE_FORMATS,
     BatchFile,
@@ -23,9 +24,9 @@ from .waiting import wait_for_task, wait_options
 SYNC_LEVELS = ["exists", "size", "mtime", "checksum"]
 
 
-def _print_submission(result: dict[str, Any], *, json_out: bool, rt: Any) -> None:
-    if json_out:
-        rt.print_json(result)
+def _print_submission(result: dict[str, Any], *, structured: bool, rt: Any) -> None:
+    if structured:
+        rt.emit(result)
         return
     if result.get("message"):
         click.echo(f"Message: {result['message']}")
@@ -35,10 +36,10 @@ def _print_submission(result: dict[str, Any], *, json_out: bool, rt: Any) -> Non
 def _finish(ctx: click.Context, rt: Any, result: dict[str, Any], *, wait: bool, timeout: float | None, polling_interval: float, timeout_exit_code: int, label: str | None) -> None:
     task_id = str(result.get("task_id"))
     if not wait:
-        _print_submission(result, json_out=rt.json, rt=rt)
+        _print_submission(result, structured=rt.structured, rt=rt)
         return
-    if not rt.json:  # with --wait, JSON output is the final task document only
-        _print_submission(result, json_out=False, rt=rt)
+    if not rt.structured:  # with --wait, JSON output is the final task document only
+        _print_submission(result, structured=False, rt=rt)
     code = wait_for_task(rt, task_id, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
     if code != EXIT_OK:
         ctx.exit(code)
@@ -163,8 +164,8 @@ def transfer(
         options["filter_rules"] = ordered_filter_rules(ctx.meta.get("globus.argv", []), include, exclude)
     if dry_run:
         doc = {"source": src, "destination": dst, "items": items, **{k: v for k, v in options.items() if v is not None}}
-        if rt.json:
-            rt.print_json(doc)
+        if rt.structured:
+            rt.emit(doc)
         else:
             click.echo(f"Source:      {src}\nDestination: {dst}")
             for k, v in doc.items():
@@ -228,3 +229,77 @@ def delete(
         deadline=format_deadline(deadline), submission_id=submission_id, local_user=local_user,
     )
     _finish(ctx, rt, result, wait=wait, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
+
+
+@click.command(
+    "rm",
+    cls=OrbitCommand,
+    epilog="""\b
+Exit status: 0 deleted, 1 the delete FAILED, 3 (--timeout-exit-code) on timeout.
+Examples:
+  radical-orbit globus rm local:/~/old.txt
+  radical-orbit globus rm local:/~/scratch/ -r --timeout 600
+  radical-orbit globus rm local:/~/logs/*.tmp -f""",
+)
+@click.argument("target", type=CollectionPath("required"), metavar="COLLECTION:PATH")
+@click.option("-r", "--recursive", is_flag=True, default=False, help="Delete a directory and its contents.")
+@click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error if the path does not exist.")
+@click.option("--enable-globs/--no-enable-globs", default=True, show_default=True, help="'*', '?' and '[ ]' in the last path component match names (escape them with '\\').")
+@click.option("--star-silent", "--unsafe", is_flag=True, default=False, help="Do not ask before deleting a path that ends in '*'.")
+@click.option("--label", default=None, help="A label for the task.")
+@click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
+@click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
+@click.option("--dry-run", is_flag=True, default=False, help="Print what would be deleted; submit nothing.")
+@wait_options
+@format_option
+@click.pass_context
+def rm(
+    ctx: click.Context,
+    target: tuple[str, str],
+    recursive: bool,
+    ignore_missing: bool,
+    enable_globs: bool,
+    star_silent: bool,
+    label: str | None,
+    deadline: datetime | None,
+    submission_id: str | None,
+    local_user: str | None,
+    dry_run: bool,
+    timeout: float | None,
+    polling_interval: float,
+    timeout_exit_code: int,
+) -> None:
+    """Delete a file or directory and wait until Globus has (as `globus rm`).
+
+    A delete task, then a `task wait`: the task id goes to stderr, so -F json prints
+    only the final task document. A timed-out rm keeps deleting; wait for it again
+    with `radical-orbit globus task wait TASK_ID`.
+    """
+    rt = get_runtime()
+    coll, path = target
+    ask = path.endswith("*") and enable_globs and not star_silent and not dry_run
+    if ask and sys.stdin.isatty() and sys.stderr.isatty() and not click.confirm(f"Delete everything matching {path!r}?", err=True):
+        raise CliExit(EXIT_ERROR, "Aborted.")
+    options: dict[str, Any] = {
+        "recursive": recursive,
+        "label": label,
+        "ignore_missing": ignore_missing,
+        "interpret_globs": enable_globs,
+        "deadline": format_deadline(deadline),
+        "submission_id": submission_id,
+        "local_user": local_user,
+    }
+    if dry_run:
+        doc = {"collection": coll, "paths": [path], **{k: v for k, v in options.items() if v is not None}}
+        if rt.structured:
+            rt.emit(doc)
+        else:
+            click.echo(f"Path: {path}")
+        return
+    result = rt.call("delete", coll, [path], **options)
+    task_id = str(result.get("task_id"))
+    click.echo(f'Delete task submitted under ID "{task_id}"', err=True)
+    code = wait_for_task(rt, task_id, timeout=timeout, polling_interval=polling_interval, timeout_exit_code=timeout_exit_code, label=label)
+    if code != EXIT_OK:
+        ctx.exit(code)

@@ -73,6 +73,40 @@ def wait_options(f: F) -> F:
     return f
 
 
+class FaultLines:
+    """The wait's fault lines: one per distinct fault, not one per retry.
+
+    Globus retries a failing file and logs the same error again at every attempt (a new
+    event, only its time differs), and the plugin notifies each new event. A fault is
+    identified by its code, description and details (which name the path), so a file
+    that keeps failing shows once, and a second file failing shows too.
+    """
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.seen: set[tuple[str, str, str]] = set()
+
+    def line(self, payload: dict[str, Any]) -> str | None:
+        """The text for a ``transfer_fault`` payload, or None if that fault was shown already."""
+        code = str(payload.get("code") or payload.get("nice_status") or "fault")
+        desc = str(payload.get("description") or "")
+        details = " ".join(str(payload.get("details") or "").split())[:200]
+        key = (code, desc, details)
+        # without an event (time and details unknown) the plugin reports the task's nice_status:
+        # a stand-in for a fault whose event may already have been shown
+        stand_in = payload.get("time") is None and not details
+        repeated = key in self.seen or (stand_in and any(seen[0] == code for seen in self.seen))
+        if repeated and not payload.get("cancelling"):
+            return None
+        self.seen.add(key)
+        text = f"fault on task {self.task_id}: {code}" + (f" {desc}" if desc and desc != code else "")
+        if details:
+            text += f" ({details})"
+        if payload.get("cancelling"):
+            text += " -- cancelling (--fail-fast)"
+        return text
+
+
 class _View:
     """What the bar shows, merged from task documents and notification payloads."""
 
@@ -165,10 +199,11 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
     poll_every = max(polling_interval, NOTIFIED_POLL) if notified else polling_interval
     view = _View(rt.call("get_task", task_id))
     next_poll = time.monotonic() + poll_every
-    progress = None if rt.json else _make_progress(rt)
+    progress = None if rt.structured else _make_progress(rt)
     bar = None
     timed_out = False
     failures = 0
+    faults = FaultLines(task_id)
     try:
         if progress is not None:
             progress.start()
@@ -184,14 +219,9 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
             except queue.Empty:
                 topic, payload = "", {}
             if topic == "transfer_fault":
-                code = str(payload.get("code") or payload.get("nice_status") or "fault")
-                desc = str(payload.get("description") or "")
-                text = f"fault on task {task_id}: {code}" + (f" {desc}" if desc and desc != code else "")
-                if payload.get("details"):
-                    text += f" ({' '.join(str(payload['details']).split())[:200]})"
-                if payload.get("cancelling"):
-                    text += " -- cancelling (--fail-fast)"
-                _say(progress, text)
+                text = faults.line(payload)
+                if text is not None:
+                    _say(progress, text)
             elif topic and topic != RECONNECTED:
                 view.merge(payload)
             stopped = bool(topic) and str(payload.get("status") or "") in STOPPED
@@ -217,8 +247,8 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
             progress.stop()
     elapsed = time.monotonic() - start
     doc = view.doc
-    if rt.json:
-        rt.print_json(doc)
+    if rt.structured:
+        rt.emit(doc)
     status = view.status
     if timed_out:
         click.echo(
@@ -227,7 +257,7 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
             err=True,
         )
         return timeout_exit_code
-    if not rt.json:
+    if not rt.structured:
         line = task_summary(doc, elapsed)
         if status == "SUCCEEDED":
             click.echo(line)
@@ -237,7 +267,7 @@ def _wait_loop(rt: Runtime, task_id: str, events: queue.Queue[tuple[str, dict[st
         return EXIT_OK
     if status == "INACTIVE":
         click.echo(f"Task {task_id} is INACTIVE: it needs attention (see `radical-orbit globus task events {task_id}`)", err=True)
-    elif not rt.json:
+    elif not rt.structured:
         click.echo(f"See why: radical-orbit globus task events {task_id}", err=True)
     return EXIT_ERROR
 
@@ -247,7 +277,8 @@ def _say(progress: Any, text: str) -> None:
     if progress is not None:
         from rich.text import Text
 
-        progress.console.print(Text(text, style="yellow"))  # Text: Globus' words are not markup
+        # Text: Globus' words are not markup; soft_wrap: one line, whatever the console width
+        progress.console.print(Text(text, style="yellow"), soft_wrap=True)
     else:
         click.echo(text, err=True)
 

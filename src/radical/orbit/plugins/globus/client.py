@@ -11,6 +11,11 @@ server-side: no FastAPI, no globus-sdk.
 
 Credentials are sent once, in the ``register_session`` body, and kept nowhere on
 this side: not in attributes, reprs, log lines or error messages.
+
+Results are Globus's own documents (``DATA``, ``total``, ...). Each also carries the
+keys the original Orbit's results had (``ls``: ``collection``, ``path``, ``entries``;
+``list_tasks``: ``tasks``; ``endpoint_search``: ``endpoints``), added here so scripts
+written for it run unchanged while nothing extra crosses the wire (docs/compat.md).
 """
 
 from __future__ import annotations
@@ -30,6 +35,31 @@ WAIT_MARGIN = 30.0
 #: the bridge caps X-Orbit-Timeout at 3600 s; longer waits are split into slices
 MAX_SLICE = 3000.0
 _REMEMBER = 10_000
+#: the keys the original Orbit's results had, added client-side, by Globus document type
+ORIGINAL_KEYS: dict[str, tuple[str, ...]] = {
+    "file_list": ("entries", "collection"),
+    "task_list": ("tasks",),
+    "endpoint_list": ("endpoints",),
+}
+
+
+def globus_document(result: Any) -> Any:
+    """``result`` without the original Orbit's keys: the document as Globus sent it.
+
+    For printing it (the CLI's JSON output mirrors the Globus CLI's), where the added
+    keys would only repeat ``DATA``.
+    """
+    if not isinstance(result, dict):
+        return result
+    added = ORIGINAL_KEYS.get(str(result.get("DATA_TYPE")), ())
+    return {k: v for k, v in result.items() if k not in added}
+
+
+def _listed(doc: Any, key: str) -> dict[str, Any]:
+    """Globus's list document plus the original's name for its ``DATA`` (the same list)."""
+    out = dict(doc)
+    out.setdefault(key, out.get("DATA", []))
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -277,8 +307,9 @@ class GlobusClient(PluginClient):
         type: str | Sequence[str] | None = None,
         label: str | None = None,
     ) -> dict[str, Any]:
-        """The identity's tasks, newest first (Globus ``task_list`` document: ``DATA``, ``total``...)."""
-        return dict(
+        """The identity's tasks, newest first (Globus ``task_list`` document: ``DATA``, ``total``...;
+        ``tasks`` is ``DATA``, the original Orbit's key)."""
+        return _listed(
             self._call(
                 "list_tasks",
                 **_body(
@@ -288,7 +319,8 @@ class GlobusClient(PluginClient):
                     type=_strings(type, "type", "a task type") if type else None,
                     label=label,
                 ),
-            )
+            ),
+            "tasks",
         )
 
     def task_events(self, task_id: str | uuid.UUID, limit: int = 10, *, offset: int = 0, errors_only: bool = False) -> dict[str, Any]:
@@ -337,8 +369,12 @@ class GlobusClient(PluginClient):
         orderby: str | None = None,
         local_user: str | None = None,
     ) -> dict[str, Any]:
-        """List a directory (Globus ``file_list`` document: ``DATA`` entries, ``path``...)."""
-        return dict(
+        """List a directory (Globus ``file_list`` document: ``DATA`` entries, ``path``...).
+
+        The original Orbit's keys too: ``entries`` (``DATA``), ``collection`` (the
+        collection's UUID, ``"local"`` resolved) and ``path``.
+        """
+        res = _listed(
             self._call(
                 "ls",
                 **_body(
@@ -351,8 +387,13 @@ class GlobusClient(PluginClient):
                     orderby=orderby,
                     local_user=local_user,
                 ),
-            )
+            ),
+            "entries",
         )
+        given = None if collection in (None, "", "local") else str(collection)
+        res.setdefault("collection", res.get("endpoint") or given)
+        res.setdefault("path", path)
+        return res
 
     def stat(self, collection: str | uuid.UUID | None, path: str, *, local_user: str | None = None) -> dict[str, Any]:
         """One file document (name, type, size, last_modified, permissions...)."""
@@ -375,9 +416,61 @@ class GlobusClient(PluginClient):
         filter_scope: str | None = None,
         offset: int = 0,
     ) -> dict[str, Any]:
-        """Search collections (``DATA``, ``has_next_page``); without text, your own ones."""
-        return dict(self._call("endpoint_search", **_body(filter_text=filter_text, limit=limit, filter_scope=filter_scope, offset=offset)))
+        """Search collections (``DATA``, ``has_next_page``; ``endpoints`` is ``DATA``, the
+        original Orbit's key); without text, your own ones."""
+        return _listed(
+            self._call("endpoint_search", **_body(filter_text=filter_text, limit=limit, filter_scope=filter_scope, offset=offset)),
+            "endpoints",
+        )
 
     def get_endpoint(self, endpoint_id: str | uuid.UUID) -> dict[str, Any]:
         """A collection/endpoint document (``"local"`` works too)."""
         return dict(self._call("get_endpoint", endpoint_id=str(endpoint_id)))
+
+    # -- added for the CLI's Globus CLI parity (task update, whoami, task list --filter-*) --
+    def update_task(self, task_id: str | uuid.UUID, *, label: str | None = None, deadline: str | _dt.datetime | None = None) -> dict[str, Any]:
+        """Give a task that has not ended a new label and/or deadline; Globus' result (``code`` Updated)."""
+        return dict(self._call("update_task", **_body(task_id=str(task_id), label=label, deadline=deadline)))
+
+    def whoami(self) -> dict[str, Any]:
+        """Globus Auth's userinfo for this session's credential (``sub``, ``preferred_username``,
+        ``identity_set``): whose identity the session's tasks belong to."""
+        return dict(self._call("whoami"))
+
+    def task_list(
+        self,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        task_id: str | uuid.UUID | Sequence[str | uuid.UUID] | None = None,
+        type: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        label: str | Sequence[str] | None = None,
+        requested_after: str | _dt.datetime | None = None,
+        requested_before: str | _dt.datetime | None = None,
+        completed_after: str | _dt.datetime | None = None,
+        completed_before: str | _dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`list_tasks` with every filter of Globus' ``task_list``, newest first.
+
+        :param label: patterns (``=`` exact, ``!`` not, ``~`` glob ignoring case, ``!~``);
+            several are ORed
+        :param requested_after: times are ISO 8601; without a zone they are UTC
+        """
+        return dict(
+            self._call(
+                "list_tasks",
+                **_body(
+                    limit=limit,
+                    offset=offset,
+                    task_id=_strings(task_id, "task_id", "a task id") if task_id is not None else None,
+                    type=_strings(type, "type", "a task type") if type else None,
+                    status=_strings(status, "status", "a task status") if status else None,
+                    label=label if isinstance(label, str) or label is None else _strings(label, "label", "a label pattern"),
+                    requested_after=requested_after,
+                    requested_before=requested_before,
+                    completed_after=completed_after,
+                    completed_before=completed_before,
+                ),
+            )
+        )

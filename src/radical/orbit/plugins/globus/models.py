@@ -30,6 +30,8 @@ TASK_STATUSES = ("ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED")
 TASK_LIST_PAGE = 1000
 #: most task ids one call may track or wait for
 MAX_TRACK = 10_000
+#: most task ids one task list may filter on (they travel in the request URL)
+MAX_TASK_ID_FILTER = 100
 
 
 def _collection(value: str) -> str:
@@ -72,6 +74,18 @@ def _label_value(value: str) -> str:
     if "/" in value:
         raise ValueError("must not contain '/' (it separates clauses of the Globus task filter)")
     return value
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware and naive times compared alike: a time without a zone is UTC, as Globus reads it."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _filter_time(value: datetime | None) -> str:
+    """One end of a task_list time range, in UTC as Globus writes times (empty: open)."""
+    if value is None:
+        return ""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 CollectionRef = Annotated[str, AfterValidator(_collection)]
@@ -258,11 +272,21 @@ class TrackRequest(SessionRequest):
 
 
 class ListTasksRequest(SessionRequest):
+    """``task_list``'s filters. Values within one filter are ORed, filters are ANDed
+    (Globus' rule). ``label`` is a pattern: ``=`` exact (default), ``!`` not, ``~`` glob
+    ignoring case, ``!~``; a list of patterns ORs them."""
+
     limit: Annotated[int, Field(ge=1, le=TASK_LIST_PAGE)] = 100
     offset: Annotated[int, Field(ge=0)] = 0
     status: list[Literal["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"]] | None = None
     type: list[Literal["TRANSFER", "DELETE"]] | None = None
-    label: Annotated[str, AfterValidator(_label_value)] | None = None
+    label: list[str] | None = None
+    #: only these tasks (each id costs 37 characters of the request URL)
+    task_id: Annotated[list[TaskId], Field(min_length=1, max_length=MAX_TASK_ID_FILTER)] | None = None
+    requested_after: Deadline | None = None
+    requested_before: Deadline | None = None
+    completed_after: Deadline | None = None
+    completed_before: Deadline | None = None
 
     @field_validator("status", "type", mode="before")
     @classmethod
@@ -272,6 +296,55 @@ class ListTasksRequest(SessionRequest):
         if isinstance(value, list):
             return [v.upper() if isinstance(v, str) else v for v in value]
         return value
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _label_patterns(cls, value: Any) -> Any:
+        """One pattern or a list; a comma separates alternatives, in either."""
+        patterns = [value] if isinstance(value, str) else value
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            return value  # pydantic names the wrong type
+        out: list[str] = []
+        for pattern in patterns:
+            out.extend(_label_value(pattern).split(","))
+        return out
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ListTasksRequest:
+        for what in ("requested", "completed"):
+            after, before = getattr(self, f"{what}_after"), getattr(self, f"{what}_before")
+            if after is not None and before is not None and _utc(after) > _utc(before):
+                raise ValueError(f"{what}_after ({after}) is later than {what}_before ({before}): no task can match")
+        return self
+
+    def filter_clauses(self) -> str:
+        """The Globus ``filter`` string (TRANSFER and DELETE tasks unless ``type`` narrows it)."""
+        clauses = ["type:" + ",".join(self.type or ["TRANSFER", "DELETE"])]
+        if self.task_id:
+            clauses.append("task_id:" + ",".join(self.task_id))
+        if self.status:
+            clauses.append("status:" + ",".join(self.status))
+        if self.label:
+            clauses.append("label:" + ",".join(self.label))
+        for what, field in (("requested", "request_time"), ("completed", "completion_time")):
+            after, before = getattr(self, f"{what}_after"), getattr(self, f"{what}_before")
+            if after is not None or before is not None:
+                clauses.append(f"{field}:{_filter_time(after)},{_filter_time(before)}")
+        return "/".join(clauses)
+
+
+class UpdateTaskRequest(SessionRequest):
+    """``PUT /task/{id}``: a new label and/or deadline for a task that has not ended."""
+
+    task_id: TaskId
+    label: Label | None = None
+    deadline: Deadline | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateTaskRequest:
+        if self.label is None and self.deadline is None:
+            raise ValueError("give a label and/or a deadline: there is nothing to update")
+        return self
 
 
 class TaskEventsRequest(SessionRequest):

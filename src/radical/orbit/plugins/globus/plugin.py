@@ -6,25 +6,31 @@ models in :mod:`.models` (422 naming the field before Globus is called), answere
 with JSON; Globus failures are mapped once by :func:`.errors.map_globus_errors`.
 
 Routes: register_session, unregister_session (base), submit_transfer, get_task,
-task_wait, wait_all, cancel_task, list_tasks, task_events, successful_transfers,
-skipped_errors, pause_info, track, ls, stat, mkdir, rename, delete,
-endpoint_search, get_endpoint, session_info; for the Explorer: sessions (the
-caller's own), login_start and login_finish (:mod:`.login`).
+task_wait, wait_all, cancel_task, list_tasks, update_task, task_events,
+successful_transfers, skipped_errors, pause_info, track, ls, stat, mkdir, rename,
+delete, endpoint_search, get_endpoint, whoami, session_info; for the Explorer:
+sessions (the caller's own), login_start and login_finish (:mod:`.login`).
 
 Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollSettings`
 (``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
 ``missing_grace``), checked by :meth:`..base.Plugin.validate_options` before the
 plugin starts.
 
+Every session's blocking globus-sdk calls run on ONE thread pool of the plugin, of
+``workers`` threads, started lazily and shut down in :meth:`PluginGlobus.stop`: an
+idle session holds no thread, and a thousand clients cannot make a thousand threads.
+The price is sharing: at most ``workers`` Globus calls run at once on the endpoint,
+the others queue (waits hold no thread, see :mod:`.session`).
+
 Per session the plugin builds the credential's TransferClient (:mod:`.credentials`,
-tuned by :mod:`.transport`) on the session's executor and owns what must be released
-when the session closes: the executor and the secrets registered with :mod:`.redact`.
+tuned by :mod:`.transport`) on that pool and owns what must be released when the
+session closes: the secrets registered with :mod:`.redact`. A closed session's calls
+still in the pool stop retrying (its ``stop_retrying``); the pool stays up for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import threading
@@ -32,15 +38,15 @@ import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from pydantic import BaseModel, SecretStr
 
 from ...errors import OrbitError, UsageError
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
+from ..caller import current_identity
 from . import models as m
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
 from .options import PollSettings
-from .owners import CallerFromHeader, caller_identity
 
 if TYPE_CHECKING:  # these modules import globus-sdk, which may be missing here
     from .login import GlobusLogins
@@ -63,10 +69,10 @@ class PluginGlobus(Plugin):
     def __init__(self, ctx: PluginContext) -> None:
         super().__init__(ctx)
         self.local = LocalCollection(None, "not discovered yet")
-        #: per session: what to release when it closes (its executor, its secrets in the redactor)
-        self._releases: dict[str, contextlib.ExitStack] = {}
-        #: per session: the identity that opened it (the ``sessions`` route shows each its own)
-        self._owners: dict[str, str | None] = {}
+        #: per session: the secrets it registered with the redactor (removed when it closes)
+        self._secrets: dict[str, tuple[str, ...]] = {}
+        #: where every session's blocking globus-sdk calls run (made on first use)
+        self._pool: ThreadPoolExecutor | None = None
         self._logins: GlobusLogins | None = None
 
     @property
@@ -97,6 +103,16 @@ class PluginGlobus(Plugin):
             log.info("globus: no local collection configured; 'local' needs register_session(local_collection=...)")
         await super().start()
 
+    async def stop(self) -> None:
+        await super().stop()  # closes every session first: their pollers stop submitting
+        if self._pool is not None:
+            # calls still running finish on their own (their sessions stopped retrying);
+            # waiting for one stuck in a slow Globus request would hold up the endpoint's exit
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        if self._logins is not None:
+            self._logins.close()
+
     def info(self) -> dict[str, Any]:
         out = super().info()
         out.update(self.local.as_dict())
@@ -111,13 +127,11 @@ class PluginGlobus(Plugin):
 
         assert isinstance(request, m.RegisterGlobusSession)
         settings = self.poll_settings
-        releases = contextlib.ExitStack()
         redact.install()
         secrets = secrets_of(request)
         redact.REDACTOR.add(*secrets)
-        releases.callback(redact.REDACTOR.remove, *secrets)
         try:
-            executor = self._session_executor(sid, releases)
+            executor = self._session_executor()
             refreshes = Refreshes(sid)
             stop_retrying = threading.Event()
             with map_globus_errors(auth_mode=request.auth_mode, what="register_session"):
@@ -126,7 +140,7 @@ class PluginGlobus(Plugin):
                 )
             tune_transport(tc, settings.workers)
         except BaseException:
-            releases.close()
+            redact.REDACTOR.remove(*secrets)
             raise
         local: str | None
         if request.local_collection:
@@ -145,21 +159,19 @@ class PluginGlobus(Plugin):
             stop_retrying=stop_retrying,
             refreshes=refreshes,
         )
-        self._releases[sid] = releases
+        self._secrets[sid] = secrets
         log.info("globus: session %s... uses %s auth, local collection %s (%s)", sid[:8], request.auth_mode, local, source)
         return session
 
-    def _session_executor(self, sid: str, releases: contextlib.ExitStack) -> Executor:
-        """Where a session's blocking globus-sdk calls run: today a bounded pool of its own,
-        shut down when the session closes. Sessions take any executor, so one shared pool
-        per plugin only changes this method."""
-        pool = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix=f"globus-{sid[:6]}")
-        releases.callback(pool.shutdown, wait=False, cancel_futures=True)
-        return pool
+    def _session_executor(self) -> Executor:
+        """Where a session's blocking globus-sdk calls run: the plugin's one pool of
+        ``workers`` threads (threads start as calls need them, not per session)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix="globus")
+        return self._pool
 
     async def open_session(self, request: BaseModel) -> PluginSession:
         session = await super().open_session(request)
-        self._owners[session.sid] = caller_identity()
         track = getattr(request, "track", None)
         if track:
             gsession = cast("GlobusSession", session)
@@ -176,22 +188,13 @@ class PluginGlobus(Plugin):
         return session
 
     async def close_session(self, sid: str) -> bool:
+        from . import redact
+
         closed = await super().close_session(sid)
-        self._owners.pop(sid, None)
-        releases = self._releases.pop(sid, None)
-        if releases is not None:
-            releases.close()
+        secrets = self._secrets.pop(sid, None)
+        if secrets is not None:
+            redact.REDACTOR.remove(*secrets)
         return closed
-
-    async def stop(self) -> None:
-        await super().stop()
-        if self._logins is not None:
-            self._logins.close()
-
-    def _build_app(self) -> FastAPI:
-        app = super()._build_app()
-        app.add_middleware(CallerFromHeader)  # the caller's identity for sessions / logins (see .owners)
-        return app
 
     def gsession(self, sid: str) -> GlobusSession:
         """The live :class:`.session.GlobusSession` for ``sid`` (404/410 otherwise)."""
@@ -230,6 +233,11 @@ class PluginGlobus(Plugin):
         @router.post("/list_tasks")
         async def list_tasks(body: m.ListTasksRequest) -> dict[str, Any]:
             return await plugin.gsession(body.sid).list_tasks(body)
+
+        @router.post("/update_task")
+        async def update_task(body: m.UpdateTaskRequest) -> dict[str, Any]:
+            """POST /update_task -> Globus' result (code Updated); 409 once the task has ended."""
+            return await plugin.gsession(body.sid).update_task(body)
 
         @router.post("/task_events")
         async def task_events(body: m.TaskEventsRequest) -> dict[str, Any]:
@@ -276,6 +284,11 @@ class PluginGlobus(Plugin):
         async def get_endpoint(body: m.GetEndpointRequest) -> dict[str, Any]:
             return await plugin.gsession(body.sid).get_endpoint(body.endpoint_id)
 
+        @router.post("/whoami")
+        async def whoami(body: SessionRequest) -> dict[str, Any]:
+            """POST /whoami -> Globus Auth's userinfo for the session's credential."""
+            return await plugin.gsession(body.sid).whoami()
+
         @router.post("/session_info")
         async def session_info(body: SessionRequest) -> dict[str, Any]:
             return plugin.gsession(body.sid).info()
@@ -289,7 +302,7 @@ class PluginGlobus(Plugin):
         @router.post("/sessions")
         async def sessions(body: m.SessionsRequest) -> dict[str, Any]:
             """POST /sessions {} -> {"sessions": [...]}: the caller's own sessions, with their tasks."""
-            return {"sessions": plugin.sessions_of(caller_identity())}
+            return {"sessions": plugin.sessions_of(current_identity())}
 
         @router.post("/login_start")
         async def login_start(body: m.LoginStartRequest) -> dict[str, Any]:
@@ -305,7 +318,7 @@ class PluginGlobus(Plugin):
         """What ``owner`` may see of its own sessions: never a credential."""
         out = []
         for sid, session in list(self.sessions.items()):
-            if sid not in self._owners or self._owners[sid] != owner:
+            if session.owner != owner:
                 continue
             gs = cast("GlobusSession", session)
             tasks = [{**t.status_payload(), "type": t.type} for t in gs.tracker.tasks.values()]
@@ -347,7 +360,7 @@ class PluginGlobus(Plugin):
 
         scopes = list(body.scopes) if body.scopes else [str(globus_sdk.TransferClient.scopes.all)]
         return self.logins.start(
-            owner=caller_identity(),
+            owner=current_identity(),
             client_id=self.login_client_id(),
             redirect_uri=body.redirect_uri,
             scopes=scopes,
@@ -355,7 +368,7 @@ class PluginGlobus(Plugin):
         )
 
     async def login_finish(self, body: m.LoginFinishRequest) -> dict[str, Any]:
-        pending = self.logins.take(body.state, caller_identity())
+        pending = self.logins.take(body.state, current_identity())
         refresh = await self.logins.refresh_token(pending, body.code.get_secret_value())
         request = m.RegisterGlobusSession(
             refresh_token=SecretStr(refresh), client_id=pending.client_id, local_collection=pending.local_collection

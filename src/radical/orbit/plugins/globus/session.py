@@ -42,7 +42,7 @@ from globus_sdk import MISSING
 from ...errors import NotFoundError, PermissionDeniedError
 from ..base import PluginSession
 from . import models as m
-from .credentials import Refreshes
+from .credentials import APP_NAME, Refreshes
 from .errors import map_globus_errors
 from .fetch import TaskFetch
 from .local import resolve_collection
@@ -236,16 +236,21 @@ class GlobusSession(PluginSession):
         return res
 
     async def list_tasks(self, req: m.ListTasksRequest) -> dict[str, Any]:
-        clauses = ["type:" + ",".join(req.type or ["TRANSFER", "DELETE"])]
-        if req.status:
-            clauses.append("status:" + ",".join(req.status))
-        if req.label:
-            clauses.append("label:" + req.label)
-        flt = "/".join(clauses)
+        flt = req.filter_clauses()
         return await self._run(
             "list_tasks",
             lambda: dict(self.tc.task_list(limit=req.limit, offset=req.offset, orderby="request_time DESC", filter=flt).data),
         )
+
+    async def update_task(self, req: m.UpdateTaskRequest) -> dict[str, Any]:
+        """A new label and/or deadline (Globus refuses, 409, once the task has ended)."""
+        data = _opt(label=req.label, deadline=str(req.deadline) if req.deadline is not None else None)
+        res = await self._run(f"update_task {req.task_id}", lambda: dict(self.tc.update_task(req.task_id, data).data))
+        tracked = self.tracker.get(req.task_id)
+        if tracked is not None and req.label is not None:  # later notifications carry the new label
+            tracked.label = req.label
+        res.setdefault("task_id", req.task_id)
+        return res
 
     async def task_events(self, req: m.TaskEventsRequest) -> dict[str, Any]:
         return await self._run(
@@ -304,6 +309,26 @@ class GlobusSession(PluginSession):
     async def get_endpoint(self, endpoint_id: str) -> dict[str, Any]:
         coll = self._coll(endpoint_id, "endpoint_id")
         return await self._run(f"get_endpoint {coll}", lambda: dict(self.tc.get_endpoint(coll).data))
+
+    async def whoami(self) -> dict[str, Any]:
+        """Globus Auth's userinfo for the session's credential: the identity it acts as
+        (``sub``, ``preferred_username``, ``identity_set``)."""
+
+        def work() -> dict[str, Any]:
+            with globus_sdk.AuthClient(authorizer=self.tc.authorizer, app_name=APP_NAME) as auth:
+                try:
+                    return dict(auth.userinfo().data)
+                except globus_sdk.AuthAPIError as exc:
+                    if exc.http_status != 403:
+                        raise
+                    raise PermissionDeniedError(
+                        "whoami: Globus Auth will not name the identity behind this credential "
+                        f"({exc.code}: {exc.message}); a token issued for Transfer alone lacks the "
+                        "openid scope userinfo needs: log in with the openid, profile and email scopes too",
+                        globus_status=exc.http_status, globus_code=exc.code,
+                    ) from exc
+
+        return await self._run("whoami", work)
 
     # -- tracking and waiting --------------------------------------------------
     async def track(self, task_ids: list[str] | None, *, deadline: float = math.inf) -> dict[str, Any]:

@@ -45,8 +45,11 @@ def tune_transport(tc: globus_sdk.TransferClient, pool_size: int) -> bool:
             globus_sdk.__version__,
         )
         return False
+    # one adapter for both schemes (a session talks to one Globus host): an idle session
+    # costs one connection pool manager, not two
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool_size)
     for prefix in ("https://", "http://"):
-        session.mount(prefix, requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=pool_size))
+        session.mount(prefix, adapter)
     if session.trust_env and tc.base_url:
         probe = requests.Request("GET", tc.base_url).prepare()
         session.proxies = requests.utils.resolve_proxies(probe, session.proxies, True)

@@ -7,6 +7,10 @@ lazily on the first call::
     print(sysinfo.info()["hostname"])
     sysinfo.register_notification_callback(lambda topic, payload: print(payload), topic="load")
     sysinfo.watch(interval=1.0, count=3)
+
+:meth:`SysinfoClient.echo`, :meth:`~SysinfoClient.echo_bytes` and
+:meth:`~SysinfoClient.sleep` call the plugin's test routes, which an endpoint serves
+only when started with ``-o sysinfo.test_routes=true`` (a NotFoundError otherwise).
 """
 
 from __future__ import annotations
@@ -35,6 +39,21 @@ class SysinfoClient(PluginClient):
         result: dict[str, Any] = self._call("info")
         return result
 
+    def homedir(self) -> str:
+        """The endpoint process's home directory (no session needed; the original Orbit's call)."""
+        return str(self._ec.request("GET", self.name, "homedir").json()["homedir"])
+
+    def host_role(self) -> dict[str, Any]:
+        """``{role, scheduler, job_id, psij_executor, python_version}`` of the endpoint host:
+        ``role`` is ``login``, ``compute`` (in a batch job) or ``standalone`` (no session needed)."""
+        result: dict[str, Any] = self._ec.request("GET", self.name, "host_role").json()
+        return result
+
+    def get_metrics(self) -> dict[str, Any]:
+        """``{system, cpu, memory, disks, network, gpus}`` of the endpoint host (the original Orbit's call)."""
+        result: dict[str, Any] = self._call("metrics")
+        return result
+
     def watch(self, interval: float = 1.0, count: int | None = None) -> str:
         """Emit ``load`` notifications for this session; returns the watch id.
 
@@ -48,7 +67,7 @@ class SysinfoClient(PluginClient):
         self._call("unwatch", watch=watch)
 
     def sleep(self, seconds: float) -> float:
-        """Have the endpoint wait ``seconds`` before answering (slow-request tests)."""
+        """Have the endpoint wait ``seconds`` before answering (slow-request tests; a test route)."""
         return float(self._call("sleep", seconds=seconds, timeout=seconds + 30.0)["slept"])
 
     def echo(
@@ -61,7 +80,7 @@ class SysinfoClient(PluginClient):
         content: bytes | str | None = None,
         json: Any = None,
     ) -> dict[str, Any]:
-        """Send any request to ``/echo[/path]``; returns what the plugin saw.
+        """Send any request to ``/echo[/path]``; returns what the plugin saw (a test route).
 
         The reply's ``body`` is base64; ``headers`` are lower-cased.
         """
@@ -71,5 +90,5 @@ class SysinfoClient(PluginClient):
         return result
 
     def echo_bytes(self, n: int, *, seed: int = 0) -> bytes:
-        """``GET /echo/bytes?n=N``: N pseudo-random bytes (binary relay tests)."""
+        """``GET /echo/bytes?n=N``: N pseudo-random bytes (binary relay tests; a test route)."""
         return self._ec.request("GET", self.name, "echo/bytes", params={"n": n, "seed": seed}).content

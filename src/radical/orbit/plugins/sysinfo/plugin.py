@@ -4,15 +4,24 @@ Routes (relative to ``/{endpoint}/sysinfo``)::
 
     GET  /ping                      {"pong": true}; no session (what the relay
                                     benchmark calls: a plain FastAPI route)
-    POST /info     {sid}            hostname, cpus, memory, disks, python, load, platform
+    POST /info     {sid}            hostname, cpus, memory, python, load, platform
+    GET  /homedir, GET /host_role, POST /metrics {sid}
+                                    the original Orbit's sysinfo calls (.host)
     POST /watch    {sid, interval, count}
                                     emit ``load`` notifications for this session
                                     every ``interval`` s (``count`` times, or until
                                     the session closes); -> {"watch": id}
     POST /unwatch  {sid, watch}     stop one watch early
+
+Test routes, only with ``-o sysinfo.test_routes=true`` (otherwise a 404 that says so)::
+
     ANY  /echo[/...]                method, path, query, headers, base64 body back
     GET  /echo/bytes?n=N[&seed=S]   N pseudo-random bytes (application/octet-stream)
     POST /sleep    {sid, seconds}   answer after ``seconds`` (slow-request tests)
+
+They are off by default because they let any client make the bridge and the endpoint
+hold large answers (``bytes``) or many requests in flight (``sleep``) at will: tools
+for testing the relay, not for a shared production endpoint.
 """
 
 from __future__ import annotations
@@ -24,18 +33,17 @@ import os
 import platform
 import random
 import secrets
-import shutil
 import socket
-import tempfile
 import time
 from typing import Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ...errors import NotFoundError, UsageError
 from ..base import Plugin, PluginSession, SessionRequest
+from .host import add_host_routes
 
 __all__ = ["PluginSysinfo", "SysinfoSession", "host_facts"]
 
@@ -44,6 +52,8 @@ MAX_BYTES = 32 * 2**20  # base64 in a frame: 43 MiB, inside the default 64 MiB f
 #: concurrent watches one session may run
 MAX_WATCHES = 32
 _PONG = b'{"pong":true}'
+#: the option that turns the test routes on
+TEST_ROUTES_OPTION = "sysinfo.test_routes=true"
 
 
 def _memory() -> dict[str, int | None]:
@@ -70,37 +80,6 @@ def _memory() -> dict[str, int | None]:
     return {"total": total, "available": available}
 
 
-#: where the file systems people stage into usually live: (label, path or environment variable)
-DISK_PLACES = (("root", "/"), ("home", "~"), ("temp", "<tmp>"), ("scratch", "$SCRATCH"), ("work", "$WORK"), ("project", "$PROJECT"))
-
-
-def _disks() -> list[dict[str, Any]]:
-    """Size and free space of the file systems holding /, home, the temp dir and the usual
-    HPC scratch variables, one entry per file system. Only these few paths: asking every
-    mount of a login node could hang on one unreachable network file system."""
-    out: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    for label, place in DISK_PLACES:
-        if place == "<tmp>":
-            path = tempfile.gettempdir()
-        elif place.startswith("$"):
-            path = os.environ.get(place[1:], "")
-        else:
-            path = os.path.expanduser(place)
-        if not path:
-            continue
-        try:
-            device = os.stat(path).st_dev
-            if device in seen:
-                continue
-            usage = shutil.disk_usage(path)
-        except OSError:
-            continue
-        seen.add(device)
-        out.append({"path": path, "label": label, "total": usage.total, "used": usage.used, "free": usage.free})
-    return out
-
-
 def _load() -> list[float] | None:
     try:
         return [round(x, 3) for x in os.getloadavg()]
@@ -116,7 +95,6 @@ def host_facts() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "memory_total": memory["total"],
         "memory_available": memory["available"],
-        "disks": _disks(),
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "load_average": _load(),
@@ -196,11 +174,26 @@ class EchoReply(BaseModel):
 
 
 
+class SysinfoOptions(BaseModel):
+    """``radical-orbit endpoint -o sysinfo.KEY=VALUE``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: serve echo, echo/bytes and sleep (relay tests and benchmarks)
+    test_routes: StrictBool = False
+
+
 class PluginSysinfo(Plugin):
-    """Host facts plus test routes for the relay (echo, bytes, sleep, ping)."""
+    """Host facts, plus test routes for the relay (echo, bytes, sleep) when enabled."""
 
     name = "sysinfo"
     description = "host name, CPU count, memory, Python version and load average of the endpoint host"
+    options_model = SysinfoOptions
+
+    @property
+    def test_routes(self) -> bool:
+        """Whether echo, echo/bytes and sleep are served."""
+        return isinstance(self.options, SysinfoOptions) and self.options.test_routes
 
     async def create_session(self, sid: str, request: BaseModel) -> PluginSession:
         return SysinfoSession(self, sid)
@@ -209,6 +202,7 @@ class PluginSysinfo(Plugin):
         return cast(SysinfoSession, self.session(sid))
 
     def add_routes(self, router: APIRouter) -> None:
+        add_host_routes(router, self)
         plugin = self
 
         @router.get("/ping")
@@ -236,6 +230,29 @@ class PluginSysinfo(Plugin):
             if not session.stop_watch(req.watch):
                 raise NotFoundError(f"no running watch {req.watch!r} in this session", watch=req.watch)
             return {"stopped": True}
+
+        if plugin.test_routes:
+            self._add_test_routes(router)
+        else:
+            self._refuse_test_routes(router)
+
+    def _refuse_test_routes(self, router: APIRouter) -> None:
+        """The test routes' paths answer a 404 that says how to turn them on (before
+        any body is read: nothing about them is served)."""
+        endpoint = self.ctx.endpoint
+
+        async def disabled() -> Response:
+            raise NotFoundError(
+                f"sysinfo's test routes (echo, echo/bytes, sleep) are off on endpoint '{endpoint}'; "
+                f"start the endpoint with -o {TEST_ROUTES_OPTION} to serve them",
+                plugin=self.name,
+            )
+
+        for path in ("/sleep", "/echo", "/echo/{rest:path}"):
+            router.add_api_route(path, disabled, methods=ECHO_METHODS, include_in_schema=False)
+
+    def _add_test_routes(self, router: APIRouter) -> None:
+        plugin = self
 
         @router.post("/sleep")
         async def sleep(req: SleepRequest) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class ExplorerStack:
             name,
             self.bridge,
             plugins=list(plugins),
-            args=["-o", "globus.min_interval=0.5", "-o", "globus.max_interval=2"],
+            args=["-o", "globus.min_interval=0.5", "-o", "globus.max_interval=2"] if "globus" in plugins else [],
             env=self.env(RADICAL_ORBIT_GLOBUS_COLLECTION=LOCAL),
             log_dir=self.logs,
         )

@@ -55,9 +55,12 @@ def stage(page: Page, st: ExplorerStack, source_dir: str, names: list[str], targ
 
 def quiet(page: Page) -> None:
     """Dismiss the messages in the corner (they would cover the views)."""
-    for button in page.get_by_role("button", name="Dismiss message").all():
+    buttons = page.get_by_role("button", name="Dismiss message")
+    for _ in range(20):
+        if buttons.count() == 0:
+            break
         with contextlib.suppress(PlaywrightError):  # it may fade away by itself meanwhile
-            button.click(timeout=2000)
+            buttons.first.click(timeout=2000)
     page.mouse.move(0, 0)
 
 

@@ -126,7 +126,11 @@ def test_system_view(signed_in: Page) -> None:
     page.get_by_role("link", name="System").click()
     for heading in ("Host", "CPU and load", "Memory", "Disks"):
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    expect(page.get_by_role("table").first).to_contain_text("root")
-    expect(page.get_by_text("1 min")).to_be_visible()
+    host = page.get_by_role("region", name="Host")
+    expect(host).to_contain_text("Python")
+    expect(host).to_contain_text("standalone host")  # no batch system here
+    disks = page.get_by_role("table", name="Disks")
+    expect(disks.get_by_role("row").nth(1)).to_contain_text("/")
+    expect(page.get_by_text("1 min", exact=True)).to_be_visible()
     # live load notifications draw the line within a few seconds
     expect(page.locator("svg.spark polyline")).to_have_count(1, timeout=30_000)

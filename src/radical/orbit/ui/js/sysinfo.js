@@ -1,22 +1,23 @@
-// The System view of an endpoint: host facts from the sysinfo plugin (host, CPU,
-// memory, disks, load) and a live load line from its `load` notifications while shown.
+// The System view of an endpoint, from the sysinfo plugin: host (info, host_role),
+// CPU, memory, disks, network and GPUs (metrics), and a live load line from its `load`
+// notifications while the view is shown.
 
-import { callPlugin, describe } from "./api.js";
+import { api, callPlugin, describe } from "./api.js";
 import { fill, h, sparkline } from "./dom.js";
-import { bytes, dateTime, percent } from "./format.js";
+import { bytes, count, dateTime, duration, percent } from "./format.js";
 
 const WATCH_INTERVAL = 2; // seconds between load notifications while the view is shown
 // a watch ends by itself after this many (and is renewed while the view is shown), so a
 // closed tab does not leave the endpoint notifying for the session's whole idle lifetime
 const WATCH_COUNT = 60;
 const HISTORY = 60; // load samples kept for the line
+const ROLES = { compute: "compute node", login: "login node", standalone: "standalone host" };
 
-function meter(used, total, label) {
-  const pct = percent(used, total);
-  const el = h("div", { class: "meter", role: "img", "aria-label": `${label}: ${pct === null ? "unknown" : Math.round(pct) + "% used"}` });
+function meter(pct, label) {
+  const el = h("div", { class: "meter", role: "img", "aria-label": `${label}: ${pct === null ? "unknown" : `${Math.round(pct)}% used`}` });
   const bar = h("div", { class: "meter-bar" });
   if (pct !== null) {
-    bar.style.width = `${pct.toFixed(1)}%`;
+    bar.style.width = `${Math.max(0, Math.min(100, pct)).toFixed(1)}%`;
     if (pct > 90) bar.classList.add("meter-bad");
     else if (pct > 75) bar.classList.add("meter-warn");
   }
@@ -25,8 +26,14 @@ function meter(used, total, label) {
 }
 
 function fact(label, value) {
-  return [h("dt", null, label), h("dd", null, value === null || value === undefined || value === "" ? "—" : value)];
+  return [h("dt", null, label), h("dd", null, value === null || value === undefined || value === "" ? "—" : String(value))];
 }
+
+function card(id, title, ...content) {
+  return h("section", { class: "card", "aria-labelledby": id }, h("h3", { id }, title), content);
+}
+
+const list = (value) => (Array.isArray(value) ? value.filter((x) => x && typeof x === "object") : []);
 
 export class SysinfoView {
   constructor(endpoint, stream) {
@@ -35,7 +42,9 @@ export class SysinfoView {
     this.sid = null;
     this.watch = null;
     this.loads = [];
-    this.facts = null;
+    this.facts = {};
+    this.metrics = {};
+    this.role = {};
     this.el = h("section", { class: "sysinfo", "aria-label": `System of ${endpoint}` });
     this.loadBox = h("div", { class: "load-live" });
     this.unsubscribe = null;
@@ -50,7 +59,14 @@ export class SysinfoView {
     this.unsubscribe = this.stream.on((ev) => this.onEvent(ev));
     try {
       if (!this.sid) this.sid = (await callPlugin(this.endpoint, "sysinfo", "register_session", {})).sid;
-      this.facts = await callPlugin(this.endpoint, "sysinfo", "info", { sid: this.sid });
+      const [facts, metrics, role] = await Promise.all([
+        callPlugin(this.endpoint, "sysinfo", "info", { sid: this.sid }),
+        callPlugin(this.endpoint, "sysinfo", "metrics", { sid: this.sid }).catch(() => ({})), // older endpoints
+        api("GET", `/${encodeURIComponent(this.endpoint)}/sysinfo/host_role`).catch(() => ({})),
+      ]);
+      this.facts = facts || {};
+      this.metrics = metrics || {};
+      this.role = role || {};
       this.render();
       await this.startWatch();
     } catch (err) {
@@ -86,15 +102,14 @@ export class SysinfoView {
     if (!this.watch || p.watch !== this.watch || !Array.isArray(p.load)) return;
     this.loads.push(Number(p.load[0]) || 0);
     if (this.loads.length > HISTORY) this.loads.shift();
-    if (this.facts) this.facts.load_average = p.load;
+    this.facts.load_average = p.load;
     this.renderLoad();
     if (p.last && this.sid) this.startWatch().catch(() => {});
   }
 
   renderLoad() {
-    const f = this.facts || {};
-    const load = Array.isArray(f.load_average) ? f.load_average : null;
-    const cpus = Number(f.cpu_count) || 1;
+    const load = Array.isArray(this.facts.load_average) ? this.facts.load_average : null;
+    const cpus = Number(this.facts.cpu_count) || 1;
     fill(
       this.loadBox,
       h("div", { class: "load-figures" },
@@ -103,7 +118,7 @@ export class SysinfoView {
               h("div", { class: "figure" }, h("span", { class: "figure-value num" }, Number(load[i]).toFixed(2)), h("span", { class: "figure-label" }, label)))
           : h("span", { class: "muted" }, "not reported"),
       ),
-      load ? meter(Math.min(load[0], cpus), cpus, "Load per CPU") : null,
+      load ? meter(percent(Math.min(load[0], cpus), cpus), "Load per CPU") : null,
       this.loads.length > 1
         ? [sparkline(this.loads, cpus), h("p", { class: "hint" }, `1-minute load, live; the top line is ${cpus} (one per CPU) or the highest seen`)]
         : h("p", { class: "hint" }, "Live load appears here every few seconds."),
@@ -111,58 +126,103 @@ export class SysinfoView {
   }
 
   render() {
-    const f = this.facts || {};
-    const memUsed = f.memory_total && f.memory_available !== null && f.memory_available !== undefined ? f.memory_total - f.memory_available : null;
-    const disks = Array.isArray(f.disks) ? f.disks : null;
+    const f = this.facts;
+    const m = this.metrics;
+    const sys = m.system && typeof m.system === "object" ? m.system : {};
+    const cpu = m.cpu && typeof m.cpu === "object" ? m.cpu : {};
+    const mem = m.memory && typeof m.memory === "object" ? m.memory : {};
+    const total = mem.total ?? f.memory_total;
+    const available = mem.available ?? f.memory_available;
+    const memPct = typeof mem.percent === "number" ? mem.percent : percent((total || 0) - (available || 0), total);
+    const role = this.role.role ? `${ROLES[this.role.role] || this.role.role}${this.role.scheduler && this.role.scheduler !== "none" ? ` (${this.role.scheduler}${this.role.job_id ? `, job ${this.role.job_id}` : ""})` : ""}` : null;
+    const id = (part) => `${this.endpoint}-${part}`;
     this.renderLoad();
     fill(
       this.el,
       h("div", { class: "cards" },
-        h("section", { class: "card", "aria-labelledby": `${this.endpoint}-host` },
-          h("h3", { id: `${this.endpoint}-host` }, "Host"),
+        card(id("host"), "Host",
           h("dl", { class: "facts" },
-            fact("Hostname", f.hostname),
-            fact("Platform", f.platform),
-            fact("Machine", f.machine),
+            fact("Hostname", sys.hostname || f.hostname),
+            fact("Role", role),
+            fact("User", sys.user),
+            fact("System", sys.kernel || f.platform),
+            fact("Machine", sys.arch || f.machine),
             fact("Python", f.python_version ? `${f.python_implementation || ""} ${f.python_version}`.trim() : null),
-            fact("Endpoint PID", f.pid),
+            fact("Up", typeof sys.uptime === "number" ? duration(sys.uptime * 1000) : null),
             fact("Clock", f.time ? dateTime(new Date(f.time * 1000)) : null),
-          ),
-        ),
-        h("section", { class: "card", "aria-labelledby": `${this.endpoint}-cpu` },
-          h("h3", { id: `${this.endpoint}-cpu` }, "CPU and load"),
-          h("dl", { class: "facts" }, fact("CPUs", f.cpu_count)),
-          this.loadBox,
-        ),
-        h("section", { class: "card", "aria-labelledby": `${this.endpoint}-mem` },
-          h("h3", { id: `${this.endpoint}-mem` }, "Memory"),
+          )),
+        card(id("cpu"), "CPU and load",
           h("dl", { class: "facts" },
-            fact("Total", f.memory_total ? bytes(f.memory_total) : null),
-            fact("Available", f.memory_available !== null && f.memory_available !== undefined ? bytes(f.memory_available) : null),
+            fact("Model", cpu.model),
+            fact("Cores", cpu.cores_logical ? `${cpu.cores_logical} logical, ${cpu.cores_physical} physical` : f.cpu_count),
+            fact("Clock", cpu.freq_mhz ? `${count(Math.round(cpu.freq_mhz))} MHz` : null),
           ),
-          memUsed !== null ? meter(memUsed, f.memory_total, "Memory") : null,
-        ),
+          this.loadBox),
+        card(id("mem"), "Memory",
+          h("dl", { class: "facts" },
+            fact("Total", total ? bytes(total) : null),
+            fact("Available", available !== null && available !== undefined ? bytes(available) : null),
+            fact("Used", memPct !== null && memPct !== undefined ? `${Math.round(memPct)}%` : null),
+          ),
+          memPct !== null && memPct !== undefined ? meter(memPct, "Memory") : null),
       ),
-      h("section", { class: "card card-wide", "aria-labelledby": `${this.endpoint}-disks` },
-        h("h3", { id: `${this.endpoint}-disks` }, "Disks"),
-        disks && disks.length
-          ? h("table", { class: "grid disks" },
-              h("thead", null, h("tr", null,
-                h("th", { scope: "col" }, "Path"), h("th", { scope: "col" }, "Role"),
-                h("th", { scope: "col", class: "num" }, "Size"), h("th", { scope: "col", class: "num" }, "Used"),
-                h("th", { scope: "col", class: "num" }, "Free"), h("th", { scope: "col" }, "Usage"))),
-              h("tbody", null, disks.map((d) => h("tr", null,
-                h("td", { class: "mono" }, String(d.path ?? "")),
-                h("td", null, String(d.label ?? "")),
-                h("td", { class: "num" }, bytes(d.total)),
-                h("td", { class: "num" }, bytes(d.used)),
-                h("td", { class: "num" }, bytes(d.free)),
-                // as df counts it: blocks reserved for root are neither used nor free to us
-                h("td", null, meter(d.used, d.used + d.free, `Disk ${d.path}`)),
-              ))),
-            )
-          : h("p", { class: "muted" }, "This endpoint's sysinfo plugin does not report disks."),
-      ),
+      this.renderDisks(list(m.disks)),
+      this.renderNetwork(list(m.network), list(m.gpus)),
+    );
+  }
+
+  renderDisks(disks) {
+    const id = `${this.endpoint}-disks`;
+    return h("section", { class: "card card-wide", "aria-labelledby": id },
+      h("h3", { id }, "Disks"),
+      disks.length
+        ? h("table", { class: "grid disks", "aria-labelledby": id },
+            h("thead", null, h("tr", null,
+              h("th", { scope: "col" }, "Mount"), h("th", { scope: "col" }, "Kind"), h("th", { scope: "col" }, "File system"),
+              h("th", { scope: "col", class: "num" }, "Size"), h("th", { scope: "col", class: "num" }, "Used"),
+              h("th", { scope: "col", class: "num" }, "Use"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Usage bar")))),
+            h("tbody", null, disks.map((d) => h("tr", null,
+              h("td", { class: "mono" }, String(d.mount ?? "")),
+              h("td", null, String(d.type ?? "")),
+              h("td", { class: "muted" }, `${d.fstype ?? ""} ${d.device ? `(${d.device})` : ""}`.trim()),
+              h("td", { class: "num" }, bytes(d.total)),
+              h("td", { class: "num" }, bytes(d.used)),
+              h("td", { class: "num" }, typeof d.percent === "number" ? `${Math.round(d.percent)}%` : "—"),
+              h("td", null, meter(typeof d.percent === "number" ? d.percent : null, `Disk ${d.mount}`)),
+            ))))
+        : h("p", { class: "muted" }, "This endpoint's sysinfo plugin reports no disks."));
+  }
+
+  renderNetwork(nics, gpus) {
+    const id = `${this.endpoint}-net`;
+    return h("section", { class: "card card-wide", "aria-labelledby": id },
+      h("h3", { id }, gpus.length ? "Network and GPUs" : "Network"),
+      nics.length
+        ? h("table", { class: "grid", "aria-label": "Network interfaces" },
+            h("thead", null, h("tr", null,
+              h("th", { scope: "col" }, "Interface"), h("th", { scope: "col" }, "Address"),
+              h("th", { scope: "col", class: "num" }, "Speed"), h("th", { scope: "col", class: "num" }, "Received"),
+              h("th", { scope: "col", class: "num" }, "Sent"))),
+            h("tbody", null, nics.map((n) => h("tr", null,
+              h("td", { class: "mono" }, String(n.interface ?? "")),
+              h("td", { class: "mono" }, String(n.ip ?? "")),
+              h("td", { class: "num" }, n.speed_mbps ? `${count(n.speed_mbps)} Mb/s` : "—"),
+              h("td", { class: "num" }, bytes(n.rx_bytes)),
+              h("td", { class: "num" }, bytes(n.tx_bytes)),
+            ))))
+        : h("p", { class: "muted" }, "No network interface reported."),
+      gpus.length
+        ? h("table", { class: "grid", "aria-label": "GPUs" },
+            h("thead", null, h("tr", null,
+              h("th", { scope: "col" }, "GPU"), h("th", { scope: "col" }, "Name"),
+              h("th", { scope: "col", class: "num" }, "Busy"), h("th", { scope: "col", class: "num" }, "Memory"))),
+            h("tbody", null, gpus.map((g) => h("tr", null,
+              h("td", null, String(g.id ?? "")),
+              h("td", null, String(g.name ?? "")),
+              h("td", { class: "num" }, g.util_gpu === null || g.util_gpu === undefined ? "—" : `${g.util_gpu}%`),
+              h("td", { class: "num" }, g.mem_total ? `${count(g.mem_total)} MiB` : "—"),
+            ))))
+        : null,
     );
   }
 }

@@ -270,9 +270,10 @@ export class Activity {
     const nice = t.nice_status && !QUIET_NICE.has(String(t.nice_status)) ? String(t.nice_status) : "";
     if (fault && isRunning(t)) {
       parts.fault.hidden = false;
+      const code = String(fault.code || nice || "FAULT");
+      const said = fault.description && String(fault.description).toUpperCase() !== code.toUpperCase() ? String(fault.description) : "";
       fill(parts.fault, icon("alert", "fault-icon"),
-        h("strong", null, String(fault.code || nice || "FAULT")), " ",
-        fault.description ? String(fault.description) : "",
+        h("strong", null, code), said ? ` ${said}` : "",
         t.faults ? ` (${count(t.faults)} ${t.faults === 1 ? "fault" : "faults"}, Globus keeps retrying)` : "",
         fault.cancelling ? " — cancelling (fail fast)" : "");
     } else if (t.status === "FAILED" && t.fatal_error && typeof t.fatal_error === "object") {

@@ -278,7 +278,9 @@ export class Activity {
         fault.cancelling ? " — cancelling (fail fast)" : "");
     } else if (t.status === "FAILED" && t.fatal_error && typeof t.fatal_error === "object") {
       parts.fault.hidden = false;
-      fill(parts.fault, icon("alert", "fault-icon"), h("strong", null, String(t.fatal_error.code || "FAILED")), " ", String(t.fatal_error.description || ""));
+      const code = String(t.fatal_error.code || "FAILED");
+      const said = String(t.fatal_error.description || "");
+      fill(parts.fault, icon("alert", "fault-icon"), h("strong", null, code), said && said.toUpperCase() !== code.toUpperCase() ? ` ${said}` : "");
     } else {
       parts.fault.hidden = true;
     }

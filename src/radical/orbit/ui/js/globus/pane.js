@@ -171,6 +171,7 @@ export class FilePane {
   showProblem(err) {
     this.problem = err;
     this.renderChrome();
+    this.renderSelection();
     if (err instanceof ApiError && err.code === "consent_required") {
       const scopes = Array.isArray(err.details.required_scopes) ? err.details.required_scopes : [];
       fill(this.body, h("div", { class: "callout callout-warn consent", role: "alert" },
@@ -392,7 +393,7 @@ export class FilePane {
     this.buttons.rename.disabled = n !== 1;
     this.buttons.del.disabled = n === 0;
     const total = this.entries.length;
-    this.status.textContent = !this.collection ? "" : n ? `${n} of ${total} selected` : `${total} ${total === 1 ? "item" : "items"}`;
+    this.status.textContent = !this.collection || this.problem ? "" : n ? `${n} of ${total} selected` : `${total} ${total === 1 ? "item" : "items"}`;
     this.panel.updateTransferButtons();
   }
 

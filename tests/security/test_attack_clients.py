@@ -188,3 +188,15 @@ def test_guessed_sids_are_4xx_never_a_crash(stack: Stack, sid: str) -> None:
     resp = call(stack, "POST", "/ep1/sysinfo/info", stack.alice, json={"sid": sid})
     assert 400 <= resp.status_code < 500, resp.text
     assert "Traceback" not in resp.text
+
+
+def test_no_route_manages_identities(stack: Stack) -> None:
+    """Tokens and endpoint keys are managed only on the bridge host (``radical-orbit
+    bridge tokens|endpoints``): not even the admin token finds a route for it."""
+    described = call(stack, "GET", "/openapi.json", stack.token)
+    assert described.status_code == 200
+    paths = " ".join(described.json()["paths"]).lower()
+    for word in ("token", "key", "enrol", "identit", "claim", "forget", "revoke"):
+        assert word not in paths, word
+    for method, path in (("POST", "/tokens"), ("GET", "/tokens"), ("POST", "/ui/api/tokens"), ("POST", "/endpoints/enroll"), ("DELETE", "/endpoints/ep1")):
+        assert call(stack, method, path, stack.token).status_code in (404, 405), path

@@ -95,7 +95,9 @@ globus-sdk call on the same emulator, on raw loopback and with emulated Globus l
 each layout in a fresh process. *RSS* is the process's resident memory, *traced* the
 Python allocations still held (tracemalloc, in a run of its own). The baseline gives
 every session a thread pool of its own, as before issue 13; now every session submits
-to the plugin's one pool of `workers` threads. Target (issue 13): no new threads,
+to the plugin's one pool of `workers` threads, which grows to that bound as work
+arrives; the baseline is taken after it did (concurrent registrations first), so the
+rows show what the sessions themselves add. Target (issue 13): no new threads,
 <= 20 MiB.
 
 **Stuck subscribers** (`bench/subscribers.py`): 1,500 raw `/events` streams that read

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,20 +53,30 @@ def refused(resp: httpx.Response, status: int, setting: str) -> None:
 
 
 def test_requests_in_flight_are_bounded_per_identity_and_per_endpoint(stack: Stack) -> None:
+    """alice holds 4 slow requests, bob 2: alice's next is a 429 (her limit), carol's a
+    503 (the endpoint's); each slow request still gets its answer."""
     sids = {name: session(stack, getattr(stack, name)) for name in ("alice", "bob")}
-    sleepers = [threading.Thread(target=post, args=(stack, stack.alice, "sleep", {"sid": sids["alice"], "seconds": 4})) for _ in range(4)]
-    sleepers += [threading.Thread(target=post, args=(stack, stack.bob, "sleep", {"sid": sids["bob"], "seconds": 4})) for _ in range(2)]
-    started = time.monotonic()
+    answers: list[int] = []
+
+    def sleep(token: str, sid: str) -> None:
+        answers.append(post(stack, token, "sleep", {"sid": sid, "seconds": 10}).status_code)
+
+    sleepers = [threading.Thread(target=sleep, args=(stack.alice, sids["alice"])) for _ in range(4)]
+    sleepers += [threading.Thread(target=sleep, args=(stack.bob, sids["bob"])) for _ in range(2)]
     for thread in sleepers:
         thread.start()
     try:
-        time.sleep(1.0)  # all six are waiting on the endpoint
-        refused(httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(stack.alice), timeout=10), 429, "max_inflight_per_identity")
-        refused(httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(stack.carol), timeout=10), 503, "max_inflight_per_endpoint")
-        assert time.monotonic() - started < 4, "the sleepers ended before the limits were tried"
+        def ping(token: str) -> httpx.Response:
+            return httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(token), timeout=10)
+
+        until(lambda: ping(stack.alice).status_code == 429, "alice's fifth request refused", timeout=8)
+        refused(ping(stack.alice), 429, "max_inflight_per_identity")
+        until(lambda: ping(stack.carol).status_code == 503, "a seventh request to ep1 refused", timeout=8)
+        refused(ping(stack.carol), 503, "max_inflight_per_endpoint")
     finally:
         for thread in sleepers:
             thread.join(30)
+    assert answers == [200] * 6
     until(lambda: httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(stack.alice), timeout=10).status_code == 200, "slots back")
 
 

@@ -104,6 +104,7 @@ class BridgeApp(FastAPI):
         """Pick up ``radical-orbit bridge tokens|endpoints`` changes without a restart, and
         disconnect endpoints they revoked (also when a request caused the reload)."""
         seen = self.tokens.generation
+        known = self.tokens.fingerprints()
         while True:
             await asyncio.sleep(interval)
             if self.tokens.refresh():
@@ -111,9 +112,20 @@ class BridgeApp(FastAPI):
             if self.tokens.generation != seen:
                 seen = self.tokens.generation
                 await self.sockets.enforce(self.tokens)
-                ended = self.browser.sessions.keep_identities(self.tokens.identities())
-                if ended:
-                    log.info("identity store changed: %d browser session(s) of revoked tokens ended", ended)
+                now = self.tokens.fingerprints()
+                # a name whose token changed (revoked, maybe re-added) is revoked too
+                keep = frozenset(name for name, mark in now.items() if known.get(name, mark) == mark)
+                known = now
+                self.end_revoked(keep)
+
+    def end_revoked(self, keep: frozenset[str]) -> None:
+        """What a revoked token opened ends with it: browser sessions, unused sign-in
+        links and open ``/events`` streams of identities not in ``keep``."""
+        ended = self.browser.sessions.keep_identities(keep)
+        self.browser.secrets.keep_identities(keep)
+        cut = self.hub.keep_identities(keep)
+        if ended or cut:
+            log.info("identity store changed: %d browser session(s) and %d event stream(s) of revoked tokens ended", ended, cut)
 
     async def shutdown_streams(self) -> None:
         """Before the server stops: end SSE streams and say goodbye to endpoints."""

@@ -181,7 +181,7 @@ def test_the_endpoint_coming_back_is_probed_and_the_session_reopened() -> None:
     while si.reopened == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert si.reopened == 1 and si.sid != first
-    assert ec.routes()[1:] == ["info", "register_session", "info"]  # the probe (sysinfo's info) refused, re-opened, repeated
+    assert ec.routes()[1:] == ["info", "register_session"]  # the probe (sysinfo's info) refused, so re-opened
     si.close()
     assert ec.bridge.subs == {}
 
@@ -194,3 +194,23 @@ def test_no_probe_without_a_session_or_with_reopen_off() -> None:
     si.reopen = False
     si._endpoint_back()
     assert ec.routes() == ["register_session"]
+
+
+def test_a_probe_that_finds_the_client_closed_opens_nothing() -> None:
+    """The script closes the client while a probe is on its way: nothing is re-opened."""
+
+    class ClosingMidProbe(FakeEC):
+        client: SysinfoClient | None = None
+
+        def call(self, plugin: str, route: str, body: Any, *, timeout: float | None = None) -> Any:
+            if route == "info" and self.client is not None:
+                self.client.close()
+            return super().call(plugin, route, body, timeout=timeout)
+
+    ec = ClosingMidProbe()
+    si = SysinfoClient(ec)  # type: ignore[arg-type]
+    ec.client = si
+    si.register_session()
+    si._probe()
+    assert si.sid is None and si.reopened == 0
+    assert ec.routes() == ["register_session", "unregister_session", "info"]

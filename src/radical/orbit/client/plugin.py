@@ -296,9 +296,13 @@ class PluginClient:
         threading.Thread(target=self._probe, name=f"orbit-reopen-{self.name}", daemon=True).start()
 
     def _probe(self) -> None:
+        sid, route = self._sid, self.probe_route
         try:
-            if self.probe_route is not None:
-                self._call(self.probe_route)
+            if sid is not None and route is not None:  # never opens a session of its own (a closed client)
+                try:
+                    self._ec.call(self.name, route, {"sid": sid})
+                except (SessionNotFoundError, SessionExpiredError) as exc:
+                    self._recover(sid, exc)
         except OrbitError as exc:
             log.info("%s/%s: the session could not be checked or re-opened: %s", self._ec.name, self.name, exc.message)
         except Exception:  # a thread of ours: log, never leak

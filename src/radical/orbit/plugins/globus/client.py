@@ -9,8 +9,12 @@ server-side: no FastAPI, no globus-sdk.
     sub = globus.submit_transfer(src, "local", [{"source": "/a/", "destination": "/~/b/", "recursive": True}])
     globus.task_wait(sub["task_id"], timeout=60)
 
-Credentials are sent once, in the ``register_session`` body, and kept nowhere on
-this side: not in attributes, reprs, log lines or error messages.
+Credentials travel in the ``register_session`` body. So that the client can open its
+session again by itself after an endpoint restart, they stay in this process's memory
+(:class:`~radical.orbit.client.plugin.SessionArgs`): never in a repr, a log line, an
+error message or a pickle, never on disk; ``register_session(..., reopen=False)``
+keeps nothing. Each submission carries a ``submission_id`` (made here unless given),
+so a retry after a timeout returns the task the first attempt made, never a second.
 
 Results are Globus's own documents (``DATA``, ``total``, ...). Each also carries the
 keys the original Orbit's results had (``ls``: ``collection``, ``path``, ``entries``;

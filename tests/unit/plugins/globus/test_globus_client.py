@@ -245,7 +245,7 @@ def test_a_new_session_reattaches_only_tasks_not_seen_ending_and_replaces_the_ol
     reg = [c for c in ec.calls if c["route"] == "register_session"][-1]["json"]
     assert reg["track"] == ["t9", "t3"] and reg["replaces"] == old
     assert not any(c["route"] == "unregister_session" for c in ec.calls)  # the endpoint closes it
-    assert gc._reattach() == {"track": ["t3", "t9"]}
+    assert gc._reattach() == {"track": ["t9", "t3"]}  # newest first
 
 
 def test_task_wait_rides_out_the_endpoint_going_away(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,3 +282,16 @@ def test_task_wait_rides_out_the_endpoint_going_away(monkeypatch: pytest.MonkeyP
     gc.reopen = False
     with pytest.raises(EndpointUnavailableError):
         gc.task_wait("t1", timeout=30)
+
+
+def test_task_memory_is_bounded_and_re_attaches_at_most_one_track_worth() -> None:
+    from radical.orbit.plugins.globus.recall import TaskMemory
+
+    memory = TaskMemory(size=3)
+    for n in range(5):
+        memory.learn(f"t{n}", "ACTIVE")
+    assert len(memory) == 3 and "t0" not in memory
+    memory.learn_known({"t4": "SUCCEEDED", "t0": "FAILED"})
+    assert memory.status("t4") == "SUCCEEDED" and "t0" not in memory
+    assert memory.unfinished() == ["t3", "t2"]
+    assert memory.unfinished(["x", "y", "t2"]) == ["x", "y", "t2"]

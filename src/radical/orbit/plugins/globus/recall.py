@@ -66,10 +66,12 @@ class TaskMemory:
         return self._tasks.get(task_id)
 
     def unfinished(self, first: Iterable[str] = ()) -> list[str]:
-        """``first``, then every remembered task not known to have ended (oldest first)."""
+        """``first``, then the remembered tasks not known to have ended, newest first,
+        as many as one ``track`` takes (``size``) beyond ``first``."""
+        given = list(dict.fromkeys(first))
         with self._lock:
-            rest = [t for t, status in self._tasks.items() if status not in ENDED]
-        return list(dict.fromkeys([*first, *rest]))
+            rest = [t for t, status in reversed(self._tasks.items()) if status not in ENDED and t not in given]
+        return given + rest[: max(0, self._size - len(given))]
 
 
 def may_still_run(exc: OrbitError, what: str, submission_id: str) -> OrbitError:

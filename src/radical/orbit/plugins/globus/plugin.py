@@ -171,10 +171,22 @@ class PluginGlobus(Plugin):
         return self._pool
 
     async def open_session(self, request: BaseModel) -> PluginSession:
+        """Open a session; hand the tasks of the one it ``replaces`` over, then re-attach ``track``.
+
+        Everything the new session tells before the reply (the re-attached tasks' state)
+        is scoped to the new sid; the client SDK holds such events until the reply
+        names the sid (:mod:`radical.orbit.client.feed`).
+        """
+        replaces = getattr(request, "replaces", None)
+        old = self.owned(replaces) if replaces else None  # the caller's own live session, else nothing
         session = await super().open_session(request)
+        gsession = cast("GlobusSession", session)
+        if old is not None and old.sid in self.sessions:
+            moved = await gsession.adopt(cast("GlobusSession", old))
+            await self.close_session(old.sid)
+            log.info("globus: session %s... replaces %s... (%d tasks handed over)", session.sid[:8], old.sid[:8], moved)
         track = getattr(request, "track", None)
         if track:
-            gsession = cast("GlobusSession", session)
             try:
                 res = await gsession.track(list(track), deadline=time.monotonic() + REGISTER_TRACK_SECONDS)
                 if res.get("unchecked"):

@@ -120,6 +120,21 @@ class GlobusSession(PluginSession):
     def _coll(self, value: str | None, field: str = "collection") -> str:
         return resolve_collection(value, self.local_collection, field=field)
 
+    async def adopt(self, old: GlobusSession) -> int:
+        """Take over the tasks of ``old``, a session of the same owner this one replaces
+        (a new credential): their last told state comes along, so nothing already told
+        is told again and nothing is fetched; ``old``'s poller stops first, so no change
+        is told by both. Returns how many tasks moved over."""
+        await old.poller.close()
+        moved = 0
+        for task_id, tracked in old.tracker.tasks.items():
+            if task_id not in self.tracker:
+                self.tracker.tasks[task_id] = tracked
+                moved += 1
+        if self.tracker.active_ids():
+            self.poller.kick(self.settings.min_interval)
+        return moved
+
     async def close(self) -> None:
         await self.poller.close()
         self.stop_retrying.set()

@@ -13,7 +13,7 @@ Credentials travel in the ``register_session`` body. So that the client can open
 session again by itself after an endpoint restart, they stay in this process's memory
 (:class:`~radical.orbit.client.plugin.SessionArgs`): never in a repr, a log line, an
 error message or a pickle, never on disk; ``register_session(..., reopen=False)``
-keeps nothing. Each submission carries a ``submission_id`` (made here unless given),
+keeps nothing. Each submission carries a ``submission_id`` (fetched from Globus unless given),
 so a retry after a timeout returns the task the first attempt made, never a second.
 
 Results are Globus's own documents (``DATA``, ``total``, ...). Each also carries the
@@ -196,17 +196,15 @@ class GlobusClient(PluginClient):
         :param items: ``[{"source", "destination", "recursive"?}]`` (non-empty)
         :param sync_level: ``exists``/``size``/``mtime``/``checksum`` or 0-3
         :param filter_rules: ``[{"name": "*.tmp", "method": "exclude", "type": "file"}]``
-        :param submission_id: Globus's idempotency key; one is made here (a UUID4) when
-            not given. After an error whose outcome is open (502/503/504: the request may
+        :param submission_id: Globus's idempotency key; when not given, one is fetched
+            from Globus first (as globus-sdk does), so the client holds it before it submits. After an error whose outcome is open (502/503/504: the request may
             still run) the error's message and ``details["submission_id"]`` name it:
             retrying with it returns the same task (Globus answers ``Duplicate``)
         :param fail_fast: cancel the task as soon as Globus reports a fault on it
         """
-        sub_id = str(submission_id) if submission_id is not None else str(uuid.uuid4())
         return self._submit(
             "submit_transfer",
             "transfer",
-            sub_id,
             body(
                 source=source,
                 destination=destination,
@@ -229,7 +227,7 @@ class GlobusClient(PluginClient):
                     records(filter_rules, "filter_rules", "{'name': '*.tmp', 'method': 'exclude'}")
                     if filter_rules is not None else None
                 ),
-                submission_id=sub_id,
+                submission_id=submission_id,
                 fail_fast=fail_fast or None,
             ),
         )
@@ -249,14 +247,12 @@ class GlobusClient(PluginClient):
     ) -> dict[str, Any]:
         """Submit a Globus delete task; returns ``{task_id, submission_id, status}``.
 
-        ``submission_id`` as for :meth:`submit_transfer`: made here unless given, named
+        ``submission_id`` as for :meth:`submit_transfer`: fetched first unless given, named
         by an error that leaves the outcome open, and a retry with it returns the same task.
         """
-        sub_id = str(submission_id) if submission_id is not None else str(uuid.uuid4())
         return self._submit(
             "delete",
             "delete",
-            sub_id,
             body(
                 collection=collection,
                 paths=strings(paths, "paths", "a path"),
@@ -266,12 +262,23 @@ class GlobusClient(PluginClient):
                 interpret_globs=interpret_globs,
                 deadline=deadline,
                 local_user=local_user,
-                submission_id=sub_id,
+                submission_id=submission_id,
             ),
         )
 
-    def _submit(self, route: str, what: str, submission_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Send a task submission; an error that leaves its outcome open names ``submission_id``."""
+    def new_submission_id(self) -> str:
+        """A submission id from Globus, for :meth:`submit_transfer` or :meth:`delete`.
+
+        Globus hands these out (``GET /submission_id``); a submission that reuses one
+        is answered with the task it already created, so a retry never runs twice.
+        """
+        return str(self._call("submission_id")["value"])
+
+    def _submit(self, route: str, what: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a task submission (checked arguments first, then an id from Globus unless
+        one was given); an error that leaves its outcome open names the ``submission_id``."""
+        submission_id = str(request.get("submission_id") or self.new_submission_id())
+        request["submission_id"] = submission_id
         try:
             res = dict(self._call(route, **request))
         except OrbitError as exc:

@@ -8,7 +8,6 @@ never show in a repr or a validation message.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -415,11 +414,6 @@ class EndpointSearchRequest(SessionRequest):
 
 class GetEndpointRequest(SessionRequest):
     endpoint_id: CollectionRef
-
-
-def new_submission_id() -> str:
-    """A client-side submission id (Globus accepts any UUID; duplicates are idempotent)."""
-    return str(uuid.uuid4())
 
 
 # -- the Explorer: sessions of the caller, browser login ---------------------------

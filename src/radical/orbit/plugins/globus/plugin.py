@@ -301,6 +301,11 @@ class PluginGlobus(Plugin):
             """POST /whoami -> Globus Auth's userinfo for the session's credential."""
             return await plugin.gsession(body.sid).whoami()
 
+        @router.post("/submission_id")
+        async def submission_id(body: SessionRequest) -> dict[str, Any]:
+            """POST /submission_id -> {"value"}: an id from Globus for a submission to come."""
+            return {"value": await plugin.gsession(body.sid).submission_id()}
+
         @router.post("/session_info")
         async def session_info(body: SessionRequest) -> dict[str, Any]:
             return plugin.gsession(body.sid).info()

@@ -197,6 +197,12 @@ class GlobusSession(PluginSession):
         res, status = await self._run(f"submit_transfer {src} -> {dst}", work)
         return self._accepted(res, status, label=req.label, kind="TRANSFER", fail_fast=req.fail_fast)
 
+    async def submission_id(self) -> str:
+        """A fresh submission id from Globus (``GET /submission_id``): what globus-sdk
+        itself asks for before a submission that names none."""
+        res = await self._run("get_submission_id", self.tc.get_submission_id)
+        return str(res["value"])
+
     async def delete(self, req: m.DeleteRequest) -> dict[str, Any]:
         coll = self._coll(req.collection)
         options = _opt(

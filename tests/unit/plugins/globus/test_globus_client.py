@@ -40,6 +40,7 @@ class FakeEC:
         if route == "task_wait":
             return FakeResponse({"task_id": kw["json"]["task_id"], "completed": True, "status": "SUCCEEDED"})
         if route == "submission_id":
+            assert kw["json"]["kind"] in ("transfer", "delete") and "submission_id" not in kw["json"]["request"]
             return FakeResponse({"value": str(__import__("uuid").uuid4())})
         return FakeResponse({"ok": True})
 

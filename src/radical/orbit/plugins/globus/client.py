@@ -266,18 +266,15 @@ class GlobusClient(PluginClient):
             ),
         )
 
-    def new_submission_id(self) -> str:
-        """A submission id from Globus, for :meth:`submit_transfer` or :meth:`delete`.
-
-        Globus hands these out (``GET /submission_id``); a submission that reuses one
-        is answered with the task it already created, so a retry never runs twice.
-        """
-        return str(self._call("submission_id")["value"])
-
     def _submit(self, route: str, what: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Send a task submission (checked arguments first, then an id from Globus unless
-        one was given); an error that leaves its outcome open names the ``submission_id``."""
-        submission_id = str(request.get("submission_id") or self.new_submission_id())
+        """Send a task submission; an error that leaves its outcome open names the ``submission_id``.
+
+        Without a given id, the endpoint first checks the request and fetches one from
+        Globus (``GET /submission_id``, as globus-sdk does for a submission without one):
+        the client holds it before the submission goes out, and bad input costs no
+        Globus call. A submission that reuses an id gets the task it already made.
+        """
+        submission_id = str(request.get("submission_id") or self._call("submission_id", kind=what, request=request)["value"])
         request["submission_id"] = submission_id
         try:
             res = dict(self._call(route, **request))

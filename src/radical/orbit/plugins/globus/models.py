@@ -412,6 +412,15 @@ class EndpointSearchRequest(SessionRequest):
     ] | None = None
 
 
+class SubmissionIdRequest(SessionRequest):
+    """``POST /submission_id``: an id from Globus for the submission ``request`` (a body
+    for ``submit_transfer`` or ``delete``, per ``kind``), which is checked first as that
+    route checks it, so that bad input costs no Globus call."""
+
+    kind: Literal["transfer", "delete"]
+    request: dict[str, Any]
+
+
 class GetEndpointRequest(SessionRequest):
     endpoint_id: CollectionRef
 

@@ -40,8 +40,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from fastapi import APIRouter
 from pydantic import BaseModel, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 
-from ...errors import OrbitError, UsageError
+from ...errors import (
+    OrbitError,
+    UsageError,
+    ValidationError,
+    describe_validation_errors,
+)
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 from ..caller import current_identity
 from . import models as m
@@ -302,8 +308,16 @@ class PluginGlobus(Plugin):
             return await plugin.gsession(body.sid).whoami()
 
         @router.post("/submission_id")
-        async def submission_id(body: SessionRequest) -> dict[str, Any]:
-            """POST /submission_id -> {"value"}: an id from Globus for a submission to come."""
+        async def submission_id(body: m.SubmissionIdRequest) -> dict[str, Any]:
+            """POST /submission_id {sid, kind, request} -> {"value"}: an id from Globus for
+            the submission ``request`` (a transfer or a delete), checked first as its route
+            checks it (422 naming the field; then no Globus call is made)."""
+            model = m.SubmitTransferRequest if body.kind == "transfer" else m.DeleteRequest
+            try:
+                model.model_validate({**body.request, "sid": body.sid})
+            except PydanticValidationError as exc:
+                message, fields = describe_validation_errors(exc.errors())
+                raise ValidationError(message, fields=fields) from None
             return {"value": await plugin.gsession(body.sid).submission_id()}
 
         @router.post("/session_info")

@@ -227,6 +227,8 @@ class PluginGlobus(Plugin):
             if adopted:
                 log.info("globus: session %s... re-adopted %d unfinished task(s) of its Globus identity from the journal",
                          session.sid[:8], len(adopted))
+            else:
+                log.debug("globus: session %s...: no journaled task to re-adopt for identity %s", session.sid[:8], identities[0])
         except Exception:  # a background helper: the session works without it
             log.exception("globus: session %s...: re-adopting journaled tasks failed", session.sid[:8])
 

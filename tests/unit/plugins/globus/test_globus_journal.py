@@ -158,16 +158,27 @@ class TestTaskJournal:
 
 
 class TestAsyncJournal:
-    def test_writes_coalesce_and_reads_see_them(self, jpath: Path) -> None:
+    def test_writes_coalesce_and_only_an_earlier_run_is_offered(self, jpath: Path) -> None:
+        """Rows this run wrote reach the file (the last state of each task) but are not offered
+        for re-adoption: only what an earlier run left is."""
+        earlier = TaskJournal(jpath)
+        earlier.open()
+        earlier.write({"old": entry("old")})
+        earlier.close()
+
         async def go() -> None:
             aj = await AsyncJournal.open(jpath)
             assert aj is not None
+            assert await aj.left_over()
             for n in range(50):
                 aj.record(entry("t1", bytes=n))
             aj.record(entry("t2"))
             aj.forget("t2")
-            found = await aj.unfinished([ALICE])
-            assert [(e.task_id, e.bytes) for e in found] == [("t1", 49)]
+            assert [e.task_id for e in await aj.unfinished([ALICE])] == ["old"]
+            rows = await aj._call(aj.journal.unfinished, [ALICE])
+            assert sorted((e.task_id, e.bytes) for e in rows) == [("old", 0), ("t1", 49)]
+            aj.record(entry("old", status="SUCCEEDED"))  # adopted and its end told in this run
+            assert await aj.unfinished([ALICE]) == [] and not await aj.left_over()
             await aj.close()
             await aj.close()  # idempotent
             aj.record(entry("t3"))  # after close: ignored, not an error
@@ -176,6 +187,7 @@ class TestAsyncJournal:
         j = TaskJournal(jpath)
         j.open()
         assert j.get("t3") is None and j.get("t1") is not None
+        assert [e.task_id for e in j.unfinished([ALICE])] == ["t1"]  # the next run's to adopt
         j.close()
 
     def test_a_place_without_a_journal_is_one_warning(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -211,11 +223,16 @@ def who(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     said = {TOKEN[ALICE]: [ALICE], TOKEN[BOB]: [BOB]}
 
     def identities(tc: globus_sdk.TransferClient, name: str = "") -> list[str]:
+        ASKED.append(name)
         header = tc.authorizer.get_authorization_header() if tc.authorizer is not None else None
         return list(said.get((header or "").removeprefix("Bearer "), []))
 
     monkeypatch.setattr(session_mod, "credential_identities", identities)
     return said
+
+
+#: sessions whose credential's identity was asked for (the who fixture's look-up)
+ASKED: list[str] = []
 
 
 def new_plugin(state: Path, recorder: Recorder) -> PluginGlobus:
@@ -305,11 +322,14 @@ class TestReadoption:
         asyncio.run(go())
 
     def test_unknown_identity_adopts_nothing(self, tmp_path: Path, fake: FakeTransfer, who: dict[str, list[str]], caplog: pytest.LogCaptureFixture) -> None:
+        earlier = TaskJournal(tmp_path / "state" / JOURNAL_FILE)
+        earlier.open()
+        earlier.write({"t1": entry("t1", ALICE)})
+        earlier.close()
+
         async def go() -> None:
             plugin = new_plugin(tmp_path / "state", Recorder())
             await plugin.start()
-            assert plugin.journal is not None
-            plugin.journal.record(entry("t1", ALICE))
             who.clear()
             with caplog.at_level(logging.INFO):
                 s = await open_session(plugin, fake, ALICE)
@@ -318,6 +338,29 @@ class TestReadoption:
 
         asyncio.run(go())
         assert "Globus does not say which identity" in caplog.text
+
+    def test_identity_asked_only_when_needed(self, tmp_path: Path, fake: FakeTransfer, who: dict[str, list[str]]) -> None:
+        """Nothing left by an earlier run: registering asks Globus nothing more; the first
+        task accepted asks once, so its row has an owner before the first poll."""
+        ASKED.clear()
+
+        async def go() -> None:
+            plugin = new_plugin(tmp_path / "state", Recorder())
+            await plugin.start()
+            s = await open_session(plugin, fake, ALICE)
+            assert ASKED == [] and s.identities == []
+            req = {"source": SRC, "destination": "local", "items": [{"source": "/a", "destination": "/~/a"}]}
+            for _ in range(3):
+                await s.submit_transfer(m.SubmitTransferRequest(sid=s.sid, **req))
+            await until(lambda: s.identities == [ALICE])
+            assert len(ASKED) == 1
+            await plugin.stop()
+
+        asyncio.run(go())
+        j = TaskJournal(tmp_path / "state" / JOURNAL_FILE)
+        j.open()
+        assert len(j.unfinished([ALICE])) == 3
+        j.close()
 
     def test_without_a_state_dir_nothing_is_kept(self, fake: FakeTransfer) -> None:
         async def go() -> None:

@@ -202,6 +202,13 @@ class TaskJournal:
         )
         return [_entry(row) for row in rows]
 
+    def unfinished_ids(self) -> set[str]:
+        """The ids of every task, of any owner, whose end was not told yet."""
+        rows = self._require().execute(
+            f"SELECT task_id FROM tasks WHERE told_status IS NULL OR told_status NOT IN {_FINISHED!r}"
+        )
+        return {str(row[0]) for row in rows}
+
     def get(self, task_id: str) -> JournalEntry | None:
         row = self._require().execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return _entry(row) if row is not None else None
@@ -236,6 +243,10 @@ class AsyncJournal:
     reach the file in one transaction on the journal's thread, the latest state of a
     task winning. A write that fails is logged (once per streak) and dropped: the
     journal is a help for restarts, never a reason for a request to fail.
+
+    What is left to re-adopt is what an earlier run of the endpoint left: a task this
+    run recorded (tracked here, or adopted once already) is not offered again, so a
+    session closed on purpose does not hand its tasks to the next one.
     """
 
     def __init__(self, journal: TaskJournal) -> None:
@@ -245,6 +256,8 @@ class AsyncJournal:
         self._pending: dict[str, JournalEntry | None] = {}
         self._scheduled = False
         self._failing = False
+        #: the tasks this run recorded or forgot: not left by an earlier run
+        self._ours: set[str] = set()
         self.closed = False
 
     def __repr__(self) -> str:
@@ -277,6 +290,7 @@ class AsyncJournal:
         with self._lock:
             if self.closed:
                 return
+            self._ours.add(task_id)
             self._pending[task_id] = entry
             if self._scheduled:
                 return
@@ -301,12 +315,24 @@ class AsyncJournal:
             self._failing = False
 
     async def unfinished(self, owners: Iterable[str]) -> list[JournalEntry]:
-        """The unfinished tasks of ``owners`` (after every change recorded so far); [] if unreadable."""
+        """The unfinished tasks of ``owners`` an earlier run left; [] if unreadable."""
         try:
-            return await self._call(self.journal.unfinished, list(owners))
+            found = await self._call(self.journal.unfinished, list(owners))
         except (OSError, sqlite3.Error) as exc:
             log.warning("globus task journal %s: cannot read (%s); no task re-adopted", self.journal.path, exc)
             return []
+        with self._lock:
+            return [e for e in found if e.task_id not in self._ours]
+
+    async def left_over(self) -> bool:
+        """Whether an earlier run left unfinished tasks of anyone (a local query: when not,
+        nobody's identity needs asking)."""
+        try:
+            found = await self._call(self.journal.unfinished_ids)
+        except (OSError, sqlite3.Error):
+            return False
+        with self._lock:
+            return bool(found - self._ours)
 
     async def close(self) -> None:
         """Write what is pending, close the file and the thread; idempotent."""
@@ -326,18 +352,21 @@ class JournalRecorder:
 
     The owner is the task's own ``owner_id`` once a document said it, else the identity
     of the session's credential (:attr:`identities`, set when it is known). A task
-    whose owner is not known yet is written when it is: the session records every
-    tracked task again once it learns its identity.
+    whose owner is not known yet asks for it (``want_identity``) and is written when
+    it is known: the session records every tracked task again then.
     """
 
-    def __init__(self, journal: AsyncJournal) -> None:
+    def __init__(self, journal: AsyncJournal, want_identity: Callable[[], None] | None = None) -> None:
         self.journal = journal
+        self.want_identity = want_identity
         #: the Globus identity ids of the session's credential, primary first ([]: not known yet)
         self.identities: list[str] = []
 
     def record(self, t: Tracked) -> None:
         owner = t.owner or (self.identities[0] if self.identities else None)
         if owner is None:
+            if self.want_identity is not None:
+                self.want_identity()
             return
         self.journal.record(
             JournalEntry(

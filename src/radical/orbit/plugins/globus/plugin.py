@@ -24,9 +24,11 @@ the others queue (waits hold no thread, see :mod:`.session`).
 
 The endpoint's task journal (:mod:`.journal`, under its state directory) keeps every
 task the sessions track. Once a session is open, the plugin asks in the background
-which Globus identity its credential acts as (:mod:`.identity`) and hands it that
-identity's unfinished tasks from the journal, those no live session tracks: after an
-endpoint restart they are polled again and what changed meanwhile is told once.
+which Globus identity its credential acts as (:mod:`.identity`; only when there is
+something to re-adopt, or a task whose owner is not known yet) and hands it that
+identity's unfinished tasks an earlier run of the endpoint journaled, those no live
+session tracks: after an endpoint restart they are polled again and what changed
+meanwhile is told once.
 
 Per session the plugin builds the credential's TransferClient (:mod:`.credentials`,
 tuned by :mod:`.transport`) on that pool and owns what must be released when the
@@ -209,12 +211,17 @@ class PluginGlobus(Plugin):
         return session
 
     async def _adopt(self, session: GlobusSession) -> None:
-        """Find the session's Globus identity, then give it that identity's unfinished
-        journaled tasks that no live session tracks (in the background: never a failure)."""
+        """Give the session the unfinished tasks an earlier run journaled for its Globus
+        identity, those no live session tracks (in the background: never a failure).
+
+        The identity is asked for only when an earlier run left something to adopt.
+        """
         journal = self.journal
         if journal is None:
             return
         try:
+            if not await journal.left_over():
+                return
             identities = await session.identify()
             if not identities:
                 log.info("globus: session %s...: Globus does not say which identity its credential is; no task re-adopted", session.sid[:8])

@@ -108,10 +108,11 @@ class GlobusSession(PluginSession):
         name = f"globus session {sid[:8]}..."
         self.name = name
         self.fetch = TaskFetch(transfer_client, self.settings.chunk, name=name)
-        self.recorder = JournalRecorder(journal) if journal is not None else None
+        self.recorder = JournalRecorder(journal, self._want_identity) if journal is not None else None
         #: the Globus identity ids of the credential, primary first (see :meth:`identify`)
         self.identities: list[str] = []
-        #: the background look-up of the identity and re-adoption (the plugin starts it)
+        self._identifying: asyncio.Task[list[str]] | None = None
+        #: the background re-adoption from the journal (the plugin starts it)
         self.adoption: asyncio.Task[None] | None = None
         self.tracker = TaskTracker(self.settings, self.notify, name=name, recorder=self.recorder)
         self.poller = Poller(
@@ -134,19 +135,34 @@ class GlobusSession(PluginSession):
         return resolve_collection(value, self.local_collection, field=field)
 
     async def close(self) -> None:
-        if self.adoption is not None and not self.adoption.done():
-            self.adoption.cancel()
-            await asyncio.gather(self.adoption, return_exceptions=True)
+        for task in (self.adoption, self._identifying):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.poller.close()
         self.stop_retrying.set()
         self.tc.close()
 
     # -- the task journal ------------------------------------------------------
+    def _want_identity(self) -> None:
+        """Start the one look-up of the credential's identity, in the background, unless it ran."""
+        if self._identifying is None and not self.closed:
+            self._identifying = asyncio.get_running_loop().create_task(self._identify(), name=f"{self.name} identity")
+
     async def identify(self) -> list[str]:
-        """Ask once which Globus identity the credential acts as (:mod:`.identity`); the tasks
-        tracked so far are journaled under it. [] when nobody says."""
+        """Which Globus identity the credential acts as (:mod:`.identity`), asked once per
+        session; the tasks tracked so far are journaled under it. [] when nobody says."""
+        self._want_identity()
+        if self._identifying is None:  # closed
+            return []
+        return await self._identifying
+
+    async def _identify(self) -> list[str]:
         loop = asyncio.get_running_loop()
-        self.identities = await loop.run_in_executor(self.executor, credential_identities, self.tc, self.name)
+        try:
+            self.identities = await loop.run_in_executor(self.executor, credential_identities, self.tc, self.name)
+        except RuntimeError:  # the executor shut down: the endpoint is stopping
+            return []
         if self.recorder is not None and self.identities:
             self.recorder.identities = self.identities
             for t in list(self.tracker.tasks.values()):

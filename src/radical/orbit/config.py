@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -130,7 +131,10 @@ def read_private_file(path: Path) -> str | None:
 
 
 def resolve_bridge_url(url: str | None = None) -> str:
-    """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``RADICAL_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default."""
+    """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``RADICAL_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default.
+
+    The value may list several bridges, comma-separated (:func:`bridge_url_list` splits it).
+    """
     value = url or _first_env(BRIDGE_URL_ENVS) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
     return value.rstrip("/")
 
@@ -232,3 +236,45 @@ def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool 
     if parts.fragment or (parts.query and not websocket):
         raise UsageError(f"{where} must not have a query or fragment; give only scheme://host:port[/path], {example}")
     return parts
+
+
+#: the most bridge URLs one list may name (replicas of one cluster; more is a mistake)
+MAX_BRIDGE_URLS = 16
+
+
+def bridge_url_list(value: str | Sequence[str], source: str = "the settings", *, websocket: bool = False) -> list[str]:
+    """The bridge URLs in ``value`` (``"A,B"`` or ``[A, B]``), each checked by :func:`check_bridge_url`.
+
+    Several URLs name replicas of one bridge (or independent bridges one endpoint
+    serves): clients and endpoints try them in order and stay with the one that works.
+    Each is stripped of spaces around it and of trailing slashes; a repeated one counts
+    once, so ``A,A`` cannot make a retry loop twice as long.
+
+    :raises UsageError: no URL at all, too many, an empty entry between commas, or a
+        URL :func:`check_bridge_url` refuses (the message names which one and where
+        it came from)
+    """
+    if isinstance(value, str):
+        items = value.split(",")
+        if len(items) > 1 and not items[-1].strip():  # "A,B," from a hand-edited file
+            items.pop()
+    else:
+        items = list(value)
+    if not items or (len(items) == 1 and isinstance(items[0], str) and not items[0].strip()):
+        raise UsageError(f"no bridge URL given (from {source}); give one or more, comma-separated, e.g. http://127.0.0.1:8000")
+    if len(items) > MAX_BRIDGE_URLS:
+        raise UsageError(f"{len(items)} bridge URLs (from {source}): give at most {MAX_BRIDGE_URLS}, comma-separated")
+    urls: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise UsageError(f"bridge URL number {index + 1} (from {source}) must be a string, got {type(item).__name__}")
+        url = item.strip().rstrip("/")
+        if not url:
+            raise UsageError(
+                f"bridge URL number {index + 1} (from {source}) is empty; separate URLs with single commas, "
+                "e.g. http://a.example:8000,http://b.example:8000"
+            )
+        check_bridge_url(url, source, websocket=websocket)
+        if url not in urls:
+            urls.append(url)
+    return urls

@@ -375,7 +375,7 @@ class TestArgumentShapes:
     @pytest.mark.parametrize(
         ("kwargs", "says"),
         [
-            ({"url": 5}, "BridgeClient url must be a string or None, got int"),
+            ({"url": 5}, "BridgeClient url must be a string, a list of strings or None, got int"),
             ({"token": 5}, "BridgeClient token must be a string or None, got int"),
             ({"cert": 5}, "BridgeClient cert must be a file path or None, got int"),
             ({"timeout": "5"}, "BridgeClient: timeout must be a number of seconds, got '5'"),

@@ -35,7 +35,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 @click.option(
     "--url",
     default=None,
-    help=f"Bridge URL as clients use it (http(s)://host:port; ws(s):// also accepted). "
+    metavar="URL[,URL...]",
+    help=f"Bridge URL as clients use it (http(s)://host:port; ws(s):// also accepted); several comma-separated "
+    "(replicas of one bridge): dialed in order, the next one when a connection is lost. "
     f"Default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000.",
 )
 @click.option(
@@ -60,6 +62,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     help="Dial the bridge directly, ignoring HTTPS_PROXY / HTTP_PROXY / ALL_PROXY "
     "(NO_PROXY=HOST does the same for one host). By default the endpoint goes through "
     "the HTTP proxy those name, as websockets' own client does.",
+)
+@click.option(
+    "--state-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Directory of this endpoint's own state (the globus plugin's task journal, never a token). "
+    "Default: ~/.radical/orbit/endpoints/<name>/.",
 )
 @click.option(
     "--plugins",
@@ -124,6 +133,7 @@ def endpoint(
     token: str | None,
     cert: str | None,
     no_proxy: bool,
+    state_dir: str | None,
     plugins: str | None,
     plugin_option: tuple[str, ...],
     heartbeat: float | None,
@@ -148,6 +158,7 @@ def endpoint(
       radical-orbit endpoint --name laptop --plugins sysinfo     # in the bridge's HOME
       export RADICAL_ORBIT_ENDPOINT_KEY=...                      # printed by `endpoints enroll dtn`
       radical-orbit endpoint --name dtn --url https://bridge.example.org:8000 --plugins globus
+      radical-orbit endpoint --name dtn --url https://b1.example.org,https://b2.example.org   # two replicas
     """
     from ..endpoint.agent import EndpointAgent
     from ..endpoint.proxy import select_proxy
@@ -167,6 +178,7 @@ def endpoint(
             token=token,
             cert=cert,
             use_proxy=not no_proxy,
+            state_dir=state_dir,
             plugins=plugins,
             plugin_options=parse_plugin_options(plugin_option),
             heartbeat=heartbeat,
@@ -176,10 +188,9 @@ def endpoint(
             shutdown_grace=shutdown_grace,
         )
         settings.load_key()  # a key file open to other users is refused now, not at the first dial
-        if settings.use_proxy:  # validates the URL, and a proxy the endpoint cannot use
-            select_proxy(settings.ws_url)
-        else:
-            settings.ws_url  # noqa: B018 - validate the URL before starting anything
+        for ws_url in settings.ws_urls:  # validates every URL before starting anything
+            if settings.use_proxy:  # and a proxy the endpoint cannot use
+                select_proxy(ws_url)
         entries = discover_plugins(settings.plugins)
         for entry in entries:  # a bad --plugin-option is a usage error now, not a disabled plugin later
             options = settings.plugin_options.get(entry.name)

@@ -66,7 +66,7 @@ def _render_table(url: str, endpoints: list[dict[str, Any]]) -> None:
 
 
 @click.command(name="endpoints")
-@click.option("--url", default=None, help=f"Bridge URL [default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000].")
+@click.option("--url", default=None, metavar="URL[,URL...]", help=f"Bridge URL, or several comma-separated (replicas: the first that answers) [default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000].")
 @click.option("--token", default=None, help=f"Bridge token [default: ${ENV_BRIDGE_TOKEN}, ~/.radical/orbit/bridge.token].")
 @click.option("--cert", default=None, help=f"CA certificate to verify a TLS bridge [default: ${ENV_BRIDGE_CERT}, ~/.radical/orbit/bridge.cert].")
 @click.option(

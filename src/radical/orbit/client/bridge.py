@@ -35,12 +35,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Self, cast, overload
 from urllib.parse import quote
 
@@ -54,8 +53,7 @@ from ..config import (
     BRIDGE_URL_ENVS,
     BRIDGE_URL_FILES,
     ENDPOINT_KEY_PREFIX,
-    MAX_SECONDS,
-    check_bridge_url,
+    bridge_url_list,
     resolve_bridge_cert,
     resolve_bridge_token,
     resolve_bridge_url,
@@ -82,9 +80,9 @@ from .compat import (
 from .endpoint import EndpointClient
 from .events import RECONNECT, EventCallback, EventListener, Subscription
 from .transport import NO_JSON, BridgeHTTP, tls_context
-from .waiting import poll_until
+from .waiting import poll_until, seconds_arg
 
-__all__ = ["DEFAULT_TIMEOUT", "BridgeClient"]
+__all__ = ["DEFAULT_TIMEOUT", "BridgeClient", "seconds_arg"]
 
 log = logging.getLogger(__name__)
 
@@ -99,36 +97,12 @@ ENDPOINT_WAIT = 1800.0
 
 _METHOD = re.compile(r"[A-Za-z]+")
 _ENDPOINT_NAME = re.compile(ENDPOINT_NAME_PATTERN)
-_MAX_TEXT = f"{MAX_SECONDS:.0e}".replace("e+0", "e")  # "1e9"
-
-
-def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = False) -> float:
-    """``value`` as a finite number of seconds, or a :class:`UsageError` naming ``name``.
-
-    Shared by every SDK call that takes a timeout or an interval, so ``None``, a
-    string, NaN, infinity or a negative number is one clear error, not a
-    ``TypeError``/``OverflowError`` from deep inside, a busy loop or an endless wait.
-    """
-    prefix = f"{context}: " if context else ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UsageError(f"{prefix}{name} must be a number of seconds, got {value!r}")
-    try:
-        seconds = float(value)
-    except OverflowError:
-        raise UsageError(f"{prefix}{name} must be at most {_MAX_TEXT} seconds, got an integer of {len(str(value))} digits") from None
-    if not math.isfinite(seconds):
-        raise UsageError(f"{prefix}{name} must be a finite number of seconds, got {value!r}")
-    if seconds > MAX_SECONDS:
-        raise UsageError(f"{prefix}{name} must be at most {_MAX_TEXT} seconds, got {value!r}")
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise UsageError(f"{prefix}{name} must be positive, got {value!r}")
-    return seconds
-
 
 class BridgeClient:
     """Client of one Orbit bridge: discovery, relayed requests, notification callbacks.
 
-    :param url: bridge URL (``http(s)://host:port``)
+    :param url: bridge URL (``http(s)://host:port``), or several as a list or a comma-separated
+        string (replicas: requests go to the one that answers, see :mod:`.transport`)
     :param cert: CA bundle (or the bridge's self-signed certificate) to verify TLS with;
         second, as in the original Orbit's ``BridgeClient(url, cert)``
     :param token: the bridge's bearer token (keyword only: the original had none, and
@@ -139,24 +113,25 @@ class BridgeClient:
 
     def __init__(
         self,
-        url: str | None = None,
+        url: str | Sequence[str] | None = None,
         cert: str | os.PathLike[str] | None = None,
         *,
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        for name, value in (("url", url), ("token", token)):
-            if value is not None and not isinstance(value, str):
-                raise UsageError(f"BridgeClient {name} must be a string or None, got {type(value).__name__}")
+        if url is not None and not isinstance(url, (str, list, tuple)):
+            raise UsageError(f"BridgeClient url must be a string, a list of strings or None, got {type(url).__name__}")
+        if token is not None and not isinstance(token, str):
+            raise UsageError(f"BridgeClient token must be a string or None, got {type(token).__name__}")
         if cert is not None and not isinstance(cert, (str, os.PathLike)):
             raise UsageError(f"BridgeClient cert must be a file path or None, got {type(cert).__name__}")
         self.timeout = seconds_arg(timeout, "timeout", "BridgeClient")
         if cert is not None:
             cert = os.fspath(cert)
-        self.url = resolve_bridge_url(url)
         self.url_source = setting_source(url, BRIDGE_URL_ENVS, BRIDGE_URL_FILES)
-        check_bridge_url(self.url, self.url_source)
+        #: every bridge URL, in the order they are tried
+        self.urls = bridge_url_list(url if url is not None and not isinstance(url, str) else resolve_bridge_url(url), self.url_source)
         self._token = resolve_bridge_token(token)
         self.token_source = setting_source(token, BRIDGE_TOKEN_ENVS, BRIDGE_TOKEN_FILES) if self._token else None
         if self._token and self._token.startswith(ENDPOINT_KEY_PREFIX):
@@ -172,11 +147,11 @@ class BridgeClient:
         self.cert = resolve_bridge_cert(cert)
         self.cert_source = setting_source(cert, BRIDGE_CERT_ENVS, BRIDGE_CERT_FILES) if self.cert else None
         self._http = BridgeHTTP(
-            self.url,
+            self.urls,
             self.url_source,
             self._token,
             self.token_source,
-            verify=tls_context(self.url, self.cert, self.cert_source),
+            verify=tls_context(next((u for u in self.urls if u.startswith("https://")), self.urls[0]), self.cert, self.cert_source),
             timeout=self.timeout,
             transport=transport,
         )
@@ -185,6 +160,11 @@ class BridgeClient:
         self._topology = TopologyFeed(
             self.endpoints, lambda handler: self.register_callback("*", "*", "*", handler), self.unregister_callback
         )
+
+    @property
+    def url(self) -> str:
+        """The bridge URL requests go to: the first one, or the one that answered last."""
+        return self._http.url
 
     def __repr__(self) -> str:
         auth = f"token from {self.token_source}" if self._token else "no token"

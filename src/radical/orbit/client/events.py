@@ -126,7 +126,6 @@ class EventListener:
 
     def __init__(self, http: BridgeHTTP) -> None:
         self._http = http
-        self.url = f"{http.url}{EVENTS_PATH}"
         self._subs: dict[str, Subscription] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -146,6 +145,11 @@ class EventListener:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"EventListener({self.url!r}, {state}, callbacks={len(self._subs)}, last_event_id={self.last_event_id!r})"
+
+    @property
+    def url(self) -> str:
+        """The stream's URL on the bridge in use (with several bridge URLs it follows the one that answers)."""
+        return f"{self._http.url}{EVENTS_PATH}"
 
     @property
     def running(self) -> bool:

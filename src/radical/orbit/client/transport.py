@@ -1,6 +1,7 @@
 """The client SDK's one seam to HTTP: every request a :class:`BridgeClient` makes passes here.
 
-Why one seam: the SDK talks to one bridge, so the headers, TLS, timeouts and pool
+Why one seam: the SDK talks to one bridge (or, given several URLs, to whichever
+replica answers: :meth:`BridgeHTTP._each_url` moves on), so the headers, TLS, timeouts and pool
 limits are set once (:class:`BridgeHTTP`), a call's body is turned into JSON once
 (:func:`encode_json`, which names the field JSON cannot carry), and a failed
 exchange becomes an Orbit error once: :meth:`BridgeHTTP.failures` for a request
@@ -24,9 +25,9 @@ import os
 import re
 import ssl
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -52,15 +53,19 @@ from ..text import find_lone_surrogate, lone_surrogate
 __all__ = [
     "CLIENT_MARGIN",
     "CONNECT_TIMEOUT",
+    "IDEMPOTENT",
     "LIMITS",
     "NO_JSON",
     "BridgeHTTP",
     "encode_json",
     "exposes_token",
+    "may_move_on",
     "tls_context",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: extra seconds the client waits beyond the bridge's own deadline, so the bridge's 504 wins
 CLIENT_MARGIN = 5.0
@@ -206,6 +211,27 @@ _REASONS: Final[dict[type[Exception], Callable[[Exception], str]]] = {
 }
 
 
+#: methods a request may be repeated with on another bridge although it may have reached a dead one
+IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+#: failures that prove the request never reached the bridge (no connection, or the proxy
+#: refused the tunnel): any request may go to the next bridge after them
+NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
+
+
+def may_move_on(method: str, exc: httpx.RequestError) -> bool:
+    """Whether a request that failed with ``exc`` may be sent to the next bridge URL.
+
+    Always when nothing was sent; for a request that may have reached the bridge
+    (reset, no answer in time) only when repeating it is harmless. A full local pool
+    (``PoolTimeout``) or an answer that cannot be decoded is no fault of the bridge.
+    """
+    if isinstance(exc, NOT_SENT):
+        return True
+    if isinstance(exc, httpx.PoolTimeout) or not isinstance(exc, httpx.TransportError):
+        return False
+    return method.upper() in IDEMPOTENT
+
+
 def _reason(exc: Exception) -> str | None:
     for cls in type(exc).__mro__:
         reason = _REASONS.get(cls)
@@ -217,7 +243,16 @@ def _reason(exc: Exception) -> str | None:
 class BridgeHTTP:
     """The HTTP side of one :class:`BridgeClient`: one ``httpx.Client``, its settings and its errors.
 
-    :param url: the bridge URL, already checked; ``url_source`` says where it came from
+    Several URLs name replicas of one bridge (or a bridge and its stand-by): a request
+    goes to the one that last worked and moves on to the next in order when the
+    exchange proves nothing reached the bridge (refused, no connection in time, the
+    proxy refused the tunnel). A request that may have reached a dead bridge moves on
+    only when repeating it is harmless (GET, HEAD, OPTIONS); any other is raised as
+    :class:`BridgeUnavailableError`, as with one URL, for the caller to decide (a
+    submission carries its ``submission_id`` for that). Answers, errors included, come
+    from a live bridge and are never retried elsewhere.
+
+    :param url: the bridge URL, or several (already checked); ``url_source`` says where they came from
     :param token: bearer token (kept here, in memory only); ``token_source`` likewise
     :param verify: from :func:`tls_context`
     :param timeout: seconds a request without its own timeout may take (plus CLIENT_MARGIN)
@@ -226,7 +261,7 @@ class BridgeHTTP:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         url_source: str,
         token: str | None,
         token_source: str | None,
@@ -235,22 +270,25 @@ class BridgeHTTP:
         timeout: float,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise UsageError("BridgeHTTP needs at least one bridge URL")
         self.url_source = url_source
         self.token_source = token_source
         self._has_token = bool(token)
+        #: index in ``urls`` of the bridge requests go to first (the last one that worked)
+        self._current = 0
         headers = {"User-Agent": f"radical.orbit/{__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-            if exposes_token(url):
+            for exposed in filter(exposes_token, self.urls):
                 log.warning(
                     "the bridge token goes to %s over plain HTTP: anyone on the network path can read and reuse it; "
                     "serve the bridge over TLS (radical-orbit bridge --cert/--key) and use an https:// URL",
-                    url,
+                    exposed,
                 )
         self.closed = False
         self._client = httpx.Client(
-            base_url=url,
             headers=headers,
             timeout=httpx.Timeout(timeout + CLIENT_MARGIN, connect=CONNECT_TIMEOUT),
             verify=verify,
@@ -258,6 +296,11 @@ class BridgeHTTP:
             transport=transport,
             follow_redirects=False,
         )
+
+    @property
+    def url(self) -> str:
+        """The bridge URL requests go to first: the one that answered last."""
+        return self.urls[self._current]
 
     def __repr__(self) -> str:
         return f"BridgeHTTP({self.url!r}{', closed' if self.closed else ''})"
@@ -302,15 +345,18 @@ class BridgeHTTP:
             hdrs = httpx.Headers(headers)
             hdrs.setdefault("Content-Type", "application/json")
             headers = hdrs
-        with self.failures(context):
-            resp = self._client.request(
+        resp = self._each_url(
+            method,
+            context,
+            lambda url: self._client.request(
                 method,
-                path,
+                url + path,
                 params=params,
                 content=content,
                 headers=headers,
                 timeout=self.timeout(timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            ),
+        )
         if resp.status_code >= 300:
             raise self.answer_error(resp, context)
         return resp
@@ -319,14 +365,61 @@ class BridgeHTTP:
     def stream(
         self, method: str, path: str, *, context: str, headers: Mapping[str, str], timeout: httpx.Timeout
     ) -> Iterator[httpx.Response]:
-        """A streamed 2xx answer (the event stream); failures while it is read map like :meth:`send`'s."""
+        """A streamed 2xx answer (the event stream); failures while it is read map like :meth:`send`'s.
+
+        Opening it moves on to the next URL like :meth:`send` does; once it streams, a
+        failure ends it (the listener opens it again, resuming with ``Last-Event-ID``).
+        """
         if self.closed:
             raise UsageError(f"{context}: this BridgeClient is closed")
-        with self.failures(context), self._client.stream(method, path, headers=headers, timeout=timeout) as resp:
-            if resp.status_code >= 300:
-                resp.read()
-                raise self.answer_error(resp, context)
-            yield resp
+        with contextlib.ExitStack() as opened:
+            resp = self._each_url(
+                method,
+                context,
+                lambda url: opened.enter_context(self._client.stream(method, url + path, headers=headers, timeout=timeout)),
+            )
+            with self.failures(context):
+                if resp.status_code >= 300:
+                    resp.read()
+                    raise self.answer_error(resp, context)
+                yield resp
+
+    # -- several bridges ---------------------------------------------------------------
+    def _each_url(self, method: str, context: str, exchange: Callable[[str], T]) -> T:
+        """``exchange(url)`` on the current URL, then on the next ones while :func:`may_move_on` says so.
+
+        The URL that answers becomes the current one. When none does, the error names
+        every URL tried and why (for one URL: exactly the message of a lone bridge).
+        """
+        order = [self.urls[(self._current + step) % len(self.urls)] for step in range(len(self.urls))]
+        failed: list[tuple[str, httpx.RequestError]] = []
+        for url in order:
+            try:
+                result = exchange(url)
+            except httpx.RequestError as exc:
+                failed.append((url, exc))
+                if len(failed) < len(order) and may_move_on(method, exc):
+                    continue
+                raise self._not_reached(failed, context, method) from exc
+            if url != self.url:
+                tried = "; ".join(f"{u}: {_reason(e) or _as_said(e)}" for u, e in failed)
+                log.warning("%s: the Orbit bridge at %s answers (%s did not)", context or "bridge", url, tried or "the previous one")
+                self._current = self.urls.index(url)
+            return result
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _not_reached(self, failed: list[tuple[str, httpx.RequestError]], context: str, method: str) -> BridgeUnavailableError:
+        """The error for a request no bridge answered: the lone bridge's message, or every URL's reason."""
+        url, exc = failed[-1]
+        reason = _reason(exc) or _as_said(exc)
+        if len(self.urls) == 1:
+            return self.unavailable(reason, context)
+        if len(failed) == 1 and not may_move_on(method, exc):
+            others = ", ".join(u for u in self.urls if u != url)
+            reason += f" (not sent to {others}: the request may have reached {url}, and {method.upper()} is not safe to repeat)"
+            return self.unavailable(reason, context, url=url)
+        tried = "; ".join(f"{u}: {_reason(e) or _as_said(e)}" for u, e in failed)
+        return self.unavailable(tried, context, url=", ".join(u for u, _ in failed), several=True)
 
     # -- errors ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -341,14 +434,21 @@ class BridgeHTTP:
         except httpx.RequestError as exc:
             raise self.unavailable(_reason(exc) or _as_said(exc), context) from exc
 
-    def unavailable(self, reason: str, context: str = "") -> BridgeUnavailableError:
-        """"cannot reach the bridge at URL: reason", with how to start one (never the token)."""
+    def unavailable(self, reason: str, context: str = "", *, url: str | None = None, several: bool = False) -> BridgeUnavailableError:
+        """"cannot reach the bridge at URL: reason", with how to start one (never the token).
+
+        ``several``: ``url`` lists every bridge tried and ``reason`` says why each failed.
+        """
         prefix = f"{context}: " if context else ""
+        where = f"any of the Orbit bridges at {url} (URLs" if several else f"the Orbit bridge at {url or self.url} (URL"
+        details: dict[str, Any] = {"url": url or self.url}
+        if len(self.urls) > 1:
+            details["urls"] = list(self.urls)
         return BridgeUnavailableError(
-            f"{prefix}cannot reach the Orbit bridge at {self.url} (URL from {self.url_source}): {reason}. "
+            f"{prefix}cannot reach {where} from {self.url_source}): {reason}. "
             f"Start one with `radical-orbit bridge`, or point the client at a running one "
             f"(url=..., ${ENV_BRIDGE_URL} or {orbit_home() / BRIDGE_URL_FILE}).",
-            url=self.url,
+            **details,
         )
 
     def answer_error(self, resp: httpx.Response, context: str) -> OrbitError:

@@ -1,4 +1,5 @@
-"""Polling the bridge until something holds (``BridgeClient.wait_for_endpoint``).
+"""Polling the bridge until something holds (``BridgeClient.wait_for_endpoint``), and
+the one check of every timeout and interval the SDK takes (:func:`seconds_arg`).
 
 Kept apart from :mod:`.bridge` because the loop has its own rules: a bridge that is
 still starting is waited for, not an error; polls grow apart (``POLL_CAP``) unless
@@ -8,19 +9,45 @@ the caller fixed the pace (the original Orbit's ``poll``); and a progress callba
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..backoff import Backoff
-from ..errors import BridgeUnavailableError, OrbitError
+from ..config import MAX_SECONDS
+from ..errors import BridgeUnavailableError, OrbitError, UsageError
 
-__all__ = ["POLL_CAP", "poll_until"]
+__all__ = ["POLL_CAP", "poll_until", "seconds_arg"]
 
 T = TypeVar("T")
 
 #: without a fixed ``poll``, polls grow apart up to this many seconds
 POLL_CAP = 3.0
+_MAX_TEXT = f"{MAX_SECONDS:.0e}".replace("e+0", "e")  # "1e9"
+
+
+def seconds_arg(value: Any, name: str, context: str = "", *, allow_zero: bool = False) -> float:
+    """``value`` as a finite number of seconds, or a :class:`UsageError` naming ``name``.
+
+    Shared by every SDK call that takes a timeout or an interval, so ``None``, a
+    string, NaN, infinity or a negative number is one clear error, not a
+    ``TypeError``/``OverflowError`` from deep inside, a busy loop or an endless wait.
+    """
+    prefix = f"{context}: " if context else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{prefix}{name} must be a number of seconds, got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise UsageError(f"{prefix}{name} must be at most {_MAX_TEXT} seconds, got an integer of {len(str(value))} digits") from None
+    if not math.isfinite(seconds):
+        raise UsageError(f"{prefix}{name} must be a finite number of seconds, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"{prefix}{name} must be at most {_MAX_TEXT} seconds, got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise UsageError(f"{prefix}{name} must be positive, got {value!r}")
+    return seconds
 
 
 def poll_until(

@@ -4,10 +4,11 @@ Lifecycle::
 
     run()
       start plugins (plugin_host: disabled ones are reported with their reason, never fatal)
-      pick the proxy once (proxy: the environment, unless --no-proxy)
+      pick the proxy once per bridge URL (proxy: the environment, unless --no-proxy)
       loop until stop():
         one connection (connection: dial, register, serve requests, notifications, watchdog)
-        on loss: wait (backoff: capped exponential with jitter), then dial again
+        on loss or a failed dial: the next bridge URL at once (several URLs: replicas);
+        after a full round without success: wait (backoff: capped exponential with jitter)
       stop(): refuse new requests, let in-flight ones finish within the grace period
               (a second stop() fails them at once), stop plugins (closes sessions),
               flush notifications, close with 1001
@@ -40,7 +41,7 @@ from .dispatch import Dispatcher
 from .notifications import NotificationQueue, call_on_loop
 from .plugin_host import PluginHost
 from .proxy import HttpProxy, ProxyError, select_proxy
-from .settings import EndpointSettings
+from .settings import EndpointSettings, websocket_url
 
 __all__ = ["Backoff", "EndpointAgent", "host_info"]
 
@@ -61,8 +62,10 @@ class EndpointAgent:
         self.host = PluginHost(settings, self.notify, entries)
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self.inflight = Inflight()
-        #: the proxy the bridge is dialed through (None: directly); chosen by run()
-        self.proxy: HttpProxy | None = None
+        #: the proxy each bridge URL is dialed through (None: directly); chosen by run()
+        self.proxies: dict[str, HttpProxy | None] = {}
+        #: the bridge URL dialed last (one of ``settings.urls``; checked by run())
+        self.bridge_url = settings.url.split(",")[0].strip()
         self.heartbeat_interval: float | None = None
         #: largest frame the bridge takes, from its "registered" frame
         self.bridge_max_frame = DEFAULT_FRAME_LIMIT
@@ -75,7 +78,20 @@ class EndpointAgent:
         self._registered = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"EndpointAgent(name={self.settings.name!r}, url={self.settings.ws_url!r})"
+        return f"EndpointAgent(name={self.settings.name!r}, url={self.ws_url!r})"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL of the bridge dialed last (as given while it is not a usable URL)."""
+        try:
+            return websocket_url(self.bridge_url)
+        except OrbitError:  # run() says what is wrong with it; a repr must not raise
+            return self.bridge_url
+
+    @property
+    def proxy(self) -> HttpProxy | None:
+        """The proxy the bridge dialed last goes through (None: directly)."""
+        return self.proxies.get(self.bridge_url)
 
     # -- public ------------------------------------------------------------------
     @property
@@ -138,10 +154,12 @@ class EndpointAgent:
                     self._loop.add_signal_handler(sig, self._request_stop)
                     signals.append(sig)
         try:
-            self.proxy = select_proxy(self.settings.ws_url) if self.settings.use_proxy else None
+            self.proxies = {
+                url: select_proxy(websocket_url(url)) if self.settings.use_proxy else None for url in self.settings.urls
+            }
             log.info(
                 "endpoint %s starting: bridge %s%s, key from %s, plugins %s",
-                self.settings.name, self.settings.ws_url, self._route(), self.settings.key_hint,
+                self.settings.name, ", ".join(self.settings.ws_urls), self._route(), self.settings.key_hint,
                 ",".join(self.settings.plugins) if self.settings.plugins else "all installed",
             )
             await self.host.start()
@@ -165,13 +183,16 @@ class EndpointAgent:
 
     # -- connection loop -----------------------------------------------------------
     async def _connect_loop(self) -> None:
-        attempt = 0
+        urls = self.settings.urls
+        failures = 0  # connections lost or dials failed since the last registration
+        index = 0
         while not self._stop.is_set():
+            self.bridge_url = urls[index]
             before = self.registrations
             # the first failure of a streak is a warning, the retries that follow are info
-            warn = log.warning if attempt == 0 else log.info
+            warn = log.warning if failures < len(urls) else log.info
             try:
-                await self._connection(quiet=attempt > 0)
+                await self._connection(quiet=failures >= len(urls))
             except Refused as exc:
                 raise exc.error from None
             except Lost as exc:
@@ -181,20 +202,24 @@ class EndpointAgent:
             except ConnectionClosed as exc:
                 warn("connection to the bridge closed (%s)", _close_text(exc))
             except InvalidHandshake as exc:
-                warn("bridge at %s refused the WebSocket handshake%s: %s", self.settings.ws_url, self._route(), exc)
+                warn("bridge at %s refused the WebSocket handshake%s: %s", self.ws_url, self._route(), exc)
             except TimeoutError:
-                warn("cannot reach the bridge at %s%s: no answer within %g s", self.settings.ws_url, self._route(),
+                warn("cannot reach the bridge at %s%s: no answer within %g s", self.ws_url, self._route(),
                      self.settings.connect_timeout)
             except OSError as exc:
-                warn("cannot reach the bridge at %s%s: %s", self.settings.ws_url, self._route(), exc or type(exc).__name__)
+                warn("cannot reach the bridge at %s%s: %s", self.ws_url, self._route(), exc or type(exc).__name__)
             except Exception:  # a bug must not end the endpoint; log it and dial again
                 log.exception("unexpected error on the connection to the bridge")
             if self._stop.is_set():
                 break
             if self.registrations > before:
-                attempt = 0
-            delay = self.backoff.delay(attempt)
-            attempt += 1
+                failures = 0
+            failures += 1
+            index = (index + 1) % len(urls)
+            if failures % len(urls):  # the next bridge of this round, at once
+                log.info("trying the next bridge, %s", websocket_url(urls[index]))
+                continue
+            delay = self.backoff.delay(failures // len(urls) - 1)
             log.info("reconnecting in %.1f s", delay)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -202,10 +227,11 @@ class EndpointAgent:
     async def _connection(self, *, quiet: bool = False) -> None:
         """One connection's life: dial, register, serve until it is lost or we stop."""
         (log.debug if quiet else log.info)(
-            "connecting to bridge at %s%s as %r", self.settings.ws_url, self._route(), self.settings.name
+            "connecting to bridge at %s%s as %r", self.ws_url, self._route(), self.settings.name
         )
         conn = BridgeConnection(
-            self.settings, self.host, self.queue, self.inflight, proxy=self.proxy, reconnect=self.registrations > 0
+            self.settings.for_bridge(self.bridge_url), self.host, self.queue, self.inflight,
+            proxy=self.proxy, reconnect=self.registrations > 0,
         )
         opening = asyncio.create_task(conn.open())
         stopper = asyncio.create_task(self._stop.wait())
@@ -223,8 +249,8 @@ class EndpointAgent:
             self._registered.set()
             enabled = [p.name for p in self.infos if p.enabled]
             log.info(
-                "registered with the bridge as %r (plugins: %s; heartbeat %.1f s)",
-                self.settings.name, ", ".join(enabled) or "none", registered.heartbeat_interval,
+                "registered with the bridge at %s as %r (plugins: %s; heartbeat %.1f s)",
+                self.ws_url, self.settings.name, ", ".join(enabled) or "none", registered.heartbeat_interval,
             )
             await conn.serve(self._stop, self._drain)
         finally:

@@ -1,7 +1,8 @@
 """Settings of one endpoint agent, resolved once by the CLI (or a test) and passed in.
 
     settings = EndpointSettings.resolve(name="laptop", url=None, key_file=None)
-    # url: argument > RADICAL_ORBIT_BRIDGE_URL > ~/.radical/orbit/bridge.url > default
+    # url: argument > RADICAL_ORBIT_BRIDGE_URL > ~/.radical/orbit/bridge.url > default;
+    #      several bridges comma-separated ("A,B"): dialed in order, the next on loss
     # key: RADICAL_ORBIT_ENDPOINT_KEY > --key-file PATH > ~/.radical/orbit/endpoint.key
     #      (never an argument: command lines are visible to every local user)
 
@@ -27,6 +28,7 @@ from ..config import (
     ENDPOINT_KEY_PREFIX,
     ENV_BRIDGE_TOKEN,
     ENV_ENDPOINT_KEY,
+    bridge_url_list,
     check_bridge_url,
     orbit_home,
     read_private_file,
@@ -40,6 +42,10 @@ __all__ = ["EndpointSettings", "check_endpoint_key", "check_endpoint_name", "web
 
 #: path of the bridge's endpoint WebSocket
 WS_PATH = "/ws/endpoint"
+#: where the bridge URL comes from, for messages
+URL_SOURCES = "--url, $RADICAL_ORBIT_BRIDGE_URL or ~/.radical/orbit/bridge.url"
+#: the directory under ``~/.radical/orbit`` holding each endpoint's state (``endpoints/<name>/``)
+STATE_DIRS = "endpoints"
 
 
 def check_endpoint_name(name: str) -> str:
@@ -66,7 +72,7 @@ def check_endpoint_key(key: str, source: str) -> str:
     return key
 
 
-def websocket_url(url: str, source: str = "--url, $RADICAL_ORBIT_BRIDGE_URL or ~/.radical/orbit/bridge.url") -> str:
+def websocket_url(url: str, source: str = URL_SOURCES) -> str:
     """The bridge's endpoint WebSocket URL for the http(s) URL clients use.
 
     ``http://h:p`` -> ``ws://h:p/ws/endpoint`` (``https`` -> ``wss``); a ``ws``/``wss``
@@ -88,7 +94,8 @@ class EndpointSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    #: the bridge URL as clients use it (http/https), or a ws/wss URL
+    #: the bridge URL as clients use it (http/https), or a ws/wss URL; several comma-separated
+    #: (replicas, or a bridge and its stand-by): dialed in order, the next one on loss
     url: str
     #: the endpoint key, when given directly ($RADICAL_ORBIT_ENDPOINT_KEY, or by an embedding
     #: program); None: read from ``key_file`` (or ``~/.radical/orbit/endpoint.key``) at each dial
@@ -125,6 +132,9 @@ class EndpointSettings(BaseModel):
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: largest WebSocket message accepted (a relayed body is base64 inside JSON)
     max_message: int = Field(default=64 * 2**20, ge=2**16)
+    #: the directory of this endpoint's own state (the globus plugin's task journal);
+    #: None: ``~/.radical/orbit/endpoints/<name>/`` (``--state-dir``)
+    state_dir: str | None = None
     #: per-plugin options, ``{"globus": {"min_interval": 0.5}}``; handed to each plugin
     #: as ``PluginContext.settings`` (``--plugin-option globus.min_interval=0.5``)
     plugin_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -145,8 +155,33 @@ class EndpointSettings(BaseModel):
         return list(dict.fromkeys(names))
 
     @property
+    def urls(self) -> list[str]:
+        """Every bridge URL, in the order they are dialed (:func:`~..config.bridge_url_list`).
+
+        :raises UsageError: a URL that cannot be dialed, naming it
+        """
+        return bridge_url_list(self.url, URL_SOURCES, websocket=True)
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """The bridges' endpoint WebSocket URLs, in the order they are dialed."""
+        return [websocket_url(url) for url in self.urls]
+
+    @property
     def ws_url(self) -> str:
-        return websocket_url(self.url)
+        """The first bridge's endpoint WebSocket URL."""
+        return self.ws_urls[0]
+
+    def for_bridge(self, url: str) -> EndpointSettings:
+        """These settings with ``url`` alone (one of :attr:`urls`): what one connection dials."""
+        return self.model_copy(update={"url": url})
+
+    @property
+    def state_path(self) -> Path:
+        """This endpoint's state directory (not created here)."""
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        return orbit_home() / STATE_DIRS / self.name.casefold()
 
     @property
     def key_path(self) -> Path:

@@ -30,7 +30,7 @@ Credentials (from the environment, never printed):
 Exit status: 0 ok; 1 error or task FAILED; 2 usage error or no credentials;
 3 wait timeout; 4 consent required; 130 interrupted.""",
 )
-@click.option("--url", default=None, metavar="URL", help=f"Bridge URL [default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000].")
+@click.option("--url", default=None, metavar="URL[,URL...]", help=f"Bridge URL, or several comma-separated (replicas: the first that answers) [default: ${ENV_BRIDGE_URL}, ~/.radical/orbit/bridge.url, http://127.0.0.1:8000].")
 @click.option("--token", default=None, metavar="TOKEN", help=f"Bridge token [default: ${ENV_BRIDGE_TOKEN}, ~/.radical/orbit/bridge.token]. Prefer those: command lines are visible to other local users.")
 @click.option("--cert", default=None, metavar="FILE", help=f"CA certificate to verify a TLS bridge [default: ${ENV_BRIDGE_CERT}, ~/.radical/orbit/bridge.cert].")
 @click.option("--endpoint", "endpoint_name", default=None, metavar="NAME", help="Orbit endpoint to go through [default: the first live one with the globus plugin enabled].")

@@ -248,7 +248,7 @@ class PluginGlobus(Plugin):
                 entries = await journal.unfinished(identities)
                 held = {tid for other in self.sessions.values() for tid in cast("GlobusSession", other).tracker.tasks}
                 fresh = [e for e in entries if e.task_id not in held]
-                adopted = session.adopt(fresh) if fresh and not session.closed else []
+                adopted = session.adopt_journaled(fresh) if fresh and not session.closed else []
             if adopted:
                 log.info("globus: session %s... re-adopted %d unfinished task(s) of its Globus identity from the journal",
                          session.sid[:8], len(adopted))

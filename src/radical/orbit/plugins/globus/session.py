@@ -184,7 +184,7 @@ class GlobusSession(PluginSession):
                 self.tracker.record(t)
         return self.identities
 
-    def adopt(self, entries: list[JournalEntry]) -> list[str]:
+    def adopt_journaled(self, entries: list[JournalEntry]) -> list[str]:
         """Track journaled tasks again, each at the status last told about it: the next poll
         (``min_interval`` away, after the register answer is out) tells what changed
         since, once. Returns the ids adopted (not those tracked already)."""

@@ -1,6 +1,6 @@
 """Run every benchmark and regenerate docs/benchmarks.md: the tables, then a short reading guide.
 
-    python bench/run_all.py [--quick] [--only relay,globus,sessions,emulator,ha] [--no-write]
+    python bench/run_all.py [--quick] [--only relay,globus,sessions,subscribers,endpoints,scoped,emulator,ha] [--no-write]
 
 Each script starts real processes on 127.0.0.1 and prints its own tables; this driver
 asks each for ``--json`` and writes their tables into the page. How the figures moved
@@ -30,6 +30,12 @@ BENCHES: dict[str, tuple[str, list[str], list[str], str]] = {
               "Relay: ours and the original Orbit"),
     "globus": ("globus.py", [], ["--quick"], "Globus plugin: through Orbit and the direct SDK call"),
     "sessions": ("sessions.py", [], [], "Globus plugin: what idle sessions cost"),
+    "subscribers": ("subscribers.py", [], ["--subscribers", "300", "--notifications", "600"],
+                    "Bridge: relay latency while /events subscribers are stuck"),
+    "endpoints": ("endpoints.py", [], ["--endpoints", "200", "--calls", "400"],
+                  "Bridge: 1,000 connected endpoints"),
+    "scoped": ("scoped.py", [], ["--calls", "1000", "--rounds", "4"],
+               "Bridge: per-user tokens and scoped events next to the admin token"),
     "emulator": ("emulator.py", [], ["--size", "128", "--rounds", "2", "--requests", "500"],
                  "Globus emulator: transfer engine and request rate"),
     "ha": ("ha.py", [], ["--requests", "1000", "--subscribers", "10"],
@@ -91,8 +97,30 @@ globus-sdk call on the same emulator, on raw loopback and with emulated Globus l
 each layout in a fresh process. *RSS* is the process's resident memory, *traced* the
 Python allocations still held (tracemalloc, in a run of its own). The baseline gives
 every session a thread pool of its own, as before issue 13; now every session submits
-to the plugin's one pool of `workers` threads. Target (issue 13): no new threads,
+to the plugin's one pool of `workers` threads, which grows to that bound as work
+arrives; the baseline is taken after it did (concurrent registrations first), so the
+rows show what the sessions themselves add. Target (issue 13): no new threads,
 <= 20 MiB.
+
+**Stuck subscribers** (`bench/subscribers.py`): 1,500 raw `/events` streams that read
+their response head and never read again, while sysinfo watches raise 3,000
+notifications that the bridge fans out to every stream; one client's sequential calls
+through the relay against the same calls before the streams opened. Target (issue 13):
+the median with stuck subscribers <= 2x the idle median. *events to a reading
+listener* shows that a stream that does read still gets every event.
+
+**Connected endpoints** (`bench/endpoints.py`): one real endpoint answers the measured
+calls; a simulator (one helper process, raw WebSocket connections on one asyncio loop)
+connects 1,000 more, each with the bridge host's endpoint key, a `register` frame and a
+`pong` for every `ping`. *memory per connected endpoint* is the bridge's RSS with them
+all connected minus its RSS with the real one alone, divided by their number; the
+latency rows compare the same calls before and with the 1,000 connected.
+
+**Scoped events** (`bench/scoped.py`): one bridge, the default (admin) token and a
+per-user token, each with an `/events` stream open, calling in alternating rounds while
+a third identity's sysinfo watches raise a few hundred notifications that the admin's
+stream carries and the user's filters out. Target (issue 13): the per-user median
+within 10 % of the admin's (ratio <= 1.10).
 
 **Bridge replicas** (`bench/ha.py`, a redis-server and two replicas A and B, endpoint on
 A, and a lone bridge as the baseline): *forwarded call* is a call through B, which

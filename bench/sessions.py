@@ -75,8 +75,10 @@ async def measure(layout: str, sessions: int, workers: int, traced: bool) -> dic
         if status != 200:
             raise SystemExit(f"register_session answered {status}: {out[:300]!r}")
 
-    for i in range(5):  # imports, the app, first allocations: not a session's cost
-        await register(sessions + i)
+    # imports, the app, first allocations, and the shared pool grown to its bound (it
+    # starts threads as work arrives, up to ``workers``, as on any busy endpoint): not a
+    # session's cost
+    await asyncio.gather(*(register(sessions + i) for i in range(3 * workers)))
     gc.collect()
     threads0, rss0 = threading.active_count(), rss_mib()
     if traced:

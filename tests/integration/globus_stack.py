@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,6 +103,18 @@ class GlobusStack:
         proc = self.endpoints.pop(name)
         proc.stop()
 
+    def kill_endpoint(self, name: str) -> None:
+        """``kill -9`` the endpoint: no goodbye to the bridge, its sessions gone with it."""
+        proc = self.endpoints.pop(name)
+        assert proc.proc is not None
+        os.kill(proc.proc.pid, signal.SIGKILL)
+        proc.proc.wait(10)
+        proc.stop()  # closes its log file
+
+    def restart_endpoint(self, name: str = "ep-globus") -> ServiceProcess:
+        """Start ``name`` again (same name, same HOME, same local collection), as after a crash."""
+        return self.add_endpoint(name, RADICAL_ORBIT_GLOBUS_COLLECTION=LOCAL)
+
     def stop(self) -> None:
         for bc in self._clients:
             with contextlib.suppress(Exception):
@@ -112,9 +126,9 @@ class GlobusStack:
                 proc.stop()
 
     # -- clients -----------------------------------------------------------------
-    def client(self) -> BridgeClient:
+    def client(self, **kwargs: Any) -> BridgeClient:
         assert self.bridge is not None
-        bc = BridgeClient(url=self.bridge.url, token=BRIDGE_TOKEN)
+        bc = BridgeClient(url=self.bridge.url, token=BRIDGE_TOKEN, **kwargs)
         self._clients.append(bc)
         return bc
 
@@ -149,6 +163,16 @@ class GlobusStack:
         if times:
             body["times"] = times
         return str(self.admin("POST", "faults/paths", json=body)["id"])
+
+    def emulator_tasks(self, access_token: str) -> dict[str, dict[str, Any]]:
+        """Every task of the token's user, by id, straight from the emulator (not through Orbit)."""
+        assert self.emulator is not None
+        resp = httpx.get(
+            f"{self.emulator.url}/v0.10/task_list", params={"limit": 1000},
+            headers={"Authorization": f"Bearer {access_token}"}, timeout=10,
+        )
+        resp.raise_for_status()
+        return {t["task_id"]: t for t in resp.json()["DATA"]}
 
     def reset_faults(self) -> None:
         self.admin("DELETE", "faults")

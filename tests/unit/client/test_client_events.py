@@ -199,3 +199,28 @@ class TestListener:
             bc.register_callback("*", "*", "*", print)
             assert done.wait(10)
         assert attempts[:5] == [0, 1, 2, 0, 0]
+
+
+def test_an_event_delivered_once_is_not_delivered_again() -> None:
+    """A replay that overlaps what arrived before (same bridge, ids not newer) calls back
+    once; a new bridge's ids start afresh; a gap is never taken for a repeat."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return stream(
+            sse("hello", "b1-0"), note("b1-1"), note("b1-2"), note("b1-2"), note("b1-1"),
+            sse("gap", "b1-1", payload={"reason": "unknown event id"}),
+            sse("hello", "b2-0"), note("b2-1"), note("odd-id"), note("odd-id"),
+        )
+
+    def cb(event: dict[str, Any]) -> None:
+        seen.append(f"{event['kind']}:{event['id']}")
+        if event["id"] == "odd-id" and seen.count("notification:odd-id") == 2:
+            done.set()
+
+    with BridgeClient("http://b.test:1", transport=httpx.MockTransport(handler)) as bc:
+        bc.register_callback("*", "*", "*", cb)
+        assert done.wait(5)
+        assert bc.listener is not None and bc.listener.repeats >= 2
+    assert seen[:6] == ["notification:b1-1", "notification:b1-2", "gap:b1-1", "notification:b2-1", "notification:odd-id", "notification:odd-id"]

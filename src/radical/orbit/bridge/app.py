@@ -31,8 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Header, Query, Request
@@ -120,16 +121,28 @@ class BridgeApp(FastAPI):
                 await self.apply_identities()
 
     async def apply_identities(self) -> None:
-        """Enforce the current identity snapshot: disconnect endpoints and end browser
-        sessions it no longer allows (at once when a replica loads a shared change)."""
+        """Enforce the current identity snapshot: disconnect endpoints and end what revoked
+        tokens opened (at once when a replica loads a shared change)."""
         self.tokens.refresh()
         self._enforced = self.tokens.generation
         await self.sockets.enforce(self.tokens)
-        ended = self.browser.sessions.keep_identities(self.tokens.identities())
-        if ended:
-            log.info("identity store changed: %d browser session(s) of revoked tokens ended", ended)
+        now = self.tokens.fingerprints()
+        # a name whose token changed (revoked, maybe re-added) is revoked too
+        keep = frozenset(name for name, mark in now.items() if self._known.get(name, mark) == mark)
+        self._known = now
+        self.end_revoked(keep)
 
     _enforced = 0
+    _known: Mapping[str, str] = MappingProxyType({})
+
+    def end_revoked(self, keep: frozenset[str]) -> None:
+        """What a revoked token opened ends with it: browser sessions, unused sign-in
+        links and open ``/events`` streams of identities not in ``keep``."""
+        ended = self.browser.sessions.keep_identities(keep)
+        self.browser.secrets.keep_identities(keep)
+        cut = self.hub.keep_identities(keep)
+        if ended or cut:
+            log.info("identity store changed: %d browser session(s) and %d event stream(s) of revoked tokens ended", ended, cut)
 
     async def shutdown_streams(self) -> None:
         """Before the server stops: end SSE streams and say goodbye to endpoints."""

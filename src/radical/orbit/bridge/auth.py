@@ -143,6 +143,17 @@ class Authenticator:
             names.add(ANONYMOUS.name)
         return frozenset(names)
 
+    def fingerprints(self) -> dict[str, str]:
+        """Each current identity's name -> what stands for it now (its token's digest and
+        admin flag): a name whose fingerprint changed had its token revoked, even when a
+        new token took the name since."""
+        found = {identity.name: f"{sha}:{int(identity.admin)}" for sha, identity in self._view.tokens.items()}
+        if self._token is not None:
+            found[DEFAULT_IDENTITY.name] = "default:1"
+        if not self.auth:
+            found[ANONYMOUS.name] = "anonymous:1"
+        return found
+
     def refresh(self) -> bool:
         """Re-read the store if its file changed; True if the snapshot changed.
 

@@ -150,6 +150,11 @@ class SigninSecrets:
         del self._store.held[key]
         return held.identity
 
+    def keep_identities(self, names: frozenset[str]) -> int:
+        """Forget the secrets of every identity not in ``names`` (a link minted before its
+        token was revoked must not sign a browser in); how many were forgotten."""
+        return self._store.drop_unless(names.__contains__)
+
 
 class BrowserSessions:
     """Cookie sessions: the cookie value stands for an identity until it idles out or is revoked."""

@@ -426,6 +426,16 @@ class EventHub:
             if self._streams[name] <= 0:
                 del self._streams[name]
 
+    def keep_identities(self, names: frozenset[str]) -> int:
+        """End the streams of every identity not in ``names`` (its token was revoked:
+        an open stream must not go on showing it events); how many ended."""
+        gone = [sub for sub in self._open if not sub.closed and sub.identity.name not in names]
+        for sub in gone:
+            sub.closed = True
+            self._drop_idle(sub)
+            sub.wake.set()
+        return len(gone)
+
     def close(self) -> None:
         """End every stream (bridge shutdown)."""
         self.closed = True

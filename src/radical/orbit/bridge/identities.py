@@ -172,13 +172,17 @@ class IdentityStore:
         return f"IdentityStore({str(self.path)!r})"
 
     # -- reading and writing -------------------------------------------------------------
-    def stamp(self) -> tuple[int, int, int] | None:
-        """What changes when the file is rewritten (None: no file)."""
+    def stamp(self) -> tuple[int, int, int, int] | None:
+        """What changes when the file is rewritten, or its mode changed (None: no file).
+
+        The mode counts: a store refused for being open to others is read again once
+        ``chmod 600`` fixed it, not only at its next rewrite.
+        """
         try:
             st = self.path.stat()
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
+        return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_mode)
 
     def read(self) -> IdentityFile:
         """The file's content (empty when there is none).

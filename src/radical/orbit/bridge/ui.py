@@ -210,6 +210,8 @@ class ExplorerUI:
             raise csrf_error(problem)
         secret = _secret_of(await read_small_body(receive))
         identity = self.signin.secrets.redeem(secret)
+        if identity is not None and identity.name not in self.tokens.identities():
+            identity = None  # minted before its token was revoked
         if identity is None:
             raise AuthenticationError(
                 f"this sign-in link is not valid: it was used already, is older than "

@@ -6,8 +6,10 @@ endpoint, plugin and topic; optional session). It survives everything but
 :meth:`EventListener.stop`: a dropped stream is reopened after a
 :class:`~radical.orbit.backoff.Backoff` delay (a fast first retry, then capped at a
 few seconds), resuming with ``Last-Event-ID`` so the bridge replays what was missed
-(or sends a ``gap`` event when its buffer no longer holds it). A callback that
-raises is logged and the listener carries on. The stream is a request like any
+(or sends a ``gap`` event when its buffer no longer holds it). An event whose id
+was delivered already (a replay overlapping what arrived before) is not delivered
+again: the bridge's ids grow by one per event. A callback that raises is logged and
+the listener carries on. The stream is a request like any
 other of the :class:`~radical.orbit.client.transport.BridgeHTTP` seam, so its
 failures read exactly like those of a plain request.
 
@@ -61,7 +63,8 @@ CONTEXT = "bridge /events"
 _WILDCARD_CHARS = frozenset("*?[")
 
 
-def _match(pattern: str, value: Any) -> bool:
+def match_pattern(pattern: str, value: Any) -> bool:
+    """Whether ``value`` matches ``pattern`` (``*``, a shell-style pattern or an exact name)."""
     if pattern == "*":
         return True
     if not isinstance(value, str):
@@ -106,9 +109,9 @@ class Subscription:
         if self.session is not None and event.get("session") not in self._tags:
             return False
         return (
-            _match(self.endpoint, event.get("endpoint"))
-            and _match(self.plugin, event.get("plugin"))
-            and _match(self.topic, event.get("topic"))
+            match_pattern(self.endpoint, event.get("endpoint"))
+            and match_pattern(self.plugin, event.get("plugin"))
+            and match_pattern(self.topic, event.get("topic"))
         )
 
 
@@ -134,6 +137,10 @@ class EventListener:
         self._sock: socket.socket | None = None
         self.last_event_id: str | None = None
         self.connects = 0
+        #: events dropped because their id was delivered already
+        self.repeats = 0
+        #: the newest event id delivered, as (bridge boot, sequence number)
+        self._newest: tuple[str, int] | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -310,4 +317,27 @@ class EventListener:
         event_id = sse_id or event.get("id")
         if event_id:
             self.last_event_id = str(event_id)
+            if kind != "gap" and self._repeated(str(event_id)):
+                self.repeats += 1
+                log.debug("event stream %s: event %s was delivered already; skipped", self.url, event_id)
+                return
         self.dispatch(event)
+
+    def _repeated(self, event_id: str) -> bool:
+        """Whether ``event_id`` (``<boot>-<seq>``) is not newer than the newest one delivered.
+
+        The bridge's ids grow by one per event within one bridge process (``boot``), so
+        an id at or below the newest seen of the same boot has been handed out already:
+        a replay overlapping what arrived before a reconnect must not call back twice.
+        An id of another boot (a new bridge) starts afresh; an id of another shape is
+        never taken for a repeat.
+        """
+        boot, _, seq_text = event_id.rpartition("-")
+        if not boot or not (seq_text.isascii() and seq_text.isdigit()) or len(seq_text) > 20:
+            return False
+        seq = int(seq_text)
+        newest = self._newest
+        if newest is not None and newest[0] == boot and seq <= newest[1]:
+            return True
+        self._newest = (boot, seq)
+        return False

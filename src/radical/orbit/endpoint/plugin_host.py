@@ -89,6 +89,7 @@ class PluginHost:
             notify=self._notify,
             settings=dict(self.settings.plugin_options.get(entry.name, {})),
             max_sessions_per_identity=self.settings.max_sessions_per_identity,
+            state_dir=self.settings.state_path,
         )
         try:
             plugin = entry.cls(ctx)

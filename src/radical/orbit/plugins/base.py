@@ -42,6 +42,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from fastapi import APIRouter, FastAPI, Request
@@ -96,6 +97,9 @@ class PluginContext:
     settings: dict[str, Any] = field(default_factory=dict)
     #: sessions one identity may hold on this plugin (429 beyond)
     max_sessions_per_identity: int = DEFAULT_MAX_SESSIONS
+    #: the endpoint's state directory (``--state-dir``), for what a plugin keeps across
+    #: restarts; None: keep nothing on disk (not created until a plugin writes there)
+    state_dir: Path | None = None
 
 
 class StrictBody(BaseModel):

@@ -153,3 +153,61 @@ def test_a_session_owns_a_tuned_client_and_releases_its_secrets_but_not_the_shar
             session.executor.submit(print)
 
     run(go())
+
+
+def test_a_new_session_that_replaces_one_takes_its_tasks_and_tells_nothing_twice(
+    plugin: PluginGlobus, fake: FakeTransfer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Token renewal: the old session's tasks move over with their last told state; the
+    old one is closed; a task it saw end is neither fetched nor told again."""
+    from radical.orbit.plugins.caller import calling_as
+
+    monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_TRANSFER", BASE)
+    recorder = plugin.ctx.notify
+    item = {"source": "/a", "destination": "/b"}
+
+    async def go() -> None:
+        await plugin.start()
+        try:
+            await handover()
+        finally:
+            await plugin.stop()  # no poller left behind on an unmounted client
+
+    async def handover() -> None:
+        async with await client_for(plugin) as c:
+            old = (await c.post("/register_session", json={"access_token": TOKEN, "local_collection": U})).json()["sid"]
+            mount(plugin.gsession(old).tc, fake)
+            done = (await c.post("/submit_transfer", json={"sid": old, "source": U, "destination": "local", "items": [item]})).json()["task_id"]
+            running = (await c.post("/submit_transfer", json={"sid": old, "source": U, "destination": "local", "items": [item]})).json()["task_id"]
+            fake.set(done, status="SUCCEEDED")
+            r = await c.post("/task_wait", json={"sid": old, "task_id": done, "timeout": 5, "polling_interval": 0.1})
+            assert r.json()["status"] == "SUCCEEDED"
+            told = len(recorder.events)  # type: ignore[attr-defined]
+            calls = dict(fake.calls)
+            # another identity cannot hand over (or close) this identity's session
+            with calling_as("mallory"):
+                r = await c.post("/register_session", json={"access_token": TOKEN + "m", "replaces": old})
+                assert r.status_code == 200 and old in plugin.sessions
+                assert len(plugin.gsession(r.json()["sid"]).tracker.tasks) == 0
+            r = await c.post("/register_session", json={"access_token": TOKEN + "2", "replaces": old, "track": [done, running]})
+            assert r.status_code == 200, r.text
+            new = r.json()["sid"]
+            session = plugin.gsession(new)
+            mount(session.tc, fake)
+            assert set(session.tracker.tasks) == {done, running}
+            assert (await c.post("/ls", json={"sid": old, "collection": "local"})).status_code == 410
+            assert len(recorder.events) == told and dict(fake.calls) == calls  # nothing told, nothing fetched
+            r = await c.post("/track", json={"sid": new, "task_ids": [done]})
+            assert r.json()["finished"] == {done: "SUCCEEDED"} and dict(fake.calls) == calls
+            fake.set(running, status="SUCCEEDED")
+            r = await c.post("/task_wait", json={"sid": new, "task_id": running, "timeout": 5, "polling_interval": 0.1})
+            assert r.json()["status"] == "SUCCEEDED"
+            ends = [(sid, p["task_id"]) for (_, sid, t, p) in recorder.events if t == "transfer_status" and p["status"] == "SUCCEEDED"]  # type: ignore[attr-defined]
+            assert ends == [(old, done), (new, running)]
+            # a sid the endpoint does not know (it restarted) is no reason to refuse
+            r = await c.post("/register_session", json={"access_token": TOKEN + "3", "replaces": "gone-after-a-restart"})
+            assert r.status_code == 200
+            r = await c.post("/register_session", json={"access_token": TOKEN + "3", "replaces": "x" * 200})
+            assert r.status_code == 422 and "replaces" in r.text
+
+    run(go())

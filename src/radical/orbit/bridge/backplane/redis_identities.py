@@ -105,12 +105,12 @@ class RedisIdentityStore(IdentityStore):
     def _unreachable(self, exc: BaseException) -> BridgeUnavailableError:
         return BridgeUnavailableError(f"cannot reach {self.where} ({type(exc).__name__}: {exc}); is it running?")
 
-    def stamp(self) -> tuple[int, int, int] | None:
+    def stamp(self) -> tuple[int, int, int, int] | None:
         try:
             version = self.redis.get(IDENTITIES_VERSION)
         except _UNREACHABLE as exc:
             raise self._unreachable(exc) from None
-        return (int(str(version)), 0, 0) if version is not None else None
+        return (int(str(version)), 0, 0, 0) if version is not None else None
 
     def read(self) -> IdentityFile:
         try:

@@ -9,8 +9,12 @@ server-side: no FastAPI, no globus-sdk.
     sub = globus.submit_transfer(src, "local", [{"source": "/a/", "destination": "/~/b/", "recursive": True}])
     globus.task_wait(sub["task_id"], timeout=60)
 
-Credentials are sent once, in the ``register_session`` body, and kept nowhere on
-this side: not in attributes, reprs, log lines or error messages.
+Credentials travel in the ``register_session`` body. So that the client can open its
+session again by itself after an endpoint restart, they stay in this process's memory
+(:class:`~radical.orbit.client.plugin.SessionArgs`): never in a repr, a log line, an
+error message or a pickle, never on disk; ``register_session(..., reopen=False)``
+keeps nothing. Each submission carries a ``submission_id`` (fetched from Globus unless given),
+so a retry after a timeout returns the task the first attempt made, never a second.
 
 Results are Globus's own documents (``DATA``, ``total``, ...). Each also carries the
 keys the original Orbit's results had (``ls``: ``collection``, ``path``, ``entries``;
@@ -21,91 +25,44 @@ written for it run unchanged while nothing extra crosses the wire (docs/compat.m
 from __future__ import annotations
 
 import datetime as _dt
+import logging
+import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from ...client.bridge import seconds_arg
+from ...client.events import RECONNECT
 from ...client.plugin import PluginClient
-from ...errors import UsageError
+from ...errors import (
+    BridgeUnavailableError,
+    EndpointNotFoundError,
+    EndpointUnavailableError,
+    OrbitError,
+)
+from .recall import TaskMemory, may_still_run
+from .shapes import (
+    ORIGINAL_KEYS,
+    body,
+    globus_document,
+    jsonable,
+    listed,
+    records,
+    strings,
+)
+
+__all__ = ["MAX_SLICE", "ORIGINAL_KEYS", "WAIT_MARGIN", "GlobusClient", "globus_document"]
+
+log = logging.getLogger(__name__)
 
 #: seconds the bridge/HTTP timeouts exceed a server-side wait
 WAIT_MARGIN = 30.0
 #: the bridge caps X-Orbit-Timeout at 3600 s; longer waits are split into slices
 MAX_SLICE = 3000.0
-_REMEMBER = 10_000
-#: the keys the original Orbit's results had, added client-side, by Globus document type
-ORIGINAL_KEYS: dict[str, tuple[str, ...]] = {
-    "file_list": ("entries", "collection"),
-    "task_list": ("tasks",),
-    "endpoint_list": ("endpoints",),
-}
-
-
-def globus_document(result: Any) -> Any:
-    """``result`` without the original Orbit's keys: the document as Globus sent it.
-
-    For printing it (the CLI's JSON output mirrors the Globus CLI's), where the added
-    keys would only repeat ``DATA``.
-    """
-    if not isinstance(result, dict):
-        return result
-    added = ORIGINAL_KEYS.get(str(result.get("DATA_TYPE")), ())
-    return {k: v for k, v in result.items() if k not in added}
-
-
-def _listed(doc: Any, key: str) -> dict[str, Any]:
-    """Globus's list document plus the original's name for its ``DATA`` (the same list)."""
-    out = dict(doc)
-    out.setdefault(key, out.get("DATA", []))
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def _body(**kwargs: Any) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in kwargs.items() if v is not None}
-
-
-# Arguments are shaped here (lists built, ids turned into strings) before they are sent;
-# a value of the wrong shape is a UsageError naming the argument, not a TypeError from
-# the shaping itself. Values of the right shape but wrong content are the endpoint's to
-# judge (a 422 naming the field).
-
-
-def _records(value: Any, name: str, example: str) -> list[dict[str, Any]]:
-    """A list of dicts (``items``, ``filter_rules``); one dict alone is the usual slip."""
-    if isinstance(value, Mapping):
-        raise UsageError(f"{name} must be a list of dicts; wrap the single one in a list: {name}=[{example}]")
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise UsageError(f"{name} must be a list of dicts such as [{example}], got {type(value).__name__}")
-    out = []
-    for index, item in enumerate(value):
-        if not isinstance(item, Mapping):
-            raise UsageError(f"{name}[{index}] must be a dict such as {example}, got {type(item).__name__}")
-        out.append(dict(item))
-    return out
-
-
-def _strings(value: Any, name: str, what: str) -> list[str]:
-    """One string or a list of them (paths, statuses, ids): always a list of strings."""
-    if isinstance(value, (str, uuid.UUID)):
-        return [str(value)]
-    if isinstance(value, bytes) or not isinstance(value, Iterable):
-        raise UsageError(f"{name} must be {what} or a list of them, got {type(value).__name__}")
-    out = []
-    for index, item in enumerate(value):
-        if not isinstance(item, (str, uuid.UUID)):
-            raise UsageError(f"{name}[{index}] must be {what}, got {type(item).__name__}")
-        out.append(str(item))
-    return out
+#: a wait that comes back unfinished with less than this left is over
+WAIT_SLACK = 0.5
+#: errors that mean the endpoint (or the bridge) is away for now: a wait rides them out
+AWAY = (EndpointUnavailableError, EndpointNotFoundError, BridgeUnavailableError)
 
 
 class GlobusClient(PluginClient):
@@ -114,9 +71,11 @@ class GlobusClient(PluginClient):
     plugin_name: ClassVar[str] = "globus"
     requires_credentials: ClassVar[bool] = True
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token", "refresh_token", "client_secret"})
+    probe_route: ClassVar[str | None] = "session_info"
 
     def __init__(self, endpoint_client: Any, name: str | None = None, **session_kwargs: Any) -> None:
-        self._submitted: OrderedDict[str, None] = OrderedDict()
+        #: the tasks this client submitted or tracked, with the last status it learned
+        self._tasks = TaskMemory()
         super().__init__(endpoint_client, name, **session_kwargs)
 
     def __repr__(self) -> str:  # never the credential: only where and which session
@@ -133,39 +92,78 @@ class GlobusClient(PluginClient):
         *,
         client_secret: str | None = None,
         track: Sequence[str] | None = None,
+        reopen: bool | None = None,
     ) -> str:
         """Open a session with one Globus credential; returns the session id.
 
         Give ``access_token`` (not renewed: re-register when it lapses), or
         ``refresh_token`` + ``client_id`` (renewed transparently), or ``client_id`` +
         ``client_secret`` (a confidential client, client-credentials grant). Calling it
-        again (e.g. with a fresh token) replaces the session and re-attaches the tasks
-        this client submitted, so their notifications continue.
+        again (e.g. with a fresh token) hands the session's tasks over to the new one
+        on the endpoint (nothing is told twice) and re-attaches the tasks this client
+        has not seen end, so their notifications continue.
 
         :param local_collection: what ``"local"`` means for this session (overrides the
             endpoint's discovered collection)
         :param track: task ids to watch from the start (re-attach after a restart)
+        :param reopen: re-open the session by itself when the endpoint loses it (a
+            restart), with this credential kept in this process's memory only
+            (default True; False keeps nothing)
         """
-        tracked = _strings(track, "track", "a task id") if track is not None else []
-        ids = list(dict.fromkeys([*tracked, *(self._submitted if self._sid else [])]))
-        return super().register_session(
-            access_token=access_token,
-            refresh_token=refresh_token,
-            client_id=_jsonable(client_id),
-            client_secret=client_secret,
-            local_collection=_jsonable(local_collection),
-            track=[str(t) for t in ids] or None,
-        )
+        tracked = strings(track, "track", "a task id") if track is not None else []
+        self._set_reopen(reopen)
+        for task_id in tracked:
+            self._tasks.learn(task_id)
+        args = {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "client_id": jsonable(client_id),
+            "client_secret": client_secret,
+            "local_collection": jsonable(local_collection),
+        }
+        with self._lock:  # the session to replace is the current one, even if re-opened meanwhile
+            old = self._sid
+            ids = self._tasks.unfinished(tracked) if old else tracked
+            # ``replaces``: the endpoint moves the old session's tasks to the new one and closes it
+            return self._open(args, {"track": ids or None, "replaces": old}, close_old=False)
 
-    def _remember(self, task_id: str) -> None:
-        self._submitted[task_id] = None
-        while len(self._submitted) > _REMEMBER:
-            self._submitted.popitem(last=False)
+    def _reattach(self) -> dict[str, Any]:
+        return {"track": self._tasks.unfinished() or None}
+
+    def _observe(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic == "transfer_status" and isinstance(payload.get("task_id"), str):
+            self._tasks.learn_known({payload["task_id"]: payload.get("status")})
 
     def _wait_call(self, route: str, wait: float, **kwargs: Any) -> Any:
-        sid = self._ensure_session()
         # the bridge waits ``wait + WAIT_MARGIN`` (X-Orbit-Timeout); the HTTP timeout adds its own margin
-        return self._ec.call(self.name, route, {"sid": sid, **kwargs}, timeout=wait + WAIT_MARGIN)
+        return self._send(route, kwargs, timeout=wait + WAIT_MARGIN)
+
+    def _wait(self, route: str, timeout: float, ask: Callable[[float], dict[str, Any]]) -> dict[str, Any]:
+        """Repeat ``ask(seconds)`` until it says ``completed`` or ``timeout`` passes.
+
+        Waits beyond the bridge's cap go in slices; a wait cut short (its session
+        handed over to a new one) goes on with the time left; and while the endpoint
+        or the bridge is away (a restart) it waits for them to come back, unless
+        re-opening is off. A call that failed on the way is raised at the deadline.
+        """
+        deadline = time.monotonic() + timeout
+        left, attempt = timeout, 0
+        while True:
+            try:
+                res = ask(min(left, MAX_SLICE))
+            except AWAY as exc:
+                left = deadline - time.monotonic()
+                if not self.reopen or left <= 0:
+                    raise
+                pause = min(left, RECONNECT.delay(attempt))
+                log.info("%s/%s/%s: %s; asking again in %.1f s (%.0f s left)", self._ec.name, self.name, route, exc.message, pause, left)
+                time.sleep(pause)
+                attempt += 1
+            else:
+                attempt = 0
+                if res.get("completed") or deadline - time.monotonic() < WAIT_SLACK:
+                    return res
+            left = max(0.0, deadline - time.monotonic())
 
     # -- transfers -------------------------------------------------------------
     def submit_transfer(
@@ -198,15 +196,19 @@ class GlobusClient(PluginClient):
         :param items: ``[{"source", "destination", "recursive"?}]`` (non-empty)
         :param sync_level: ``exists``/``size``/``mtime``/``checksum`` or 0-3
         :param filter_rules: ``[{"name": "*.tmp", "method": "exclude", "type": "file"}]``
-        :param submission_id: reuse one for an idempotent retry (Globus answers ``Duplicate``)
+        :param submission_id: Globus's idempotency key; when not given, one is fetched
+            from Globus first (as globus-sdk does), so the client holds it before it submits. After an error whose outcome is open (502/503/504: the request may
+            still run) the error's message and ``details["submission_id"]`` name it:
+            retrying with it returns the same task (Globus answers ``Duplicate``)
         :param fail_fast: cancel the task as soon as Globus reports a fault on it
         """
-        res = self._call(
+        return self._submit(
             "submit_transfer",
-            **_body(
+            "transfer",
+            body(
                 source=source,
                 destination=destination,
-                items=_records(items, "items", "{'source': '/data/in/', 'destination': '/~/out/', 'recursive': True}"),
+                items=records(items, "items", "{'source': '/data/in/', 'destination': '/~/out/', 'recursive': True}"),
                 label=label,
                 sync_level=sync_level,
                 verify_checksum=verify_checksum,
@@ -222,15 +224,13 @@ class GlobusClient(PluginClient):
                 source_local_user=source_local_user,
                 destination_local_user=destination_local_user,
                 filter_rules=(
-                    _records(filter_rules, "filter_rules", "{'name': '*.tmp', 'method': 'exclude'}")
+                    records(filter_rules, "filter_rules", "{'name': '*.tmp', 'method': 'exclude'}")
                     if filter_rules is not None else None
                 ),
                 submission_id=submission_id,
                 fail_fast=fail_fast or None,
             ),
         )
-        self._remember(res["task_id"])
-        return dict(res)
 
     def delete(
         self,
@@ -245,12 +245,17 @@ class GlobusClient(PluginClient):
         local_user: str | None = None,
         submission_id: str | uuid.UUID | None = None,
     ) -> dict[str, Any]:
-        """Submit a Globus delete task; returns ``{task_id, submission_id, status}``."""
-        res = self._call(
+        """Submit a Globus delete task; returns ``{task_id, submission_id, status}``.
+
+        ``submission_id`` as for :meth:`submit_transfer`: fetched first unless given, named
+        by an error that leaves the outcome open, and a retry with it returns the same task.
+        """
+        return self._submit(
             "delete",
-            **_body(
+            "delete",
+            body(
                 collection=collection,
-                paths=_strings(paths, "paths", "a path"),
+                paths=strings(paths, "paths", "a path"),
                 recursive=recursive,
                 label=label,
                 ignore_missing=ignore_missing,
@@ -260,39 +265,59 @@ class GlobusClient(PluginClient):
                 submission_id=submission_id,
             ),
         )
-        self._remember(res["task_id"])
-        return dict(res)
+
+    def _submit(self, route: str, what: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a task submission; an error that leaves its outcome open names the ``submission_id``.
+
+        Without a given id, the endpoint first checks the request and fetches one from
+        Globus (``GET /submission_id``, as globus-sdk does for a submission without one):
+        the client holds it before the submission goes out, and bad input costs no
+        Globus call. A submission that reuses an id gets the task it already made.
+        """
+        submission_id = str(request.get("submission_id") or self._call("submission_id", kind=what, request=request)["value"])
+        request["submission_id"] = submission_id
+        try:
+            res = dict(self._call(route, **request))
+        except OrbitError as exc:
+            raise may_still_run(exc, what, submission_id) from None
+        self._tasks.learn(str(res["task_id"]), res.get("status"))
+        return res
 
     # -- tasks -----------------------------------------------------------------
     def get_task(self, task_id: str | uuid.UUID) -> dict[str, Any]:
         """The Globus task document (``status`` is ACTIVE / INACTIVE / SUCCEEDED / FAILED)."""
-        return dict(self._call("get_task", task_id=str(task_id)))
+        doc = dict(self._call("get_task", task_id=str(task_id)))
+        if str(task_id) in self._tasks:
+            self._tasks.learn(str(task_id), doc.get("status"))
+        return doc
 
     def task_wait(self, task_id: str | uuid.UUID, timeout: float = 60, polling_interval: float = 10) -> dict[str, Any]:
         """Wait until the task is no longer ACTIVE; returns ``{task_id, completed}`` (plus ``status``).
 
         Like globus-sdk's ``task_wait``, INACTIVE counts as completed. The endpoint
         holds no thread while waiting; ``polling_interval`` caps how stale its view
-        of the task may get.
+        of the task may get. An endpoint restart meanwhile only makes it take longer:
+        the wait goes on once the endpoint is back (the session re-opened by itself).
         """
-        remaining = seconds_arg(timeout, "timeout", "task_wait", allow_zero=True)
-        while True:
-            part = min(remaining, MAX_SLICE)
-            res = dict(self._wait_call("task_wait", part, task_id=str(task_id), timeout=part, polling_interval=polling_interval))
-            remaining -= part
-            if res.get("completed") or remaining <= 0:
-                return res
+        seconds = seconds_arg(timeout, "timeout", "task_wait", allow_zero=True)
+        tid = str(task_id)
+
+        def ask(part: float) -> dict[str, Any]:
+            return dict(self._wait_call("task_wait", part, task_id=tid, timeout=part, polling_interval=polling_interval))
+
+        res = self._wait("task_wait", seconds, ask)
+        if tid in self._tasks:
+            self._tasks.learn(tid, res.get("status"))
+        return res
 
     def wait_all(self, task_ids: Iterable[str | uuid.UUID], timeout: float = 60) -> dict[str, Any]:
         """Wait for many tasks in one call: ``{completed, tasks: {id: status}, pending, not_found}``."""
-        ids = _strings(task_ids, "task_ids", "a task id")
-        remaining = seconds_arg(timeout, "timeout", "wait_all", allow_zero=True)
-        while True:
-            part = min(remaining, MAX_SLICE)
-            res = dict(self._wait_call("wait_all", part, task_ids=ids, timeout=part))
-            remaining -= part
-            if res.get("completed") or remaining <= 0:
-                return res
+        ids = strings(task_ids, "task_ids", "a task id")
+        seconds = seconds_arg(timeout, "timeout", "wait_all", allow_zero=True)
+        res = self._wait("wait_all", seconds, lambda part: dict(self._wait_call("wait_all", part, task_ids=ids, timeout=part)))
+        if isinstance(res.get("tasks"), dict):
+            self._tasks.learn_known(res["tasks"])
+        return res
 
     def cancel_task(self, task_id: str | uuid.UUID) -> dict[str, Any]:
         """Cancel a task; Globus' result (``code``: Canceled / CancelAccepted / TaskComplete)."""
@@ -309,14 +334,14 @@ class GlobusClient(PluginClient):
     ) -> dict[str, Any]:
         """The identity's tasks, newest first (Globus ``task_list`` document: ``DATA``, ``total``...;
         ``tasks`` is ``DATA``, the original Orbit's key)."""
-        return _listed(
+        return listed(
             self._call(
                 "list_tasks",
-                **_body(
+                **body(
                     limit=limit,
                     offset=offset,
-                    status=_strings(status, "status", "a task status") if status else None,
-                    type=_strings(type, "type", "a task type") if type else None,
+                    status=strings(status, "status", "a task status") if status else None,
+                    type=strings(type, "type", "a task type") if type else None,
                     label=label,
                 ),
             ),
@@ -329,11 +354,11 @@ class GlobusClient(PluginClient):
 
     def successful_transfers(self, task_id: str | uuid.UUID, marker: int | None = None) -> dict[str, Any]:
         """One page of the task's successful transfers (``DATA``, ``next_marker``)."""
-        return dict(self._call("successful_transfers", **_body(task_id=str(task_id), marker=marker)))
+        return dict(self._call("successful_transfers", **body(task_id=str(task_id), marker=marker)))
 
     def skipped_errors(self, task_id: str | uuid.UUID, marker: int | None = None) -> dict[str, Any]:
         """One page of the task's skipped errors (``DATA``, ``next_marker``)."""
-        return dict(self._call("skipped_errors", **_body(task_id=str(task_id), marker=marker)))
+        return dict(self._call("skipped_errors", **body(task_id=str(task_id), marker=marker)))
 
     def pause_info(self, task_id: str | uuid.UUID) -> dict[str, Any]:
         """Pause rules and messages that affect the task."""
@@ -346,11 +371,14 @@ class GlobusClient(PluginClient):
         Ids Globus' task list does not show are looked up one by one for at most
         ``timeout`` seconds; those not reached are listed in ``unchecked``.
         """
-        ids = None if task_ids is None else _strings(task_ids, "task_ids", "a task id")
+        ids = None if task_ids is None else strings(task_ids, "task_ids", "a task id")
         wait = seconds_arg(timeout, "timeout", "track", allow_zero=True)
-        for tid in ids or []:
-            self._remember(tid)
-        return dict(self._wait_call("track", wait, task_ids=ids, timeout=wait))
+        res = dict(self._wait_call("track", wait, task_ids=ids, timeout=wait))
+        for tid in [*(ids or []), *res.get("tracked", ())]:
+            self._tasks.learn(str(tid))
+        if isinstance(res.get("finished"), dict):
+            self._tasks.learn_known(res["finished"])
+        return res
 
     def session_info(self) -> dict[str, Any]:
         """Auth mode, local collection, tracked tasks and poller counters of this session."""
@@ -374,14 +402,14 @@ class GlobusClient(PluginClient):
         The original Orbit's keys too: ``entries`` (``DATA``), ``collection`` (the
         collection's UUID, ``"local"`` resolved) and ``path``.
         """
-        res = _listed(
+        res = listed(
             self._call(
                 "ls",
-                **_body(
+                **body(
                     collection=collection,
                     path=path,
                     show_hidden=show_hidden,
-                    filter=filter if isinstance(filter, str) or filter is None else _strings(filter, "filter", "a filter"),
+                    filter=filter if isinstance(filter, str) or filter is None else strings(filter, "filter", "a filter"),
                     limit=limit,
                     offset=offset,
                     orderby=orderby,
@@ -397,15 +425,15 @@ class GlobusClient(PluginClient):
 
     def stat(self, collection: str | uuid.UUID | None, path: str, *, local_user: str | None = None) -> dict[str, Any]:
         """One file document (name, type, size, last_modified, permissions...)."""
-        return dict(self._call("stat", **_body(collection=collection, path=path, local_user=local_user)))
+        return dict(self._call("stat", **body(collection=collection, path=path, local_user=local_user)))
 
     def mkdir(self, collection: str | uuid.UUID | None, path: str, *, local_user: str | None = None) -> dict[str, Any]:
         """Create a directory; Globus' result (``code`` DirectoryCreated)."""
-        return dict(self._call("mkdir", **_body(collection=collection, path=path, local_user=local_user)))
+        return dict(self._call("mkdir", **body(collection=collection, path=path, local_user=local_user)))
 
     def rename(self, collection: str | uuid.UUID | None, oldpath: str, newpath: str, *, local_user: str | None = None) -> dict[str, Any]:
         """Rename a file or directory; Globus' result (``code`` FileRenamed)."""
-        return dict(self._call("rename", **_body(collection=collection, oldpath=oldpath, newpath=newpath, local_user=local_user)))
+        return dict(self._call("rename", **body(collection=collection, oldpath=oldpath, newpath=newpath, local_user=local_user)))
 
     # -- collections -----------------------------------------------------------
     def endpoint_search(
@@ -418,8 +446,8 @@ class GlobusClient(PluginClient):
     ) -> dict[str, Any]:
         """Search collections (``DATA``, ``has_next_page``; ``endpoints`` is ``DATA``, the
         original Orbit's key); without text, your own ones."""
-        return _listed(
-            self._call("endpoint_search", **_body(filter_text=filter_text, limit=limit, filter_scope=filter_scope, offset=offset)),
+        return listed(
+            self._call("endpoint_search", **body(filter_text=filter_text, limit=limit, filter_scope=filter_scope, offset=offset)),
             "endpoints",
         )
 
@@ -430,7 +458,7 @@ class GlobusClient(PluginClient):
     # -- added for the CLI's Globus CLI parity (task update, whoami, task list --filter-*) --
     def update_task(self, task_id: str | uuid.UUID, *, label: str | None = None, deadline: str | _dt.datetime | None = None) -> dict[str, Any]:
         """Give a task that has not ended a new label and/or deadline; Globus' result (``code`` Updated)."""
-        return dict(self._call("update_task", **_body(task_id=str(task_id), label=label, deadline=deadline)))
+        return dict(self._call("update_task", **body(task_id=str(task_id), label=label, deadline=deadline)))
 
     def whoami(self) -> dict[str, Any]:
         """Globus Auth's userinfo for this session's credential (``sub``, ``preferred_username``,
@@ -460,13 +488,13 @@ class GlobusClient(PluginClient):
         return dict(
             self._call(
                 "list_tasks",
-                **_body(
+                **body(
                     limit=limit,
                     offset=offset,
-                    task_id=_strings(task_id, "task_id", "a task id") if task_id is not None else None,
-                    type=_strings(type, "type", "a task type") if type else None,
-                    status=_strings(status, "status", "a task status") if status else None,
-                    label=label if isinstance(label, str) or label is None else _strings(label, "label", "a label pattern"),
+                    task_id=strings(task_id, "task_id", "a task id") if task_id is not None else None,
+                    type=strings(type, "type", "a task type") if type else None,
+                    status=strings(status, "status", "a task status") if status else None,
+                    label=label if isinstance(label, str) or label is None else strings(label, "label", "a label pattern"),
                     requested_after=requested_after,
                     requested_before=requested_before,
                     completed_after=completed_after,

@@ -8,7 +8,6 @@ never show in a repr or a validation message.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -30,6 +29,8 @@ TASK_STATUSES = ("ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED")
 TASK_LIST_PAGE = 1000
 #: most task ids one call may track or wait for
 MAX_TRACK = 10_000
+#: longer than any session id the endpoint hands out
+MAX_SID = 128
 #: most task ids one task list may filter on (they travel in the request URL)
 MAX_TASK_ID_FILTER = 100
 
@@ -111,6 +112,9 @@ class RegisterGlobusSession(StrictBody):
     local_collection: str | None = None
     #: task ids to track at once (re-attach after a restart or a new token)
     track: Annotated[list[TaskId], Field(max_length=MAX_TRACK)] | None = None
+    #: the caller's previous session: its tasks move to the new one, which tells nothing
+    #: they already told, and it is closed (ignored when unknown, e.g. after a restart)
+    replaces: Annotated[str, Field(min_length=1, max_length=MAX_SID)] | None = None
 
     @field_validator("client_id")
     @classmethod
@@ -408,13 +412,17 @@ class EndpointSearchRequest(SessionRequest):
     ] | None = None
 
 
+class SubmissionIdRequest(SessionRequest):
+    """``POST /submission_id``: an id from Globus for the submission ``request`` (a body
+    for ``submit_transfer`` or ``delete``, per ``kind``), which is checked first as that
+    route checks it, so that bad input costs no Globus call."""
+
+    kind: Literal["transfer", "delete"]
+    request: dict[str, Any]
+
+
 class GetEndpointRequest(SessionRequest):
     endpoint_id: CollectionRef
-
-
-def new_submission_id() -> str:
-    """A client-side submission id (Globus accepts any UUID; duplicates are idempotent)."""
-    return str(uuid.uuid4())
 
 
 # -- the Explorer: sessions of the caller, browser login ---------------------------

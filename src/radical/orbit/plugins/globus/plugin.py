@@ -22,6 +22,14 @@ idle session holds no thread, and a thousand clients cannot make a thousand thre
 The price is sharing: at most ``workers`` Globus calls run at once on the endpoint,
 the others queue (waits hold no thread, see :mod:`.session`).
 
+The endpoint's task journal (:mod:`.journal`, under its state directory) keeps every
+task the sessions track. Once a session is open, the plugin asks in the background
+which Globus identity its credential acts as (:mod:`.identity`; only when there is
+something to re-adopt, or a task whose owner is not known yet) and hands it that
+identity's unfinished tasks an earlier run of the endpoint journaled, those no live
+session tracks: after an endpoint restart they are polled again and what changed
+meanwhile is told once.
+
 Per session the plugin builds the credential's TransferClient (:mod:`.credentials`,
 tuned by :mod:`.transport`) on that pool and owns what must be released when the
 session closes: the secrets registered with :mod:`.redact`. A closed session's calls
@@ -36,15 +44,23 @@ import logging
 import threading
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from fastapi import APIRouter
 from pydantic import BaseModel, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 
-from ...errors import OrbitError, UsageError
+from ...errors import (
+    OrbitError,
+    UsageError,
+    ValidationError,
+    describe_validation_errors,
+)
 from ..base import Plugin, PluginContext, PluginSession, SessionRequest
 from ..caller import current_identity
 from . import models as m
+from .journal import JOURNAL_FILE, AsyncJournal
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
 from .options import PollSettings
 
@@ -74,6 +90,10 @@ class PluginGlobus(Plugin):
         #: where every session's blocking globus-sdk calls run (made on first use)
         self._pool: ThreadPoolExecutor | None = None
         self._logins: GlobusLogins | None = None
+        #: the endpoint's task journal (None: the endpoint keeps no state, or it cannot be kept)
+        self.journal: AsyncJournal | None = None
+        #: one re-adoption at a time: two sessions of one identity never adopt the same task
+        self._adopting = asyncio.Lock()
 
     @property
     def poll_settings(self) -> PollSettings:
@@ -101,6 +121,8 @@ class PluginGlobus(Plugin):
             log.info("globus: local collection %s (from %s)", self.local.collection_id, self.local.source)
         else:
             log.info("globus: no local collection configured; 'local' needs register_session(local_collection=...)")
+        if self.ctx.state_dir is not None:
+            self.journal = await AsyncJournal.open(Path(self.ctx.state_dir) / JOURNAL_FILE)
         await super().start()
 
     async def stop(self) -> None:
@@ -112,6 +134,9 @@ class PluginGlobus(Plugin):
             self._pool = None
         if self._logins is not None:
             self._logins.close()
+        if self.journal is not None:  # after the sessions: their last changes are written
+            await self.journal.close()
+            self.journal = None
 
     def info(self) -> dict[str, Any]:
         out = super().info()
@@ -158,6 +183,7 @@ class PluginGlobus(Plugin):
             settings=settings,
             stop_retrying=stop_retrying,
             refreshes=refreshes,
+            journal=self.journal,
         )
         self._secrets[sid] = secrets
         log.info("globus: session %s... uses %s auth, local collection %s (%s)", sid[:8], request.auth_mode, local, source)
@@ -171,10 +197,22 @@ class PluginGlobus(Plugin):
         return self._pool
 
     async def open_session(self, request: BaseModel) -> PluginSession:
+        """Open a session; hand the tasks of the one it ``replaces`` over, then re-attach ``track``.
+
+        Everything the new session tells before the reply (the re-attached tasks' state)
+        is scoped to the new sid; the client SDK holds such events until the reply
+        names the sid (:mod:`radical.orbit.client.feed`).
+        """
+        replaces = getattr(request, "replaces", None)
+        old = self.owned(replaces) if replaces else None  # the caller's own live session, else nothing
         session = await super().open_session(request)
+        gsession = cast("GlobusSession", session)
+        if old is not None and old.sid in self.sessions:
+            moved = await gsession.adopt(cast("GlobusSession", old))
+            await self.close_session(old.sid)
+            log.info("globus: session %s... replaces %s... (%d tasks handed over)", session.sid[:8], old.sid[:8], moved)
         track = getattr(request, "track", None)
         if track:
-            gsession = cast("GlobusSession", session)
             try:
                 res = await gsession.track(list(track), deadline=time.monotonic() + REGISTER_TRACK_SECONDS)
                 if res.get("unchecked"):
@@ -185,7 +223,39 @@ class PluginGlobus(Plugin):
                     )
             except OrbitError as exc:  # re-attaching is best effort; the new session is fine
                 log.warning("globus: session %s...: re-attaching %d tasks failed: %s", session.sid[:8], len(track), exc.message)
+        if self.journal is not None:
+            gs = cast("GlobusSession", session)
+            gs.adoption = asyncio.create_task(self._adopt(gs), name=f"globus session {session.sid[:8]}... adoption")
         return session
+
+    async def _adopt(self, session: GlobusSession) -> None:
+        """Give the session the unfinished tasks an earlier run journaled for its Globus
+        identity, those no live session tracks (in the background: never a failure).
+
+        The identity is asked for only when an earlier run left something to adopt.
+        """
+        journal = self.journal
+        if journal is None:
+            return
+        try:
+            if not await journal.left_over():
+                return
+            identities = await session.identify()
+            if not identities:
+                log.info("globus: session %s...: Globus does not say which identity its credential is; no task re-adopted", session.sid[:8])
+                return
+            async with self._adopting:
+                entries = await journal.unfinished(identities)
+                held = {tid for other in self.sessions.values() for tid in cast("GlobusSession", other).tracker.tasks}
+                fresh = [e for e in entries if e.task_id not in held]
+                adopted = session.adopt_journaled(fresh) if fresh and not session.closed else []
+            if adopted:
+                log.info("globus: session %s... re-adopted %d unfinished task(s) of its Globus identity from the journal",
+                         session.sid[:8], len(adopted))
+            else:
+                log.debug("globus: session %s...: no journaled task to re-adopt for identity %s", session.sid[:8], identities[0])
+        except Exception:  # a background helper: the session works without it
+            log.exception("globus: session %s...: re-adopting journaled tasks failed", session.sid[:8])
 
     async def close_session(self, sid: str) -> bool:
         from . import redact
@@ -288,6 +358,19 @@ class PluginGlobus(Plugin):
         async def whoami(body: SessionRequest) -> dict[str, Any]:
             """POST /whoami -> Globus Auth's userinfo for the session's credential."""
             return await plugin.gsession(body.sid).whoami()
+
+        @router.post("/submission_id")
+        async def submission_id(body: m.SubmissionIdRequest) -> dict[str, Any]:
+            """POST /submission_id {sid, kind, request} -> {"value"}: an id from Globus for
+            the submission ``request`` (a transfer or a delete), checked first as its route
+            checks it (422 naming the field; then no Globus call is made)."""
+            model = m.SubmitTransferRequest if body.kind == "transfer" else m.DeleteRequest
+            try:
+                model.model_validate({**body.request, "sid": body.sid})
+            except PydanticValidationError as exc:
+                message, fields = describe_validation_errors(exc.errors())
+                raise ValidationError(message, fields=fields) from None
+            return {"value": await plugin.gsession(body.sid).submission_id()}
 
         @router.post("/session_info")
         async def session_info(body: SessionRequest) -> dict[str, Any]:

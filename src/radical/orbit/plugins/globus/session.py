@@ -9,7 +9,10 @@ Parts::
      ├─ fetch       TaskFetch (.fetch): the blocking task_list / get_task / event reads
      ├─ tracker     TaskTracker (.tracker): task state, notifications, poll interval
      │              rule; no globus-sdk in there
-     └─ poller      Poller (.poller): the background loop, only while a task is active
+     ├─ poller      Poller (.poller): the background loop, only while a task is active
+     └─ recorder    JournalRecorder (.recorder): every task change, to the endpoint's task
+                    journal (None without one); identify() and adopt() re-adopt the
+                    unfinished tasks of the credential's Globus identity from it
 
 Threads and the event loop::
 
@@ -45,10 +48,12 @@ from . import models as m
 from .credentials import APP_NAME, Refreshes
 from .errors import map_globus_errors
 from .fetch import TaskFetch
+from .identity import credential_identities
+from .journal import AsyncJournal, JournalEntry, JournalRecorder
 from .local import resolve_collection
 from .options import PollSettings
 from .poller import Poller
-from .tracker import TERMINAL, TaskTracker
+from .tracker import TERMINAL, TaskTracker, Tracked
 
 if TYPE_CHECKING:
     from ..base import Plugin
@@ -72,6 +77,7 @@ class GlobusSession(PluginSession):
     :param stop_retrying: set on close, so calls in flight stop retrying
         (see :func:`.credentials.retry_config`)
     :param refreshes: the counter the credential's renewing authorizer calls
+    :param journal: the endpoint's task journal (None: tasks are not journaled)
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class GlobusSession(PluginSession):
         settings: PollSettings | None = None,
         stop_retrying: threading.Event | None = None,
         refreshes: Refreshes | None = None,
+        journal: AsyncJournal | None = None,
     ) -> None:
         super().__init__(plugin, sid)
         self.stop_retrying = stop_retrying or threading.Event()
@@ -99,8 +106,15 @@ class GlobusSession(PluginSession):
         self.refreshes = refreshes or Refreshes(sid)
         self.refreshes.arm()  # the client is built: tokens fetched from now on are renewals
         name = f"globus session {sid[:8]}..."
+        self.name = name
         self.fetch = TaskFetch(transfer_client, self.settings.chunk, name=name)
-        self.tracker = TaskTracker(self.settings, self.notify, name=name)
+        self.recorder = JournalRecorder(journal, self._want_identity) if journal is not None else None
+        #: the Globus identity ids of the credential, primary first (see :meth:`identify`)
+        self.identities: list[str] = []
+        self._identifying: asyncio.Task[list[str]] | None = None
+        #: the background re-adoption from the journal (the plugin starts it)
+        self.adoption: asyncio.Task[None] | None = None
+        self.tracker = TaskTracker(self.settings, self.notify, name=name, recorder=self.recorder)
         self.poller = Poller(
             self.tracker, self.fetch, self._run, cancel_task=self.tc.cancel_task, auth_mode=auth_mode, on_cycle=self.touch
         )
@@ -120,10 +134,71 @@ class GlobusSession(PluginSession):
     def _coll(self, value: str | None, field: str = "collection") -> str:
         return resolve_collection(value, self.local_collection, field=field)
 
+    async def adopt(self, old: GlobusSession) -> int:
+        """Take over the tasks of ``old``, a session of the same owner this one replaces
+        (a new credential): their last told state comes along, so nothing already told
+        is told again and nothing is fetched; ``old``'s poller stops first, so no change
+        is told by both. Returns how many tasks moved over."""
+        await old.poller.close()
+        moved = 0
+        for task_id, tracked in old.tracker.tasks.items():
+            if task_id not in self.tracker:
+                self.tracker.tasks[task_id] = tracked
+                moved += 1
+        if self.tracker.active_ids():
+            self.poller.kick(self.settings.min_interval)
+        return moved
+
     async def close(self) -> None:
+        for task in (self.adoption, self._identifying):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.poller.close()
         self.stop_retrying.set()
         self.tc.close()
+
+    # -- the task journal ------------------------------------------------------
+    def _want_identity(self) -> None:
+        """Start the one look-up of the credential's identity, in the background, unless it ran."""
+        if self._identifying is None and not self.closed:
+            self._identifying = asyncio.get_running_loop().create_task(self._identify(), name=f"{self.name} identity")
+
+    async def identify(self) -> list[str]:
+        """Which Globus identity the credential acts as (:mod:`.identity`), asked once per
+        session; the tasks tracked so far are journaled under it. [] when nobody says."""
+        self._want_identity()
+        if self._identifying is None:  # closed
+            return []
+        return await self._identifying
+
+    async def _identify(self) -> list[str]:
+        loop = asyncio.get_running_loop()
+        try:
+            self.identities = await loop.run_in_executor(self.executor, credential_identities, self.tc, self.name)
+        except RuntimeError:  # the executor shut down: the endpoint is stopping
+            return []
+        if self.recorder is not None and self.identities:
+            self.recorder.identities = self.identities
+            for t in list(self.tracker.tasks.values()):
+                self.tracker.record(t)
+        return self.identities
+
+    def adopt_journaled(self, entries: list[JournalEntry]) -> list[str]:
+        """Track journaled tasks again, each at the status last told about it: the next poll
+        (``min_interval`` away, after the register answer is out) tells what changed
+        since, once. Returns the ids adopted (not those tracked already)."""
+        adopted = []
+        for e in entries:
+            t = Tracked(
+                task_id=e.task_id, label=e.label, type=e.type, status=e.told_status, nice_status=e.nice_status,
+                bytes_transferred=e.bytes, files_transferred=e.files, told=e.told_status, owner=e.owner,
+            )
+            if self.tracker.adopt(t):
+                adopted.append(e.task_id)
+        if adopted:
+            self.poller.kick(self.settings.min_interval)
+        return adopted
 
     @property
     def stats(self) -> dict[str, int]:
@@ -181,6 +256,12 @@ class GlobusSession(PluginSession):
 
         res, status = await self._run(f"submit_transfer {src} -> {dst}", work)
         return self._accepted(res, status, label=req.label, kind="TRANSFER", fail_fast=req.fail_fast)
+
+    async def submission_id(self) -> str:
+        """A fresh submission id from Globus (``GET /submission_id``): what globus-sdk
+        itself asks for before a submission that names none."""
+        res = await self._run("get_submission_id", self.tc.get_submission_id)
+        return str(res["value"])
 
     async def delete(self, req: m.DeleteRequest) -> dict[str, Any]:
         coll = self._coll(req.collection)
@@ -249,6 +330,7 @@ class GlobusSession(PluginSession):
         tracked = self.tracker.get(req.task_id)
         if tracked is not None and req.label is not None:  # later notifications carry the new label
             tracked.label = req.label
+            self.tracker.record(tracked)
         res.setdefault("task_id", req.task_id)
         return res
 

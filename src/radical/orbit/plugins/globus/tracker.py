@@ -15,6 +15,8 @@ and keeps the poll-interval rule. It runs on the event loop only, so it needs no
     error events ─faults()─▶ each one not reported before       → transfer_fault
                              (fail_fast: the first asks the session to cancel the task)
     missing()    a task absent from task_list for missing_grace cycles → one get_task
+    recorder     every change of a task's state (and its forgetting) is handed to the
+                 session's journal recorder, with the status last told (``told``)
 
     PollPacing   min_interval after a submission, cancel or state change; ×backoff per
                  quiet cycle up to max_interval; never longer than the shortest
@@ -29,7 +31,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .options import PollSettings
 
@@ -44,6 +46,14 @@ STATUS_KEYS = ("task_id", "status", "label", "bytes_transferred", "files_transfe
 MIN_DELAY = 0.05
 
 Notify = Callable[[str, dict[str, Any]], None]
+
+
+class Recorder(Protocol):
+    """Where the tracker reports each task it changed or dropped (the task journal)."""
+
+    def record(self, t: Tracked) -> None: ...
+
+    def forget(self, task_id: str) -> None: ...
 
 
 @dataclass
@@ -64,6 +74,10 @@ class Tracked:
     last_progress: tuple[float, int] | None = None
     fault_cancelled: bool = False
     reported_nice: str | None = None
+    #: the status the last ``transfer_status`` of this task said (None: none said yet)
+    told: str | None = None
+    #: the Globus identity that owns the task (``owner_id`` of its documents)
+    owner: str | None = None
 
     @property
     def done(self) -> bool:
@@ -179,6 +193,7 @@ class TaskTracker:
         *,
         name: str = "globus session",
         clock: Callable[[], float] = time.monotonic,
+        recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -186,6 +201,7 @@ class TaskTracker:
         self.tasks: dict[str, Tracked] = {}
         self.pacing = PollPacing(settings, clock)
         self.notifications = 0
+        self.recorder = recorder
         self._notify = notify
 
     def __repr__(self) -> str:
@@ -204,6 +220,16 @@ class TaskTracker:
         self.notifications += 1
         self._notify(topic, payload)
 
+    def _tell(self, t: Tracked) -> None:
+        """Say ``t``'s status (``transfer_status``) and remember that it was said."""
+        t.told = t.status
+        self.emit("transfer_status", t.status_payload())
+
+    def record(self, t: Tracked) -> None:
+        """Hand ``t``'s state to the recorder (the journal), if there is one."""
+        if self.recorder is not None:
+            self.recorder.record(t)
+
     # -- which tasks -------------------------------------------------------------
     def active_ids(self) -> list[str]:
         """Tasks to poll: everything not finished (INACTIVE ones can resume)."""
@@ -216,15 +242,25 @@ class TaskTracker:
         if known is None:
             known = Tracked(task_id=task_id, label=label, type=kind, status=status, fail_fast=fail_fast)
             self.tasks[task_id] = known
-            self.emit("transfer_status", known.status_payload())
+            self._tell(known)
+            self.record(known)
         return known
 
     def watch(self, task_id: str) -> Tracked:
         """Track ``task_id``; its state comes with the next document folded in."""
         return self.tasks.setdefault(task_id, Tracked(task_id=task_id))
 
+    def adopt(self, t: Tracked) -> bool:
+        """Track ``t`` as the journal left it (``status`` is what was last told): the next
+        document folded in tells what changed since. False if it is tracked already."""
+        if t.task_id in self.tasks:
+            return False
+        self.tasks[t.task_id] = t
+        return True
+
     def forget(self, task_id: str) -> None:
-        self.tasks.pop(task_id, None)
+        if self.tasks.pop(task_id, None) is not None and self.recorder is not None:
+            self.recorder.forget(task_id)
 
     def missing(self, asked: Iterable[str], found: set[str]) -> list[str]:
         """Count a cycle for tasks asked for but absent from the answer; those absent for
@@ -257,9 +293,11 @@ class TaskTracker:
         nice = doc.get("nice_status")
         moved = (int(doc.get("bytes_transferred") or 0), int(doc.get("files_transferred") or 0))
         faults = int(doc.get("faults") or 0)
+        before = (t.label, t.type, t.owner, t.nice_status)
         if t.label is None and doc.get("label"):
             t.label = doc.get("label")
         t.type = doc.get("type") or t.type
+        t.owner = doc.get("owner_id") or t.owner
         changed = status != t.status or (nice != t.nice_status and t.nice_status is not None)
         progress = moved != (t.bytes_transferred, t.files_transferred)
         new_fault = faults > t.faults
@@ -267,7 +305,9 @@ class TaskTracker:
         t.bytes_transferred, t.files_transferred = moved
         t.faults = faults
         if changed:
-            self.emit("transfer_status", t.status_payload())
+            self._tell(t)
+        if changed or progress or before != (t.label, t.type, t.owner, t.nice_status):
+            self.record(t)
         if status == "ACTIVE" and progress:
             self.emit("transfer_progress", self._progress_payload(t, doc))
         unhealthy = nice not in HEALTHY or doc.get("is_ok") is False

@@ -11,6 +11,9 @@ lazily on the first call::
 :meth:`SysinfoClient.echo`, :meth:`~SysinfoClient.echo_bytes` and
 :meth:`~SysinfoClient.sleep` call the plugin's test routes, which an endpoint serves
 only when started with ``-o sysinfo.test_routes=true`` (a NotFoundError otherwise).
+
+After an endpoint restart the next call re-opens the session by itself (see
+:class:`~radical.orbit.client.plugin.PluginClient`); a ``watch`` does not survive it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class SysinfoClient(PluginClient):
 
     plugin_name = "sysinfo"
     requires_credentials = False
+    #: asked when the endpoint connects again: a lost session is re-opened at once
+    probe_route = "info"
 
     def ping(self) -> bool:
         """``GET /ping`` (no session): True when the endpoint answered."""

@@ -186,10 +186,16 @@ class DocSession:
             self._lock = open(Path(tempfile.gettempdir()) / "radical-orbit-docs-session.lock", "wb")  # noqa: SIM115
             fcntl.flock(self._lock, fcntl.LOCK_EX)
             argv = shell
-        self.proc = subprocess.Popen(
-            argv, cwd=self.cwd, env=self.environ(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                argv, cwd=self.cwd, env=self.environ(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        except BaseException:
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+            raise
         self._reader = threading.Thread(target=self._read, name="docs-session-reader", daemon=True)
         self._reader.start()
         self._send(_PRELUDE)

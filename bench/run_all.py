@@ -44,9 +44,22 @@ BENCHES: dict[str, tuple[str, list[str], list[str], str]] = {
 ROW_COLUMNS = ["measure", "setup", "radical.orbit", "baseline", "result"]
 
 GUIDE = """
-**Rerun** with `python bench/run_all.py` (every bench; rewrites this page),
-`--quick` for shorter runs, `--only relay` for one bench, or a script on its own
-(`python bench/relay.py --help`). Every figure comes from real processes on 127.0.0.1,
+**Rerun** every bench and rewrite this page:
+
+<!-- not-runnable: takes minutes, rewrites this page, and the relay bench installs the original Orbit from the package index -->
+```bash
+python bench/run_all.py
+```
+
+`--quick` makes shorter runs, `--only NAME,...` picks benches, `--no-write` prints the
+page instead of rewriting it; each script also runs on its own:
+
+```bash
+python bench/run_all.py --quick --only emulator --no-write
+python bench/relay.py --help
+```
+
+Every figure comes from real processes on 127.0.0.1,
 started as a user starts them, and is compared with a baseline measured in the same
 run. On the shared 2-core machine figures move by ±20 % from run to run, more while
 other work runs (see the load average above): compare within one run, not across runs,

@@ -28,6 +28,7 @@ def test_demo_runs_and_stages_byte_identical(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "demo finished" in proc.stdout
     assert "Demo summary" in proc.stdout
+    assert "What next:" in proc.stdout and "radical-orbit demo --serve" in proc.stdout  # it leads somewhere
     assert "Traceback" not in proc.stdout + proc.stderr
 
     src = work / "collections" / "tutorial1" / "home" / "share" / "dataset"
@@ -42,9 +43,9 @@ def test_demo_runs_and_stages_byte_identical(tmp_path: Path) -> None:
     assert not (tmp_path / "home" / ".radical").exists()
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
-    """`demo --serve` keeps the stack up; the seed's example runs against it unchanged."""
+    """`demo --serve` keeps the stack up; our example, and every command it says to try, run against it."""
     import signal
     import time
 
@@ -63,12 +64,13 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 90
-        while "The stack is running" not in (tmp_path / "serve.log").read_text():
+        while "Ctrl-C stops everything" not in (tmp_path / "serve.log").read_text():  # the help's last line
             assert demo.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, "demo --serve did not come up"
             time.sleep(0.2)
         text = (tmp_path / "serve.log").read_text()
         assert f"http://127.0.0.1:{bport}" in text
+        assert "The stack is running" in text and "Then try" in text
         token = (home / ".radical" / "orbit" / "bridge.token").read_text().strip()
         assert token and token not in text  # where the token is, never the token
         example = Path(__file__).resolve().parents[2] / "examples" / "example_globus.py"
@@ -76,6 +78,15 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, str(example)], check=False, env=run_env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert "SUCCEEDED" in proc.stdout
+        # what it tells the other shell, pasted there as printed: the exports, then every command to try
+        printed = text.split("In another shell", 1)[1].split("Local collection", 1)[0]
+        script = "\n".join(line[2:] for line in printed.splitlines() if line.startswith("  "))
+        shell_env = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")}
+        shell_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        shell = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=example.parents[1], env=shell_env,
+                               check=False, capture_output=True, text=True, timeout=150)
+        assert shell.returncode == 0, script + "\n" + shell.stdout[-3000:] + shell.stderr[-3000:]
+        assert "radical-orbit globus transfer" in script and "SUCCEEDED" in shell.stderr + shell.stdout
     finally:
         demo.send_signal(signal.SIGINT)
         try:

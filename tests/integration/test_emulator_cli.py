@@ -98,6 +98,7 @@ def test_token_command_refresh_and_state_dir_restart(tmp_path: Path) -> None:
     try:
         log = proc.log_text()
         assert f"export GLOBUS_SDK_SERVICE_URL_TRANSFER={proc.url}/" in log and f"export GLOBUS_SDK_SERVICE_URL_AUTH={proc.url}/" in log
+        assert f"export RADICAL_ORBIT_GLOBUS_COLLECTION={local_id(proc)}" in log  # what an endpoint's 'local' is
         out = subprocess.run(
             [sys.executable, "-m", "radical.orbit.cli.main", "emulator", "token", "--url", proc.url or "", "--refresh"],
             env=scrubbed(home),

@@ -2,8 +2,9 @@
 
 Starts the emulator, a bridge and an endpoint as real processes (temporary state, free
 ports), runs a realistic staging session through the seed's client API with live
-progress, prints a summary and stops everything -- also on Ctrl-C. ``--serve`` leaves
-the stack running for ``examples/example_globus.py`` and your own scripts.
+progress, prints a summary and what to try next, and stops everything -- also on
+Ctrl-C. ``--serve`` leaves the stack running for ``examples/example_globus.py``, the
+``radical-orbit globus`` commands and your own scripts, and prints how to reach it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def demo(
     surface a fault (missing source path); run a delete task; print a summary table.
     Exits 0 when every step did what it should, non-zero with a message otherwise.
     """
+    from ..demo.guide import next_steps
     from ..demo.session import DemoFailure, DemoOptions, StagingDemo
     from ..demo.stack import DemoStack
     from ..errors import OrbitError
@@ -87,6 +89,7 @@ def demo(
         runner.run()
         console.print(runner.summary())
         console.print("[bold green]demo finished: every step did what it should[/]")
+        click.echo("\n" + next_steps())
     except KeyboardInterrupt:
         console.print("\n[yellow]interrupted; stopping the stack[/]")
         code = 130 if not serve else 0
@@ -109,20 +112,9 @@ def demo(
 
 
 def _print_serve_help(console: Console, bridge_url: str, emulator_url: str, local_collection: str) -> None:
-    token_file = orbit_home() / BRIDGE_TOKEN_FILE
-    text = (
-        "The stack is running. In another shell:\n\n"
-        f"  export RADICAL_ORBIT_BRIDGE_URL={bridge_url}\n"
-        f"  # the bridge token is in {token_file} (found there automatically)\n"
-        f"  export GLOBUS_SDK_SERVICE_URL_TRANSFER={emulator_url}/\n"
-        f"  export GLOBUS_SDK_SERVICE_URL_AUTH={emulator_url}/\n"
-        f"  export GLOBUS_ACCESS_TOKEN=$(radical-orbit emulator token --url {emulator_url} | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
-        "  python examples/example_globus.py\n\n"
-        f"  radical-orbit globus ls 6c54cade-bde5-45c1-bdea-f4bd71dba2cc:/home/share/godata/\n"
-        f"Local collection (the endpoint's 'local'): {local_collection}\n"
-        "Ctrl-C stops everything."
-    )
+    from ..demo.guide import serve_help
+
     console.rule("radical-orbit demo --serve")
     # plain output, never wrapped, so the lines can be copied as they are
-    click.echo(text)
+    click.echo(serve_help(bridge_url, emulator_url, local_collection, orbit_home() / BRIDGE_TOKEN_FILE))
     console.rule()

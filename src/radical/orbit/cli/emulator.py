@@ -2,7 +2,8 @@
 
 ``radical-orbit emulator [--host H] [--port P] [--root DIR] [--config FILE]
 [--token-lifetime S] [--state-dir DIR]`` serves both APIs on one port and prints the
-``export GLOBUS_SDK_SERVICE_URL_...`` lines; ``radical-orbit emulator token`` prints a
+``export GLOBUS_SDK_SERVICE_URL_...`` lines (and ``RADICAL_ORBIT_GLOBUS_COLLECTION``, for an
+endpoint's ``local``); ``radical-orbit emulator token`` prints a
 fresh token for the dev user (the stand-in for an interactive Globus login).
 """
 
@@ -81,6 +82,9 @@ def emulator(
         sock.close()
         em.close()  # its temporary collections root goes with it
         raise click.ClickException(f"cannot bind {host}:{port}: {exc.strerror}") from exc
+    # listening before the banner: a client that waits for the printed exports (the docs do)
+    # is queued until uvicorn accepts (uvicorn listens again with its own backlog), never refused
+    sock.listen()
     real_port = sock.getsockname()[1]
     url = f"http://{host}:{real_port}/"
     out = click.echo
@@ -108,9 +112,11 @@ def emulator(
             f"WARNING: listening on {host}: the admin API (/_emulator/...) hands out tokens to anyone who can reach it",
             err=True,
         )
-    out("Point globus-sdk / the Globus CLI at it:")
+    out("Point globus-sdk / the Globus CLI at it" + (" (and an endpoint's 'local' at its local collection):" if em.collections.local_id else ":"))
     out(f"export GLOBUS_SDK_SERVICE_URL_TRANSFER={url}")
     out(f"export GLOBUS_SDK_SERVICE_URL_AUTH={url}")
+    if em.collections.local_id:  # the last export: a script waiting for the exports waits for this line
+        out(f"export RADICAL_ORBIT_GLOBUS_COLLECTION={em.collections.local_id}")
     out(f"Get a token: radical-orbit emulator token --url {url.rstrip('/')}")
     sys.stdout.flush()
     app = create_app(emulator=em)

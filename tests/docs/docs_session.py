@@ -301,10 +301,14 @@ class DocSession:
 
     def _trapped(self) -> list[tuple[int, int, str]]:
         """(status, line, command) of each failure the ERR trap recorded since the last command."""
-        found = []
+        found: list[tuple[int, int, str]] = []
         for record in self.errors_file.read_text(encoding="utf-8").splitlines():
-            status, line, command = (record.split("\t", 2) + ["0", ""])[:3]
-            found.append((int(status), int(line), command))
+            head = re.match(r"(\d+)\t(\d+)\t(.*)", record)
+            if head:
+                found.append((int(head[1]), int(head[2]), head[3]))
+            elif found:  # a command of several lines (a quoted python3 -c '...', say)
+                status, line, command = found[-1]
+                found[-1] = (status, line, f"{command}\n{record}")
         return found
 
     # -- tear-down -----------------------------------------------------------------------

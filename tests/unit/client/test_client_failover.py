@@ -8,6 +8,7 @@ that is "down" raises what httpx raises for a dead host, and a live one answers.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -230,6 +231,11 @@ class TestEventStream:
         with bridges.client() as bc:
             bc.register_callback("ep", "*", "t", lambda event: got.append(str(event.get("topic"))))
             assert resumed.wait(10), bridges.asked
+            # B was asked; the listener records B as its bridge and the dispatcher calls
+            # back on threads of their own, a moment later
+            deadline = time.monotonic() + 10
+            while (bc.url != B or not got) and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert bc.url == B
         assert seen_by_b[0] == "a-5"
         assert got == ["t"]

@@ -59,23 +59,30 @@ def test_requests_in_flight_are_bounded_per_identity_and_per_endpoint(stack: Sta
     answers: list[int] = []
 
     def sleep(token: str, sid: str) -> None:
-        answers.append(post(stack, token, "sleep", {"sid": sid, "seconds": 10}).status_code)
+        answers.append(post(stack, token, "sleep", {"sid": sid, "seconds": 20}).status_code)
 
     sleepers = [threading.Thread(target=sleep, args=(stack.alice, sids["alice"])) for _ in range(4)]
     sleepers += [threading.Thread(target=sleep, args=(stack.bob, sids["bob"])) for _ in range(2)]
     for thread in sleepers:
         thread.start()
     try:
-        def ping(token: str) -> httpx.Response:
-            return httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(token), timeout=10)
+        seen: list[str] = []
 
-        until(lambda: ping(stack.alice).status_code == 429, "alice's fifth request refused", timeout=8)
+        def ping(token: str) -> httpx.Response:
+            resp = httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(token), timeout=10)
+            seen.append(f"{resp.status_code} {resp.text[:120]}")
+            return resp
+
+        try:
+            until(lambda: ping(stack.alice).status_code == 429, "alice's fifth request refused", timeout=15)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; answers so far {answers}, last pings {seen[-3:]}") from None
         refused(ping(stack.alice), 429, "max_inflight_per_identity")
-        until(lambda: ping(stack.carol).status_code == 503, "a seventh request to ep1 refused", timeout=8)
+        until(lambda: ping(stack.carol).status_code == 503, "a seventh request to ep1 refused", timeout=15)
         refused(ping(stack.carol), 503, "max_inflight_per_endpoint")
     finally:
         for thread in sleepers:
-            thread.join(30)
+            thread.join(45)
     assert answers == [200] * 6
     until(lambda: httpx.get(f"{stack.url}/ep1/sysinfo/ping", headers=bearer(stack.alice), timeout=10).status_code == 200, "slots back")
 

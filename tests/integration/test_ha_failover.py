@@ -4,9 +4,12 @@ Two replicas A and B on one Redis, the Globus emulator, an endpoint hosting glob
 told both replicas (``--url A,B``, connected to A), and three clients told both (two
 list A first, one B). 50 transfers run at a bandwidth cap (the emulator runs three of
 a user's tasks at a time, Globus's rule: the others wait ACTIVE/Queued). A is killed
-with SIGKILL while they run: the endpoint and the clients carry on through B within
-3 s, and every client gets every task's final ``transfer_status`` exactly once (the
-event ids are the Redis Stream's, so each listener resumes on B with Last-Event-ID).
+with SIGKILL while they run, just after Redis stalled for a second (so A dies holding
+notifications it had not yet put in the stream): the endpoint and the clients carry
+on through B within 3 s, and every client gets every task's final ``transfer_status``
+exactly once (the endpoint sends B what A never acknowledged, the stream drops what A
+did store; the event ids are the stream's, so each listener resumes on B with
+Last-Event-ID).
 """
 
 from __future__ import annotations
@@ -132,7 +135,16 @@ def test_kill_9_the_endpoints_replica_while_50_transfers_are_active(stack: tuple
             except OrbitError:  # 503 while the lease still names the dead A
                 return False
 
-        replicas.kill(0, signal.SIGKILL)
+        # the hard case: Redis stalls for a moment, so A holds what the endpoint tells it in
+        # its outbox, not yet in the stream and not acknowledged, when it dies: the endpoint
+        # must tell B again, and B must not store twice what A did store
+        assert replicas.redis is not None
+        replicas.redis.signal(signal.SIGSTOP)
+        try:
+            time.sleep(1.0)
+            replicas.kill(0, signal.SIGKILL)
+        finally:
+            replicas.redis.signal(signal.SIGCONT)
         killed = time.monotonic()
         until(answers_through_b, "the endpoint re-registered with B", timeout=FAILOVER_WITHIN, every=0.02)
         # a client told [A, B] carries on through B
@@ -152,6 +164,8 @@ def test_kill_9_the_endpoints_replica_while_50_transfers_are_active(stack: tuple
                 print("  mine:", listener.log)
             raise
         time.sleep(1.0)  # a duplicate would arrive about now
+        log = (replicas.logs / "endpoint-ep-ha.log")
+        assert "did not acknowledge are sent again" in log.read_text(), "the endpoint had nothing to send again: the test missed its case"
         problems = []
         for n, listener in enumerate(listeners):
             with listener.lock:

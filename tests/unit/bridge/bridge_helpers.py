@@ -66,9 +66,12 @@ class FakeEndpoint:
         plugins: list[PluginInfo] | None = None,
         headers: dict[str, str] | None = None,
         max_frame: int | None = None,
+        run: str | None = None,
     ) -> None:
         self.client = client
         self.max_frame = max_frame
+        #: the endpoint process's run: its notifications are numbered and acknowledged
+        self.run = run
         self.name = name
         self.plugins = plugins if plugins is not None else [PluginInfo(name="sysinfo", version="1.0")]
         self.headers = dict(endpoint_headers(name) if headers is None else headers)  # TestClient mutates it
@@ -85,7 +88,7 @@ class FakeEndpoint:
 
     def register(self) -> dict[str, Any]:
         ws = self.connect()
-        ws.send_text(dump_frame(Register(name=self.name, plugins=self.plugins, host={"hostname": "test"}, version="9.9", max_frame=self.max_frame)))
+        ws.send_text(dump_frame(Register(name=self.name, plugins=self.plugins, host={"hostname": "test"}, version="9.9", max_frame=self.max_frame, run=self.run)))
         self.registered = ws.receive_json()
         assert self.registered["type"] == "registered", self.registered
         return self.registered

@@ -6,6 +6,7 @@ directory and identities, events through the stream, a stale owner, degraded mod
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,6 +91,39 @@ def test_notifications_reach_every_replica_with_the_stream_ids(replicas: tuple[T
             assert '"payload":{"n":1}' in chunks[0]
         ids = [[ev.chunk.split("\n", 1)[0] for ev in app_of(client).hub.buffer] for client in (a, b)]
         assert ids[0] == ids[1] and ids[0][0].startswith("id: ") and "-" in ids[0][0]  # the same stream ids
+
+
+def test_a_notification_resent_to_the_other_replica_is_stored_once(replicas: tuple[TestClient, TestClient]) -> None:
+    """A died (or the ack was lost) after storing 2 and 3: the endpoint sends them to B again."""
+    a, b = replicas
+
+    def send(ws: Any, seq: int) -> None:
+        ws.send_text(dump_frame(Notification(plugin="sysinfo", topic="load", payload={"n": seq}, ts=1.0, seq=seq)))
+
+    def until_acked(ws: Any, seq: int) -> None:
+        acked = 0
+        while acked < seq:
+            frame = ws.receive_json()
+            if frame["type"] == "ack":
+                acked = frame["seq"]
+
+    def loads(client: TestClient) -> list[int]:
+        return [json.loads(ev.chunk.split("data: ", 1)[1])["payload"]["n"] for ev in app_of(client).hub.buffer if '"topic":"load"' in ev.chunk]
+
+    with FakeEndpoint(a, "ep1", run="r1") as ep:
+        assert ep.ws is not None and ep.registered["acks"] is True
+        for seq in (1, 2, 3):
+            send(ep.ws, seq)
+        until_acked(ep.ws, 3)  # acknowledged only once in the stream
+        with FakeEndpoint(b, "ep1", run="r1") as moved:  # takes the name over on B
+            assert moved.ws is not None
+            for seq in (2, 3, 4):
+                send(moved.ws, seq)
+            until_acked(moved.ws, 4)
+            for client in (a, b):
+                wait_for(lambda client=client: loads(client) == [1, 2, 3, 4])
+            time.sleep(0.2)  # nothing more arrives
+            assert loads(a) == loads(b) == [1, 2, 3, 4]
 
 
 def test_tokens_are_shared_and_a_revocation_holds_everywhere_when_the_command_returns(

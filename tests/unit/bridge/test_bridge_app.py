@@ -20,10 +20,10 @@ from bridge_helpers import (
     local_key,
     make_settings,
 )
-from starlette.testclient import WebSocketDenialResponse
+from starlette.testclient import WebSocketDenialResponse, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from radical.orbit.bridge import create_app
+from radical.orbit.bridge import BridgeApp, create_app
 from radical.orbit.models.messages import (
     CLOSE_BAD_VERSION,
     CLOSE_PROTOCOL_ERROR,
@@ -434,6 +434,49 @@ class TestHeartbeatAndEvents:
             assert note["plugin"] == "sysinfo" and note["endpoint"] == "ep1" and note["kind"] == "notification"
             topo = json.loads(events[2].chunk.split("data: ", 1)[1])
             assert topo["kind"] == "topology" and topo["plugin"] is None and topo["payload"]["name"] == "ep1"
+
+
+    def test_numbered_notifications_are_acknowledged_and_a_resend_is_stored_once(self) -> None:
+        """The endpoint lost its connection before it saw the ack: it sends 2 and 3 again."""
+
+        def note(seq: int) -> str:
+            return json.dumps({"type": "notification", "plugin": "sysinfo", "topic": "load", "payload": {"n": seq}, "ts": 1.0, "seq": seq})
+
+        def loads(app: BridgeApp) -> list[int]:
+            return [json.loads(e.chunk.split("data: ", 1)[1])["payload"]["n"] for e in app.hub.buffer if e.topic == "load"]
+
+        def acked_up_to(ws: WebSocketTestSession, seq: int) -> None:
+            acked = 0
+            while acked < seq:  # cumulative: one ack may cover several
+                frame = ws.receive_json()
+                assert frame["type"] == "ack" and frame["seq"] > acked, frame
+                acked = frame["seq"]
+            assert acked == seq
+
+        app = create_app(make_settings())
+        with TestClient(app) as tc:
+            with FakeEndpoint(tc, run="run-1") as ep:
+                assert ep.ws is not None and ep.registered["acks"] is True
+                for seq in (1, 2, 3):
+                    ep.ws.send_text(note(seq))
+                acked_up_to(ep.ws, 3)
+            with FakeEndpoint(tc, run="run-1") as ep:  # the same process, a new connection
+                assert ep.ws is not None
+                for seq in (2, 3, 4):
+                    ep.ws.send_text(note(seq))
+                acked_up_to(ep.ws, 4)  # the resent ones are acknowledged too: the endpoint may forget them
+            assert loads(app) == [1, 2, 3, 4]
+            with FakeEndpoint(tc, run="run-2") as ep:  # a restarted endpoint counts from 1 again
+                assert ep.ws is not None
+                ep.ws.send_text(note(1))
+                acked_up_to(ep.ws, 1)
+            assert loads(app) == [1, 2, 3, 4, 1]
+            with FakeEndpoint(tc) as ep:  # an endpoint that does not number them is never acknowledged
+                assert ep.ws is not None
+                ep.ws.send_json({"type": "notification", "plugin": "sysinfo", "topic": "load", "payload": {"n": 9}, "ts": 1.0})
+                ep.ws.send_json({"type": "ping", "ts": 0.0})
+                assert ep.ws.receive_json()["type"] == "pong"
+            assert loads(app) == [1, 2, 3, 4, 1, 9]
 
 
 def test_a_single_bridge_says_only_ok_on_health(client: TestClient) -> None:

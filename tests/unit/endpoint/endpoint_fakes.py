@@ -19,6 +19,7 @@ from websockets.http11 import Response as HTTPResponse
 
 from radical.orbit.endpoint.settings import EndpointSettings
 from radical.orbit.models.messages import (
+    Ack,
     ErrorFrame,
     Notification,
     Ping,
@@ -44,6 +45,8 @@ class FakeBridge:
     :param deny: ``(status, message)`` to refuse every upgrade request with, as the bridge does
     :param silent: accept the registration, then never send or answer anything
     :param max_frame: the frame limit announced in ``registered`` (None: not announced)
+    :param acks: announce acknowledgements, and acknowledge each numbered notification
+    :param hold_acks: with ``acks``, acknowledge nothing by itself (the test calls :meth:`ack`)
     """
 
     def __init__(
@@ -56,8 +59,12 @@ class FakeBridge:
         refuse: tuple[str, int] | None = None,
         silent: bool = False,
         max_frame: int | None = None,
+        acks: bool = False,
+        hold_acks: bool = False,
     ) -> None:
         self.max_frame = max_frame
+        self.acks = acks
+        self.hold_acks = hold_acks
         self.key = key
         self.deny = deny
         #: the X-Orbit-Endpoint header of every upgrade request
@@ -134,7 +141,7 @@ class FakeBridge:
             await ws.send(dump_frame(ErrorFrame(code=code, message=f"refused: {code}")))
             await ws.close(close_code, code)
             return
-        await ws.send(dump_frame(Registered(name=register.name, heartbeat_interval=self.heartbeat, max_frame=self.max_frame)))
+        await ws.send(dump_frame(Registered(name=register.name, heartbeat_interval=self.heartbeat, max_frame=self.max_frame, acks=self.acks)))
         self.connections.append(ws)
         self.registered.set()
         try:
@@ -152,10 +159,15 @@ class FakeBridge:
                 elif isinstance(frame, Notification):
                     self.notifications.append(frame)
                     self._notified.set()
+                    if self.acks and not self.hold_acks and frame.seq is not None:
+                        await ws.send(dump_frame(Ack(seq=frame.seq)))
                 elif isinstance(frame, ErrorFrame):
                     self.errors.append(frame)
         except ConnectionClosed:
             pass
+
+    async def ack(self, seq: int) -> None:
+        await self.conn.send(dump_frame(Ack(seq=seq)))
 
     async def send_raw(self, text: str) -> None:
         await self.conn.send(text)

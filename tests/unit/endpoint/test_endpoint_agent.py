@@ -258,6 +258,55 @@ class TestEndpointAgent:
 
         run(main())
 
+    def test_notifications_the_bridge_did_not_acknowledge_are_sent_again_on_the_next_connection(self) -> None:
+        """The bridge (replica) went away after receiving 2 and 3 but before storing them."""
+
+        async def main() -> None:
+            bridge = await FakeBridge(acks=True, hold_acks=True).start()
+            agent = EndpointAgent(bridge.settings())
+            task = await started(agent)
+            for i in (1, 2, 3):
+                agent.notify("sysinfo", None, "tick", {"i": i})
+            first = await bridge.wait_notifications(3)
+            assert [n.seq for n in first] == [1, 2, 3]
+            await bridge.ack(1)
+            await asyncio.sleep(0.1)
+            await bridge.stop()
+            bridge2 = await FakeBridge(port=bridge.port, acks=True).start()
+            again = await bridge2.wait_notifications(2)
+            assert [(n.seq, n.payload["i"]) for n in again] == [(2, 2), (3, 3)]
+            assert bridge2.registers[0].run == bridge.registers[0].run  # the same run: the bridge can tell a resend
+            agent.notify("sysinfo", None, "tick", {"i": 4})
+            assert [n.seq for n in await bridge2.wait_notifications(3)] == [2, 3, 4]
+            await asyncio.sleep(0.1)  # bridge2 acknowledged them all: nothing is kept for the next one
+            await bridge2.stop()
+            bridge3 = await FakeBridge(port=bridge.port, acks=True).start()
+            await asyncio.wait_for(bridge3.registered.wait(), 5)
+            await agent.wait_registered(5)
+            await asyncio.sleep(0.2)
+            assert bridge3.notifications == []
+            await stopped(agent, task)
+            await bridge3.stop()
+
+        run(main())
+
+    def test_a_bridge_that_does_not_acknowledge_gets_each_notification_once(self) -> None:
+        async def main() -> None:
+            bridge = await FakeBridge().start()
+            agent = EndpointAgent(bridge.settings())
+            task = await started(agent)
+            agent.notify("sysinfo", None, "tick", {"i": 1})
+            await bridge.wait_notifications(1)
+            await bridge.stop()
+            bridge2 = await FakeBridge(port=bridge.port).start()
+            await asyncio.wait_for(bridge2.registered.wait(), 5)
+            await asyncio.sleep(0.2)
+            assert bridge2.notifications == []
+            await stopped(agent, task)
+            await bridge2.stop()
+
+        run(main())
+
     def test_queue_overflow_while_disconnected_reports_dropped(self) -> None:
         async def main() -> None:
             bridge = await FakeBridge().start()

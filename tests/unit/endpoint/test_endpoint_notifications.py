@@ -117,3 +117,30 @@ class TestNotificationSize:
     def test_the_limit_must_be_positive(self) -> None:
         with pytest.raises(ValueError, match="max_payload"):
             NotificationQueue(10, max_payload=0)
+
+
+class TestNumbering:
+    def test_numbers_count_within_one_run(self) -> None:
+        queue = NotificationQueue(10)
+        for i in range(3):
+            queue.put("p", None, "t", {"i": i})
+        frames = [queue.pop() for _ in range(3)]
+        assert [f.seq for f in frames if f is not None] == [1, 2, 3]
+        assert len(queue.run) >= 16 and NotificationQueue(1).run != queue.run
+
+    def test_requeued_frames_go_first_in_their_order_and_the_oldest_go_when_full(self) -> None:
+        queue = NotificationQueue(4)
+        for i in range(3):
+            queue.put("p", None, "t", {"i": i})
+        sent = [queue.pop(), queue.pop()]
+        queue.put("p", None, "t", {"i": 3})
+        queue.requeue([f for f in sent if f is not None])
+        assert [f.seq for f in iter(queue.pop, None)] == [1, 2, 3, 4]
+        for i in range(4):
+            queue.put("p", None, "t", {"i": i})
+        out = [queue.pop() for _ in range(2)]
+        queue.requeue([f for f in out if f is not None])
+        queue.put("p", None, "t", {"i": 9})  # five for four places: the oldest goes, and is counted
+        first = queue.pop()
+        assert first is not None and first.seq == 6 and first.dropped == 1
+

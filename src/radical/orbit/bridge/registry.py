@@ -10,6 +10,7 @@ pending future fails with :class:`~radical.orbit.errors.EndpointUnavailableError
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -28,7 +29,14 @@ from ..errors import (
     PluginNotFoundError,
     UpstreamError,
 )
-from ..models.messages import DEFAULT_FRAME_LIMIT, PluginInfo, Register, Response
+from ..models.messages import (
+    DEFAULT_FRAME_LIMIT,
+    Ack,
+    PluginInfo,
+    Register,
+    Response,
+    dump_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,11 @@ class EndpointConnection:
         self.plugins: dict[str, PluginInfo] = {p.name: p for p in register.plugins}
         #: largest frame the endpoint takes (relay.py answers 413 to larger requests)
         self.max_frame = register.max_frame or DEFAULT_FRAME_LIMIT
+        #: the endpoint process's run (numbered notifications are acknowledged)
+        self.run = register.run
+        #: the highest notification number acknowledged (or about to be)
+        self.acked = 0
+        self._ack_task: asyncio.Task[None] | None = None
         self.peer = peer
         self.connected_at = time.time()
         self.last_seen = time.time()
@@ -118,6 +131,23 @@ class EndpointConnection:
             raise EndpointUnavailableError(
                 f"endpoint '{self.name}' went away while sending to it", endpoint=self.name
             ) from exc
+
+    def acknowledge(self, seq: int) -> None:
+        """Notification ``seq`` (and every one before it) is stored: tell the endpoint,
+        once per loop pass however many were stored in it."""
+        if seq <= self.acked or self.closed:
+            return
+        self.acked = seq
+        if self._ack_task is None or self._ack_task.done():
+            self._ack_task = asyncio.get_running_loop().create_task(self._send_ack(), name=f"orbit-ack-{self.name}")
+
+    async def _send_ack(self) -> None:
+        sent = 0
+        with contextlib.suppress(OrbitError):  # gone: it sends them again on its next connection
+            while sent < self.acked:
+                await asyncio.sleep(0)  # let the rest of this pass's notifications be stored first
+                sent = self.acked
+                await self.send(dump_frame(Ack(seq=sent)))
 
     def mark_ready(self) -> None:
         """The endpoint has its "registered" frame (or never will): let requests go out."""

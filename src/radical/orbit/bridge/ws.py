@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -217,7 +218,7 @@ class EndpointSocket:
                 await self._refuse(websocket, "name_taken", exc.message, CLOSE_NAME_TAKEN)
                 return
         try:
-            await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame)))
+            await conn.send(dump_frame(Registered(name=name, heartbeat_interval=self.interval, max_frame=self.settings.max_frame, acks=True)))
         except OrbitError:
             self.registry.remove(conn)
             self.backplane.release(conn)
@@ -338,6 +339,12 @@ class EndpointSocket:
             )
             return dump_frame(ErrorFrame(code="notification_too_large", message=message))
         extra = None
+        numbered = None
+        stored = None
+        if frame.seq is not None and conn.run:
+            seq = frame.seq
+            numbered = (conn.name.casefold(), conn.run, seq)
+            stored = functools.partial(conn.acknowledge, seq)
         if frame.dropped:
             log.warning("endpoint %s dropped %d notifications while disconnected", conn.name, frame.dropped)
             extra = {"dropped": frame.dropped}
@@ -351,6 +358,8 @@ class EndpointSocket:
             owner=frame.owner,
             ts=frame.ts,
             extra=extra,
+            numbered=numbered,
+            stored=stored,
         )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("notification %s/%s topic %s", conn.name, frame.plugin, frame.topic)

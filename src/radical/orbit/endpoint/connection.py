@@ -39,6 +39,7 @@ import platform
 import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +63,9 @@ from ..models.messages import (
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     DEFAULT_FRAME_LIMIT,
+    Ack,
     ErrorFrame,
+    Notification,
     Ping,
     Pong,
     Register,
@@ -174,6 +177,10 @@ class BridgeConnection:
         self.heartbeat = 0.0
         self._link: BridgeLink | None = None
         self._last_seen = 0.0
+        #: the bridge acknowledges stored notifications ("registered" said so)
+        self.acks = False
+        #: notifications sent on this connection that no acknowledgement covers yet
+        self.unacked: deque[Notification] = deque()
 
     def __repr__(self) -> str:
         via = f", proxy={self.proxy.address!r}" if self.proxy else ""
@@ -192,6 +199,7 @@ class BridgeConnection:
         self._link = link
         self.bridge_max_frame = registered.max_frame or DEFAULT_FRAME_LIMIT
         self.heartbeat = registered.heartbeat_interval
+        self.acks = registered.acks
         self._last_seen = time.monotonic()
         return registered
 
@@ -233,6 +241,7 @@ class BridgeConnection:
             host=host_info(),
             version=__version__,
             max_frame=self.settings.max_message,
+            run=self.queue.run,
         )
         error: ErrorFrame | None = None
         try:
@@ -322,6 +331,10 @@ class BridgeConnection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.unacked:  # the bridge may not have stored these: the next connection sends them again
+                log.info("%d notifications the bridge did not acknowledge are sent again on the next connection", len(self.unacked))
+                self.queue.requeue(list(self.unacked))
+                self.unacked.clear()
 
     def _replaced(self, link: BridgeLink) -> Refused | None:
         """:class:`Refused` if the bridge closed us because our key registered our name again."""
@@ -346,9 +359,10 @@ class BridgeConnection:
         return self._link
 
     async def _flush(self, sender: asyncio.Task[None], timeout: float = 2.0) -> None:
-        """Give queued notifications (a closing session's last ones) a moment to go out."""
+        """Give queued notifications (a closing session's last ones) a moment to go out
+        and be acknowledged."""
         deadline = time.monotonic() + timeout
-        while len(self.queue) and not sender.done() and time.monotonic() < deadline:
+        while (len(self.queue) or self.unacked) and not sender.done() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     # -- what a connection does --------------------------------------------------------
@@ -364,6 +378,8 @@ class BridgeConnection:
         if isinstance(frame, Request):
             log.debug("request %s: %s %s", frame.id, frame.method, frame.path)
             self.inflight.track(asyncio.create_task(self._answer(link, frame), name=f"orbit-request-{frame.id}"))
+        elif isinstance(frame, Ack):
+            self._acknowledged(frame.seq)
         elif isinstance(frame, Ping):
             self._send_quietly(link, dump_frame(Pong(ts=frame.ts)))
         elif isinstance(frame, Pong):
@@ -372,6 +388,12 @@ class BridgeConnection:
             log.warning("bridge reported an error: %s: %s (ref %s)", frame.code, frame.message, frame.ref)
         else:
             log.debug("ignoring unexpected %s frame from the bridge", frame.type)
+
+    def _acknowledged(self, seq: int) -> None:
+        """The bridge stored every notification up to ``seq``: forget them."""
+        unacked = self.unacked
+        while unacked and (unacked[0].seq or 0) <= seq:
+            unacked.popleft()
 
     @staticmethod
     def _send_quietly(link: BridgeLink, text: str) -> None:
@@ -440,6 +462,11 @@ class BridgeConnection:
             except BaseException:
                 self.queue.push_back(frame)
                 raise
+            if self.acks and frame.seq is not None:
+                self.unacked.append(frame)
+                if len(self.unacked) > self.queue.maxsize:
+                    # kept for a resend only: the bridge has it (its outbox is bounded too)
+                    self.unacked.popleft()
             await link.drain()
             log.debug("notification %s/%s sent", frame.plugin, frame.topic)
 

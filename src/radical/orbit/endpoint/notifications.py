@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, to_json
@@ -65,6 +66,9 @@ class NotificationQueue:
         self._dropped_total = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: asyncio.Event | None = None
+        #: this endpoint process's run: notification numbers count within it
+        self.run = secrets.token_hex(8)
+        self._seq = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -101,19 +105,39 @@ class NotificationQueue:
         if size > self.max_payload:
             self._drop_oversize(plugin, topic, size)
             return
-        frame = Notification(plugin=plugin, sid=sid, topic=topic, payload=dict(payload), ts=time.time(), owner=owner)
         with self._lock:
+            self._seq += 1
+            frame = Notification(
+                plugin=plugin, sid=sid, topic=topic, payload=dict(payload), ts=time.time(), owner=owner, seq=self._seq
+            )
             self._items.append(frame)
-            overflow = len(self._items) - self.maxsize
-            for _ in range(max(overflow, 0)):
-                self._items.popleft()
-            if overflow > 0:
-                first = self._dropped == 0
-                self._dropped += overflow
-                self._dropped_total += overflow
-            else:
-                first = False
+            first = self._trim()
         if first:  # once per gap, not once per frame
+            log.warning("notification queue full (%d); dropping the oldest until the bridge is reachable", self.maxsize)
+        self._wake()
+
+    def _trim(self) -> bool:
+        """Drop the oldest beyond ``maxsize`` (holding the lock); True when a gap starts."""
+        overflow = len(self._items) - self.maxsize
+        if overflow <= 0:
+            return False
+        for _ in range(overflow):
+            self._items.popleft()
+        first = self._dropped == 0
+        self._dropped += overflow
+        self._dropped_total += overflow
+        return first
+
+    def requeue(self, frames: Sequence[Notification]) -> None:
+        """Put frames a connection sent but saw no acknowledgement for back in front, in
+        their order, to be sent again on the next connection (the bridge drops any it
+        did store). Beyond ``maxsize`` the oldest go, as in :meth:`put`."""
+        if not frames:
+            return
+        with self._lock:
+            self._items.extendleft(reversed(frames))
+            first = self._trim()
+        if first:
             log.warning("notification queue full (%d); dropping the oldest until the bridge is reachable", self.maxsize)
         self._wake()
 

@@ -13,8 +13,18 @@ Flow::
        |<------------------ registered {hb} -----|   (or error + close 4xxx)
        |<-- request {id, method, path, ...} -----|   many in flight at once
        |-- response {id, status, headers, body} >|
-       |-- notification {plugin, sid, topic} --->|
+       |-- notification {plugin, sid, topic, seq} >|
+       |<------------------------- ack {seq} ----|   (once stored; cumulative)
        |<-- ping / pong --> (either side) ------>|
+
+Notifications are delivered at least once by the endpoint and stored at most once by
+the bridge, so each is told exactly once although a bridge (replica) may die between
+receiving one and storing it: the endpoint numbers them (``seq``, per ``run``, one run
+per endpoint process), keeps each until an ``ack`` covers it, and sends the ones not
+acknowledged again on its next connection (to this bridge or another replica). The
+bridge stores a notification and then acknowledges it; one it already stored (same
+endpoint, same run, ``seq`` not above the last stored) is acknowledged and not stored
+again. A bridge that says nothing of acks (``registered.acks`` false) gets each once.
 """
 
 from __future__ import annotations
@@ -104,6 +114,8 @@ class Register(_Frame):
     #: largest frame (UTF-8 bytes) the endpoint accepts: the bridge answers 413 to a
     #: request whose frame would be larger, instead of sending it and losing the socket
     max_frame: int | None = Field(default=None, ge=MIN_FRAME_LIMIT)
+    #: this endpoint process's random id: notification ``seq`` numbers count within it
+    run: str | None = Field(default=None, max_length=64)
 
 
 class Registered(_Frame):
@@ -114,6 +126,8 @@ class Registered(_Frame):
     #: largest frame (UTF-8 bytes) the bridge accepts: the endpoint answers 502 instead
     #: of sending a larger response (None: :data:`DEFAULT_FRAME_LIMIT`)
     max_frame: int | None = Field(default=None, ge=MIN_FRAME_LIMIT)
+    #: the bridge acknowledges numbered notifications once it has stored them
+    acks: bool = False
 
 
 class Request(_Frame):
@@ -153,6 +167,8 @@ class Notification(_Frame):
     dropped: Annotated[int, Field(ge=0)] = 0
     #: the identity whose session this is (from the session's opener); None: everyone's
     owner: str | None = None
+    #: the endpoint's number for it within its run (None: not numbered, never acknowledged)
+    seq: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("payload")
     @classmethod
@@ -172,6 +188,13 @@ class Pong(_Frame):
     ts: float
 
 
+class Ack(_Frame):
+    """The bridge has stored every numbered notification of this connection up to ``seq``."""
+
+    type: Literal["ack"] = "ack"
+    seq: Annotated[int, Field(ge=1)]
+
+
 class ErrorFrame(_Frame):
     type: Literal["error"] = "error"
     code: str
@@ -180,7 +203,7 @@ class ErrorFrame(_Frame):
 
 
 Frame = Annotated[
-    Register | Registered | Request | Response | Notification | Ping | Pong | ErrorFrame,
+    Register | Registered | Request | Response | Notification | Ack | Ping | Pong | ErrorFrame,
     Field(discriminator="type"),
 ]
 FRAME_ADAPTER: TypeAdapter[Frame] = TypeAdapter(Frame)

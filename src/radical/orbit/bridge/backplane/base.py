@@ -26,7 +26,10 @@ from typing import Any, Protocol
 from ...models.messages import Response
 from ..registry import EndpointConnection, Registry
 
-__all__ = ["Backplane", "Hooks", "NotHere", "Publish"]
+__all__ = ["Backplane", "Hooks", "NotHere", "Numbered", "Publish"]
+
+#: a numbered notification: (endpoint name folded, the endpoint's run, its number)
+Numbered = tuple[str, str, int]
 
 
 class NotHere(Exception):
@@ -34,7 +37,13 @@ class NotHere(Exception):
 
 
 class Publish(Protocol):
-    """:meth:`~..events.EventHub.publish`'s signature: how the endpoint socket raises an event."""
+    """:meth:`~..events.EventHub.publish`'s signature and two more: how the endpoint socket
+    raises an event.
+
+    ``numbered`` (endpoint, run, seq) stores a numbered notification only when that
+    endpoint's run has no number as high stored (else it is a resend); ``stored`` is called
+    once it is stored, or found stored already: then the endpoint may be told so.
+    """
 
     def __call__(
         self,
@@ -48,6 +57,8 @@ class Publish(Protocol):
         owner: str | None = None,
         ts: float | None = None,
         extra: dict[str, Any] | None = None,
+        numbered: Numbered | None = None,
+        stored: Callable[[], None] | None = None,
     ) -> int: ...
 
 

@@ -2,19 +2,20 @@
 
 Every answer is the one a lone bridge gives: a name is the local registry's
 business, there is no one to forward to, events go straight into the local hub
-(:attr:`LocalBackplane.publish` *is* :meth:`EventHub.publish`, so the endpoint
-socket's path has no extra step), identities are the file store's.
+(:meth:`LocalBackplane.publish` adds only the check that a numbered notification is
+not a resend), identities are the file store's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...errors import EndpointNotFoundError
 from ...models.messages import Response
 from ..events import EventHub
 from ..registry import EndpointConnection
-from .base import Backplane
+from .base import Backplane, Numbered
 
 __all__ = ["LocalBackplane"]
 
@@ -26,7 +27,39 @@ class LocalBackplane(Backplane):
     replica = None
 
     def __init__(self, hub: EventHub | None = None) -> None:
-        self.publish = (hub if hub is not None else EventHub()).publish
+        self.hub = hub if hub is not None else EventHub()
+        #: per endpoint (folded name): the run and number of its last stored notification
+        self._numbers: dict[str, tuple[str, int]] = {}
+        self.publish = self._publish
+
+    def _publish(
+        self,
+        kind: str,
+        *,
+        endpoint: str | None,
+        plugin: str | None,
+        topic: str | None,
+        session: str | None,
+        payload: dict[str, Any],
+        owner: str | None = None,
+        ts: float | None = None,
+        extra: dict[str, Any] | None = None,
+        numbered: Numbered | None = None,
+        stored: Callable[[], None] | None = None,
+    ) -> int:
+        """:class:`~.base.Publish`: into the hub, unless it is a resend of a stored one."""
+        visited = 0
+        last = None if numbered is None else self._numbers.get(numbered[0])
+        if numbered is None or last is None or last[0] != numbered[1] or numbered[2] > last[1]:
+            if numbered is not None:
+                self._numbers[numbered[0]] = (numbered[1], numbered[2])
+            visited = self.hub.publish(
+                kind, endpoint=endpoint, plugin=plugin, topic=topic, session=session, payload=payload,
+                owner=owner, ts=ts, extra=extra,
+            )
+        if stored is not None:
+            stored()
+        return visited
 
     def __repr__(self) -> str:
         return "LocalBackplane()"

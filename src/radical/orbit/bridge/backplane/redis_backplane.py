@@ -40,6 +40,7 @@ from ..registry import EndpointConnection
 from ..settings import BridgeSettings
 from ..stream_hub import StreamEventHub
 from .base import Backplane, Hooks
+from .cancelled import raise_if_cancelled
 from .redis_directory import Directory
 from .redis_events import EventPump
 from .redis_forward import Forwarder
@@ -229,6 +230,7 @@ class RedisBackplane(Backplane):
 
     async def _listen(self, pubsub: PubSub) -> None:
         while True:
+            raise_if_cancelled()
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is None or message.get("type") != "message":
                 continue
@@ -248,6 +250,7 @@ class RedisBackplane(Backplane):
         while True:
             await asyncio.sleep(self.directory.ttl / 5)
             await self.directory.renew_all()
+            raise_if_cancelled()
 
     # -- identities -------------------------------------------------------------------------------
     async def _load_identities(self, *, ack: bool = False) -> bool:
@@ -281,6 +284,7 @@ class RedisBackplane(Backplane):
         while True:
             await asyncio.sleep(IDENTITY_POLL)
             await self._load_identities()
+            raise_if_cancelled()
 
     async def sync_identities(self) -> bool:
         if not self.ok:

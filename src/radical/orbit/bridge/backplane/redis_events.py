@@ -7,7 +7,11 @@ appends the outbox to the stream in batches, in order, with
 (``event_buffer_bytes`` of data, ``event_buffer`` entries) and records the newest id
 it trimmed (the floor). While Redis is unreachable the outbox keeps what comes (the
 oldest go beyond ``event_buffer_bytes``, with a warning), and is written when Redis
-returns: clients then get those events late, but get them.
+returns: clients then get those events late, but get them. A numbered notification's
+``stored`` callback runs once the script has appended it (or found it there already:
+the script drops resends), so its endpoint is told it is stored only then; one
+dropped from a full outbox is never acknowledged, and its endpoint sends it again on
+its next connection.
 
 Reading: one ``XREAD BLOCK`` loop per replica feeds every entry, this replica's own
 included, to the local :class:`~..stream_hub.StreamEventHub`, which serves the
@@ -25,15 +29,19 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..stream_hub import StreamEventHub
 from ..stream_ids import just_after, parse_stream_id
+from .base import Numbered
+from .cancelled import raise_if_cancelled
 from .redis_scripts import (
     EPOCH_KEY,
     EVENTS_BYTES_KEY,
     EVENTS_FLOOR_KEY,
     EVENTS_KEY,
+    NUMBERS_KEY,
     XADD_BOUNDED,
 )
 
@@ -70,7 +78,8 @@ class EventPump:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self._xadd = core.redis.register_script(XADD_BOUNDED)
-        self.outbox: deque[tuple[str, ...]] = deque()
+        #: events to append: the script's 10 values each, and what to call once appended
+        self.outbox: deque[tuple[tuple[str, ...], Callable[[], None] | None]] = deque()
         self.outbox_bytes = 0
         self.dropped = 0
         self._wake = asyncio.Event()
@@ -91,8 +100,10 @@ class EventPump:
         owner: str | None = None,
         ts: float | None = None,
         extra: dict[str, Any] | None = None,
+        numbered: Numbered | None = None,
+        stored: Callable[[], None] | None = None,
     ) -> int:
-        """:meth:`EventHub.publish`'s signature: put the event in the outbox (never awaits)."""
+        """:class:`~.base.Publish`: put the event in the outbox (never awaits)."""
         data: dict[str, Any] = {
             "kind": kind,
             "endpoint": endpoint,
@@ -105,10 +116,11 @@ class EventPump:
         if extra:
             data.update(extra)
         body = _dumps(data)
-        self.outbox.append((kind, endpoint or "", plugin or "", topic or "", session or "", owner or "", body))
+        number = ("", "", "") if numbered is None else (numbered[0], numbered[1], str(numbered[2]))
+        self.outbox.append(((kind, endpoint or "", plugin or "", topic or "", session or "", owner or "", body, *number), stored))
         self.outbox_bytes += len(body)
         while self.outbox_bytes > self.max_bytes and len(self.outbox) > 1:
-            self.outbox_bytes -= len(self.outbox.popleft()[-1])
+            self.outbox_bytes -= len(self.outbox.popleft()[0][6])
             if not self.dropped:
                 log.warning("event outbox full while Redis is unreachable: the oldest events are dropped")
             self.dropped += 1
@@ -118,16 +130,21 @@ class EventPump:
     async def flush(self) -> None:
         """Append the outbox to the stream, in order, for as long as the session lasts."""
         while True:
+            raise_if_cancelled()
             if not self.outbox:
                 self._wake.clear()
                 await self._wake.wait()
             batch = [self.outbox[i] for i in range(min(BATCH, len(self.outbox)))]
             args: list[Any] = [self.max_bytes, self.max_entries]
-            for event in batch:
+            for event, _stored in batch:
                 args.extend(event)
-            await self._xadd(keys=[EVENTS_KEY, EVENTS_BYTES_KEY, EVENTS_FLOOR_KEY], args=args)
+            await self._xadd(keys=[EVENTS_KEY, EVENTS_BYTES_KEY, EVENTS_FLOOR_KEY, NUMBERS_KEY], args=args)
             for _ in batch:  # only once they are in: a failed call leaves them for the next session
-                self.outbox_bytes -= len(self.outbox.popleft()[-1])
+                self.outbox_bytes -= len(self.outbox.popleft()[0][6])
+            for _event, stored in batch:
+                if stored is not None:
+                    stored()
+            raise_if_cancelled()
             if self.dropped:
                 log.warning("event outbox: %d events were dropped while Redis was unreachable", self.dropped)
                 self.dropped = 0
@@ -187,6 +204,7 @@ class EventPump:
         """Follow the stream for as long as the session lasts."""
         redis = self.core.redis
         while True:
+            raise_if_cancelled()
             answer: list[tuple[str, Entries]] = await redis.xread({EVENTS_KEY: self.last_read}, count=BATCH, block=BLOCK_MS)  # type: ignore[assignment]
             for _stream, entries in answer or ():
                 if self._feed(entries):

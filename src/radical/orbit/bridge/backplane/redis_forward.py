@@ -34,6 +34,7 @@ from ...errors import (
 from ...models.messages import Response
 from ..identities import fold
 from .base import NotHere
+from .cancelled import raise_if_cancelled
 from .redis_scripts import FORWARD, REPLICA_CHANNEL, lease_key
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class Forwarder:
             if not owners:
                 continue
             counts = await self.core.redis.pubsub_numsub(*(REPLICA_CHANNEL + owner for owner in owners))
+            raise_if_cancelled()
             gone = {str(channel).removeprefix(REPLICA_CHANNEL) for channel, count in counts if not int(count)}
             for fut, owner in list(self.waiting.values()):
                 if owner in gone and not fut.done():

@@ -30,6 +30,7 @@ __all__ = [
     "IDENTITIES_VERSION",
     "LIST",
     "NAMES_KEY",
+    "NUMBERS_KEY",
     "RELEASE",
     "RENEW",
     "REPLICA_CHANNEL",
@@ -48,6 +49,8 @@ EVENTS_KEY = PREFIX + "events"
 EVENTS_BYTES_KEY = EVENTS_KEY + ":bytes"
 EVENTS_FLOOR_KEY = EVENTS_KEY + ":floor"
 EPOCH_KEY = EVENTS_KEY + ":epoch"
+#: per endpoint (folded name): "run number" of its last notification in the stream
+NUMBERS_KEY = EVENTS_KEY + ":numbers"
 IDENTITIES_KEY = PREFIX + "identities"
 IDENTITIES_VERSION = IDENTITIES_KEY + ":version"
 IDENTITIES_LOCK = IDENTITIES_KEY + ":lock"
@@ -150,16 +153,33 @@ end
 return out
 """
 
-#: KEYS stream, bytes, floor; ARGV max_bytes, max_entries, then 7 values per event
-#: (EVENT_FIELDS). Appends the events, then drops the oldest while the stream holds
-#: more bytes (of 'd') or entries than allowed; the newest id dropped is the floor.
+#: KEYS stream, bytes, floor, numbers; ARGV max_bytes, max_entries, then 10 values per
+#: event: the 7 of EVENT_FIELDS and a numbered notification's endpoint, run and number
+#: ('' '' '' when it is not numbered). A numbered one whose endpoint has a number as
+#: high stored for that run (the numbers hash) is a resend: not appended, its id ''.
+#: Then drops the oldest while the stream holds more bytes (of 'd') or entries than
+#: allowed; the newest id dropped is the floor.
 XADD_BOUNDED = """
 local maxb, maxn = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ids, added = {}, 0
-for i = 3, #ARGV, 7 do
-  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'e', ARGV[i + 1], 'p', ARGV[i + 2],
-    't', ARGV[i + 3], 's', ARGV[i + 4], 'o', ARGV[i + 5], 'd', ARGV[i + 6])
-  added = added + string.len(ARGV[i + 6])
+for i = 3, #ARGV, 10 do
+  local fresh = true
+  if ARGV[i + 7] ~= '' then
+    local seq = tonumber(ARGV[i + 9])
+    local last = redis.call('HGET', KEYS[4], ARGV[i + 7])
+    if last then
+      local cut = string.find(last, ' ', 1, true)
+      fresh = string.sub(last, 1, cut - 1) ~= ARGV[i + 8] or tonumber(string.sub(last, cut + 1)) < seq
+    end
+    if fresh then redis.call('HSET', KEYS[4], ARGV[i + 7], ARGV[i + 8] .. ' ' .. ARGV[i + 9]) end
+  end
+  if fresh then
+    ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'e', ARGV[i + 1], 'p', ARGV[i + 2],
+      't', ARGV[i + 3], 's', ARGV[i + 4], 'o', ARGV[i + 5], 'd', ARGV[i + 6])
+    added = added + string.len(ARGV[i + 6])
+  else
+    ids[#ids + 1] = ''
+  end
 end
 local total = redis.call('INCRBY', KEYS[2], added)
 local len = redis.call('XLEN', KEYS[1])

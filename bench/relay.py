@@ -72,7 +72,7 @@ class Side:
     """One server the clients call: a stack's relay or its bare app, with what was measured on it."""
 
     stack: str  # "ours" or "original"
-    kind: str  # "relay" or "bare"
+    kind: str  # "relay", "bare" or "fastapi" (ours only)
     url: str
     headers: dict[str, str]
     pids: dict[str, int | None]  # role -> pid, for the CPU meter
@@ -126,9 +126,10 @@ class Run:
                     self.failed[side.stack] = f"failed during the run: {why}"
 
 
-def start_our_bare_app(log_dir: Path) -> tuple[Process, str]:
+def start_our_bare_app(log_dir: Path, *, fastapi: bool = False) -> tuple[Process, str]:
     port = free_port()
-    proc = Process("bare-app", [sys.executable, str(HERE / "bare_app.py"), str(port)], clean_env(), log_dir)
+    argv = [sys.executable, str(HERE / "bare_app.py"), str(port), *(["--fastapi"] if fastapi else [])]
+    proc = Process("fastapi-app" if fastapi else "bare-app", argv, clean_env(), log_dir)
     url = f"http://127.0.0.1:{port}/ping"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -187,6 +188,9 @@ def stack_summary(run: Run, stack: str) -> dict[str, Any]:
         out["added_p99_ms"] = relay["p99_ms"] - bare["p99_ms"]
     if relay.get("rps_capacity") and bare.get("rps_capacity"):
         out["capacity_vs_bare"] = relay["rps_capacity"] / bare["rps_capacity"]
+    framework = sides.get("fastapi", {})
+    if relay.get("rps_capacity") and framework.get("rps_capacity"):
+        out["capacity_vs_fastapi"] = relay["rps_capacity"] / framework["rps_capacity"]
     return out
 
 
@@ -218,12 +222,15 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         bare, bare_url = start_our_bare_app(logs)
         stack.callback(bare.stop)
+        framework, framework_url = start_our_bare_app(logs, fastapi=True)
+        stack.callback(framework.stop)
         bridge = stack.enter_context(start_bridge(token=TOKEN, home=home, log_dir=logs))
         endpoint = stack.enter_context(start_endpoint(ENDPOINT, bridge, plugins=["sysinfo"], home=home, log_dir=logs))
         auth = {"Authorization": f"Bearer {TOKEN}"}
         sides = [
             Side("ours", "relay", f"{bridge.url}/{ENDPOINT}/sysinfo/ping", auth, {"bridge": bridge.pid, "endpoint": endpoint.pid}),
             Side("ours", "bare", bare_url, auth, {"app": bare.pid}),
+            Side("ours", "fastapi", framework_url, auth, {"app": framework.pid}),
         ]
         if args.no_original:
             failed["original"] = "not run (--no-original)"
@@ -261,7 +268,7 @@ def main() -> int:
     print_tables(console, results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0 if results["ours"]["relay"]["errors"] + results["ours"]["bare"]["errors"] == 0 else 1
+    return 0 if sum(results["ours"].get(kind, {}).get("errors", 0) for kind in ("relay", "bare", "fastapi")) == 0 else 1
 
 
 if __name__ == "__main__":

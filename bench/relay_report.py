@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 NA = "n/a"
 STACKS = ("ours", "original")
-KINDS = ("relay", "bare")
+KINDS = ("relay", "bare", "fastapi")
+#: the comparison table's columns: (stack, kind); only ours has a FastAPI app
+COLUMNS = (("ours", "relay"), ("ours", "bare"), ("ours", "fastapi"), ("original", "relay"), ("original", "bare"))
 SHORT_MODES = {"own": "httpx, own clients", "shared": "httpx, shared client", "capacity": "capacity"}
 #: (target, required, limit, compare); the figures come from :func:`targets`
 TARGETS = (
@@ -55,7 +57,7 @@ def _rate(mode: str) -> Callable[[dict[str, Any]], str]:
 
 
 def _comparison(results: dict[str, Any]) -> dict[str, Any]:
-    cols = [(s, k) for s in STACKS for k in KINDS]
+    cols = list(COLUMNS)
     sides = [_side(results, s, k) for s, k in cols]
     # a stack without figures says why in each of its cells: "unavailable", "not run", "failed"
     missing = [(results[s].get("note") or NA).split(" (")[0].split(":")[0] for s, _ in cols]
@@ -67,7 +69,7 @@ def _comparison(results: dict[str, Any]) -> dict[str, Any]:
         cells = [label]
         for (stack, kind), why in zip(cols, missing, strict=True):
             value = results[stack].get(key)
-            cells.append("" if kind == "bare" else why if value is None else _num(value, spec, suffix))
+            cells.append("" if kind != "relay" else why if value is None else _num(value, spec, suffix))
         return cells
 
     rows = [
@@ -79,10 +81,11 @@ def _comparison(results: dict[str, Any]) -> dict[str, Any]:
         per_stack("added p99", "added_p99_ms", "+.3f", " ms"),
         *(row(f"req/s, {label}", _rate(mode)) for mode, label in SHORT_MODES.items()),
         per_stack("capacity vs its bare app", "capacity_vs_bare", ".1%", ""),
+        per_stack("capacity vs the route on FastAPI", "capacity_vs_fastapi", ".1%", ""),
         row("non-200 answers", lambda s: str(s.get("errors", 0))),
     ]
     version = results["original"]["version"]
-    columns = ["measure", "ours relay", "ours bare app", "original relay", "original bare app"]
+    columns = ["measure", "ours relay", "ours bare app", "ours FastAPI app", "original relay", "original bare app"]
     return {"title": f"Relay: ours ({results['ours']['version']}) next to the original Orbit ({version}), same run, same clients", "columns": columns, "rows": rows}
 
 
@@ -103,6 +106,7 @@ def _notes(results: dict[str, Any]) -> list[str]:
     ours, orig = results["ours"], results["original"]
     notes = [
         f"ours ({ours['version']}): bridge and endpoint started by radical.orbit.testing; our bare app: {ours['server']}.",
+        "ours FastAPI app: the same route as a FastAPI app (what a plugin is), served the same way, without Orbit.",
         f"original ({orig['version']}, venv {orig['venv']}): " + (f"{orig['server']}; its bare app is served with the same settings." if orig.get("server") else "no figures."),
     ]
     notes += [f"{name}: {results[name]['note']}" for name in STACKS if results[name].get("note")]

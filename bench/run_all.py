@@ -79,6 +79,10 @@ alternating rounds.
 * *bare app*: one Starlette `GET /ping` route. Each relay is measured against a bare
   app served with its own stack's server settings (ours: uvloop + httptools, no
   access log; the original's: its own `uvicorn.run` arguments, listed under the table).
+* *ours FastAPI app*: the same route as a FastAPI app, served the same way: what a
+  plugin's route (plugins are FastAPI apps) gives when it is served directly, without
+  Orbit. *capacity vs the route on FastAPI* is the relay's share of it; the targets
+  still compare with the Starlette bare app.
 * *latency median / p99*: sequential calls with one httpx client.
 * *added median / p99*: the relay minus its own bare app, i.e. what the relay costs
   per call with the server settings taken out.

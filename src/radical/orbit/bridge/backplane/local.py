@@ -32,34 +32,22 @@ class LocalBackplane(Backplane):
         self._numbers: dict[str, tuple[str, int]] = {}
         self.publish = self._publish
 
-    def _publish(
-        self,
-        kind: str,
-        *,
-        endpoint: str | None,
-        plugin: str | None,
-        topic: str | None,
-        session: str | None,
-        payload: dict[str, Any],
-        owner: str | None = None,
-        ts: float | None = None,
-        extra: dict[str, Any] | None = None,
-        numbered: Numbered | None = None,
-        stored: Callable[[], None] | None = None,
-    ) -> int:
-        """:class:`~.base.Publish`: into the hub, unless it is a resend of a stored one."""
+    def _publish(self, kind: str, *, numbered: Numbered | None = None, stored: Callable[[], None] | None = None, **event: Any) -> int:
+        """:class:`~.base.Publish`: ``event`` into the hub, unless it is a resend of a stored one."""
         visited = 0
-        last = None if numbered is None else self._numbers.get(numbered[0])
-        if numbered is None or last is None or last[0] != numbered[1] or numbered[2] > last[1]:
-            if numbered is not None:
-                self._numbers[numbered[0]] = (numbered[1], numbered[2])
-            visited = self.hub.publish(
-                kind, endpoint=endpoint, plugin=plugin, topic=topic, session=session, payload=payload,
-                owner=owner, ts=ts, extra=extra,
-            )
+        if numbered is None or not self._stored_already(*numbered):
+            visited = self.hub.publish(kind, **event)
         if stored is not None:
             stored()
         return visited
+
+    def _stored_already(self, key: str, run: str, seq: int) -> bool:
+        """Whether ``key``'s run stored a number as high; else ``seq`` is recorded as stored."""
+        last = self._numbers.get(key)
+        if last is not None and last[0] == run and seq <= last[1]:
+            return True
+        self._numbers[key] = (run, seq)
+        return False
 
     def __repr__(self) -> str:
         return "LocalBackplane()"

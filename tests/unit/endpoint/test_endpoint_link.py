@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request as HTTPRequest
 from websockets.http11 import Response as HTTPResponse
 
-from radical.orbit.endpoint.link import BridgeLink, open_link
+from radical.orbit.endpoint.link import FLUSH_AT, FLUSH_EVERY, BridgeLink, open_link
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -293,3 +293,47 @@ def test_messages_queued_before_the_handler_are_handed_over_first(run: Callable[
         return got
 
     assert run(main()) == ["early1", "early2", "early3", "early4", "late"]
+
+
+class CountingTransport:
+    """The link's real transport, counting the writes made on it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.inner.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_frames_sent_in_one_loop_pass_share_a_write(run: Callable[[Awaitable[Any]], Any]) -> None:
+    async def main() -> None:
+        async with server(echo) as url:
+            link = await open_link(url)
+            counting = CountingTransport(link.transport)
+            link.transport = counting  # type: ignore[assignment]
+            for i in range(3):
+                link.send(f"a{i}")
+            assert counting.writes == 0  # held until the end of this pass of the loop
+            assert [await link.recv() for _ in range(3)] == ["a0", "a1", "a2"]
+            assert counting.writes == 1
+
+            counting.writes = 0
+            for i in range(FLUSH_EVERY * 2 + 1):
+                link.send(f"b{i}")
+            assert counting.writes == 2  # a full batch is not held back
+            assert [await link.recv() for _ in range(FLUSH_EVERY * 2 + 1)] == [f"b{i}" for i in range(FLUSH_EVERY * 2 + 1)]
+            assert counting.writes == 3
+
+            counting.writes = 0
+            link.send("c" * (FLUSH_AT + 1))  # a large frame goes at once
+            assert counting.writes == 1
+            assert await link.recv() == "c" * (FLUSH_AT + 1)
+            await link.close()
+            assert link.close_code == 1000
+
+    run(main())

@@ -6,9 +6,14 @@ endpoint's CPU per relayed request (``bench/relay.py``). The endpoint needs less
 
 * a received message is handed to a callback while the bytes are being parsed,
   so a request starts without waiting for another task to wake up;
-* a send is one synchronous ``transport.write``. Nothing awaits between encoding a
-  frame and writing it, so frames can never interleave and no lock is needed;
-  callers that may produce a lot await :meth:`BridgeLink.drain` afterwards.
+* a send is synchronous: nothing awaits between encoding a frame and handing it to
+  websockets, so frames can never interleave and no lock is needed; callers that
+  may produce a lot await :meth:`BridgeLink.drain` afterwards;
+* the frames sent during one pass of the event loop go out together in one
+  ``transport.write`` at the end of the pass, as the bridge's own writes do
+  (``bridge/coalesce.py``): the answers to requests that arrived together cost one
+  system call, not one each. Every :data:`FLUSH_EVERY` frames (or :data:`FLUSH_AT`
+  bytes) are written at once, so that a large batch is not held back whole.
 
 websockets still does everything WebSocket: the handshake, framing, masking, size
 limits, answering pings and the closing handshake. Errors are websockets' own
@@ -38,12 +43,19 @@ from websockets.uri import parse_uri
 
 from .proxy import HttpProxy, ProxyError, open_tunnel
 
-__all__ = ["BridgeLink", "MessageHandler", "open_link"]
+__all__ = ["FLUSH_AT", "FLUSH_EVERY", "BridgeLink", "MessageHandler", "open_link"]
 
 log = logging.getLogger(__name__)
 
 #: called with each text (or binary) message as soon as it is parsed
 MessageHandler = Callable[[str | bytes], None]
+
+#: bytes of frames sent in one loop pass that are written at once, not at its end
+FLUSH_AT = 64 * 1024
+#: frames sent in one loop pass that are written at once, not at its end: a batch of
+#: answers goes out while the next is being made, so the bridge works on the first
+#: ones meanwhile instead of both sides taking turns on whole batches
+FLUSH_EVERY = 8
 
 
 class BridgeLink(asyncio.Protocol):
@@ -72,6 +84,8 @@ class BridgeLink(asyncio.Protocol):
         self._paused = False
         self._drained: asyncio.Future[None] | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
+        self._count = 0  # frames sent since the last write (a write is scheduled when > 0)
+        self._unwritten = 0  # their bytes
 
     # -- state -------------------------------------------------------------------
     @property
@@ -94,14 +108,20 @@ class BridgeLink(asyncio.Protocol):
 
     # -- sending -----------------------------------------------------------------
     def send(self, text: str) -> None:
-        """Write one text message now.
+        """Send one text message: written with the others sent in this loop pass, at its end.
 
         :raises ConnectionClosed: the connection is closing or closed
         """
         if self.protocol.state is not State.OPEN or self.transport is None or self.transport.is_closing():
             raise self._closed_error()
-        self.protocol.send_text(text.encode("utf-8"))
-        self._flush()
+        data = text.encode("utf-8")
+        self.protocol.send_text(data)
+        if not self._count:  # the first since the last write: write at the end of this pass
+            self._loop.call_soon(self._flush)
+        self._count += 1
+        self._unwritten += len(data)
+        if self._unwritten > FLUSH_AT or self._count >= FLUSH_EVERY:
+            self._flush()
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""
@@ -114,8 +134,10 @@ class BridgeLink(asyncio.Protocol):
             raise self._closed_error()
 
     def _flush(self) -> None:
+        """Write whatever websockets has to send (frames, pongs, a close) now."""
+        self._count = self._unwritten = 0
         transport = self.transport
-        if transport is None:
+        if transport is None or transport.is_closing():  # closed meanwhile: nothing can be written
             return
         chunks = self.protocol.data_to_send()
         if not chunks:

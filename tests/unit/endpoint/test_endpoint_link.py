@@ -333,6 +333,13 @@ def test_frames_sent_in_one_loop_pass_share_a_write(run: Callable[[Awaitable[Any
             link.send("c" * (FLUSH_AT + 1))  # a large frame goes at once
             assert counting.writes == 1
             assert await link.recv() == "c" * (FLUSH_AT + 1)
+
+            counting.writes = 0
+            link.send("d0")
+            link.send("d1", now=True)  # nothing else coming: written at once, with what waits
+            assert counting.writes == 1
+            assert [await link.recv(), await link.recv()] == ["d0", "d1"]
+            assert counting.writes == 1
             await link.close()
             assert link.close_code == 1000
 

@@ -438,7 +438,8 @@ class BridgeConnection:
 
     async def _send_response(self, link: BridgeLink, response: Response, request: Request) -> None:
         try:
-            link.send(self._response_text(response, request))
+            # the only request being answered (this task): nothing to gather it with
+            link.send(self._response_text(response, request), now=len(self.inflight.tasks) <= 1)
             await link.drain()
         except ConnectionClosed:
             # the bridge already failed this request with 503 when the connection dropped

@@ -107,8 +107,10 @@ class BridgeLink(asyncio.Protocol):
         return ConnectionClosedError(None, None)
 
     # -- sending -----------------------------------------------------------------
-    def send(self, text: str) -> None:
-        """Send one text message: written with the others sent in this loop pass, at its end.
+    def send(self, text: str, *, now: bool = False) -> None:
+        """Send one text message: written with the others sent in this loop pass, at its
+        end, or with ``now`` at once (with any still waiting), when the caller knows that
+        nothing else is coming: a lone answer then waits for nothing.
 
         :raises ConnectionClosed: the connection is closing or closed
         """
@@ -116,12 +118,12 @@ class BridgeLink(asyncio.Protocol):
             raise self._closed_error()
         data = text.encode("utf-8")
         self.protocol.send_text(data)
-        if not self._count:  # the first since the last write: write at the end of this pass
-            self._loop.call_soon(self._flush)
         self._count += 1
         self._unwritten += len(data)
-        if self._unwritten > FLUSH_AT or self._count >= FLUSH_EVERY:
+        if now or self._unwritten > FLUSH_AT or self._count >= FLUSH_EVERY:
             self._flush()
+        elif self._count == 1:  # the first since the last write: write at the end of this pass
+            self._loop.call_soon(self._flush)
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is above its high-water mark."""

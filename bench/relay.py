@@ -191,6 +191,12 @@ def stack_summary(run: Run, stack: str) -> dict[str, Any]:
     framework = sides.get("fastapi", {})
     if relay.get("rps_capacity") and framework.get("rps_capacity"):
         out["capacity_vs_fastapi"] = relay["rps_capacity"] / framework["rps_capacity"]
+    # the same figures for the FastAPI app: what FastAPI alone costs next to the bare app
+    if framework.get("median_ms") is not None and bare.get("median_ms") is not None:
+        out["fastapi_added_median_ms"] = framework["median_ms"] - bare["median_ms"]
+        out["fastapi_added_p99_ms"] = framework["p99_ms"] - bare["p99_ms"]
+    if framework.get("rps_capacity") and bare.get("rps_capacity"):
+        out["fastapi_capacity_vs_bare"] = framework["rps_capacity"] / bare["rps_capacity"]
     return out
 
 

@@ -66,8 +66,13 @@ def _comparison(results: dict[str, Any]) -> dict[str, Any]:
         return [label, *(cell(side) if side.get("requests") else why for side, why in zip(sides, missing, strict=True))]
 
     def per_stack(label: str, key: str, spec: str, suffix: str) -> list[str]:
+        """A figure of each relay; the FastAPI app's own, where it has one (``fastapi_<key>``)."""
         cells = [label]
         for (stack, kind), why in zip(cols, missing, strict=True):
+            if kind == "fastapi":
+                value = results[stack].get(f"fastapi_{key}")
+                cells.append("" if value is None else _num(value, spec, suffix))
+                continue
             value = results[stack].get(key)
             cells.append("" if kind != "relay" else why if value is None else _num(value, spec, suffix))
         return cells

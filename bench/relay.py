@@ -1,6 +1,6 @@
 """Relay benchmark: what our relay adds to a no-op call, next to what the original Orbit's adds (issue 12).
 
-Four servers in one run, on 127.0.0.1, each called by the same client code (measure.py):
+Six servers in one run, on 127.0.0.1, each called by the same client code (measure.py):
 
 * ours: a real bridge and endpoint (sysinfo) started through
   :mod:`radical.orbit.testing` as a user starts them; ``GET /{ep}/sysinfo/ping``;
@@ -9,7 +9,10 @@ Four servers in one run, on 127.0.0.1, each called by the same client code (meas
   bench into a venv of its own (original.py), its bridge and endpoint over plain
   HTTP; ``GET /{ep}/sysinfo/homedir``, its cheapest route;
 * its bare app: the same bare app under the original's own uvicorn settings
-  (original_launch.py).
+  (original_launch.py);
+* our floor: forwarder.py, a process that only copies bytes, in front of the same
+  route as a FastAPI app (what a plugin is). Any relay in front of a plugin pays at
+  least this: one more process, two more loopback hops, and FastAPI's own cost.
 
 Each relay is compared with its own bare app: "added" = relay - its bare app, so
 that the server settings of either stack are not counted as relay cost. All four
@@ -43,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from measure import CONCURRENCY, CpuMeter, capacity, latencies, pct, rate
@@ -72,7 +76,7 @@ class Side:
     """One server the clients call: a stack's relay or its bare app, with what was measured on it."""
 
     stack: str  # "ours" or "original"
-    kind: str  # "relay", "bare" or "fastapi" (ours only)
+    kind: str  # "relay", "bare", or (ours only) "fastapi" and "floor"
     url: str
     headers: dict[str, str]
     pids: dict[str, int | None]  # role -> pid, for the CPU meter
@@ -144,6 +148,24 @@ def start_our_bare_app(log_dir: Path, *, fastapi: bool = False) -> tuple[Process
     raise RuntimeError(f"our bare app did not start; see {proc.log_path}")
 
 
+def start_forwarder(log_dir: Path, to_url: str) -> tuple[Process, str]:
+    """forwarder.py in front of ``to_url``'s server; returns it and the same route through it."""
+    to = urlsplit(to_url)
+    port = free_port()
+    argv = [sys.executable, str(HERE / "forwarder.py"), str(port), f"{to.hostname}:{to.port}"]
+    proc = Process("forwarder", argv, clean_env(), log_dir)
+    url = f"http://127.0.0.1:{port}{to.path}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"the forwarder did not start; see {proc.log_path}")
+
+
 def shown_path(path: Path) -> str:
     """``path`` with the home directory as ``~``: the report goes into docs."""
     home = Path.home()
@@ -197,6 +219,15 @@ def stack_summary(run: Run, stack: str) -> dict[str, Any]:
         out["fastapi_added_p99_ms"] = framework["p99_ms"] - bare["p99_ms"]
     if framework.get("rps_capacity") and bare.get("rps_capacity"):
         out["fastapi_capacity_vs_bare"] = framework["rps_capacity"] / bare["rps_capacity"]
+    # and for the floor: a relay that does nothing in front of the FastAPI app
+    floor = sides.get("floor", {})
+    if floor.get("median_ms") is not None and bare.get("median_ms") is not None:
+        out["floor_added_median_ms"] = floor["median_ms"] - bare["median_ms"]
+        out["floor_added_p99_ms"] = floor["p99_ms"] - bare["p99_ms"]
+    if floor.get("rps_capacity") and bare.get("rps_capacity"):
+        out["floor_capacity_vs_bare"] = floor["rps_capacity"] / bare["rps_capacity"]
+    if floor.get("rps_capacity") and framework.get("rps_capacity"):
+        out["floor_capacity_vs_fastapi"] = floor["rps_capacity"] / framework["rps_capacity"]
     return out
 
 
@@ -230,6 +261,8 @@ def main() -> int:
         stack.callback(bare.stop)
         framework, framework_url = start_our_bare_app(logs, fastapi=True)
         stack.callback(framework.stop)
+        forwarder, floor_url = start_forwarder(logs, framework_url)
+        stack.callback(forwarder.stop)
         bridge = stack.enter_context(start_bridge(token=TOKEN, home=home, log_dir=logs))
         endpoint = stack.enter_context(start_endpoint(ENDPOINT, bridge, plugins=["sysinfo"], home=home, log_dir=logs))
         auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -237,6 +270,7 @@ def main() -> int:
             Side("ours", "relay", f"{bridge.url}/{ENDPOINT}/sysinfo/ping", auth, {"bridge": bridge.pid, "endpoint": endpoint.pid}),
             Side("ours", "bare", bare_url, auth, {"app": bare.pid}),
             Side("ours", "fastapi", framework_url, auth, {"app": framework.pid}),
+            Side("ours", "floor", floor_url, auth, {"forwarder": forwarder.pid, "app": framework.pid}),
         ]
         if args.no_original:
             failed["original"] = "not run (--no-original)"
@@ -274,7 +308,7 @@ def main() -> int:
     print_tables(console, results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    return 0 if sum(results["ours"].get(kind, {}).get("errors", 0) for kind in ("relay", "bare", "fastapi")) == 0 else 1
+    return 0 if sum(results["ours"].get(kind, {}).get("errors", 0) for kind in ("relay", "bare", "fastapi", "floor")) == 0 else 1
 
 
 if __name__ == "__main__":

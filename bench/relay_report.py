@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 
 NA = "n/a"
 STACKS = ("ours", "original")
-KINDS = ("relay", "bare", "fastapi")
-#: the comparison table's columns: (stack, kind); only ours has a FastAPI app
-COLUMNS = (("ours", "relay"), ("ours", "bare"), ("ours", "fastapi"), ("original", "relay"), ("original", "bare"))
+KINDS = ("relay", "bare", "fastapi", "floor")
+#: the comparison table's columns: (stack, kind); only ours has a FastAPI app and a floor
+COLUMNS = (("ours", "relay"), ("ours", "bare"), ("ours", "fastapi"), ("ours", "floor"), ("original", "relay"), ("original", "bare"))
+#: kinds whose per-stack figures are their own, under this prefix (the rest show the relay's)
+OWN_FIGURES = {"fastapi": "fastapi_", "floor": "floor_"}
 SHORT_MODES = {"own": "httpx, own clients", "shared": "httpx, shared client", "capacity": "capacity"}
 #: (target, required, limit, compare); the figures come from :func:`targets`
 TARGETS = (
@@ -66,11 +68,11 @@ def _comparison(results: dict[str, Any]) -> dict[str, Any]:
         return [label, *(cell(side) if side.get("requests") else why for side, why in zip(sides, missing, strict=True))]
 
     def per_stack(label: str, key: str, spec: str, suffix: str) -> list[str]:
-        """A figure of each relay; the FastAPI app's own, where it has one (``fastapi_<key>``)."""
+        """A figure of each relay; the FastAPI app's and the floor's own, where they have one."""
         cells = [label]
         for (stack, kind), why in zip(cols, missing, strict=True):
-            if kind == "fastapi":
-                value = results[stack].get(f"fastapi_{key}")
+            if kind in OWN_FIGURES:
+                value = results[stack].get(f"{OWN_FIGURES[kind]}{key}")
                 cells.append("" if value is None else _num(value, spec, suffix))
                 continue
             value = results[stack].get(key)
@@ -90,12 +92,12 @@ def _comparison(results: dict[str, Any]) -> dict[str, Any]:
         row("non-200 answers", lambda s: str(s.get("errors", 0))),
     ]
     version = results["original"]["version"]
-    columns = ["measure", "ours relay", "ours bare app", "ours FastAPI app", "original relay", "original bare app"]
+    columns = ["measure", "ours relay", "ours bare app", "ours FastAPI app", "floor: forwarder + FastAPI app", "original relay", "original bare app"]
     return {"title": f"Relay: ours ({results['ours']['version']}) next to the original Orbit ({version}), same run, same clients", "columns": columns, "rows": rows}
 
 
 def _cpu(results: dict[str, Any]) -> dict[str, Any]:
-    roles = ("client", "bridge", "endpoint", "app")
+    roles = ("client", "bridge", "endpoint", "forwarder", "app")
     rows = []
     for mode, label in SHORT_MODES.items():
         for stack in STACKS:
@@ -103,7 +105,7 @@ def _cpu(results: dict[str, Any]) -> dict[str, Any]:
                 used = _side(results, stack, kind).get("cpu_cores", {}).get(mode)
                 if used:
                     rows.append([f"{label}: {stack} {kind}", *(_num(used.get(r), ".2f") if r in used else "" for r in roles), f"{sum(used.values()):.2f}"])
-    columns = ["run", "client / load gen", "bridge", "endpoint", "bare app", "total"]
+    columns = ["run", "client / load gen", "bridge", "endpoint", "forwarder", "app", "total"]
     return {"title": f"Where the CPU went (cores used during the runs; {results['cpus']} = the whole machine)", "columns": columns, "rows": rows}
 
 
@@ -112,6 +114,7 @@ def _notes(results: dict[str, Any]) -> list[str]:
     notes = [
         f"ours ({ours['version']}): bridge and endpoint started by radical.orbit.testing; our bare app: {ours['server']}.",
         "ours FastAPI app: the same route as a FastAPI app (what a plugin is), served the same way, without Orbit.",
+        "floor: the FastAPI app behind forwarder.py, a process that only copies bytes: the least any relay in front of a plugin costs here.",
         f"original ({orig['version']}, venv {orig['venv']}): " + (f"{orig['server']}; its bare app is served with the same settings." if orig.get("server") else "no figures."),
     ]
     notes += [f"{name}: {results[name]['note']}" for name in STACKS if results[name].get("note")]

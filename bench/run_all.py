@@ -65,7 +65,7 @@ run. On the shared 2-core machine figures move by ±20 % from run to run, more w
 other work runs (see the load average above): compare within one run, not across runs,
 and rerun on your own hardware before drawing conclusions.
 
-**Relay** (`bench/relay.py`): four servers, called by the same client code in
+**Relay** (`bench/relay.py`): six servers, called by the same client code in
 alternating rounds.
 
 * *ours relay*: client → our bridge → our endpoint, sysinfo's `ping` route.
@@ -86,6 +86,12 @@ alternating rounds.
   its bare app* are what FastAPI alone costs next to the Starlette app: every relayed
   plugin call pays them too, so the relay's capacity share can pass FastAPI's only
   because the bridge and the endpoint split the work between two processes.
+* *floor: forwarder + FastAPI app*: the FastAPI app behind `bench/forwarder.py`, a
+  process that only copies bytes both ways (no parsing). Any relay in front of a
+  plugin costs at least this on the machine: one more process, two more loopback
+  hops, and FastAPI's own cost. Its *added median* is what hops and FastAPI take
+  from any relay's latency; its *capacity vs its bare app* is about as far as a relay
+  in front of a plugin's route can get.
 * *latency median / p99*: sequential calls with one httpx client.
 * *added median / p99*: the relay minus its own bare app, i.e. what the relay costs
   per call with the server settings taken out.

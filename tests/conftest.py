@@ -11,6 +11,7 @@ certificates) and ``HOME`` pointing at a fresh temporary directory.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,18 @@ from orbit_test_env import scrubbed, scrubbed_environ
 from radical.orbit.testing import free_port as _free_port
 
 __all__ = ["scrubbed_environ"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests that press Ctrl-C (SIGINT) on a child process need it to act on SIGINT.
+
+    A shell starts a background job (``.ci/run &``) with SIGINT ignored (POSIX, when
+    job control is off), children inherit an ignored signal across exec, and Python
+    then installs no KeyboardInterrupt handler: those children would never see the
+    test's Ctrl-C. A handler, unlike an ignore, is reset to the default by exec.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -361,6 +361,7 @@ def test_wait_timeout_exit_3_then_cancel(stack: Stack) -> None:
         finally:
             if waiter.poll() is None:
                 waiter.kill()
+                waiter.wait()
         assert waiter.returncode == 130 and "keeps running" in err
         listed = json.loads(check(run(stack, "task", "list", "--status", "ACTIVE", "-F", "json")).stdout)
         assert tid in [t["task_id"] for t in listed["DATA"]]

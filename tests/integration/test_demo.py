@@ -94,6 +94,7 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
         finally:
             if demo.poll() is None:
                 os.killpg(demo.pid, signal.SIGKILL)
+                demo.wait()
             log.close()
     assert demo.returncode == 0
 

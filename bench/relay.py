@@ -130,31 +130,8 @@ class Run:
                     self.failed[side.stack] = f"failed during the run: {why}"
 
 
-def start_our_bare_app(log_dir: Path, *, fastapi: bool = False) -> tuple[Process, str]:
-    port = free_port()
-    argv = [sys.executable, str(HERE / "bare_app.py"), str(port), *(["--fastapi"] if fastapi else [])]
-    proc = Process("fastapi-app" if fastapi else "bare-app", argv, clean_env(), log_dir)
-    url = f"http://127.0.0.1:{port}/ping"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.proc.poll() is not None:
-            break
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.stop()
-    raise RuntimeError(f"our bare app did not start; see {proc.log_path}")
-
-
-def start_forwarder(log_dir: Path, to_url: str) -> tuple[Process, str]:
-    """forwarder.py in front of ``to_url``'s server; returns it and the same route through it."""
-    to = urlsplit(to_url)
-    port = free_port()
-    argv = [sys.executable, str(HERE / "forwarder.py"), str(port), f"{to.hostname}:{to.port}"]
-    proc = Process("forwarder", argv, clean_env(), log_dir)
-    url = f"http://127.0.0.1:{port}{to.path}"
+def serving(proc: Process, url: str, what: str) -> tuple[Process, str]:
+    """``proc`` and ``url`` once ``url`` answers 200 (30 s at most, or until ``proc`` ends)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.proc.poll() is None:
         try:
@@ -163,7 +140,23 @@ def start_forwarder(log_dir: Path, to_url: str) -> tuple[Process, str]:
         except httpx.HTTPError:
             time.sleep(0.05)
     proc.stop()
-    raise RuntimeError(f"the forwarder did not start; see {proc.log_path}")
+    raise RuntimeError(f"{what} did not start; see {proc.log_path}")
+
+
+def start_our_bare_app(log_dir: Path, *, fastapi: bool = False) -> tuple[Process, str]:
+    port = free_port()
+    argv = [sys.executable, str(HERE / "bare_app.py"), str(port), *(["--fastapi"] if fastapi else [])]
+    proc = Process("fastapi-app" if fastapi else "bare-app", argv, clean_env(), log_dir)
+    return serving(proc, f"http://127.0.0.1:{port}/ping", "our bare app")
+
+
+def start_forwarder(log_dir: Path, to_url: str) -> tuple[Process, str]:
+    """forwarder.py in front of ``to_url``'s server; returns it and the same route through it."""
+    to = urlsplit(to_url)
+    port = free_port()
+    argv = [sys.executable, str(HERE / "forwarder.py"), str(port), f"{to.hostname}:{to.port}"]
+    proc = Process("forwarder", argv, clean_env(), log_dir)
+    return serving(proc, f"http://127.0.0.1:{port}{to.path}", "the forwarder")
 
 
 def shown_path(path: Path) -> str:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from radical.orbit.endpoint.dispatch import build_scope, call_asgi
 from radical.orbit.models.messages import Request
@@ -90,6 +95,42 @@ class TestReaders:
         disks = metrics.disks(proc, sys_root)
         assert [(d["device"], d["type"]) for d in disks] == [("/dev/sda1", "local ssd")]  # one per mount point
         assert disks[0]["total"] > 0 and 0 <= disks[0]["percent"] <= 100
+
+    def test_a_hung_mount_does_not_hold_the_answer(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A network mount whose server is gone blocks statvfs in the kernel: the
+        others are still answered, the hung one is named, and asking again starts no
+        second probe of it; once it answers, its sizes are back."""
+        proc, hung = tmp_path / "proc", tmp_path / "hung"
+        proc.mkdir()
+        hung.mkdir()
+        (proc / "mounts").write_text(f"/dev/sda1 {tmp_path} ext4 rw 0 0\nserver:/gone {hung} nfs rw 0 0\n")
+        real, release, calls = os.statvfs, threading.Event(), Counter[str]()
+
+        def statvfs(path: Any) -> os.statvfs_result:
+            calls[str(path)] += 1
+            if str(path) == str(hung):
+                release.wait(60)  # the server is gone
+            return real(path)
+
+        monkeypatch.setattr(metrics.os, "statvfs", statvfs)
+        try:
+            for _ in range(2):
+                started = time.monotonic()
+                found = {d["mount"]: d for d in metrics.disks(proc, tmp_path / "sys", wait=0.3)}
+                assert time.monotonic() - started < 10  # the wait, not the hung call (slack for a loaded machine)
+                assert found[str(tmp_path)]["total"] > 0
+                stalled = found[str(hung)]
+                assert (stalled["type"], stalled["total"], stalled["used"], stalled["percent"]) == ("shared", None, None, None)
+                assert stalled["error"] == "no answer within 0.3 s (a hung network mount?)"
+            assert calls[str(hung)] == 1  # the second call found the first probe still waiting
+        finally:
+            release.set()
+        deadline = time.monotonic() + 30
+        while str(hung) in metrics._SizeProbe.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        found = {d["mount"]: d for d in metrics.disks(proc, tmp_path / "sys", wait=5)}
+        assert found[str(hung)]["total"] > 0 and "error" not in found[str(hung)]
+        assert calls[str(hung)] == 2
 
     def test_from_nothing(self, tmp_path: Path) -> None:
         empty = tmp_path / "none"

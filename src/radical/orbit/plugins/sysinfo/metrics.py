@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = ["cpu_info", "disks", "gpus", "memory", "metrics", "network", "system"]
 
@@ -33,6 +33,8 @@ _SIOCGIFADDR = 0x8915
 _CPU_SAMPLE = 0.1
 #: the longest ``nvidia-smi`` may take
 _GPU_TIMEOUT = 5.0
+#: how long ``disks`` waits for the file systems' sizes, all of them together
+STATVFS_WAIT = 2.0
 
 
 def _read(path: Path) -> str | None:
@@ -159,23 +161,79 @@ def _disk_kind(device: str, sys_root: Path) -> str:
     return "local"
 
 
-def disks(proc: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> list[dict[str, Any]]:
-    """Mounted local and network filesystems: ``mount``, ``device``, ``fstype``, ``type``, ``total``, ``used``, ``percent``."""
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+class _SizeProbe:
+    """``os.statvfs(mount)`` in a daemon thread of its own.
+
+    On a network file system whose server is gone (a hung NFS or Lustre mount, common
+    on HPC login nodes) the call blocks in the kernel and cannot be interrupted; the
+    caller stops waiting for it, and the probe stays registered until the call
+    returns, so asking again starts no second thread for the same mount.
+    """
+
+    #: mount -> its probe, while its call has not returned
+    running: ClassVar[dict[str, _SizeProbe]] = {}
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, mount: str) -> None:
+        self.mount = mount
+        self.done = threading.Event()
+        self.result: os.statvfs_result | None = None
+        threading.Thread(target=self._run, name=f"statvfs {mount}", daemon=True).start()
+
+    @classmethod
+    def of(cls, mount: str) -> _SizeProbe:
+        """The probe still running for ``mount``, or a new one."""
+        with cls.lock:
+            probe = cls.running.get(mount)
+            if probe is None:
+                probe = cls.running[mount] = cls(mount)
+            return probe
+
+    def _run(self) -> None:
+        try:
+            self.result = os.statvfs(self.mount)
+        except OSError:
+            self.result = None
+        finally:
+            with self.lock:
+                if self.running.get(self.mount) is self:
+                    del self.running[self.mount]
+            self.done.set()
+
+
+def disks(proc: Path = Path("/proc"), sys_root: Path = Path("/sys"), wait: float = STATVFS_WAIT) -> list[dict[str, Any]]:
+    """Mounted local and network filesystems: ``mount``, ``device``, ``fstype``, ``type``, ``total``, ``used``, ``percent``.
+
+    The sizes are asked for in parallel and waited for ``wait`` seconds in all: a
+    mount that has not answered by then is listed with ``total``, ``used`` and
+    ``percent`` None and an ``error`` that says so, instead of holding the answer.
+    """
+    found: list[tuple[str, str, str, bool]] = []
+    listed: set[str] = set()  # a mount point once, as its first line names it
     for line in (_read(proc / "mounts") or "").splitlines():
         parts = line.split()
         if len(parts) < 3:
             continue
         device, mount, fstype = parts[0], parts[1].replace("\\040", " "), parts[2]
         shared = fstype in NETWORK_FS
-        if mount in seen or not (shared or device.startswith("/dev/")) or fstype == "squashfs" or "/snap/" in mount:
+        if mount in listed or not (shared or device.startswith("/dev/")) or fstype == "squashfs" or "/snap/" in mount:
             continue
-        try:
-            st = os.statvfs(mount)
-        except OSError:
+        listed.add(mount)
+        found.append((device, mount, fstype, shared))
+    probes = [_SizeProbe.of(mount) for _, mount, _, _ in found]
+    deadline = time.monotonic() + wait
+    out: list[dict[str, Any]] = []
+    for (device, mount, fstype, shared), probe in zip(found, probes, strict=True):
+        kind = "shared" if shared else _disk_kind(device, sys_root)
+        if not probe.done.wait(max(0.0, deadline - time.monotonic())):
+            out.append({
+                "mount": mount, "device": device, "fstype": fstype, "type": kind, "total": None, "used": None, "percent": None,
+                "error": f"no answer within {wait:g} s (a hung {'network ' if shared else ''}mount?)",
+            })
             continue
-        seen.add(mount)
+        st = probe.result
+        if st is None:  # gone, or not ours to read
+            continue
         total = st.f_blocks * st.f_frsize
         used = (st.f_blocks - st.f_bfree) * st.f_frsize
         usable = used + st.f_bavail * st.f_frsize
@@ -183,7 +241,7 @@ def disks(proc: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> list[dic
             "mount": mount,
             "device": device,
             "fstype": fstype,
-            "type": "shared" if shared else _disk_kind(device, sys_root),
+            "type": kind,
             "total": total,
             "used": used,
             "percent": round(100.0 * used / usable, 1) if usable else 0.0,

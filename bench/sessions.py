@@ -60,7 +60,7 @@ async def measure(layout: str, sessions: int, workers: int, traced: bool) -> dic
     class PluginPoolPerSession(PluginGlobus):
         """The layout before: a pool of ``workers`` threads for each session."""
 
-        def _session_executor(self) -> Executor:
+        def _session_executor(self, owner: str | None) -> Executor:
             return ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix="globus-session")
 
     cls = PluginPoolPerSession if layout == "per-session" else PluginGlobus

@@ -41,6 +41,7 @@ def test_intervals_take_integers_and_stay_floats() -> None:
         ({"chunk": 0}, "chunk", "greater than or equal to 1"),
         ({"chunk": 1001}, "chunk", "less than or equal to 1000"),
         ({"workers": 257}, "workers", "less than or equal to 256"),
+        ({"workers_per_identity": 0}, "workers_per_identity", "greater than or equal to 1"),
         ({"missing_grace": -1}, "missing_grace", "greater than or equal to 0"),
         ({"bogus": 1}, "bogus", "Extra inputs are not permitted"),
     ],
@@ -60,6 +61,15 @@ def test_max_interval_below_min_interval_says_which_way_to_fix_it() -> None:
     assert PollSettings(min_interval=2.0, max_interval=2.0).max_interval == 2.0  # equal is fine
 
 
+def test_a_share_larger_than_the_pool_says_which_way_to_fix_it() -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        PollSettings.model_validate({"workers": 4, "workers_per_identity": 5})
+    (error,) = info.value.errors()
+    assert error["msg"] == "workers_per_identity (5) is more than workers (4): lower workers_per_identity or raise workers"
+    assert PollSettings(workers=4, workers_per_identity=4).workers_per_identity == 4  # the whole pool is allowed
+    assert PollSettings().workers_per_identity is None  # unset: see pool.default_share
+
+
 def test_settings_are_frozen() -> None:
     with pytest.raises(pydantic.ValidationError):
         PollSettings().workers = 3  # type: ignore[misc]
@@ -70,7 +80,7 @@ def test_the_plugin_validates_its_options_as_a_usage_error() -> None:
         PluginGlobus.validate_options({"workers": "lots"})
     message = info.value.message
     assert "plugin 'globus' options" in message and "'workers'" in message and "valid integer" in message
-    assert "known: backoff, chunk, login_client_id, max_interval, min_interval, missing_grace, workers" in message
+    assert "known: backoff, chunk, login_client_id, max_interval, min_interval, missing_grace, workers, workers_per_identity" in message
     assert "-o globus.KEY=VALUE" in message
     assert [f["field"] for f in info.value.details["fields"]] == ["workers"]
 

@@ -155,6 +155,45 @@ def test_a_session_owns_a_tuned_client_and_releases_its_secrets_but_not_the_shar
     run(go())
 
 
+def test_each_identity_has_its_own_share_of_the_pool_so_a_hung_one_starves_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions of one identity share one share of the plugin's pool; another identity
+    has its own, and its calls run while the first one's hang on every thread it may use."""
+    import threading
+
+    from radical.orbit.plugins.base import PluginContext
+    from radical.orbit.plugins.caller import calling_as
+
+    monkeypatch.setenv("GLOBUS_SDK_SERVICE_URL_TRANSFER", BASE)
+    plugin = PluginGlobus(PluginContext(endpoint="ep", notify=lambda *a: None, settings={"workers": 4}))
+    hang = threading.Event()
+
+    async def open_as(c: httpx.AsyncClient, who: str, token: str) -> Any:
+        with calling_as(who):
+            r = await c.post("/register_session", json={"access_token": token, "local_collection": U})
+            assert r.status_code == 200, r.text
+            return plugin.gsession(r.json()["sid"])
+
+    async def go() -> None:
+        await plugin.start()
+        try:
+            async with await client_for(plugin) as c:
+                alice, alice2 = await open_as(c, "alice", TOKEN + "a"), await open_as(c, "alice", TOKEN + "a2")
+                bob = await open_as(c, "bob", TOKEN + "b")
+                assert alice.executor is alice2.executor and bob.executor is not alice.executor
+                assert alice.executor.limit == 3  # 4 workers: all but one
+                loop = asyncio.get_running_loop()
+                stuck = [loop.run_in_executor(alice.executor, hang.wait, 30) for _ in range(5)]
+                assert await asyncio.wait_for(loop.run_in_executor(bob.executor, lambda: "bob answered"), 30) == "bob answered"
+                assert not any(f.done() for f in stuck) and alice.executor.waiting == 2
+                hang.set()
+                assert await asyncio.gather(*stuck) == [True] * 5
+        finally:
+            hang.set()
+            await plugin.stop()
+
+    run(go())
+
+
 def test_a_new_session_that_replaces_one_takes_its_tasks_and_tells_nothing_twice(
     plugin: PluginGlobus, fake: FakeTransfer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,6 +43,9 @@ class PollSettings(BaseModel):
     chunk: Annotated[StrictInt, Field(ge=1, le=TASK_LIST_PAGE)] = TASK_LIST_PAGE
     #: worker threads for a session's globus-sdk calls (I/O bound: threads wait on sockets)
     workers: Annotated[StrictInt, Field(ge=1, le=256)] = 16
+    #: how many of those one client identity's calls may hold at once (unset: all but a
+    #: quarter of ``workers``, at least one left over), so one whose calls hang cannot take them all
+    workers_per_identity: Annotated[StrictInt, Field(ge=1, le=256)] | None = None
     #: cycles a task may be missing from task_list before one get_task double-checks it
     missing_grace: Annotated[StrictInt, Field(ge=0)] = 2
     #: the Globus native app (client id) the Explorer's "Log in with Globus" runs as; its
@@ -68,5 +71,16 @@ class PollSettings(BaseModel):
                 "max_interval ({max_interval}) is below min_interval ({min_interval}): "
                 "raise max_interval or lower min_interval",
                 {"max_interval": self.max_interval, "min_interval": self.min_interval},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _share_within_pool(self) -> PollSettings:
+        if self.workers_per_identity is not None and self.workers_per_identity > self.workers:
+            raise PydanticCustomError(
+                "share_over_pool",
+                "workers_per_identity ({share}) is more than workers ({workers}): "
+                "lower workers_per_identity or raise workers",
+                {"share": self.workers_per_identity, "workers": self.workers},
             )
         return self

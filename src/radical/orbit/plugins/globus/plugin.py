@@ -13,14 +13,16 @@ sessions (the caller's own), login_start and login_finish (:mod:`.login`).
 
 Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollSettings`
 (``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
-``missing_grace``), checked by :meth:`..base.Plugin.validate_options` before the
+``workers_per_identity``, ``missing_grace``), checked by :meth:`..base.Plugin.validate_options` before the
 plugin starts.
 
 Every session's blocking globus-sdk calls run on ONE thread pool of the plugin, of
 ``workers`` threads, started lazily and shut down in :meth:`PluginGlobus.stop`: an
 idle session holds no thread, and a thousand clients cannot make a thousand threads.
 The price is sharing: at most ``workers`` Globus calls run at once on the endpoint,
-the others queue (waits hold no thread, see :mod:`.session`).
+the others queue (waits hold no thread, see :mod:`.session`), and each client
+identity's sessions submit through that identity's share of the pool
+(:mod:`.pool`, ``workers_per_identity``), so one whose calls hang cannot take every thread.
 
 The endpoint's task journal (:mod:`.journal`, under its state directory) keeps every
 task the sessions track. Once a session is open, the plugin asks in the background
@@ -63,6 +65,7 @@ from . import models as m
 from .journal import JOURNAL_FILE, AsyncJournal
 from .local import SOURCE_SESSION, LocalCollection, discover_local_collection
 from .options import PollSettings
+from .pool import ShareOfPool, default_share
 
 if TYPE_CHECKING:  # these modules import globus-sdk, which may be missing here
     from .login import GlobusLogins
@@ -89,6 +92,8 @@ class PluginGlobus(Plugin):
         self._secrets: dict[str, tuple[str, ...]] = {}
         #: where every session's blocking globus-sdk calls run (made on first use)
         self._pool: ThreadPoolExecutor | None = None
+        #: each client identity's share of that pool (see :mod:`.pool`)
+        self._shares: dict[str | None, ShareOfPool] = {}
         self._logins: GlobusLogins | None = None
         #: the endpoint's task journal (None: the endpoint keeps no state, or it cannot be kept)
         self.journal: AsyncJournal | None = None
@@ -127,6 +132,9 @@ class PluginGlobus(Plugin):
 
     async def stop(self) -> None:
         await super().stop()  # closes every session first: their pollers stop submitting
+        for share in self._shares.values():
+            share.shutdown(wait=False, cancel_futures=True)
+        self._shares.clear()
         if self._pool is not None:
             # calls still running finish on their own (their sessions stopped retrying);
             # waiting for one stuck in a slow Globus request would hold up the endpoint's exit
@@ -156,7 +164,7 @@ class PluginGlobus(Plugin):
         secrets = secrets_of(request)
         redact.REDACTOR.add(*secrets)
         try:
-            executor = self._session_executor()
+            executor = self._session_executor(current_identity())
             refreshes = Refreshes(sid)
             stop_retrying = threading.Event()
             with map_globus_errors(auth_mode=request.auth_mode, what="register_session"):
@@ -189,12 +197,18 @@ class PluginGlobus(Plugin):
         log.info("globus: session %s... uses %s auth, local collection %s (%s)", sid[:8], request.auth_mode, local, source)
         return session
 
-    def _session_executor(self) -> Executor:
-        """Where a session's blocking globus-sdk calls run: the plugin's one pool of
-        ``workers`` threads (threads start as calls need them, not per session)."""
+    def _session_executor(self, owner: str | None) -> Executor:
+        """Where a session's blocking globus-sdk calls run: ``owner``'s share of the
+        plugin's one pool of ``workers`` threads (threads start as calls need them, not
+        per session); every session of one identity shares that identity's share."""
+        settings = self.poll_settings
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.poll_settings.workers, thread_name_prefix="globus")
-        return self._pool
+            self._pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="globus")
+        share = self._shares.get(owner)
+        if share is None:
+            limit = settings.workers_per_identity or default_share(settings.workers)
+            share = self._shares[owner] = ShareOfPool(self._pool, limit)
+        return share
 
     async def open_session(self, request: BaseModel) -> PluginSession:
         """Open a session; hand the tasks of the one it ``replaces`` over, then re-attach ``track``.

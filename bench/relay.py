@@ -15,7 +15,7 @@ Six servers in one run, on 127.0.0.1, each called by the same client code (measu
   least this: one more process, two more loopback hops, and FastAPI's own cost.
 
 Each relay is compared with its own bare app: "added" = relay - its bare app, so
-that the server settings of either stack are not counted as relay cost. All four
+that the server settings of either stack are not counted as relay cost. All of them
 run in alternating rounds so that background load hits them alike:
 
 * latency: sequential calls with httpx; median and p99;

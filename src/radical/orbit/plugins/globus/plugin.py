@@ -13,8 +13,8 @@ sessions (the caller's own), login_start and login_finish (:mod:`.login`).
 
 Options (``radical-orbit endpoint -o globus.KEY=VALUE``): :class:`.options.PollSettings`
 (``min_interval``, ``max_interval``, ``backoff``, ``chunk``, ``workers``,
-``workers_per_identity``, ``missing_grace``), checked by :meth:`..base.Plugin.validate_options` before the
-plugin starts.
+``workers_per_identity``, ``missing_grace``), checked by
+:meth:`..base.Plugin.validate_options` before the plugin starts.
 
 Every session's blocking globus-sdk calls run on ONE thread pool of the plugin, of
 ``workers`` threads, started lazily and shut down in :meth:`PluginGlobus.stop`: an

@@ -8,6 +8,7 @@ budgets (the poller's task_list calls per cycle).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -34,6 +35,10 @@ class FakeTransfer:
         self.max_ids: int | None = None  # reject task_list with more ids (like a URL limit)
         self.max_ids_json = False  # reject as a JSON 400 (like an API limit) instead of a 414
         self.lock = threading.Lock()
+        #: when set, task_list answers with the documents as they were when it was asked,
+        #: once this event is set (a slow poll that a get_task overtakes)
+        self.hold_task_list: threading.Event | None = None
+        self.task_list_held = threading.Event()
 
     # -- helpers for tests ------------------------------------------------------
     def add_task(self, status: str = "ACTIVE", label: str | None = None, **extra: Any) -> str:
@@ -97,6 +102,11 @@ class FakeTransfer:
             if "status:" in flt:
                 wanted = flt.split("status:")[1].split("/")[0].split(",")
                 docs = [d for d in docs if d["status"] in wanted]
+            hold = self.hold_task_list
+            if hold is not None:
+                docs = copy.deepcopy(docs)
+                self.task_list_held.set()
+                hold.wait(10)
             return 200, {"DATA_TYPE": "task_list", "DATA": docs, "total": len(docs), "offset": 0, "limit": 1000, "length": len(docs)}, {}
         m2 = re.fullmatch(r"task/([^/]+)(/.*)?", p)
         if m2:

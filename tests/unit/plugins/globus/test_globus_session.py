@@ -309,6 +309,34 @@ def test_inactive_counts_as_done_for_waits_but_stays_polled(plugin: PluginGlobus
     run(go())
 
 
+def test_a_poll_overtaken_by_get_task_does_not_undo_its_news(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder) -> None:
+    """A poll asked while the task was ACTIVE, answered after the caller's own get_task
+    saw it finish: the final status is told once, and never followed by an older one."""
+
+    async def go() -> None:
+        s = make_session(plugin, fake)
+        tid = fake.add_task()
+        await s.track([tid])
+        release = threading.Event()
+        fake.hold_task_list = release
+        s.poller.kick(0)
+        await asyncio.to_thread(fake.task_list_held.wait, 5)  # the poll has read ACTIVE
+        fake.hold_task_list = None
+        fake.set(tid, status="SUCCEEDED", bytes_transferred=10, files_transferred=1, nice_status=None, is_ok=None)
+        assert (await s.get_task(tid))["status"] == "SUCCEEDED"
+        cycles = s.stats["cycles"]
+        release.set()
+        await until(lambda: not s.info()["poller"]["running"])
+        statuses = [p["status"] for p in recorder.topic("transfer_status")]
+        assert statuses == ["ACTIVE", "SUCCEEDED"]
+        assert s.stats["cycles"] == cycles  # the held poll was the last cycle: the task is done
+        assert [p["bytes_transferred"] for p in recorder.topic("transfer_progress")] == []
+        assert s.tracker[tid].status == "SUCCEEDED"
+        await s.close()
+
+    run(go())
+
+
 def test_poller_survives_a_bug_in_a_cycle(plugin: PluginGlobus, fake: FakeTransfer, recorder: Recorder, caplog: pytest.LogCaptureFixture) -> None:
     async def go() -> None:
         s = make_session(plugin, fake, max_interval=0.1)

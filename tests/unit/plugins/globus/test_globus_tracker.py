@@ -106,6 +106,35 @@ def test_status_changes_are_notified_once_each(tracker: TaskTracker, notes: Note
     assert tracker.active_ids() == [] and tracker[A].done
 
 
+def test_a_finished_task_never_goes_back(tracker: TaskTracker, notes: Notes) -> None:
+    """Globus never moves a task out of SUCCEEDED or FAILED: a document that says it is
+    still ACTIVE was read before the one that finished it (a poll overtaken by a get_task)."""
+    tracker.watch(A)
+    tracker.fold(doc(A, bytes_transferred=3))
+    assert tracker.fold(doc(A, "SUCCEEDED", bytes_transferred=7, files_transferred=1)).changed
+    stale = tracker.fold(doc(A, bytes_transferred=5))
+    assert not stale.changed and stale.check_faults is None
+    assert tracker[A].status == "SUCCEEDED" and tracker[A].bytes_transferred == 7
+    assert [p["status"] for p in notes.topic("transfer_status")] == ["ACTIVE", "SUCCEEDED"]
+    assert [p["bytes_transferred"] for p in notes.topic("transfer_progress")] == [3]
+    assert tracker.active_ids() == []
+
+
+def test_a_document_answered_before_the_last_one_was_asked_for_is_stale(tracker: TaskTracker, notes: Notes) -> None:
+    """Documents carry no version: the tracker orders them by when they were fetched.
+    One whose answer came before the newest folded one was even asked for is older."""
+    tracker.watch(A)
+    tracker.fold(doc(A), asked_at=10.0, answered_at=10.5)
+    assert tracker.fold(doc(A, "INACTIVE", nice_status="PAUSED_BY_ADMIN"), asked_at=12.0, answered_at=12.1).changed
+    # a poll asked at 9 and answered at 11.9, folded only now: older than what is known
+    assert not tracker.fold(doc(A, bytes_transferred=9), asked_at=9.0, answered_at=11.9).changed
+    assert tracker[A].status == "INACTIVE" and tracker[A].bytes_transferred == 0
+    # answered after the newest was asked for: it may be newer, so it counts
+    assert tracker.fold(doc(A, bytes_transferred=9), asked_at=11.0, answered_at=12.05).changed
+    assert [p["status"] for p in notes.topic("transfer_status")] == ["ACTIVE", "INACTIVE", "ACTIVE"]
+    assert tracker[A].bytes_transferred == 9
+
+
 def test_a_first_nice_status_alone_is_no_change(tracker: TaskTracker, notes: Notes) -> None:
     tracker.accepted(A, status="ACTIVE", label=None, kind="TRANSFER", fail_fast=False)  # nice_status not known yet
     assert not tracker.fold(doc(A, nice_status="OK")).changed

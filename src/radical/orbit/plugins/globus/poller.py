@@ -202,6 +202,7 @@ class Poller:
         self.counts["cycles"] += 1
         self.on_cycle()
         pacing = self.tracker.pacing
+        asked = self.tracker.clock()
         try:
             docs = await self.run("poll task_list", self.fetch.tasks, active)
         except RateLimitedError as exc:
@@ -225,12 +226,13 @@ class Poller:
             )
             return delay
         self.counts["consecutive_errors"] = 0
-        changed = await self.apply(docs)
+        changed = await self.apply(docs, asked_at=asked, answered_at=self.tracker.clock())
         await self._check_missing(active, {d["task_id"] for d in docs})
         return pacing.after_cycle(changed)
 
     async def _check_missing(self, asked: list[str], found: set[str]) -> None:
         for tid in self.tracker.missing(asked, found):
+            asked_at = self.tracker.clock()
             try:
                 doc = await self.run(f"get_task {tid}", self.fetch.task, tid)
             except NotFoundError:
@@ -240,14 +242,18 @@ class Poller:
             except OrbitError as exc:
                 log.warning("%s: get_task %s failed: %s", self.name, tid, exc.message)
                 continue
-            await self.apply([doc])
+            await self.apply([doc], asked_at=asked_at, answered_at=self.tracker.clock())
 
-    async def apply(self, docs: list[dict[str, Any]]) -> bool:
+    async def apply(self, docs: list[dict[str, Any]], *, asked_at: float | None = None, answered_at: float | None = None) -> bool:
         """Fold task documents into the tracker (which notifies) and read the error events
-        of tasks with a new fault; True if a status changed (waiters were woken)."""
+        of tasks with a new fault; True if a status changed (waiters were woken).
+
+        ``asked_at`` and ``answered_at`` (the tracker's clock) date the fetch, so that
+        documents that another fetch has overtaken are left out (:meth:`.TaskTracker.fold`).
+        """
         changed = False
         for doc in docs:
-            folded = self.tracker.fold(doc)
+            folded = self.tracker.fold(doc, asked_at=asked_at, answered_at=answered_at)
             changed = changed or folded.changed
             if folded.check_faults is not None:
                 await self._report_faults(folded.check_faults, folded.nice_status)

@@ -303,9 +303,10 @@ class GlobusSession(PluginSession):
 
     # -- task queries ----------------------------------------------------------
     async def get_task(self, task_id: str) -> dict[str, Any]:
+        asked = self.tracker.clock()
         doc = await self._run(f"get_task {task_id}", self.fetch.task, task_id)
         if task_id in self.tracker:
-            await self.poller.apply([doc])
+            await self.poller.apply([doc], asked_at=asked, answered_at=self.tracker.clock())
         return doc
 
     async def cancel_task(self, task_id: str) -> dict[str, Any]:
@@ -421,6 +422,7 @@ class GlobusSession(PluginSession):
         nor known to be missing), so a caller with a timeout is not held past it.
         """
         unchecked: list[str] = []
+        asked = self.tracker.clock()
         if task_ids is None:
             docs = await self._run("track (list active tasks)", self.fetch.active)
         else:
@@ -438,7 +440,7 @@ class GlobusSession(PluginSession):
                     pass
         for doc in docs:
             self.tracker.watch(doc["task_id"])
-        await self.poller.apply(docs)
+        await self.poller.apply(docs, asked_at=asked, answered_at=self.tracker.clock())
         wanted = task_ids if task_ids is not None else [d["task_id"] for d in docs]
         out: dict[str, Any] = {"tracked": [], "finished": {}, "not_found": []}
         if unchecked:

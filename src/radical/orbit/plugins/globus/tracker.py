@@ -78,6 +78,8 @@ class Tracked:
     told: str | None = None
     #: the Globus identity that owns the task (``owner_id`` of its documents)
     owner: str | None = None
+    #: when the newest document folded in was asked for (the tracker's clock)
+    as_of: float = -math.inf
 
     @property
     def done(self) -> bool:
@@ -281,8 +283,14 @@ class TaskTracker:
         return due
 
     # -- what changed ------------------------------------------------------------
-    def fold(self, doc: dict[str, Any]) -> Folded:
+    def fold(self, doc: dict[str, Any], *, asked_at: float | None = None, answered_at: float | None = None) -> Folded:
         """Fold one task document into the state and notify what changed.
+
+        Documents carry no version, and a poll and a ``get_task`` of the same task can
+        overtake each other. A document is older than the state, and left out, when its
+        answer came before the newest folded document was asked for (``asked_at`` and
+        ``answered_at`` are the fetch's times on this tracker's clock), or when it says
+        that a finished task (SUCCEEDED, FAILED: Globus never leaves them) is not.
 
         :raises ValueError: a counter in ``doc`` is not a number (the state is untouched)
         """
@@ -290,6 +298,9 @@ class TaskTracker:
         if t is None:
             return Folded(False)
         status = doc.get("status")
+        if (answered_at is not None and answered_at < t.as_of) or (t.status in TERMINAL and status != t.status):
+            log.debug("%s: an older document of task %s (%s, known %s) left out", self.name, t.task_id, status, t.status)
+            return Folded(False)
         nice = doc.get("nice_status")
         moved = (int(doc.get("bytes_transferred") or 0), int(doc.get("files_transferred") or 0))
         faults = int(doc.get("faults") or 0)
@@ -304,6 +315,8 @@ class TaskTracker:
         t.status, t.nice_status = status, nice
         t.bytes_transferred, t.files_transferred = moved
         t.faults = faults
+        if asked_at is not None:
+            t.as_of = max(t.as_of, asked_at)
         if changed:
             self._tell(t)
         if changed or progress or before != (t.label, t.type, t.owner, t.nice_status):

@@ -99,6 +99,72 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
     assert demo.returncode == 0
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """False once ``pid`` has exited (a zombie no one reaped yet counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(180)
+def test_demo_killed_with_sigkill_leaves_no_service_running(tmp_path: Path) -> None:
+    """The demo's emulator, bridge and endpoint run in sessions of their own, so before
+    the lifeline a SIGKILLed demo left them running and holding their ports."""
+    import signal
+    import socket
+    import time
+
+    from radical.orbit.testing import free_port
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
+    env["HOME"] = str(home)
+    bport, eport = free_port(), free_port()
+    with open(tmp_path / "serve.log", "w+") as log:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "radical.orbit.cli.main", "demo", "--serve",
+             "--bridge-port", str(bport), "--emulator-port", str(eport), "--workdir", str(tmp_path / "work")],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while "Ctrl-C stops everything" not in (tmp_path / "serve.log").read_text():
+                assert demo.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "demo --serve did not come up"
+                time.sleep(0.2)
+            services = _children(demo.pid)
+            assert len(services) == 3, services  # emulator, bridge, endpoint
+        finally:
+            demo.kill()  # SIGKILL: the demo can stop nothing itself
+            demo.wait()
+    deadline = time.monotonic() + 60
+    try:
+        while any(_running(pid) for pid in services):
+            assert time.monotonic() < deadline, f"still running after the demo was killed: {[p for p in services if _running(p)]}"
+            time.sleep(0.1)
+    finally:  # a failure leaves nothing behind either
+        for pid in filter(_running, services):
+            os.kill(pid, signal.SIGKILL)
+    for port in (bport, eport):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} is still served"
+
+
 @pytest.mark.timeout(60)
 def test_demo_refuses_a_bridge_port_in_use(tmp_path: Path) -> None:
     """It used to start anyway: the readiness check was answered by whatever held the

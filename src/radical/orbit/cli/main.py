@@ -19,6 +19,7 @@ import click
 
 from ..__about__ import __version__
 from ..config import ENV_LOG_LEVEL
+from ..lifeline import watch_parent
 
 #: name -> (module, attribute, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -78,6 +79,7 @@ def cli(ctx: click.Context, log_level: str) -> None:
     ctx.ensure_object(dict)
     ctx.obj["log_level"] = log_level
     setup_logging(log_level)
+    watch_parent()  # started by the demo or a test: stop when it is gone
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -30,6 +30,8 @@ from typing import IO, Any, Self
 
 import httpx
 
+from ..lifeline import lifeline
+
 __all__ = [
     "ServiceProcess",
     "bridge_admin",
@@ -98,6 +100,8 @@ class ServiceProcess:
         self.token = token
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        #: the write end of the lifeline pipe (see :mod:`radical.orbit.lifeline`)
+        self._lifeline: int | None = None
 
     def __repr__(self) -> str:
         return f"ServiceProcess({self.name!r}, pid={self.pid}, url={self.url!r})"
@@ -112,16 +116,34 @@ class ServiceProcess:
         return [sys.executable, "-m", "radical.orbit.cli.main", *self.args]
 
     def start(self) -> ServiceProcess:
+        """Start the process in a session of its own (a Ctrl-C in the terminal reaches
+        only this process, which stops it in order), tied to this process by a
+        lifeline: if this process dies, even by SIGKILL, the service stops too."""
+        self._cut_lifeline()  # started again: an earlier run's pipe is not needed
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        env = dict(self.env)
+        read_end, self._lifeline = lifeline(env)
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=(read_end,),
+            )
+        except BaseException:
+            self._cut_lifeline()
+            raise
+        finally:
+            os.close(read_end)
         return self
+
+    def _cut_lifeline(self) -> None:
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -169,6 +191,7 @@ class ServiceProcess:
                         os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait(timeout=5)
             code = self.proc.returncode
+        self._cut_lifeline()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -15,6 +18,35 @@ pytestmark = pytest.mark.integration
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _serve_demo(tmp_path: Path, log: IO[str]) -> tuple[subprocess.Popen[bytes], dict[str, str], int, int]:
+    """`demo --serve` with a HOME of its own and free ports, once it says it is up:
+    ``(process, its environment, bridge port, emulator port)``."""
+    from radical.orbit.testing import free_port
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
+    env["HOME"] = str(home)
+    bport, eport = free_port(), free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "radical.orbit.cli.main", "demo", "--serve",
+         "--bridge-port", str(bport), "--emulator-port", str(eport), "--workdir", str(tmp_path / "work")],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while "Ctrl-C stops everything" not in Path(log.name).read_text():  # the help's last line
+            assert demo.poll() is None, Path(log.name).read_text()
+            assert time.monotonic() < deadline, "demo --serve did not come up"
+            time.sleep(0.2)
+    except BaseException:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait()
+        raise
+    return demo, env, bport, eport
 
 
 @pytest.mark.timeout(240)
@@ -46,28 +78,10 @@ def test_demo_runs_and_stages_byte_identical(tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
     """`demo --serve` keeps the stack up; our example, and every command it says to try, run against it."""
-    import signal
-    import time
-
-    from radical.orbit.testing import free_port
-
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
-    env["HOME"] = str(home)
-    bport, eport = free_port(), free_port()
-    log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "radical.orbit.cli.main", "demo", "--serve",
-         "--bridge-port", str(bport), "--emulator-port", str(eport), "--workdir", str(tmp_path / "work")],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(tmp_path / "serve.log", "w+") as log:
+        demo, env, bport, eport = _serve_demo(tmp_path, log)
+    home = Path(env["HOME"])  # the demo writes on through its own copy of the file
     try:
-        deadline = time.monotonic() + 90
-        while "Ctrl-C stops everything" not in (tmp_path / "serve.log").read_text():  # the help's last line
-            assert demo.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "demo --serve did not come up"
-            time.sleep(0.2)
         text = (tmp_path / "serve.log").read_text()
         assert f"http://127.0.0.1:{bport}" in text
         assert "The stack is running" in text and "Then try" in text
@@ -95,7 +109,6 @@ def test_demo_serve_runs_the_example_from_another_shell(tmp_path: Path) -> None:
             if demo.poll() is None:
                 os.killpg(demo.pid, signal.SIGKILL)
                 demo.wait()
-            log.close()
     assert demo.returncode == 0
 
 
@@ -124,29 +137,11 @@ def _running(pid: int) -> bool:
 def test_demo_killed_with_sigkill_leaves_no_service_running(tmp_path: Path) -> None:
     """The demo's emulator, bridge and endpoint run in sessions of their own, so before
     the lifeline a SIGKILLed demo left them running and holding their ports."""
-    import signal
     import socket
-    import time
 
-    from radical.orbit.testing import free_port
-
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RADICAL_ORBIT_", "GLOBUS_"))}
-    env["HOME"] = str(home)
-    bport, eport = free_port(), free_port()
     with open(tmp_path / "serve.log", "w+") as log:
-        demo = subprocess.Popen(
-            [sys.executable, "-m", "radical.orbit.cli.main", "demo", "--serve",
-             "--bridge-port", str(bport), "--emulator-port", str(eport), "--workdir", str(tmp_path / "work")],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        demo, _, bport, eport = _serve_demo(tmp_path, log)
         try:
-            deadline = time.monotonic() + 90
-            while "Ctrl-C stops everything" not in (tmp_path / "serve.log").read_text():
-                assert demo.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "demo --serve did not come up"
-                time.sleep(0.2)
             services = _children(demo.pid)
             assert len(services) == 3, services  # emulator, bridge, endpoint
         finally:

@@ -102,6 +102,23 @@ class TestAuth:
             bad.oauth2_client_credentials_tokens(requested_scopes=TRANSFER_ALL)
         assert info.value.http_status == 401
 
+    def test_identities_unknown_usernames_are_unused_and_unknown_ids_left_out(self, emu: RunningEmulator, env: None) -> None:
+        """What Globus Auth answers (the SDK's canned ``get_identities``): any username
+        has an identity, "unused" until someone signs in with it; an unknown id has none."""
+        client_id = "1e5b9f8a-5c3e-4d0b-9d56-2f2a4b6c8d01"
+        cc = globus_sdk.ConfidentialAppAuthClient(client_id, "s" * 44)
+        ac = globus_sdk.AuthClient(authorizer=globus_sdk.AccessTokenAuthorizer(
+            cc.oauth2_client_credentials_tokens(requested_scopes="openid profile email").by_resource_server["auth.globus.org"]["access_token"]))
+        nobody = ac.get_identities(usernames=["nobody@example.org"])["identities"]
+        assert len(nobody) == 1 and nobody[0]["status"] == "unused" and nobody[0]["username"] == "nobody@example.org"
+        assert nobody[0]["name"] is None and nobody[0]["email"] is None and nobody[0]["organization"] is None
+        assert ac.get_identities(usernames=["nobody@example.org"])["identities"][0]["id"] == nobody[0]["id"]  # stable
+        dev = ac.get_identities(usernames=["dev@orbit.local"])["identities"][0]
+        assert dev["status"] == "used"
+        found = ac.get_identities(ids=[dev["id"], "00000000-0000-4000-8000-00000000dead", client_id])["identities"]
+        assert [i["id"] for i in found] == [dev["id"], client_id]
+        assert found[1]["username"] == f"{client_id}@clients.auth.globus.org"
+
     def test_bad_refresh_token(self, emu: RunningEmulator, env: None) -> None:
         auth = globus_sdk.NativeAppAuthClient(emu.emulator.settings.native_client_id)
         with pytest.raises(globus_sdk.AuthAPIError) as info:

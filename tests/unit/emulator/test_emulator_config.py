@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import globus_sdk
 import httpx
@@ -24,6 +25,7 @@ from radical.orbit.emulators.globus import (
 SMALL = "a1a1a1a1-0000-4000-8000-000000000001"
 BIG = "b2b2b2b2-0000-4000-8000-000000000002"
 GUEST = "c3c3c3c3-0000-4000-8000-000000000003"
+MY_GUEST = "d4d4d4d4-0000-4000-8000-000000000004"  # shared by the tests' own user
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +36,7 @@ def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
             {"id": BIG, "display_name": "Big Source", "root": str(base / "big"), "files": {"data/blob.bin": "x" * 5000, "data/small.txt": "s"}, "keywords": "alpha,source", "owner_string": "someone@example.org"},
             {"id": SMALL, "display_name": "Tiny Quota", "root": str(base / "small"), "quota_bytes": 1000, "owner_string": "dev@orbit.local"},
             {"id": GUEST, "display_name": "Shared Guest", "root": str(base / "guest"), "entity_type": "GCSv5_guest_collection", "description": "alpha beta", "owner_string": "someone@example.org"},
+            {"id": MY_GUEST, "display_name": "My Share", "root": str(base / "myshare"), "entity_type": "GCSv5_guest_collection", "files": {"f.bin": "y" * 5000}, "owner_string": "dev@orbit.local"},
         ],
         "clients": [{"client_id": "9d9d9d9d-0000-4000-8000-000000000009", "client_secret": "c" * 44}],
         "faults": {"latency": 0.0},
@@ -65,7 +68,7 @@ def wait(tc: globus_sdk.TransferClient, tid: str) -> dict[str, object]:
 class TestConfigFile:
     def test_collections_from_config(self, emu: RunningEmulator, tc: globus_sdk.TransferClient) -> None:
         health = httpx.get(f"{emu.url}/health").json()
-        assert {c["id"] for c in health["collections"]} == {SMALL, BIG, GUEST} and health["local_collection"] is None
+        assert {c["id"] for c in health["collections"]} == {SMALL, BIG, GUEST, MY_GUEST} and health["local_collection"] is None
         assert [f["name"] for f in tc.operation_ls(BIG, path="/data/")] == ["blob.bin", "small.txt"]
         assert tc.get_endpoint(GUEST)["entity_type"] == "GCSv5_guest_collection"
 
@@ -92,8 +95,9 @@ class TestConfigFile:
     def test_endpoint_search(self, tc: globus_sdk.TransferClient) -> None:
         assert {e["id"] for e in tc.endpoint_search("alpha")} == {BIG, GUEST}
         assert [e["id"] for e in tc.endpoint_search("alp sou")] == [BIG]
-        assert [e["id"] for e in tc.endpoint_search(filter_scope="my-endpoints")] == [SMALL]
+        assert [e["id"] for e in tc.endpoint_search(filter_scope="my-endpoints")] == [SMALL, MY_GUEST]
         assert [e["id"] for e in tc.endpoint_search(filter_scope="shared-with-me")] == [GUEST]
+        assert [e["id"] for e in tc.endpoint_search(filter_scope="shared-by-me")] == [MY_GUEST]
         page = tc.endpoint_search("alpha", limit=1)
         assert page["DATA_TYPE"] == "endpoint_list" and page["has_next_page"] is True and len(page["DATA"]) == 1
         assert tc.endpoint_search("alpha", limit=1, offset=1)["has_next_page"] is False
@@ -105,6 +109,42 @@ class TestConfigFile:
         with pytest.raises(globus_sdk.TransferAPIError) as info:
             tc.endpoint_search("x", limit=101)
         assert info.value.http_status == 400
+
+    def test_endpoint_search_in_use_and_recently_used_follow_the_callers_tasks(self, tc: globus_sdk.TransferClient, emu: RunningEmulator) -> None:
+        def scope(name: str) -> list[str]:
+            return [e["id"] for e in tc.endpoint_search(filter_scope=name)]
+
+        emu.admin("PATCH", "faults", json={"bandwidth": {MY_GUEST: 1000}})
+        try:
+            td = globus_sdk.TransferData(MY_GUEST, MY_GUEST)
+            td.add_item("/f.bin", "/copy/f.bin")
+            tid = tc.submit_transfer(td)["task_id"]  # 5 s at 1,000 B/s: still running below
+            assert MY_GUEST in scope("in-use") and GUEST not in scope("in-use")
+            assert scope("recently-used")[0] == MY_GUEST and GUEST not in scope("recently-used")
+            assert tc.cancel_task(tid)["code"] == "Canceled"
+            assert MY_GUEST not in scope("in-use")  # finished tasks use nothing
+            assert scope("recently-used")[0] == MY_GUEST
+        finally:
+            emu.admin("PATCH", "faults", json={"bandwidth": {}})
+
+    @pytest.mark.parametrize(
+        ("params", "says"),
+        [
+            ({"filter_scope": "my-endpoints", "filter_owner_id": "x"}, "filter_owner_id conflicts with filter_scope 'my-endpoints'"),
+            ({"filter_scope": "shared-by-me", "filter_owner_id": "x"}, "filter_owner_id conflicts with filter_scope 'shared-by-me'"),
+            ({"filter_fulltext": "alpha", "filter_non_functional": False, "filter_entity_type": "GCSv5_guest_collection"},
+             "filter_non_functional and filter_entity_type are mutually exclusive"),
+        ],
+    )
+    def test_endpoint_search_refuses_conflicting_filters(self, tc: globus_sdk.TransferClient, params: dict[str, Any], says: str) -> None:
+        with pytest.raises(globus_sdk.TransferAPIError) as info:
+            tc.endpoint_search(**params)
+        assert info.value.http_status == 400 and says in info.value.message
+
+    def test_a_gcs_endpoint_names_an_https_manager_url(self, tc: globus_sdk.TransferClient) -> None:
+        """The CLI shows the domain of ``gcs_manager_url`` by cutting ``https://`` off."""
+        gcs = [e for e in tc.endpoint_search("alpha") if e["entity_type"].startswith("GCSv5")]
+        assert gcs and all(e["gcs_manager_url"].startswith("https://") for e in gcs)
 
     def test_suspend_makes_inactive_and_task_wait_returns(self, tc: globus_sdk.TransferClient, emu: RunningEmulator) -> None:
         emu.admin("PATCH", "faults", json={"bandwidth": {BIG: 2000}})

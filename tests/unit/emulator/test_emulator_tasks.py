@@ -344,6 +344,26 @@ class TestTaskQueries:
         everything = list(tc.paginated.task_list(filter=f"label:~{label}*").items())
         assert len(everything) == 4
 
+    def test_tasks_submitted_in_one_second_list_newest_first(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
+        """Globus writes request_time to the second but orders by the time itself: the
+        CLI's ``globus task list`` (``orderby=request_time DESC``) shows the last one first."""
+        ep, root, d = area
+        make_tree(root / d[1:], {"f": "f"})
+        label = f"burst-{uuid.uuid4().hex[:8]}"
+        ids = []
+        for i in range(5):  # back to back: nearly always within one second
+            td = globus_sdk.TransferData(ep, ep, label=f"{label}-{i}")
+            td.add_item(f"{d}/f", f"{d}/g{i}")
+            ids.append(tc.submit_transfer(td)["task_id"])
+        newest_first = tc.task_list(filter=f"label:~{label}*", orderby="request_time DESC", limit=100)
+        assert [t["task_id"] for t in newest_first["DATA"]] == ids[::-1]
+        by_default = tc.task_list(filter=f"label:~{label}*", limit=100)
+        assert [t["task_id"] for t in by_default["DATA"]] == ids[::-1]
+        oldest_first = tc.task_list(filter=f"label:~{label}*", orderby="request_time ASC", limit=100)
+        assert [t["task_id"] for t in oldest_first["DATA"]] == ids
+        for tid in ids:
+            run_wait(tc, tid)
+
     def test_event_list_pause_info(self, tc: globus_sdk.TransferClient, area: tuple[str, Path, str]) -> None:
         ep, root, d = area
         make_tree(root / d[1:], {"f": "f"})

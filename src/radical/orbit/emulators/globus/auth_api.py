@@ -205,6 +205,20 @@ def identity_doc(ident: Identity) -> dict[str, Any]:
     }
 
 
+def unused_identity_doc(username: str) -> dict[str, Any]:
+    """An identity nobody has signed in with yet: its id is fixed, the rest unknown
+    (the shape of the SDK's canned ``get_identities`` answer for such a one)."""
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, username)),
+        "username": username,
+        "name": None,
+        "email": None,
+        "status": "unused",
+        "identity_provider": "6f2d2c2e-1b34-4e0a-9a48-0c0a5b7e0000",
+        "organization": None,
+    }
+
+
 async def userinfo(request: Request) -> Response:
     rec = bearer(request)
     if rec is None:
@@ -239,14 +253,18 @@ async def identities(request: Request) -> Response:
         name = name.strip()
         if not name:
             continue
-        ident = known.get(name) or Identity(str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), name, name.split("@")[0], name)
-        out.append(identity_doc(ident))
+        if name in known:
+            out.append(identity_doc(known[name]))
+        else:  # Globus answers for any username: one nobody has signed in with is "unused"
+            out.append(unused_identity_doc(name))
+    auth = emulator_of(request).auth
     for iid in ",".join(request.query_params.getlist("ids")).split(","):
         iid = iid.strip()
-        if not iid:
-            continue
-        ident = by_id.get(iid) or Identity(iid, f"{iid}@clients.auth.globus.org", f"identity {iid[:8]}", None)
-        out.append(identity_doc(ident))
+        if iid in by_id:
+            out.append(identity_doc(by_id[iid]))
+        elif auth.has_client(iid):
+            out.append(identity_doc(Identity.for_client(iid)))
+        # an id Globus does not know is left out (the CLI then prints NO_SUCH_IDENTITY)
     return json_response({"identities": out})
 
 

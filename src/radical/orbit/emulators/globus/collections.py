@@ -427,7 +427,8 @@ class Collection:
             "local_user_info_available": gcs5,
             "requester_pays": False,
             "subscription_id": None,
-            "gcs_manager_url": "http://127.0.0.1/" if gcs5 else None,
+            # the CLI prints the domain of an https URL (what Globus gives): never dialled here
+            "gcs_manager_url": f"https://{self.id}.emulator.local" if gcs5 else None,
             "tlsftp_server": f"tlsftp://{self.id}.emulator.local:443" if not gcs5 else None,
             "https_server": None,
             "network_use": "normal",

@@ -8,8 +8,8 @@ CLI's recursive ls relies on). ``orderby`` is ``field [ASC|DESC],field2 ...``.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +33,11 @@ def string_matcher(spec: str) -> Callable[[str | None], bool]:
     elif spec.startswith("="):
         spec = spec[1:]
     if fuzzy:
-        pattern = spec.lower()
+        # ``*`` is Globus's only wildcard: ``?`` and ``[...]`` are plain characters
+        pattern = re.compile(".*".join(re.escape(part) for part in spec.split("*")), re.IGNORECASE | re.DOTALL)
 
         def match(value: str | None) -> bool:
-            ok = value is not None and fnmatch.fnmatchcase(value.lower(), pattern)
+            ok = value is not None and pattern.fullmatch(value) is not None
             return ok != negate
 
         return match
@@ -160,8 +161,20 @@ def parse_filter(values: Iterable[str], fields: dict[str, str]) -> Predicate | N
     return predicate
 
 
-def apply_orderby(docs: list[dict[str, Any]], orderby: str | None, allowed: Iterable[str], default: str) -> list[dict[str, Any]]:
-    """Sort by ``orderby`` (``field [ASC|DESC]`` comma list)."""
+def apply_orderby(
+    docs: list[dict[str, Any]],
+    orderby: str | None,
+    allowed: Iterable[str],
+    default: str,
+    *,
+    exact: Mapping[str, Sequence[Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Sort by ``orderby`` (``field [ASC|DESC]`` comma list).
+
+    ``exact`` gives, per field, the values to sort by in the order of ``docs`` when a
+    document shows a rounded one: Globus writes times to the second but sorts by the
+    time itself, so tasks submitted in the same second still list newest first.
+    """
     spec = orderby or default
     keys: list[tuple[str, bool]] = []
     allowed_set = set(allowed)
@@ -174,7 +187,10 @@ def apply_orderby(docs: list[dict[str, Any]], orderby: str | None, allowed: Iter
             raise bad_request(f"Invalid orderby field '{field}'", "ClientError.BadRequest.InvalidOrderBy")
         desc = len(words) > 1 and words[1].upper() == "DESC"
         keys.append((field, desc))
-    out = list(docs)
+    exact = exact or {}
+    order = list(range(len(docs)))
     for field, desc in reversed(keys):
-        out.sort(key=lambda d: (d.get(field) is None, d.get(field) if d.get(field) is not None else 0), reverse=desc)
-    return out
+        values = exact.get(field)
+        column = list(values) if values is not None else [d.get(field) for d in docs]
+        order.sort(key=lambda i: (column[i] is None, column[i] if column[i] is not None else 0), reverse=desc)
+    return [docs[i] for i in order]

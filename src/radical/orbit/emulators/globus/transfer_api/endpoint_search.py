@@ -1,8 +1,10 @@
 """Endpoint and Collection Search (Globus Transfer API reference): ``GET endpoint_search``.
 
 Full-text search matches word prefixes of a collection's names and descriptive
-fields (or its exact id); ``filter_scope`` narrows by ownership, the other filters by
-owner, host endpoint, entity type and functional state. Paging is Globus's: ``limit``
+fields (or its exact id); ``filter_scope`` narrows by ownership, sharing (guest
+collections) or use (the caller's unfinished tasks: ``in-use``; all its tasks, newest
+first: ``recently-used``), the other filters by owner, host endpoint, entity type and
+functional state. Paging is Globus's: ``limit``
 at most 100, ``offset`` at most 999, ``has_next_page``.
 """
 
@@ -17,6 +19,7 @@ from starlette.routing import Route
 from ..collections import Collection
 from ..context import emulator_of
 from ..errors import bad_request, json_response
+from ..task import FINISHED, Task
 from .common import PREFIX, authenticate, int_param
 
 __all__ = ["routes"]
@@ -34,14 +37,35 @@ SCOPES = (
 )
 
 
+#: scopes that already name the owner (the caller): ``filter_owner_id`` conflicts with them
+OWNER_SCOPES = ("my-endpoints", "my-gcp-endpoints", "shared-by-me")
+GUEST_TYPES = ("guest_collection", "share")
+
+
+def _used(tasks: list[Task], *, unfinished: bool) -> list[str]:
+    """Collections the caller's tasks name, the most recently asked for first."""
+    seen: dict[str, None] = {}
+    for task in sorted(tasks, key=lambda t: t.request_time, reverse=True):
+        if unfinished and task.status in FINISHED:
+            continue
+        for cid in (task.source_endpoint_id, task.destination_endpoint_id):
+            if cid is not None:
+                seen.setdefault(cid, None)
+    return list(seen)
+
+
 def _in_scope(scope: str, doc: dict[str, Any], identity_id: str) -> bool:
+    """Scopes that depend on the collection alone (the task-based two are ``_used``)."""
     mine: bool = doc["owner_id"] == identity_id
     if scope in ("my-endpoints", "administered-by-me"):
         return mine
     if scope == "my-gcp-endpoints":
         return mine and bool(doc["is_globus_connect"])
-    if scope in ("shared-by-me", "shared-with-me"):
-        return bool(doc["entity_type"].endswith(("guest_collection", "share")))
+    guest = bool(doc["entity_type"].endswith(GUEST_TYPES))
+    if scope == "shared-by-me":
+        return guest and mine
+    if scope == "shared-with-me":
+        return guest and not mine
     return True
 
 
@@ -68,8 +92,20 @@ async def endpoint_search(request: Request) -> Response:
     raw_nf = q.get("filter_non_functional")
     non_functional = None if raw_nf in (None, "") else raw_nf.lower() in ("1", "true", "t", "yes")
     fields = {"owner_id": q.get("filter_owner_id"), "host_endpoint_id": q.get("filter_host_endpoint"), "entity_type": q.get("filter_entity_type")}
+    if fields["owner_id"] and scope in OWNER_SCOPES:
+        raise bad_request(f"filter_owner_id conflicts with filter_scope '{scope}' (that scope is your own collections); "
+                          "leave one of them out")
+    if fields["entity_type"] and non_functional is not None:
+        raise bad_request("filter_non_functional and filter_entity_type are mutually exclusive; leave one of them out")
+    emulator = emulator_of(request)
+    collections = emulator.collections
+    if scope in ("in-use", "recently-used"):
+        # in use: named by one of the caller's unfinished tasks; recently used: by any of them
+        known = {c.id: c for c in collections}
+        used = _used(emulator.engine.list_for(token.identity_id), unfinished=scope == "in-use")
+        collections = [known[cid] for cid in used if cid in known]
     out = []
-    for coll in emulator_of(request).collections:
+    for coll in collections:
         doc = coll.endpoint_document()
         if not _in_scope(scope, doc, token.identity_id):
             continue

@@ -79,10 +79,17 @@ async def task_list(request: Request) -> Response:
     limit = int_param(request, "limit", 10, maximum=1000)
     offset = int_param(request, "offset", 0, maximum=10**9)
     pred = parse_filter(request.query_params.getlist("filter"), TASK_FILTER_FIELDS)
-    docs = [t.document() for t in emulator_of(request).engine.list_for(token.identity_id)]
+    listed = [(t, t.document()) for t in emulator_of(request).engine.list_for(token.identity_id)]
     if pred is not None:
-        docs = [d for d in docs if pred(d)]
-    docs = apply_orderby(docs, request.query_params.get("orderby"), TASK_ORDER_FIELDS, "request_time DESC")
+        listed = [(t, d) for t, d in listed if pred(d)]
+    docs = [d for _, d in listed]
+    # documents show times to the second; the order follows the times themselves
+    exact = {
+        "request_time": [t.request_time for t, _ in listed],
+        "completion_time": [t.completion_time for t, _ in listed],
+        "deadline": [t.deadline for t, _ in listed],
+    }
+    docs = apply_orderby(docs, request.query_params.get("orderby"), TASK_ORDER_FIELDS, "request_time DESC", exact=exact)
     page = docs[offset : offset + limit]
     return json_response({"DATA_TYPE": "task_list", "offset": offset, "limit": limit, "total": len(docs), "length": len(page), "DATA": page})
 

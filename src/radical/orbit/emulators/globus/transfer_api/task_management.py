@@ -84,7 +84,7 @@ async def task_list(request: Request) -> Response:
         listed = [(t, d) for t, d in listed if pred(d)]
     docs = [d for _, d in listed]
     # documents show times to the second; the order follows the times themselves
-    exact = {
+    exact: dict[str, list[float | None]] = {
         "request_time": [t.request_time for t, _ in listed],
         "completion_time": [t.completion_time for t, _ in listed],
         "deadline": [t.deadline for t, _ in listed],

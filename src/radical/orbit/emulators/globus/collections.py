@@ -26,6 +26,7 @@ import os
 import pwd
 import stat as stat_mod
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -495,7 +496,7 @@ class CollectionRegistry:
     def get(self, endpoint_id: str) -> Collection | None:
         return self.by_id.get(str(endpoint_id).lower())
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Collection]:
         return iter(self.by_id.values())
 
     def summary(self) -> list[dict[str, Any]]:

@@ -98,7 +98,7 @@ async def endpoint_search(request: Request) -> Response:
     if fields["entity_type"] and non_functional is not None:
         raise bad_request("filter_non_functional and filter_entity_type are mutually exclusive; leave one of them out")
     emulator = emulator_of(request)
-    collections: list[Collection] = list(emulator.collections)
+    collections = list(emulator.collections)
     if scope in ("in-use", "recently-used"):
         # in use: named by one of the caller's unfinished tasks; recently used: by any of them
         known = {c.id: c for c in collections}

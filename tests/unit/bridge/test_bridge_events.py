@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import tracemalloc
 from typing import Any
 
@@ -114,7 +115,18 @@ class TestEventHub:
         for bad in ["deadbeef-5", "garbage", f"{hub.boot}-999", *odd]:  # odd: isdigit() but not a sequence number
             events = drain(hub, hub.subscribe(ADMIN, last_event_id=bad))
             assert kinds(events) == ["hello", "gap", "notification", "notification"], bad
-            assert events[1]["payload"]["missed_from"] == bad
+            assert events[1]["payload"]["missed_from"] == (bad if len(bad) <= 64 else bad[:64] + "...")
+
+    def test_a_resume_id_cannot_forge_log_lines_or_be_echoed_whole(self, caplog: pytest.LogCaptureFixture) -> None:
+        hub = EventHub(100)
+        forged = "x\n2026-12-05 18:00:00,000 CRITICAL radical.orbit.bridge.auth: FORGED LINE" + "y" * 60_000
+        with caplog.at_level(logging.INFO, logger="radical.orbit.bridge.events"):
+            events = drain(hub, hub.subscribe(ADMIN, last_event_id=forged))
+        assert kinds(events) == ["hello", "gap"]
+        assert len(json.dumps(events[1])) < 1_000  # not the 60,000 characters sent
+        lines = "\n".join(r.getMessage() for r in caplog.records)
+        assert "FORGED" not in lines or "\\n2026" in lines  # quoted: the newline stays an escape
+        assert all("\n" not in r.getMessage() for r in caplog.records)
 
 
 class TestBounds:

@@ -382,6 +382,9 @@ class EventHub:
     def _resume(self, last_event_id: str) -> tuple[str | None, int]:
         """The gap event to send first (or None) and the first ``seq`` to replay."""
         boot, _, seq_text = last_event_id.strip().rpartition("-")
+        # the id is the client's text: echoed and logged cut short (ours are far shorter)
+        # and logged quoted, so it can neither fill the log nor forge lines in it
+        shown = last_event_id if len(last_event_id) <= 64 else last_event_id[:64] + "..."
         # ASCII digits only ("²".isdigit() is true, int("²") fails), and no longer than a
         # sequence number can be (int() refuses 4,301 digits and more)
         is_seq = seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= 20
@@ -390,19 +393,19 @@ class EventHub:
         start = oldest
         if boot != self.boot or not is_seq:
             reason = "bridge restarted" if boot and is_seq else "unknown event id"
-            gap = {"reason": reason, "missed_from": last_event_id}
+            gap = {"reason": reason, "missed_from": shown}
         else:
             seen = int(seq_text)
             if seen > self.seq:
-                gap = {"reason": "unknown event id", "missed_from": last_event_id}
+                gap = {"reason": "unknown event id", "missed_from": shown}
             elif seen + 1 < oldest:
                 gap = {"reason": "events no longer buffered", "missed_from": f"{self.boot}-{seen + 1}"}
             else:
                 start = seen + 1
         if gap is None:
             return None, start
-        log.info("event stream resumes with a gap: %s (client had %s)", gap["reason"], last_event_id)
-        return self._gap(gap, last_event_id, oldest), start
+        log.info("event stream resumes with a gap: %s (client had %r)", gap["reason"], shown)
+        return self._gap(gap, shown, oldest), start
 
     def _gap_in_replay(self, cursor: int, oldest: int) -> str:
         """The gap for a stream whose next event left the buffer while it replayed."""

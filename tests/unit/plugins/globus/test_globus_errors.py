@@ -77,6 +77,16 @@ def test_status_mapping(status: int, cls: type) -> None:
         assert err.status_code == (502 if cls is TransferError else status) and "req-1" in err.message
 
 
+@pytest.mark.parametrize(
+    ("code", "cls", "status"),
+    [("ExternalError.MkdirFailed.Exists", ConflictError, 409), ("ExternalError.DirListingFailed.NotDirectory", UsageError, 400)],
+)
+def test_globus_502s_that_are_the_callers_mistake_become_4xx(code: str, cls: type, status: int) -> None:
+    """Globus answers mkdir of an existing path and ls of a file with 502; the caller can fix both."""
+    err = mapped(api_error(502, {"code": code, "message": "msg", "request_id": "req-1"}))
+    assert type(err) is cls and err.status_code == status and code in err.message
+
+
 def test_rate_limit_carries_wait() -> None:
     err = mapped(api_error(429, {"code": "RateLimited", "message": "x"}, headers={"Retry-After": "7"}))
     assert isinstance(err, RateLimitedError) and err.details["retry_after"] == 7.0 and "7 s" in err.message

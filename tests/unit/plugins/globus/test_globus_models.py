@@ -147,6 +147,7 @@ def test_list_tasks_filters_become_one_globus_filter() -> None:
         ({"task_id": ["not-a-task"]}, "task_id"),
         ({"task_id": [U] * (m.MAX_TASK_ID_FILTER + 1)}, "task_id"),
         ({"completed_before": "9999-12-31T23:00:00-02:00"}, "9999"),
+        ({"requested_after": "0001-01-01T00:00:00+14:00"}, "lies before the year 1 in UTC"),
     ],
 )
 def test_list_tasks_bad_filters_name_the_field(kw: dict[str, object], field: str) -> None:
@@ -163,3 +164,10 @@ def test_update_task_needs_something_to_update() -> None:
     with pytest.raises(ValidationError) as info:
         m.UpdateTaskRequest(sid="s", task_id=U, label="x" * 129)
     assert fields_of(info.value) == {"label"}
+
+
+def test_ls_path_refuses_nul_as_the_other_path_fields_do() -> None:
+    with pytest.raises(ValidationError) as info:
+        m.LsRequest(sid="s", path="a\x00b")
+    assert fields_of(info.value) == {"path"} and "NUL" in str(info.value)
+    assert m.LsRequest(sid="s").path is None  # no path: the collection's default directory

@@ -67,7 +67,8 @@ def _deadline(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("lies after the year 9999 in UTC; give a real date (ISO 8601)") from None
+        side = "before the year 1" if value.year == 1 else "after the year 9999"
+        raise ValueError(f"lies {side} in UTC; give a real date (ISO 8601)") from None
     return value
 
 
@@ -366,7 +367,7 @@ class MarkerRequest(SessionRequest):
 # -- filesystem ------------------------------------------------------------------
 class LsRequest(SessionRequest):
     collection: CollectionRef | None = None
-    path: str | None = None
+    path: PathStr | None = None
     show_hidden: bool | None = None
     filter: str | list[str] | None = None
     limit: Annotated[int, Field(ge=1, le=100_000)] | None = None

@@ -313,3 +313,14 @@ def test_times_outside_what_datetime_shows_are_clamped(ts: float, task: str, lis
     """The year-10000 ValueError also waited in ls/stat for a file dated that far (tmpfs allows it)."""
     assert globus_time(ts) == task and file_time(ts) == listing
     assert globus_time(float("nan")) is None and globus_time(None) is None
+
+
+class TestQueryIntegers:
+    @pytest.mark.parametrize("value", ["0", "\uff11\uff10", " 10", "1_0", "+", "9" * 40, "1e3"])
+    def test_task_list_limit_is_ascii_digits_from_one(self, client: httpx.Client, value: str) -> None:
+        resp = client.get("/v0.10/task_list", params={"limit": value})
+        assert resp.status_code == 400 and "'limit'" in resp.json()["message"]
+        assert len(resp.json()["message"]) < 200  # a long value is not echoed whole
+
+    def test_task_list_limit_in_range_works(self, client: httpx.Client) -> None:
+        assert client.get("/v0.10/task_list", params={"limit": "7"}).json()["limit"] == 7

@@ -96,10 +96,11 @@ def int_param(request: Request, name: str, default: int, *, maximum: int, minimu
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"Invalid value for '{name}': {raw!r} is not an integer") from None
+    # ASCII digits only: int() also takes "１０", " 10 " and "1_0"
+    digits = raw[1:] if raw[:1] in "+-" else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
+        raise bad_request(f"Invalid value for '{name}': {raw[:40]!r} is not an integer")
+    value = int(raw)
     if value < minimum or value > maximum:
         raise bad_request(f"Invalid value for '{name}': must be between {minimum} and {maximum}")
     return value

@@ -76,7 +76,7 @@ CANCEL_MESSAGES = {
 
 async def task_list(request: Request) -> Response:
     token = authenticate(request)
-    limit = int_param(request, "limit", 10, maximum=1000)
+    limit = int_param(request, "limit", 10, maximum=1000, minimum=1)
     offset = int_param(request, "offset", 0, maximum=10**9)
     pred = parse_filter(request.query_params.getlist("filter"), TASK_FILTER_FIELDS)
     listed = [(t, t.document()) for t in emulator_of(request).engine.list_for(token.identity_id)]
@@ -127,7 +127,7 @@ async def cancel_task(request: Request) -> Response:
 async def task_event_list(request: Request) -> Response:
     token = authenticate(request)
     task = own_task(request, token)
-    limit = int_param(request, "limit", 10, maximum=1000)
+    limit = int_param(request, "limit", 10, maximum=1000, minimum=1)
     offset = int_param(request, "offset", 0, maximum=10**9)
     pred = parse_filter(request.query_params.getlist("filter"), {"is_error": "bool", "code": "str"})
     with task.lock:

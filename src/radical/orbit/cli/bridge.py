@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import errno
+import functools
 import logging
+import signal
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -20,6 +24,7 @@ from ..config import (
     ENV_BRIDGE_TOKEN,
     orbit_home,
     write_private_file,
+    write_private_path,
 )
 from ..errors import UsageError
 from .bridge_admin import ENV_REDIS_URL, endpoints_group, tokens_group
@@ -261,11 +266,54 @@ def bridge(
     except UsageError as exc:
         raise click.UsageError(exc.message) from None
     click.echo(f"endpoint key for this HOME: {key_path} (other hosts: radical-orbit bridge endpoints enroll NAME)", err=True)
-    url_path: Path = write_private_file(BRIDGE_URL_FILE, settings.url + "\n")
+    url_path = orbit_home() / BRIDGE_URL_FILE
+    before = _read_quietly(url_path)
+    ours = settings.url + "\n"
+    write_private_file(BRIDGE_URL_FILE, ours)
     click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
     log.info("bridge settings: %s", settings.redacted())
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
-    serve(settings, access_log=debug)
+    def hand_back() -> None:
+        _hand_back_url_file(url_path, ours, before)
+
+    # uvicorn stops gracefully on SIGTERM, then raises it again with the handler it found:
+    # with the default one the process ends inside serve(), past any ``finally``
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, functools.partial(_last_words, hand_back))
+    try:
+        serve(settings, access_log=debug)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        hand_back()
+
+
+def _last_words(last: Callable[[], None], sig: int, frame: FrameType | None) -> None:
+    """Do ``last``, then end by ``sig`` as the default action would (the exit status stays)."""
+    last()
+    signal.signal(sig, signal.SIG_DFL)
+    signal.raise_signal(sig)
+
+
+def _read_quietly(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _hand_back_url_file(path: Path, ours: str, before: str | None) -> None:
+    """On the way out, give ``bridge.url`` back to the bridge it named before this one.
+
+    A second bridge started in the same HOME (a quick test one) took the file over and,
+    once gone, left clients dialling its dead URL while the first one still served. The
+    file is put back only while it still holds this bridge's URL: a later bridge's keeps.
+    """
+    if before is None or before == ours or _read_quietly(path) != ours:
+        return
+    try:
+        write_private_path(path, before)
+    except OSError as exc:
+        log.warning("could not give %s back its earlier bridge URL (%s)", path, exc.strerror or type(exc).__name__)
 
 
 bridge.add_command(tokens_group)

@@ -273,9 +273,7 @@ def bridge(
     click.echo(f"bridge URL: {settings.url} (written to {url_path})", err=True)
     log.info("bridge settings: %s", settings.redacted())
     debug = logging.getLogger().isEnabledFor(logging.DEBUG)
-    def hand_back() -> None:
-        _hand_back_url_file(url_path, ours, before)
-
+    hand_back = functools.partial(_hand_back_url_file, url_path, ours, before)
     # uvicorn stops gracefully on SIGTERM, then raises it again with the handler it found:
     # with the default one the process ends inside serve(), past any ``finally``
     previous = signal.getsignal(signal.SIGTERM)

@@ -136,16 +136,14 @@ def translate(exc: BaseException, *, auth_mode: str | None = None, what: str = "
         rid = f", request id {exc.request_id}" if exc.request_id else ""
         # no code: the answer was not Globus' JSON (a front end refusing an over-long request, a proxy)
         code = exc.code if exc.code and exc.code != "Error" else f"HTTP {status}, no Globus error code"
-        if status in (400, 413, 414, 431):
-            # Globus refused the request itself (a bad filter, path or option, or one too long): the caller's to fix
+        if status in (400, 413, 414, 431) or (exc.code or "").endswith(".NotDirectory"):
+            # Globus refused the request itself (a bad filter, path or option, or one too long), or
+            # answered ls of a file with 502 ExternalError.DirListingFailed.NotDirectory: the caller's to fix
             hint = "" if exc.code and exc.code != "Error" else " (is a path, filter or list very long?)"
             return UsageError(f"{prefix}Globus rejected the request ({code}): {gmsg}{hint}{rid}", **details)
         if status == 409 or (exc.code or "").endswith(".Exists"):
             # Globus answers mkdir on an existing path with 502 ExternalError.MkdirFailed.Exists
             return ConflictError(f"{prefix}Globus reports a conflict ({code}): {gmsg}{rid}", **details)
-        if (exc.code or "").endswith(".NotDirectory"):
-            # and ls of a file with 502 ExternalError.DirListingFailed.NotDirectory: the caller's path to fix
-            return UsageError(f"{prefix}Globus rejected the request ({code}): {gmsg}{rid}", **details)
         return TransferError(f"{prefix}Globus error {status} ({code}): {gmsg}{rid}", **details)
     if isinstance(exc, globus_sdk.NetworkError):
         kind = type(exc).__name__

@@ -16,7 +16,7 @@ import json
 import os
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +88,15 @@ class GlobusStack:
             self.add_endpoint("ep-globus", RADICAL_ORBIT_GLOBUS_COLLECTION=LOCAL)
         return self
 
-    def add_endpoint(self, name: str, *, home: Path | None = None, **env: str) -> ServiceProcess:
+    def add_endpoint(self, name: str, *, home: Path | None = None, args: Sequence[str] = (), **env: str) -> ServiceProcess:
+        """Start endpoint ``name`` (globus plugin) with ``args`` (``-o globus.KEY=VALUE``...) and ``env``."""
         assert self.bridge is not None
         penv = self.env(RADICAL_ORBIT_LOG_LEVEL="debug", **env)
         key = None
         if home is not None:  # not the bridge's HOME: enrolled as for a remote host
             penv["HOME"] = str(home)
             key = procs.enroll_endpoint(self.bridge, name)
-        proc = procs.start_endpoint(name, self.bridge, key=key, plugins=["globus"], env=penv, log_dir=self.logs)
+        proc = procs.start_endpoint(name, self.bridge, key=key, plugins=["globus"], args=args, env=penv, log_dir=self.logs)
         self.endpoints[name] = proc
         return proc
 

@@ -8,7 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from radical.orbit.bridge.events import sse_chunk
-from radical.orbit.models.messages import Notification, parse_frame
+from radical.orbit.models.messages import (
+    Cancel,
+    Notification,
+    Register,
+    dump_frame,
+    parse_frame,
+)
 
 
 def test_non_finite_payload_numbers_become_null() -> None:
@@ -25,3 +31,12 @@ def test_non_finite_payload_numbers_become_null() -> None:
 def test_impossible_timestamps_and_counts_are_refused(fields: str) -> None:
     with pytest.raises(ValidationError):
         parse_frame('{"type":"notification","plugin":"p","topic":"t",' + fields + "}")
+
+
+def test_cancel_frame_round_trip_and_register_says_whether_it_takes_them() -> None:
+    frame = parse_frame(dump_frame(Cancel(id="r1", reason="no answer within 5 s")))
+    assert isinstance(frame, Cancel) and frame.id == "r1" and frame.reason == "no answer within 5 s"
+    assert Register(name="ep").cancels is False  # an endpoint that says nothing is never sent one
+    assert parse_frame(dump_frame(Register(name="ep", cancels=True))).cancels is True  # type: ignore[union-attr]
+    with pytest.raises(ValidationError):
+        parse_frame('{"type":"cancel"}')  # which request?

@@ -14,17 +14,26 @@ from radical.orbit.errors import (
     GatewayTimeoutError,
     UpstreamError,
 )
-from radical.orbit.models.messages import PluginInfo, Register, Response
+from radical.orbit.models.messages import (
+    Cancel,
+    PluginInfo,
+    Register,
+    Response,
+    parse_frame,
+)
 
 
-def make_conn(sent: list[str] | None = None, *, block: bool = False, name: str = "ep1", key: str = "local") -> EndpointConnection:
+def make_conn(
+    sent: list[str] | None = None, *, block: bool = False, name: str = "ep1", key: str = "local", cancels: bool = False
+) -> EndpointConnection:
     async def send_text(text: str) -> None:
         if block:
             await asyncio.Event().wait()
         if sent is not None:
             sent.append(text)
 
-    conn = EndpointConnection(Register(name=name, plugins=[PluginInfo(name="p")]), send_text, peer="test", key=key)
+    register = Register(name=name, plugins=[PluginInfo(name="p")], cancels=cancels)
+    conn = EndpointConnection(register, send_text, peer="test", key=key)
     conn.mark_ready()  # as after its "registered" frame went out
     return conn
 
@@ -66,6 +75,64 @@ class TestEndpointConnection:
             assert sent == ["frame"] and "within 0.05 s" in info.value.message
             assert conn.pending == {}
             assert not conn.resolve(Response(id="a", status=200))  # a late answer finds nobody
+
+        asyncio.run(run())
+
+    def test_a_request_given_up_on_is_called_off(self) -> None:
+        """After the 504, an endpoint that takes cancel frames is told to stop the work."""
+
+        async def run() -> None:
+            sent: list[str] = []
+            conn = make_conn(sent, cancels=True)
+            with pytest.raises(GatewayTimeoutError):
+                await conn.request("a", "frame", 0.05)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert sent[0] == "frame"
+            frame = parse_frame(sent[1])
+            assert isinstance(frame, Cancel) and frame.id == "a" and "504" in frame.reason
+
+        asyncio.run(run())
+
+    def test_no_cancel_to_an_endpoint_that_does_not_take_them(self) -> None:
+        async def run() -> None:
+            sent: list[str] = []
+            conn = make_conn(sent)
+            with pytest.raises(GatewayTimeoutError):
+                await conn.request("a", "frame", 0.05)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert sent == ["frame"]
+
+        asyncio.run(run())
+
+    def test_no_cancel_for_a_request_never_sent(self) -> None:
+        """A request that timed out waiting for the endpoint to be ready never reached it."""
+
+        async def run() -> None:
+            sent: list[str] = []
+            conn = make_conn(sent, cancels=True)
+            conn.ready = False
+            with pytest.raises(GatewayTimeoutError):
+                await conn.request("a", "frame", 0.05)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert sent == []
+
+        asyncio.run(run())
+
+    def test_a_cancel_to_a_closed_connection_is_not_sent(self) -> None:
+        async def run() -> None:
+            sent: list[str] = []
+            conn = make_conn(sent, cancels=True)
+            task = asyncio.create_task(conn.request("a", "frame", 0.05))
+            await asyncio.sleep(0)
+            conn.closed = True
+            with pytest.raises((GatewayTimeoutError, EndpointUnavailableError)):
+                await task
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert sent == ["frame"]
 
         asyncio.run(run())
 

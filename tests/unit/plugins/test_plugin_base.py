@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
 from radical.orbit.endpoint.dispatch import build_scope, call_asgi
+from radical.orbit.errors import UsageError
 from radical.orbit.models.messages import Request
 from radical.orbit.plugins.base import (
     Plugin,
     PluginContext,
     PluginSession,
     SessionRequest,
+    to_completion,
 )
 
 
@@ -229,3 +231,60 @@ def test_a_plugin_without_options_refuses_any() -> None:
     assert PluginGreeter.validate_options({}) is None
     with pytest.raises(UsageError, match="plugin 'greeter' takes no options \\(got: a, b\\)"):
         PluginGreeter.validate_options({"b": 1, "a": 2})
+
+
+class TestToCompletion:
+    """to_completion(): work with effects elsewhere ends whole when its request is called off."""
+
+    def test_the_work_goes_on_when_its_caller_is_cancelled(self) -> None:
+        async def run() -> None:
+            done = asyncio.Event()
+
+            async def submit() -> str:
+                await asyncio.sleep(0.05)
+                done.set()
+                return "task-1"
+
+            caller = asyncio.create_task(to_completion(submit()))
+            await asyncio.sleep(0.01)
+            caller.cancel()
+            await asyncio.wait([caller], timeout=1)
+            assert caller.cancelled()
+            await asyncio.wait_for(done.wait(), 1)  # the work ended all the same
+
+        asyncio.run(run())
+
+    def test_result_and_error_reach_a_caller_that_waits(self) -> None:
+        async def run() -> None:
+            async def ok() -> int:
+                return 7
+
+            async def fails() -> int:
+                raise UsageError("bad input")
+
+            assert await to_completion(ok()) == 7
+            with pytest.raises(UsageError, match="bad input"):
+                await to_completion(fails())
+
+        asyncio.run(run())
+
+    def test_an_abandoned_failure_is_not_reported_as_never_retrieved(self) -> None:
+        seen: list[dict[str, Any]] = []
+
+        async def run() -> None:
+            asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: seen.append(ctx))
+
+            async def fails() -> None:
+                await asyncio.sleep(0.02)
+                raise UsageError("late failure")
+
+            caller = asyncio.create_task(to_completion(fails()))
+            await asyncio.sleep(0.005)
+            caller.cancel()
+            await asyncio.sleep(0.1)
+
+        asyncio.run(run())
+        import gc
+
+        gc.collect()
+        assert seen == []

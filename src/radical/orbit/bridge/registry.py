@@ -32,6 +32,7 @@ from ..errors import (
 from ..models.messages import (
     DEFAULT_FRAME_LIMIT,
     Ack,
+    Cancel,
     PluginInfo,
     Register,
     Response,
@@ -66,6 +67,9 @@ class EndpointConnection:
         #: the highest notification number acknowledged (or about to be)
         self.acked = 0
         self._ack_task: asyncio.Task[None] | None = None
+        #: the endpoint stops the work on a request it is sent ``cancel`` for
+        self.cancels = register.cancels
+        self._cancels: set[asyncio.Task[None]] = set()
         self.peer = peer
         self.connected_at = time.time()
         self.last_seen = time.time()
@@ -178,6 +182,8 @@ class EndpointConnection:
                 await self.send(frame_text)
                 return await fut
         except TimeoutError:
+            if request_id in self.pending:  # sent (or being sent): the endpoint may stop working on it
+                self.call_off(request_id, f"no answer within {timeout:g} s: the client was answered 504")
             raise GatewayTimeoutError(
                 f"endpoint '{self.name}' did not answer {what or 'the request'} within {timeout:g} s",
                 endpoint=self.name,
@@ -185,6 +191,20 @@ class EndpointConnection:
             ) from None
         finally:
             self.pending.pop(request_id, None)
+
+    def call_off(self, request_id: str, reason: str) -> None:
+        """Tell the endpoint that nobody waits for the answer to ``request_id`` any more,
+        so that it frees what the work holds (a thread, its caller's share of a pool);
+        in the background, so that the client's answer does not wait for it."""
+        if not self.cancels or self.closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_cancel(request_id, reason), name=f"orbit-cancel-{request_id}")
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+    async def _send_cancel(self, request_id: str, reason: str) -> None:
+        with contextlib.suppress(OrbitError):  # gone: its requests ended with the connection
+            await self.send(dump_frame(Cancel(id=request_id, reason=reason)))
 
     def resolve(self, response: Response) -> bool:
         """Hand a ``response`` frame to its waiting request; False if nobody waits."""

@@ -271,7 +271,7 @@ class EndpointAgent:
 
     async def _finish_inflight(self) -> None:
         """Let in-flight requests finish within the grace period, then fail the rest."""
-        tasks = self.inflight.tasks
+        tasks = list(self.inflight.tasks.values())
         if not tasks:
             return
         log.info("waiting up to %.0f s for %d in-flight request(s)", self.settings.shutdown_grace, len(tasks))

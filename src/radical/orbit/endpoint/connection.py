@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import logging
 import os
@@ -64,6 +65,7 @@ from ..models.messages import (
     CLOSE_UNAUTHORIZED,
     DEFAULT_FRAME_LIMIT,
     Ack,
+    Cancel,
     ErrorFrame,
     Notification,
     Ping,
@@ -120,13 +122,31 @@ class Lost(Exception):
 class Inflight:
     """Relayed requests being answered, across connections (the agent drains them at stop)."""
 
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    #: the task answering each request, by request id
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     #: set when the endpoint stops: requests that arrive now are answered 503
     refusing: bool = False
+    #: requests the bridge called off (``cancel``): their tasks end without an answer
+    called_off: set[str] = field(default_factory=set)
 
-    def track(self, task: asyncio.Task[None]) -> None:
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    def track(self, request_id: str, task: asyncio.Task[None]) -> None:
+        self.tasks[request_id] = task
+        task.add_done_callback(functools.partial(self._done, request_id))
+
+    def _done(self, request_id: str, task: asyncio.Task[None]) -> None:
+        if self.tasks.get(request_id) is task:
+            del self.tasks[request_id]
+        self.called_off.discard(request_id)
+
+    def call_off(self, request_id: str) -> bool:
+        """Cancel the work on ``request_id``, whose answer nobody waits for any more;
+        False if it is not (or no longer) being answered."""
+        task = self.tasks.get(request_id)
+        if task is None or task.done():
+            return False
+        self.called_off.add(request_id)
+        task.cancel()
+        return True
 
 
 def host_info() -> dict[str, Any]:
@@ -242,6 +262,7 @@ class BridgeConnection:
             version=__version__,
             max_frame=self.settings.max_message,
             run=self.queue.run,
+            cancels=True,
         )
         error: ErrorFrame | None = None
         try:
@@ -377,9 +398,12 @@ class BridgeConnection:
             return
         if isinstance(frame, Request):
             log.debug("request %s: %s %s", frame.id, frame.method, frame.path)
-            self.inflight.track(asyncio.create_task(self._answer(link, frame), name=f"orbit-request-{frame.id}"))
+            self.inflight.track(frame.id, asyncio.create_task(self._answer(link, frame), name=f"orbit-request-{frame.id}"))
         elif isinstance(frame, Ack):
             self._acknowledged(frame.seq)
+        elif isinstance(frame, Cancel):
+            if self.inflight.call_off(frame.id):
+                log.info("request %s called off by the bridge (%s): its work is cancelled", frame.id, frame.reason or "no reason given")
         elif isinstance(frame, Ping):
             self._send_quietly(link, dump_frame(Pong(ts=frame.ts)))
         elif isinstance(frame, Pong):
@@ -411,6 +435,8 @@ class BridgeConnection:
             try:
                 response = await self.host.dispatcher.handle(frame)
             except asyncio.CancelledError:
+                if frame.id in self.inflight.called_off:  # the bridge answered the client already
+                    return
                 response = error_response(frame.id, EndpointUnavailableError(
                     f"endpoint '{name}' shut down before {frame.method} {frame.path} finished"
                 ))

@@ -13,6 +13,7 @@ Flow::
        |<------------------ registered {hb} -----|   (or error + close 4xxx)
        |<-- request {id, method, path, ...} -----|   many in flight at once
        |-- response {id, status, headers, body} >|
+       |<------------------- cancel {id} --------|   (the bridge stopped waiting for it)
        |-- notification {plugin, sid, topic, seq} >|
        |<------------------------- ack {seq} ----|   (once stored; cumulative)
        |<-- ping / pong --> (either side) ------>|
@@ -116,6 +117,9 @@ class Register(_Frame):
     max_frame: int | None = Field(default=None, ge=MIN_FRAME_LIMIT)
     #: this endpoint process's random id: notification ``seq`` numbers count within it
     run: str | None = Field(default=None, max_length=64)
+    #: the endpoint stops work on a request when told ``cancel`` (an endpoint that says
+    #: nothing of it is never sent one: it would answer the frame as malformed)
+    cancels: bool = False
 
 
 class Registered(_Frame):
@@ -153,6 +157,15 @@ class Response(_Frame):
     headers: list[tuple[str, str]] = Field(default_factory=list)
     body: str = ""
     body_encoding: Literal["utf8", "base64"] = "utf8"
+
+
+class Cancel(_Frame):
+    """The bridge will not wait for the answer to request ``id`` any longer (its deadline
+    passed: the client got a 504): the endpoint may stop the work and need not answer."""
+
+    type: Literal["cancel"] = "cancel"
+    id: str
+    reason: str = ""
 
 
 class Notification(_Frame):
@@ -203,7 +216,7 @@ class ErrorFrame(_Frame):
 
 
 Frame = Annotated[
-    Register | Registered | Request | Response | Notification | Ack | Ping | Pong | ErrorFrame,
+    Register | Registered | Request | Response | Cancel | Notification | Ack | Ping | Pong | ErrorFrame,
     Field(discriminator="type"),
 ]
 FRAME_ADAPTER: TypeAdapter[Frame] = TypeAdapter(Frame)

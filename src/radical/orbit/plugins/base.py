@@ -29,6 +29,11 @@ to a stranger and nobody can probe which sids exist. Each identity holds at most
 client cannot fill an endpoint with sessions. A session's notifications carry its
 owner, and the bridge shows them to that identity only.
 
+When the bridge stops waiting for an answer (504) it calls the request off and the
+endpoint cancels the handler; a handler whose work has effects elsewhere awaits it
+through :func:`to_completion`, so that the work ends whole (session registration
+and closing do).
+
 ``plugin.app`` is a plain ``FastAPI`` app whose default response class writes text
 UTF-8 cannot carry as JSON escapes instead of failing (:mod:`.answers`).
 """
@@ -41,9 +46,10 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.telemetry import TelemetryConfig
@@ -74,6 +80,33 @@ PLUGIN_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs":
 
 #: sessions one identity may hold on one plugin, unless the endpoint says otherwise
 DEFAULT_MAX_SESSIONS = 500
+
+T = TypeVar("T")
+
+#: work that goes on after its request was called off (held here until it ends)
+_UNFINISHED: set[asyncio.Future[Any]] = set()
+
+
+async def to_completion(work: Awaitable[T]) -> T:
+    """Await ``work`` in a task of its own that goes on if the request is called off.
+
+    The bridge calls a request off when it stops waiting for the answer (its client got
+    a 504) and the endpoint then cancels the route's handler, which frees what a read
+    holds. Work with effects elsewhere must not stop half way: a transfer Globus
+    accepted must still be tracked, a session opened must still be registered. Such a
+    handler awaits its work through this; the work then ends as if the client had
+    waited, and only the answer is dropped.
+    """
+    task = asyncio.ensure_future(work)
+    _UNFINISHED.add(task)
+    task.add_done_callback(_ended)
+    return await asyncio.shield(task)
+
+
+def _ended(task: asyncio.Future[Any]) -> None:
+    _UNFINISHED.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:  # retrieved: asyncio logs no "never retrieved"
+        log.debug("work that went on for a called-off request failed: %s", type(exc).__name__)
 
 
 class NotifyFn(Protocol):
@@ -415,13 +448,13 @@ class Plugin(ABC):
             except PydanticValidationError as exc:
                 message, fields = describe_validation_errors(exc.errors())
                 raise ValidationError(message, fields=fields) from None
-            session = await plugin.open_session(body)
+            session = await to_completion(plugin.open_session(body))
             return {"sid": session.sid, "plugin": plugin.name}
 
         @router.post("/unregister_session")
         async def unregister_session(body: SessionRequest) -> dict[str, Any]:
             # another identity's session is as unknown as one that never existed
-            closed = plugin.owned(body.sid) is not None and await plugin.close_session(body.sid)
+            closed = plugin.owned(body.sid) is not None and await to_completion(plugin.close_session(body.sid))
             return {"closed": closed}
 
         self.add_routes(router)

@@ -59,7 +59,7 @@ from ...errors import (
     ValidationError,
     describe_validation_errors,
 )
-from ..base import Plugin, PluginContext, PluginSession, SessionRequest
+from ..base import Plugin, PluginContext, PluginSession, SessionRequest, to_completion
 from ..caller import current_identity
 from . import models as m
 from .journal import JOURNAL_FILE, AsyncJournal
@@ -290,12 +290,12 @@ class PluginGlobus(Plugin):
         @router.post("/submit_transfer")
         async def submit_transfer(body: m.SubmitTransferRequest) -> dict[str, Any]:
             """POST /submit_transfer -> {task_id, submission_id, status}; 400/401/403/404/429/502."""
-            return await plugin.gsession(body.sid).submit_transfer(body)
+            return await to_completion(plugin.gsession(body.sid).submit_transfer(body))
 
         @router.post("/delete")
         async def delete(body: m.DeleteRequest) -> dict[str, Any]:
             """POST /delete -> {task_id, submission_id, status} (a Globus delete task)."""
-            return await plugin.gsession(body.sid).delete(body)
+            return await to_completion(plugin.gsession(body.sid).delete(body))
 
         @router.post("/get_task")
         async def get_task(body: m.TaskRequest) -> dict[str, Any]:
@@ -312,7 +312,7 @@ class PluginGlobus(Plugin):
 
         @router.post("/cancel_task")
         async def cancel_task(body: m.TaskRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).cancel_task(body.task_id)
+            return await to_completion(plugin.gsession(body.sid).cancel_task(body.task_id))
 
         @router.post("/list_tasks")
         async def list_tasks(body: m.ListTasksRequest) -> dict[str, Any]:
@@ -321,7 +321,7 @@ class PluginGlobus(Plugin):
         @router.post("/update_task")
         async def update_task(body: m.UpdateTaskRequest) -> dict[str, Any]:
             """POST /update_task -> Globus' result (code Updated); 409 once the task has ended."""
-            return await plugin.gsession(body.sid).update_task(body)
+            return await to_completion(plugin.gsession(body.sid).update_task(body))
 
         @router.post("/task_events")
         async def task_events(body: m.TaskEventsRequest) -> dict[str, Any]:
@@ -342,7 +342,7 @@ class PluginGlobus(Plugin):
         @router.post("/track")
         async def track(body: m.TrackRequest) -> dict[str, Any]:
             deadline = time.monotonic() + body.timeout
-            return await plugin.gsession(body.sid).track(body.task_ids, deadline=deadline)
+            return await to_completion(plugin.gsession(body.sid).track(body.task_ids, deadline=deadline))
 
         @router.post("/ls")
         async def ls(body: m.LsRequest) -> dict[str, Any]:
@@ -354,11 +354,11 @@ class PluginGlobus(Plugin):
 
         @router.post("/mkdir")
         async def mkdir(body: m.MkdirRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).mkdir(body)
+            return await to_completion(plugin.gsession(body.sid).mkdir(body))
 
         @router.post("/rename")
         async def rename(body: m.RenameRequest) -> dict[str, Any]:
-            return await plugin.gsession(body.sid).rename(body)
+            return await to_completion(plugin.gsession(body.sid).rename(body))
 
         @router.post("/endpoint_search")
         async def endpoint_search(body: m.EndpointSearchRequest) -> dict[str, Any]:
@@ -409,7 +409,7 @@ class PluginGlobus(Plugin):
         @router.post("/login_finish")
         async def login_finish(body: m.LoginFinishRequest) -> dict[str, Any]:
             """POST /login_finish -> {sid, ...}: a session on the login's refresh token (never a token)."""
-            return await plugin.login_finish(body)
+            return await to_completion(plugin.login_finish(body))
 
     def sessions_of(self, owner: str | None) -> list[dict[str, Any]]:
         """What ``owner`` may see of its own sessions: never a credential."""

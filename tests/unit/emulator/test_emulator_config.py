@@ -194,3 +194,43 @@ def test_bad_config_file_is_a_usage_error_naming_file_and_field(
     result = CliRunner().invoke(emulator, ["--port", "0", "--config", str(path)])
     assert result.exit_code == 2 and f"{path}: {says}" in result.output, result.output
     assert made == []
+
+
+@pytest.mark.parametrize(
+    ("collection", "says"),
+    [
+        ({"root": "{file}"}, "its root '{file}' cannot be made a directory (File exists); give it another 'root'"),
+        ({"root": "{file}/sub"}, "its root '{file}/sub' cannot be made a directory (Not a directory)"),
+        ({"root": "{dir}", "files": {"taken/x.txt": "x"}}, "seed file 'taken/x.txt' cannot be written under its root"),
+        ({"root": "{dir}", "home": "/taken/home/"}, "its home '/taken/home/' cannot be made a directory under its root"),
+    ],
+)
+def test_a_collection_root_that_cannot_be_used_is_named_and_no_temporary_root_is_left(
+    collection: dict[str, Any], says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was "cannot start the emulator: [Errno 17] File exists: '...'" naming no
+    collection, with an empty temporary collections folder left in /tmp each time."""
+    file = tmp_path / "a-file"
+    file.write_text("not a directory")
+    folder = tmp_path / "coll"
+    (folder / "taken").parent.mkdir(parents=True, exist_ok=True)
+    (folder / "taken").write_text("a file where a directory is needed")
+    spec = {"id": "11111111-2222-3333-4444-555555555555", "display_name": "Broken", "entity_type": "GCSv5_mapped_collection"}
+    spec.update({k: v.format(file=file, dir=folder) if isinstance(v, str) else v for k, v in collection.items()})
+    path = tmp_path / "emu.json"
+    path.write_text(json.dumps({"collections": [spec]}))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    result = CliRunner().invoke(emulator, ["--port", "0", "--config", str(path)])
+    expected = "collection 11111111-2222-3333-4444-555555555555 ('Broken'): " + says.format(file=file)
+    assert result.exit_code == 1 and expected in result.output, result.output
+    assert list(temp.iterdir()) == []  # the temporary collections root went again
+
+
+def test_a_state_dir_that_cannot_hold_the_collections_names_the_option(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(emulator, ["--port", "0", "--state-dir", str(blocker / "state")])
+    assert result.exit_code == 1, result.output
+    assert f"the collections root '{blocker}/state/collections' cannot be made a directory (Not a directory); give another --state-dir" in result.output

@@ -261,19 +261,28 @@ class Collection:
         self.id = spec.id
         self.display_name = spec.display_name
         root = spec.root if spec.root is not None else default_root / spec.id
-        root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        self.root_real = os.path.realpath(root)
         self.home = "/" + spec.home.strip("/") + "/" if spec.home.strip("/") else "/"
+        where = f"collection {spec.id} ({spec.display_name!r})"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"{where}: its root {str(root)!r} cannot be made a directory ({exc.strerror}); give it another 'root'") from None
+        self.root_real = os.path.realpath(root)
         for rel, text in spec.files.items():
             path = root / rel.lstrip("/")
             if not os.path.realpath(path).startswith(self.root_real + os.sep):
-                raise ValueError(f"collection {spec.id}: seed file {rel!r} is outside its root")
+                raise ValueError(f"{where}: seed file {rel!r} is outside its root")
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
-        home_dir = root / self.home.strip("/")
-        home_dir.mkdir(parents=True, exist_ok=True)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text, encoding="utf-8")
+                except OSError as exc:
+                    raise ValueError(f"{where}: seed file {rel!r} cannot be written under its root ({exc.strerror})") from None
+        try:
+            (root / self.home.strip("/")).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"{where}: its home {self.home!r} cannot be made a directory under its root ({exc.strerror})") from None
 
     def __repr__(self) -> str:
         return f"Collection({self.id!r}, {self.display_name!r}, root={str(self.root)!r})"

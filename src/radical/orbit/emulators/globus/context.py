@@ -80,23 +80,37 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         cfg = read_config(settings.config) if settings.config is not None else ConfigFile()
+        root_from = "--root"
         if settings.root is None and settings.state_dir is not None:
             settings.root = Path(settings.state_dir) / "collections"  # restarts find the same data and ids
             self.temp_root = False
+            root_from = "--state-dir"  # (its collections/ folder)
         elif settings.root is None:
             settings.root = Path(tempfile.mkdtemp(prefix="globus-emulator-"))
             self.temp_root = True
         else:
             self.temp_root = False
-        root = Path(settings.root)
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._build(settings, cfg, Path(settings.root), root_from)
+        except BaseException:
+            self.close()  # a start that failed leaves no temporary root behind
+            raise
+
+    def _build(self, settings: EmulatorSettings, cfg: ConfigFile, root: Path, root_from: str) -> None:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"the collections root {str(root)!r} cannot be made a directory ({exc.strerror}); give another {root_from}") from None
         if settings.collections is not None:
             specs = [CollectionSpec.model_validate(c) for c in settings.collections]
         else:
             specs = cfg.collections if cfg.collections is not None else default_specs(root)
         self.collections = CollectionRegistry(specs, root)
         if settings.state_dir is not None:
-            Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(settings.state_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"the state dir {str(settings.state_dir)!r} cannot be made a directory ({exc.strerror}); give another --state-dir") from None
         self.auth = AuthState(settings.token_lifetime, settings.native_client_id, settings.state_dir)
         client = settings.generated_client()
         self.auth.add_client(client.client_id, client.client_secret)
@@ -131,7 +145,9 @@ class Emulator:
 
     def close(self) -> None:
         """Stop the task threads, save state; remove the collections root if it was a temp dir."""
-        self.engine.stop()
+        engine = getattr(self, "engine", None)  # None: the start failed before it
+        if engine is not None:
+            engine.stop()
         if self.temp_root and self.settings.root is not None:
             shutil.rmtree(self.settings.root, ignore_errors=True)
             self.temp_root = False

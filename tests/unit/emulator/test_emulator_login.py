@@ -312,6 +312,11 @@ class TestAuthorizeChecks:
             ({"redirect_uri": "javascript:alert(1)"}, "absolute http"),
             ({"redirect_uri": CALLBACK + "#frag"}, "fragment"),
             ({"redirect_uri": "http://127.0.0.1/\u00e9"}, "printable ASCII"),
+            ({"redirect_uri": "http://127.0.0.1:99999/cb"}, "port from 1 to 65535"),
+            ({"redirect_uri": "http://127.0.0.1:0/cb"}, "port from 1 to 65535"),
+            ({"redirect_uri": "http://127.0.0.1:http/cb"}, "port from 1 to 65535"),
+            ({"redirect_uri": "http://:8000/cb"}, "must name a host"),
+            ({"redirect_uri": "http://[::1/cb"}, "absolute http"),  # was a 500: urlsplit's ValueError
         ],
     )
     def test_client_and_redirect_problems_are_shown_not_redirected(self, emu: RunningEmulator, params: dict[str, str | None], words: str) -> None:

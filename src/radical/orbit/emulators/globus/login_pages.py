@@ -105,9 +105,18 @@ def redirect_problem(uri: str) -> str | None:
         return "redirect_uri is longer than 2048 characters"
     if not _URI_CHARS.match(uri):
         return "redirect_uri must be an absolute http(s) URL of printable ASCII characters (percent-encode the rest)"
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        return "redirect_uri must be an absolute http or https URL"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "redirect_uri must be an absolute http or https URL"
+    try:
+        port = parts.port  # ValueError: not a number, or not 0-65535
+    except ValueError:
+        port = 0
+    if not parts.hostname or port == 0:
+        return "redirect_uri must name a host, and a port from 1 to 65535 if it names one"
     if parts.fragment or uri.endswith("#"):
         return "redirect_uri must not contain a fragment"
     return None

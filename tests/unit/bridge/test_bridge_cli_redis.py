@@ -30,11 +30,11 @@ def test_redis_flag_and_environment_reach_the_settings_without_the_password(serv
     assert run().exit_code == 0 and served[2].redis_url is None
 
 
-@pytest.mark.parametrize("bad", ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://host:port/0"])
+@pytest.mark.parametrize("bad", ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis://host:port/0", "redis://:pw@[::1:6379/0"])
 def test_a_bad_redis_url_is_a_usage_error_that_names_the_form(served: list[BridgeSettings], bad: str) -> None:
     result = run("--redis", bad)
     assert result.exit_code == 2 and ("redis://HOST:PORT/DB" in result.output or "not a number" in result.output)
-    assert not served
+    assert not served and "pw" not in result.output and "Traceback" not in result.output
 
 
 def test_identity_commands_edit_the_shared_store(redis_url: str) -> None:

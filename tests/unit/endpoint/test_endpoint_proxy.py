@@ -137,6 +137,7 @@ class TestProxyURL:
             ("http://user@proxy:3128", "user name but no password"),
             ("http://user:s3cret@proxy:99999", "not a proxy URL"),
             ("http://", "not a proxy URL"),
+            ("http://user:s3cret@[::1:3128", "not a proxy URL"),  # was urlsplit's ValueError, a traceback
         ],
     )
     def test_unusable_proxies_are_usage_errors_without_secrets(self, value: str, message: str) -> None:

@@ -116,7 +116,10 @@ def parse_proxy_url(value: str, source: str) -> HttpProxy:
     if "://" not in text:
         text = f"http://{text}"
     shown = _redacted(text)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        raise UsageError(f"{source} is not a proxy URL ({shown}): write http://host:port or http://[ipv6]:port") from None
     scheme = parts.scheme.lower()
     if scheme.startswith("socks"):
         raise UsageError(

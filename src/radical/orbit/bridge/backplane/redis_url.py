@@ -22,7 +22,13 @@ def redis_missing() -> str | None:
 
 def check_redis_url(url: str) -> str:
     """``url`` if it is a Redis URL this bridge can use; a :class:`UsageError` naming the fix if not."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unclosed "[" of an IPv6 address
+        raise UsageError(
+            f"{redacted_url(url)!r} is not a Redis URL: use redis://HOST:PORT/DB (an IPv6 host in brackets: redis://[::1]:6379/0)",
+            field="redis",
+        ) from None
     if parts.scheme not in SCHEMES or not (parts.hostname or parts.path):
         raise UsageError(
             f"{redacted_url(url)!r} is not a Redis URL: use redis://HOST:PORT/DB "

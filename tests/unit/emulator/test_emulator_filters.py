@@ -17,6 +17,7 @@ from radical.orbit.emulators.globus.filters import apply_orderby, string_matcher
         ("~[ab]*", "ax", False),  # so are brackets
         ("~[ab]*", "[ab] draft", True),
         ("~a*b*c", "a-x-b-y-c", True),
+        ("~run*1", "run/1", True),  # a label with '/' (no filter can name it) found the way list_tasks says
         ("~a.c", "abc", False),  # a dot is a dot
         ("!~*.tmp", "x.tmp", False),
         ("!~*.tmp", "x.dat", True),

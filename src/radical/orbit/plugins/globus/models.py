@@ -74,7 +74,10 @@ def _deadline(value: datetime) -> datetime:
 
 def _label_value(value: str) -> str:
     if "/" in value:
-        raise ValueError("must not contain '/' (it separates clauses of the Globus task filter)")
+        raise ValueError(
+            "must not contain '/' (it separates clauses of the Globus task filter, which has no escape for it); "
+            "to find a label that holds one, match it with '~' and '*' in its place, e.g. '~a*b' for 'a/b'"
+        )
     return value
 
 

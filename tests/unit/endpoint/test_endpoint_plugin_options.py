@@ -40,6 +40,8 @@ def test_malformed_items_are_usage_errors(item: str) -> None:
         (["-o", "sysinfo.anything=1"], "plugin 'sysinfo' options: unknown option 'anything' (known: test_routes"),
         (["-o", "sysinfo.test_routes=yes"], "'test_routes': Input should be a valid boolean"),
         (["-o", "nodot"], "PLUGIN.KEY=VALUE"),
+        # a plugin name that is not installed at all is a typo (it only warned, and the endpoint ran)
+        (["-o", "globbus.workers=4"], "names 'globbus', but no such plugin is installed (installed: globus, sysinfo"),
     ],
 )
 def test_bad_options_stop_the_cli_before_it_dials(args: list[str], message: str) -> None:
@@ -100,3 +102,25 @@ def test_bad_options_given_programmatically_disable_the_plugin_with_the_reason()
     asyncio.run(start())
     (info,) = host.infos
     assert not info.enabled and info.reason is not None and "'chunk': Input should be greater than or equal to 1" in info.reason
+
+
+def test_options_for_an_installed_plugin_left_out_of_this_run_are_no_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared command line may set globus options on a run that serves sysinfo only."""
+    from radical.orbit.endpoint import agent
+
+    started: list[list[str]] = []
+
+    class NoRun:
+        def __init__(self, settings: Any, entries: Any) -> None:
+            started.append([e.name for e in entries])
+
+        async def run(self, handle_signals: bool = False) -> None:
+            return None
+
+    monkeypatch.setattr(agent, "EndpointAgent", NoRun)
+    result = CliRunner().invoke(
+        cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", "--plugins", "sysinfo", "-o", "globus.workers=4"],
+        env={"RADICAL_ORBIT_BRIDGE_TOKEN": "t"},
+    )
+    assert result.exit_code == 0, result.output
+    assert started == [["sysinfo"]]

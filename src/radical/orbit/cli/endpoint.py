@@ -14,7 +14,7 @@ import click
 from pydantic import ValidationError as PydanticValidationError
 
 from ..config import ENV_BRIDGE_CERT, ENV_BRIDGE_URL, ENV_ENDPOINT_KEY
-from ..errors import OrbitError
+from ..errors import OrbitError, UsageError
 from .params import FiniteFloat
 
 log = logging.getLogger("radical.orbit.endpoint")
@@ -167,7 +167,7 @@ def endpoint(
         check_endpoint_name,
         parse_plugin_options,
     )
-    from ..plugins.registry import discover_plugins
+    from ..plugins.registry import available_plugins, discover_plugins
 
     try:
         check_endpoint_name(name)
@@ -191,6 +191,13 @@ def endpoint(
         for ws_url in settings.ws_urls:  # validates every URL before starting anything
             if settings.use_proxy:  # and a proxy the endpoint cannot use
                 select_proxy(ws_url)
+        installed = available_plugins()
+        typos = sorted(set(settings.plugin_options) - set(installed))
+        if typos:  # options for a plugin not even installed: a typo, not a plugin left out this run
+            raise UsageError(
+                f"-o/--plugin-option names {', '.join(repr(t) for t in typos)}, but no such plugin is installed "
+                f"(installed: {', '.join(installed) or 'none'}); write NAME.KEY=VALUE with one of those names"
+            )
         entries = discover_plugins(settings.plugins)
         for entry in entries:  # a bad --plugin-option is a usage error now, not a disabled plugin later
             options = settings.plugin_options.get(entry.name)

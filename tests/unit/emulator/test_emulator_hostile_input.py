@@ -307,6 +307,10 @@ class TestSizes:
         assert resp.status_code == 400 and "lifetime" in resp.text, resp.text
         assert httpx.post(emu.url + "/_emulator/token", json={"lifetime": 3600}, timeout=10).status_code == 200
 
+    def test_dev_token_consents_are_collection_uuids(self, emu: RunningEmulator) -> None:
+        resp = httpx.post(emu.url + "/_emulator/token", json={"consents": ["tutorial-1"]}, timeout=10)
+        assert resp.status_code == 400 and "consents.0" in resp.text and "UUID" in resp.text, resp.text
+
 
 @pytest.mark.parametrize(("ts", "task", "listing"), [(1e12, "9999-12-31T23:59:59+00:00", "9999-12-31 23:59:59+00:00"), (-1e12, "0001-01-01T00:00:00+00:00", "0001-01-01 00:00:00+00:00"), (float("inf"), "9999-12-31T23:59:59+00:00", "9999-12-31 23:59:59+00:00"), (0, "1970-01-01T00:00:00+00:00", "1970-01-01 00:00:00+00:00")])
 def test_times_outside_what_datetime_shows_are_clamped(ts: float, task: str, listing: str) -> None:

@@ -32,6 +32,31 @@ class TestEmulatorCli:
         bad = runner.invoke(emulator, ["token", "--url", emu.url, "--client-id", fresh["client_id"], "--client-secret", "nope"])
         assert bad.exit_code != 0 and "401" in bad.output
 
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["token", "--client-id", "my-client", "--client-secret", "s"],
+            ["token", "--consent", "tutorial-1"],
+            ["--client-id", "my-client", "--client-secret", "s", "--port", "0"],
+        ],
+    )
+    def test_globus_ids_must_be_uuids(self, args: list[str]) -> None:
+        """A client or collection id that is not a UUID was taken (and the grant or
+        consent then silently named nothing Globus could have)."""
+        res = CliRunner().invoke(emulator, args)
+        assert res.exit_code == 2 and "is not a UUID" in res.output, res.output
+
+    def test_a_token_lifetime_past_ten_years_is_a_usage_error(self) -> None:
+        """It was a pydantic traceback."""
+        res = CliRunner().invoke(emulator, ["--port", "0", "--token-lifetime", "999999999999"])
+        assert res.exit_code == 2 and "--token-lifetime" in res.output and "315360000" in res.output, res.output
+        assert "Traceback" not in res.output
+
+    def test_consent_and_client_id_are_written_as_globus_writes_them(self, emu: RunningEmulator) -> None:
+        upper = "6C54CADE-BDE5-45C1-BDEA-F4BD71DBA2CC"
+        res = CliRunner().invoke(emulator, ["token", "--url", emu.url, "--consent", upper, "--refresh"])
+        assert res.exit_code == 0, res.output
+
     def test_unreachable_emulator(self) -> None:
         res = CliRunner().invoke(emulator, ["token", "--url", "http://127.0.0.1:9"])
         assert res.exit_code == 1 and "cannot reach the emulator" in res.output

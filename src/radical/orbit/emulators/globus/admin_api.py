@@ -32,6 +32,7 @@ from .bodies import read_json
 from .context import emulator_of
 from .errors import GlobusError, bad_request, json_response
 from .faults import FaultSettings, PathFault
+from .settings import UuidText
 from .state import TRANSFER_SCOPE, Identity, ScopeError
 
 __all__ = ["routes"]
@@ -43,7 +44,7 @@ class DevTokenRequest(BaseModel):
     scope: str | None = None
     refresh: bool = False
     lifetime: int | None = Field(default=None, ge=1, le=10 * 365 * 86400)  # ten years at most
-    consents: list[str] = Field(default_factory=list, description="collection ids to grant data_access for")
+    consents: list[UuidText] = Field(default_factory=list, description="collection ids to grant data_access for")
 
 
 async def _json(request: Request) -> Any:

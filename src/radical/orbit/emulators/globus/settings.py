@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = ["DEV_IDENTITY_ID", "DEV_USERNAME", "NATIVE_CLIENT_ID", "ClientSpec", "EmulatorSettings"]
 
@@ -22,12 +22,24 @@ DEV_USERNAME = "dev@orbit.local"
 NATIVE_CLIENT_ID = "7f0e5a3c-0b6d-4a8e-9d1c-0b1e7a5e0001"
 
 
+def _uuid_text(value: str) -> str:
+    """A Globus id (client, collection): a UUID, in lower case as Globus writes them."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a UUID, as Globus ids are (e.g. 6c54cade-bde5-45c1-bdea-f4bd71dba2cc)") from None
+
+
+#: a Globus client or collection id
+UuidText = Annotated[str, AfterValidator(_uuid_text)]
+
+
 class ClientSpec(BaseModel):
     """A confidential client allowed to use the client_credentials grant."""
 
     model_config = ConfigDict(extra="forbid")
 
-    client_id: str
+    client_id: UuidText
     client_secret: str = Field(repr=False)
 
 
@@ -51,7 +63,7 @@ class EmulatorSettings(BaseModel):
     config: Path | None = None
     token_lifetime: int = Field(default=172800, ge=1, le=10 * 365 * 86400)
     state_dir: Path | None = None
-    client_id: str | None = None
+    client_id: UuidText | None = None
     client_secret: str | None = Field(default=None, repr=False)
     native_client_id: str = NATIVE_CLIENT_ID
     #: seconds an authorization code from a browser login may wait to be exchanged

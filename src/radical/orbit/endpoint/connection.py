@@ -56,6 +56,7 @@ from ..errors import (
     OrbitError,
     ResponseTooLargeError,
     UsageError,
+    quoted,
 )
 from ..models.messages import (
     CLOSE_BAD_VERSION,
@@ -403,7 +404,7 @@ class BridgeConnection:
             self._acknowledged(frame.seq)
         elif isinstance(frame, Cancel):
             if self.inflight.call_off(frame.id):
-                log.info("request %s called off by the bridge (%s): its work is cancelled", frame.id, frame.reason or "no reason given")
+                log.info("request %s called off by the bridge (%s): its work is cancelled", quoted(frame.id, 64), quoted(frame.reason, 120))
         elif isinstance(frame, Ping):
             self._send_quietly(link, dump_frame(Pong(ts=frame.ts)))
         elif isinstance(frame, Pong):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import globus_sdk
+import httpx
 import pytest
 
 from radical.orbit.emulators.globus import (
@@ -101,6 +102,23 @@ class TestAuth:
         with pytest.raises(globus_sdk.AuthAPIError) as info:
             bad.oauth2_client_credentials_tokens(requested_scopes=TRANSFER_ALL)
         assert info.value.http_status == 401
+
+    def test_a_client_registered_with_a_chosen_id_and_secret(self, emu: RunningEmulator, env: None) -> None:
+        """The body of POST /_emulator/clients was ignored: a test asking for a known id got a random one."""
+        cid = "0b7f3c9e-2d4a-4c1e-9f8b-6a5d4c3b2a10"
+        made = httpx.post(emu.url + "/_emulator/clients", json={"client_id": cid.upper(), "client_secret": "chosen-secret-1"}, timeout=10)
+        assert made.status_code == 200 and made.json() == {"client_id": cid, "client_secret": "chosen-secret-1"}
+        cc = globus_sdk.ConfidentialAppAuthClient(cid, "chosen-secret-1")
+        assert cc.oauth2_client_credentials_tokens(requested_scopes=TRANSFER_ALL).by_resource_server["transfer.api.globus.org"]
+        again = httpx.post(emu.url + "/_emulator/clients", json={"client_id": cid}, timeout=10)
+        assert again.status_code == 409 and cid in again.json()["message"]
+        generated = httpx.post(emu.url + "/_emulator/clients", timeout=10).json()
+        assert generated["client_id"] != cid and len(generated["client_secret"]) >= 8
+        for body, field in (({"client_id": "mine"}, "client_id"), ({"client_secret": "short"}, "client_secret"),
+                            ({"client_secret": "has space in it"}, "client_secret"), ({"name": "x"}, "name")):
+            bad = httpx.post(emu.url + "/_emulator/clients", json=body, timeout=10)
+            assert bad.status_code == 400 and field in bad.json()["message"], bad.text
+            assert "has space" not in bad.text  # a secret is never echoed
 
     def test_identities_unknown_usernames_are_unused_and_unknown_ids_left_out(self, emu: RunningEmulator, env: None) -> None:
         """What Globus Auth answers (the SDK's canned ``get_identities``): any username

@@ -90,8 +90,22 @@ async def dev_token(request: Request) -> Response:
     return json_response(body)
 
 
+class NewClientRequest(BaseModel):
+    """``POST /_emulator/clients``: a generated client, or one with the id and/or secret given
+    (a client a test or a Globus CLI configuration already names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: UuidText | None = None
+    client_secret: str | None = Field(default=None, min_length=8, max_length=256, pattern=r"^[\x21-\x7e]+$", repr=False)
+
+
 async def new_client(request: Request) -> Response:
-    cid, secret = emulator_of(request).auth.new_client()
+    em = emulator_of(request)
+    req: NewClientRequest = _validate(NewClientRequest, await _json(request))
+    if req.client_id is not None and em.auth.has_client(req.client_id):
+        raise GlobusError(409, "Conflict", f"client_id {req.client_id} is registered already; leave it out for a new one")
+    cid, secret = em.auth.new_client(req.client_id, req.client_secret)
     return json_response({"client_id": cid, "client_secret": secret})
 
 

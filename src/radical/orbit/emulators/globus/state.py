@@ -169,10 +169,11 @@ class AuthState:
             self._clients[client_id] = _hash(secret)
             self._save()
 
-    def new_client(self) -> tuple[str, str]:
+    def new_client(self, client_id: str | None = None, secret: str | None = None) -> tuple[str, str]:
+        """Register a confidential client; the id and secret not given are generated."""
         import uuid
 
-        cid, secret = str(uuid.uuid4()), secrets.token_urlsafe(33)[:44]
+        cid, secret = client_id or str(uuid.uuid4()), secret or secrets.token_urlsafe(33)[:44]
         self.add_client(cid, secret)
         return cid, secret
 

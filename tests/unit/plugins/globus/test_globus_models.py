@@ -114,6 +114,16 @@ def test_list_tasks_label_cannot_add_filter_clauses(label: str) -> None:
     assert ok.label == ["run 7: stage-in"] and ok.filter_clauses().endswith("/label:run 7: stage-in")
 
 
+def test_list_tasks_label_patterns_are_bounded() -> None:
+    """A pattern of 10,000 stars went to Globus (and hung the emulator's matcher)."""
+    with pytest.raises(ValidationError) as info:
+        m.ListTasksRequest(sid="s", label="~" + "*" * 10_000 + "a")
+    assert fields_of(info.value) == {"label.0"} and "256" in str(info.value)
+    with pytest.raises(ValidationError):
+        m.ListTasksRequest(sid="s", label=[f"run {n}" for n in range(51)])
+    assert m.ListTasksRequest(sid="s", label="~" + "x" * 128 + "*").label == ["~" + "x" * 128 + "*"]
+
+
 def test_track_is_bounded() -> None:
     many = [U] * (m.MAX_TRACK + 1)
     for model, field, body in (

@@ -288,7 +288,8 @@ class ListTasksRequest(SessionRequest):
     offset: Annotated[int, Field(ge=0)] = 0
     status: list[Literal["ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"]] | None = None
     type: list[Literal["TRANSFER", "DELETE"]] | None = None
-    label: list[str] | None = None
+    #: a label has at most 128 characters: a pattern gets room for its operator and stars
+    label: Annotated[list[Annotated[str, Field(max_length=256)]], Field(max_length=50)] | None = None
     #: only these tasks (each id costs 37 characters of the request URL)
     task_id: Annotated[list[TaskId], Field(min_length=1, max_length=MAX_TASK_ID_FILTER)] | None = None
     requested_after: Deadline | None = None

@@ -183,6 +183,7 @@ class TestOptions:
     def test_deadline_format(self) -> None:
         assert format_deadline(datetime(2030, 1, 2, 3, 4, 5)) == "2030-01-02T03:04:05"
         assert format_deadline(None) is None
+        assert format_deadline(datetime(1, 1, 1)) == "0001-01-01T00:00:00"  # strftime's %Y wrote '1-01-01'
 
 
 class TestCredentials:

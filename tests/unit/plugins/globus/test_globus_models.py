@@ -114,6 +114,20 @@ def test_list_tasks_label_cannot_add_filter_clauses(label: str) -> None:
     assert ok.label == ["run 7: stage-in"] and ok.filter_clauses().endswith("/label:run 7: stage-in")
 
 
+def test_early_dates_keep_a_four_digit_year_in_the_filter() -> None:
+    """The year 1 went out as '1-01-01T00:00:00', which Globus refuses (400)."""
+    req = m.ListTasksRequest(sid="s", requested_after="0001-01-01T00:00:00", completed_before="0999-12-31T23:59:59")
+    clauses = req.filter_clauses()
+    assert "request_time:0001-01-01T00:00:00," in clauses and "completion_time:,0999-12-31T23:59:59" in clauses
+
+
+def test_a_sync_level_of_many_digits_is_named_plainly() -> None:
+    """5,000 digits were int()'d and pydantic told the user to call sys.set_int_max_str_digits."""
+    with pytest.raises(ValidationError) as info:
+        m.SubmitTransferRequest(sid="s", source=U, destination=U, items=[{"source": "/a", "destination": "/b"}], sync_level="1" * 5000)
+    assert fields_of(info.value) == {"sync_level"} and "set_int_max_str_digits" not in str(info.value)
+
+
 def test_list_tasks_label_patterns_are_bounded() -> None:
     """A pattern of 10,000 stars went to Globus (and hung the emulator's matcher)."""
     with pytest.raises(ValidationError) as info:

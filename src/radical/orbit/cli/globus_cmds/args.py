@@ -256,7 +256,7 @@ def batch_paths(lines: Iterable[str | bytes], *, prefix: str | None = None) -> l
 
 def format_deadline(value: datetime | None) -> str | None:
     """ISO 8601 (``YYYY-MM-DDTHH:MM:SS``), local time as given, like the Globus CLI."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S") if value is not None else None
+    return value.replace(microsecond=0, tzinfo=None).isoformat() if value is not None else None  # strftime %Y: "1" for 0001
 
 
 _FILTER_OPT = re.compile(r"^--(include|exclude)(?:=(.*))?$")

@@ -90,7 +90,7 @@ def _filter_time(value: datetime | None) -> str:
     """One end of a task_list time range, in UTC as Globus writes times (empty: open)."""
     if value is None:
         return ""
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%S")
+    return _utc(value).replace(tzinfo=None, microsecond=0).isoformat()  # the year in 4 digits (strftime's %Y: '1' for 0001)
 
 
 CollectionRef = Annotated[str, AfterValidator(_collection)]
@@ -227,7 +227,8 @@ class SubmitTransferRequest(SessionRequest):
         if isinstance(value, bool):
             raise ValueError("must be one of exists/size/mtime/checksum or 0-3")  # noqa: TRY004 - pydantic wants ValueError
         if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
+            digits = value.strip()
+            return int(digits) if len(digits) <= 3 else value  # a long run of digits is no level: Literal names it
         return value
 
     @property

@@ -211,7 +211,23 @@ def split_url(url: str, where: str, schemes: tuple[str, ...], example: str) -> S
         raise UsageError(f"{where} must start with {', '.join(s + '://' for s in schemes)}; {example}")
     if not parts.hostname:
         raise UsageError(f"{where} has no host; {example}")
+    if ":" not in parts.hostname:  # a name (or IPv4): each dot-separated label 1-63 characters, as DNS has them
+        try:
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            raise UsageError(f"{where} names a host DNS cannot look up (an empty or over-long part between dots); {example}") from None
     return parts
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@``, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
 
 
 #: longer bridge URLs are refused before anything parses them
@@ -228,9 +244,14 @@ def check_bridge_url(url: str, source: str = "the settings", *, websocket: bool 
     schemes = ("http", "https", "ws", "wss") if websocket else ("http", "https")
     example = "e.g. http://127.0.0.1:8000"
     if len(url) > MAX_URL_LENGTH:  # httpx refuses 64 KiB and more with a bare InvalidURL
-        raise UsageError(f"bridge URL {quoted(url, 60)} (from {source}) is {len(url)} characters long; give scheme://host:port, {example}")
-    where = f"bridge URL {url!r} (from {source})"
+        raise UsageError(f"bridge URL {quoted(shown_url(url), 60)} (from {source}) is {len(url)} characters long; give scheme://host:port, {example}")
+    where = f"bridge URL {shown_url(url)!r} (from {source})"
     parts = split_url(url, where, schemes, example)
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"{where} carries a user name or password; Orbit signs in with a token (clients) or an endpoint key "
+            f"(endpoints), never with credentials in the URL: give scheme://host:port, {example}"
+        )
     if parts.port == 0:
         raise UsageError(f"{where} has port 0; use the port the bridge listens on (1-65535), {example}")
     if parts.fragment or (parts.query and not websocket):

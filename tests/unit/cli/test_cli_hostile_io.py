@@ -41,6 +41,31 @@ def test_an_absurdly_long_bridge_url_is_a_usage_error_quoted_short() -> None:
     assert "100007 characters long" in info.value.message and len(info.value.message) < 300
 
 
+@pytest.mark.parametrize("url", ["http://a..b:8000", "http://" + "a" * 64 + ".org:8000", "http://.:8000"])
+def test_a_host_dns_cannot_look_up_is_a_usage_error(url: str) -> None:
+    """It was a UnicodeError traceback from getaddrinfo's IDNA encoding (and an endpoint retried forever)."""
+    with pytest.raises(UsageError, match="names a host DNS cannot look up"):
+        check_bridge_url(url, "the argument")
+    for fine in ("http://[::1]:8000", "http://bridge-01.example.org:8000", "http://xn--nxasmq6b.com:80", "http://ünïcode.example:80"):
+        check_bridge_url(fine, "the argument")
+
+
+@pytest.mark.parametrize("url", ["http://alice:S3cretPW@127.0.0.1:8000", "https://alice@bridge:8443", "ws://:S3cretPW@h:1"])
+def test_credentials_in_a_bridge_url_are_refused_and_never_shown(url: str) -> None:
+    """They were printed in errors and logged by the endpoint on every dial."""
+    with pytest.raises(UsageError) as info:
+        check_bridge_url(url, "the argument", websocket=True)
+    assert "user name or password" in info.value.message and "***@" in info.value.message
+    assert "S3cretPW" not in info.value.message and "alice" not in info.value.message
+
+
+@pytest.mark.parametrize("args", [["endpoints"], ["globus", "ls", "local"], ["endpoint", "--name", "ep"]], ids=["endpoints", "globus-ls", "endpoint"])
+def test_a_password_in_the_url_never_reaches_the_terminal(args: list[str], tmp_path: Path) -> None:
+    proc = run([args[0], "--url", "http://alice:S3cretPW@127.0.0.1:9", *args[1:]], tmp_path)
+    assert proc.returncode in (1, 2) and "***@127.0.0.1:9" in proc.stderr, proc.stderr[-500:]
+    assert "S3cretPW" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("args", [["endpoints"], ["globus", "ls", "local"]], ids=["endpoints", "globus-ls"])
 def test_long_url_from_the_command_line(args: list[str], tmp_path: Path) -> None:
     proc = run([args[0], "--url", "http://" + "a" * 100_000, *args[1:]], tmp_path)

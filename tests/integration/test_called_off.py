@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from globus_stack import LOCAL, TUTORIAL_1, GlobusStack, globus_stack, unique_dir
+from ha_helpers import until
 
 from radical.orbit import errors
 
@@ -33,14 +34,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GlobusStack]:
         # one Globus call at a time per identity: the rest wait in the identity's share
         s.add_endpoint("ep-globus", args=["-o", "globus.workers_per_identity=1"], RADICAL_ORBIT_GLOBUS_COLLECTION=LOCAL)
         yield s
-
-
-def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.05)
 
 
 def transfer_calls(stack: GlobusStack, route: str) -> int:
@@ -105,7 +98,7 @@ def test_a_submission_given_up_on_is_still_tracked(stack: GlobusStack) -> None:
     try:
         with pytest.raises(errors.GatewayTimeoutError):
             bc.call("ep-globus", "globus", "submit_transfer", body, timeout=GAVE_UP)
-        wait_for(lambda: g.session_info()["tracked"] == 1, 15, "the session tracks the transfer")
+        until(lambda: g.session_info()["tracked"] == 1, "the session tracks the transfer", 15)
     finally:
         stack.reset_faults()
     tasks = g.list_tasks(label="given up on")["DATA"]
@@ -122,7 +115,7 @@ def test_a_sleep_given_up_on_stops_and_holds_no_shutdown(orbit_stack: Any) -> No
     with pytest.raises(errors.GatewayTimeoutError):
         sysinfo._call("sleep", seconds=60, timeout=GAVE_UP)
     log_file = next(stack.log_dir.glob("endpoint-ep1*.log"))
-    wait_for(lambda: "called off by the bridge" in log_file.read_text(errors="replace"), 10, "the endpoint logs the call off")
+    until(lambda: "called off by the bridge" in log_file.read_text(errors="replace"), "the endpoint logs the call off", 10)
     assert sysinfo.ping()  # the connection is fine
     sysinfo.close()
     start = time.monotonic()

@@ -222,8 +222,8 @@ def split_url(url: str, where: str, schemes: tuple[str, ...], example: str) -> S
 def shown_url(url: str) -> str:
     """``url`` with any ``user:password@`` replaced by ``***@``, for messages and logs."""
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
+    if not sep:  # host:port, as a proxy variable may be written
+        scheme, rest = "", url
     netloc, slash, tail = rest.partition("/")
     if "@" in netloc:
         netloc = "***@" + netloc.rpartition("@")[2]

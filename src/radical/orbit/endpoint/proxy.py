@@ -35,6 +35,7 @@ import h11
 from pydantic import SecretStr
 from websockets.uri import parse_uri
 
+from ..config import shown_url
 from ..errors import UsageError
 
 __all__ = ["HttpProxy", "ProxyError", "open_tunnel", "parse_proxy_url", "select_proxy"]
@@ -95,17 +96,6 @@ def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _redacted(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}{sep}{netloc}{slash}{tail}"
-
-
 def parse_proxy_url(value: str, source: str) -> HttpProxy:
     """The proxy in ``value`` (a URL; ``host:port`` means ``http://host:port``, as in httpx).
 
@@ -115,7 +105,7 @@ def parse_proxy_url(value: str, source: str) -> HttpProxy:
     text = value.strip()
     if "://" not in text:
         text = f"http://{text}"
-    shown = _redacted(text)
+    shown = shown_url(text)
     try:
         parts = urlsplit(text)
     except ValueError:  # an unclosed "[" of an IPv6 address

@@ -242,3 +242,18 @@ class TestIdentityCommands:
         result = admin("--port", "9000", "tokens", "list")
         assert result.exit_code == 2 and "--port run the bridge" in result.output
         assert served == []
+
+    @pytest.mark.parametrize("content", [b"\xff", b"[" * 100_000 + b"]" * 100_000], ids=["not-utf8", "deep"])
+    def test_a_store_that_cannot_be_decoded_is_one_line(self, served: list[BridgeSettings], home: Path, content: bytes) -> None:
+        """Every command that reads the store said UnicodeDecodeError or RecursionError in a traceback."""
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        path = orbit / "bridge-identities.json"
+        path.write_bytes(content)
+        path.chmod(0o600)
+        for args in (["tokens", "list"], ["tokens", "add", "bob"], ["endpoints", "list"], ["endpoints", "enroll", "dtn"]):
+            result = admin(*args)
+            assert result.exit_code == 1 and f"{path} is not a valid identity store" in result.output, (args, result.output)
+        result = run()
+        assert result.exit_code == 2 and "is not a valid identity store" in result.output and served == []
+        assert path.read_bytes() == content

@@ -66,13 +66,42 @@ def orbit_home() -> Path:
     return Path.home() / ".radical" / "orbit"
 
 
-def _read_file(name: str) -> str | None:
+#: a token's or key's file holds one short line: a larger one is the wrong file (or /dev/zero)
+MAX_SECRET_FILE_BYTES = 64 * 1024
+#: ``bridge.url`` names at most a few bridges, one line
+MAX_SETTING_FILE_BYTES = 64 * 1024
+
+
+def read_text_file(path: Path, fix: str, limit: int) -> str:
+    """The text of ``path`` read as UTF-8, never more than ``limit`` bytes of it.
+
+    :param fix: what to do about an unusable file, the end of the message
+    :raises OSError: the file cannot be opened or read
+    :raises UsageError: the file is larger than ``limit`` bytes, or is not UTF-8 text
+        (the message names the file, then ``fix``)
+    """
+    with path.open("rb") as fh:
+        data = fh.read(limit + 1)  # a device such as /dev/zero never ends
+    if len(data) > limit:
+        raise UsageError(f"{path} is larger than {limit // 1024} KiB; {fix}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text; {fix}") from None
+
+
+def read_setting_file(name: str, fix: str) -> str | None:
+    """The stripped text of ``~/.radical/orbit/<name>`` (None: missing, unreadable or empty).
+
+    :raises UsageError: the file is not UTF-8 text, or too large for a setting (the
+        message ends with ``fix``)
+    """
     path = orbit_home() / name
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_text_file(path, fix, MAX_SETTING_FILE_BYTES)
     except OSError:
         return None
-    return text or None
+    return text.strip() or None
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
@@ -119,9 +148,14 @@ def check_private_file(path: Path) -> None:
 
 def read_private_file(path: Path) -> str | None:
     """The stripped text of a secret's file (None: missing or empty), refusing a file
-    others may read (:func:`check_private_file`)."""
+    others may read (:func:`check_private_file`).
+
+    :raises UsageError: the file cannot be read, is open to other users, is not UTF-8
+        text or is larger than :data:`MAX_SECRET_FILE_BYTES` (never quoting its content)
+    """
+    fix = "it should hold only the token or key, on one line; give the right file, or replace this one"
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_text_file(path, fix, MAX_SECRET_FILE_BYTES).strip()
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -130,12 +164,18 @@ def read_private_file(path: Path) -> str | None:
     return text or None
 
 
+#: the end of the message for an unusable ``bridge.url``
+BRIDGE_URL_FILE_FIX = f"it should hold only the bridge URL (e.g. {DEFAULT_BRIDGE_URL}); fix it, or remove it to use the default"
+
+
 def resolve_bridge_url(url: str | None = None) -> str:
     """Argument > ``RADICAL_ORBIT_BRIDGE_URL`` > ``RADICAL_BRIDGE_URL`` > ``~/.radical/orbit/bridge.url`` > default.
 
     The value may list several bridges, comma-separated (:func:`bridge_url_list` splits it).
+
+    :raises UsageError: the file is not UTF-8 text, or too large
     """
-    value = url or _first_env(BRIDGE_URL_ENVS) or _read_file(BRIDGE_URL_FILE) or DEFAULT_BRIDGE_URL
+    value = url or _first_env(BRIDGE_URL_ENVS) or read_setting_file(BRIDGE_URL_FILE, BRIDGE_URL_FILE_FIX) or DEFAULT_BRIDGE_URL
     return value.rstrip("/")
 
 

@@ -176,6 +176,18 @@ class TestBridgeFiles:
         path.chmod(0o600)
         assert run().exit_code == 0 and len(served) == 1
 
+    @pytest.mark.parametrize("name", ["bridge.token", "endpoint.key"])
+    def test_a_secret_file_that_is_not_utf8_is_refused(self, served: list[BridgeSettings], home: Path, name: str) -> None:
+        """Was a UnicodeDecodeError traceback; the secret's bytes are never shown."""
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        path = orbit / name
+        path.write_bytes(b"orbit_ek_" + b"k" * 43 + b"\xff\n")
+        path.chmod(0o600)
+        result = run()
+        assert result.exit_code == 2 and served == []
+        assert f"{path} is not UTF-8 text" in result.output and "k" * 43 not in result.output
+
     def test_start_writes_the_local_endpoint_key(self, served: list[BridgeSettings], home: Path) -> None:
         """Zero-config: an endpoint in this HOME finds the key; its hash is in the store first."""
         import json
@@ -242,3 +254,27 @@ class TestIdentityCommands:
         result = admin("--port", "9000", "tokens", "list")
         assert result.exit_code == 2 and "--port run the bridge" in result.output
         assert served == []
+
+    @pytest.mark.parametrize("content", [b"\xff", b"[" * 100_000 + b"]" * 100_000], ids=["not-utf8", "deep"])
+    def test_a_store_that_cannot_be_decoded_is_one_line(self, served: list[BridgeSettings], home: Path, content: bytes) -> None:
+        """Every command that reads the store said UnicodeDecodeError or RecursionError in a traceback."""
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        path = orbit / "bridge-identities.json"
+        path.write_bytes(content)
+        path.chmod(0o600)
+        for args in (["tokens", "list"], ["tokens", "add", "bob"], ["endpoints", "list"], ["endpoints", "enroll", "dtn"]):
+            result = admin(*args)
+            assert result.exit_code == 1 and f"{path} is not a valid identity store" in result.output, (args, result.output)
+        result = run()
+        assert result.exit_code == 2 and "is not a valid identity store" in result.output and served == []
+        assert path.read_bytes() == content
+
+    def test_enroll_with_a_bridge_url_file_that_is_not_utf8_enrols_nothing(self, served: list[BridgeSettings], home: Path) -> None:
+        """The URL goes into the lines enroll prints: it is read first, so a bad file leaves no key unshown."""
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        (orbit / "bridge.url").write_bytes(b"http://h\xff:8000\n")
+        result = admin("endpoints", "enroll", "dtn")
+        assert result.exit_code == 1 and f"{orbit / 'bridge.url'} is not UTF-8 text" in result.output
+        assert "dtn" not in admin("endpoints", "list").stdout

@@ -37,6 +37,10 @@ def store(home: Path) -> IdentityStore:
     return IdentityStore(home / ".radical" / "orbit")
 
 
+#: JSON nested deeper than json.loads can follow
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
 def scope(token: str | None, **headers: str) -> dict[str, object]:
     raw = [(b"authorization", f"Bearer {token}".encode())] if token else []
     raw += [(k.lower().replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
@@ -132,6 +136,25 @@ class TestStore:
         with pytest.raises(UsageError, match="not a valid identity store"):
             store.read()
 
+    @pytest.mark.parametrize(("content", "says"), [(b"\xff", "not UTF-8 text"), (DEEP, "nested too deeply")], ids=["not-utf8", "deep"])
+    def test_undecodable_files_are_refused_like_malformed_ones(self, store: IdentityStore, content: bytes, says: str) -> None:
+        """Were a UnicodeDecodeError and a RecursionError traceback (and an HTTP 500 from a running bridge)."""
+        store.add_token("alice")
+        store.path.write_bytes(content)
+        with pytest.raises(UsageError, match=f"is not a valid identity store \\(it is {says}\\); restore it from a backup"):
+            store.read()
+        with pytest.raises(UsageError, match="not a valid identity store"):
+            store.add_token("bob")  # nothing is written over it
+        assert store.path.read_bytes() == content
+
+    def test_the_shared_document_nested_too_deeply_is_refused(self) -> None:
+        """The Redis copy of the store goes through the same check (it was a RecursionError)."""
+        pytest.importorskip("redis")
+        from radical.orbit.bridge.backplane.redis_identities import parse_document
+
+        with pytest.raises(UsageError, match="is not a valid identity store"):
+            parse_document(DEEP.decode(), "Redis at redis://127.0.0.1:6379/0")
+
     def test_concurrent_writers_lose_nothing(self, store: IdentityStore) -> None:
         """The CLI and the bridge may write at once: each change is read-modify-write under a lock."""
         threads = [threading.Thread(target=store.add_token, args=(f"user{i}",)) for i in range(12)]
@@ -165,12 +188,14 @@ class TestAuthenticator:
         bob = store.add_token("bob")
         assert auth.identify(scope(bob)) == Identity("bob")  # a token not in the snapshot makes it look again
 
-    def test_a_broken_store_keeps_the_last_good_one(self, store: IdentityStore, caplog: pytest.LogCaptureFixture) -> None:
+    @pytest.mark.parametrize("content", [b"{ broken", b"\xff", DEEP], ids=["malformed", "not-utf8", "deep"])
+    def test_a_broken_store_keeps_the_last_good_one(self, store: IdentityStore, caplog: pytest.LogCaptureFixture, content: bytes) -> None:
         alice = store.add_token("alice")
         auth = Authenticator("default-token", store)
-        store.path.write_text("{ broken")
+        store.path.write_bytes(content)
         assert not auth.refresh()
         assert auth.identify(scope(alice)) == Identity("alice")
+        assert auth.identify(scope("unknown")) is None  # makes it look again: still no error
         assert "not reloaded" in caplog.text
 
     def test_no_auth(self, store: IdentityStore) -> None:
@@ -272,6 +297,19 @@ class TestClientIdentities:
             until(lambda: tc.get("/endpoints", headers=headers).status_code == 200, "the new token works")
             store.revoke_token("alice")
             until(lambda: tc.get("/endpoints", headers=headers).status_code == 401, "the revoked token is refused")
+
+    @pytest.mark.parametrize("content", [b"{ broken", b"\xff", DEEP], ids=["malformed", "not-utf8", "deep"])
+    def test_a_running_bridge_keeps_serving_through_a_broken_store(self, store: IdentityStore, content: bytes) -> None:
+        """An unknown token makes the bridge re-read the store: a store that cannot be decoded
+        was an HTTP 500; it is a 401, and the tokens it had still work."""
+        app = create_app(make_settings())
+        with TestClient(app) as tc:
+            alice = store.add_token("alice")
+            headers = {"Authorization": f"Bearer {alice}"}
+            until(lambda: tc.get("/endpoints", headers=headers).status_code == 200, "the new token works")
+            store.path.write_bytes(content)
+            assert tc.get("/endpoints", headers={"Authorization": "Bearer unknown"}).status_code == 401
+            assert tc.get("/endpoints", headers=headers).status_code == 200
 
     def test_endpoint_keys_are_not_client_tokens(self, client: TestClient) -> None:
         assert client.get("/endpoints", headers={"Authorization": f"Bearer {local_key()}"}).status_code == 401

@@ -127,6 +127,15 @@ class TestBatch:
             batch_items(["a b", "x" * (MAX_BATCH_LINE + 1) + " y"])
         assert batch_paths(["x" * (MAX_BATCH_LINE - 1) + "\n"]) == ["x" * (MAX_BATCH_LINE - 1)]
 
+    def test_a_line_without_end_is_refused_after_64_kib(self) -> None:
+        """--batch /dev/zero read one endless line until MemoryError: no more than the cap
+        is read now, and the error names the line."""
+        endless = io.BytesIO(b"a b\n" + b"\0" * (4 * MAX_BATCH_LINE))
+        with pytest.raises(click.BadParameter, match=r"line 2 is longer than 64 KiB"):
+            batch_items(endless)
+        assert endless.tell() <= 4 + MAX_BATCH_LINE + 1
+        assert batch_paths(io.BytesIO(b"x" * (MAX_BATCH_LINE - 1) + b"\ny")) == ["x" * (MAX_BATCH_LINE - 1), "y"]
+
     @pytest.mark.parametrize("command", [["delete", "local"], ["transfer", "--dry-run", "local:/", "local:/d/"]])
     def test_cli_bad_file_or_stdin_is_a_usage_error(self, command: list[str], tmp_path: Path) -> None:
         """Were UnicodeDecodeError tracebacks (file and stdin) and a minute in shlex."""
@@ -135,12 +144,18 @@ class TestBatch:
         long.write_text("a" * 1_000_000 + " b\n")
         env = {"GLOBUS_ACCESS_TOKEN": "t"}
         base = ["globus", "--url", "http://127.0.0.1:9", *command, "--batch"]
+        ok = b"a b\n" if command[0] == "transfer" else b"a\n"
         for args, stdin, says in (
             ([str(bad)], None, f"--batch {bad}: line 1 is not valid UTF-8"),
             (["-"], b"\xff\n", "--batch -: line 1 is not valid UTF-8"),
             ([str(long)], None, f"--batch {long}: line 1 is longer than 64 KiB"),
+            (["-"], ok + b"\0" * 1_000_000, "--batch -: line 2 is longer than 64 KiB"),
+            (["-"], ok + ok, None),  # stdin, line by line, still works
         ):
             result = CliRunner().invoke(cli, base + args, input=stdin, env=env)
+            if says is None:
+                assert "--batch" not in result.output and "Traceback" not in result.output, result.output
+                continue
             assert result.exit_code == EXIT_USAGE, result.output
             assert says in result.stderr and "Traceback" not in result.output
 

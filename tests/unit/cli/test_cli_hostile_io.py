@@ -73,6 +73,18 @@ def test_long_url_from_the_command_line(args: list[str], tmp_path: Path) -> None
     assert "Traceback" not in proc.stderr and len(proc.stderr) < 2000
 
 
+@pytest.mark.parametrize("name", ["bridge.token", "bridge.url"])
+def test_a_settings_file_that_is_not_utf8(name: str, tmp_path: Path) -> None:
+    """``radical-orbit endpoints`` said UnicodeDecodeError in a traceback."""
+    orbit = tmp_path / ".radical" / "orbit"
+    orbit.mkdir(parents=True, mode=0o700)
+    (orbit / name).write_bytes(b"\xff")
+    (orbit / name).chmod(0o600)
+    proc = run(["endpoints"], tmp_path)
+    assert proc.returncode == 1 and f"{orbit / name} is not UTF-8 text" in proc.stderr, proc.stderr[-500:]
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("command", [["delete", "local"], ["transfer", "--dry-run", "local:/", "local:/d/"]])
 def test_batch_from_a_closed_stdin_is_a_usage_error(command: list[str], tmp_path: Path) -> None:
     proc = run(["globus", *command, "--batch", "-"], tmp_path, close_stdin=True)

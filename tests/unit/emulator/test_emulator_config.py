@@ -197,6 +197,25 @@ def test_bad_config_file_is_a_usage_error_naming_file_and_field(
     assert made == []
 
 
+def test_a_config_that_is_not_a_regular_file_or_too_large_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config /dev/zero grew to gigabytes (ignoring Ctrl-C): a device is refused before
+    it is opened, and no file is read past the cap."""
+    from radical.orbit.emulators.globus import context
+
+    result = CliRunner().invoke(emulator, ["--port", "0", "--config", "/dev/null"])
+    assert result.exit_code == 2 and "/dev/null: not a regular file" in result.output, result.output
+    path = tmp_path / "emu.json"
+    path.write_text('{"clients": []}' + " " * 100)
+    with monkeypatch.context() as patch:  # a small cap stands in for 64 MiB
+        patch.setattr(context, "MAX_CONFIG_BYTES", 100)
+        with pytest.raises(context.ConfigError, match=f"^{path}: larger than .*; give the right file"):
+            context.read_config(path)
+    assert context.read_config(path) == context.ConfigFile()
+    path.write_bytes(b'{"clients": []}\xff')
+    with pytest.raises(context.ConfigError, match=f"^{path}: not UTF-8 text \\(byte 15\\); save it as UTF-8"):
+        context.read_config(path)
+
+
 @pytest.mark.parametrize(
     ("collection", "says"),
     [

@@ -83,6 +83,24 @@ class TestEndpointSettings:
         assert settings.load_key() == ("orbit_ek_other", str(other))
         assert settings.url == "http://x:2" and settings.plugins is None
 
+    def test_key_files_that_are_not_text_are_usage_errors(self, home: Path) -> None:
+        """A key file that is not UTF-8 was a UnicodeDecodeError traceback, and --key-file
+        /dev/zero read until MemoryError; both are one line naming the file."""
+        orbit = home / ".radical" / "orbit"
+        orbit.mkdir(parents=True)
+        key = orbit / "endpoint.key"
+        key.write_bytes(b"orbit_ek_" + b"k" * 43 + b"\xff\n")
+        key.chmod(0o600)
+        settings = EndpointSettings.resolve(name="ep", url="http://127.0.0.1:9")
+        with pytest.raises(UsageError, match=f"^{re.escape(str(key))} is not UTF-8 text") as info:
+            settings.load_key()
+        assert "k" * 43 not in info.value.message
+        runner = CliRunner()
+        result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9"])
+        assert result.exit_code == 2 and f"{key} is not UTF-8 text" in result.output
+        result = runner.invoke(cli, ["endpoint", "--name", "ep", "--url", "http://127.0.0.1:9", "--key-file", "/dev/zero"])
+        assert result.exit_code == 2 and "/dev/zero is larger than 64 KiB" in result.output
+
     def test_a_client_token_is_never_sent(self, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A client token cannot register an endpoint: the settings keep only where one was
         configured (for the message that says so), never the token."""

@@ -191,17 +191,23 @@ class IdentityStore:
             version understands (naming the file and what is wrong)
         """
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return IdentityFile()
         except OSError as exc:
             raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         check_private_file(self.path)
+        # bytes that are not UTF-8, or arrays nested too deeply for json, are as broken as
+        # a stray '{': the same message, and a running bridge keeps what it had
         try:
-            return IdentityFile.model_validate(json.loads(text))
-        except (ValueError, PydanticValidationError) as exc:
+            return IdentityFile.model_validate(json.loads(raw.decode("utf-8")))
+        except (ValueError, RecursionError, PydanticValidationError) as exc:
             where = ""
-            if isinstance(exc, PydanticValidationError) and exc.errors():
+            if isinstance(exc, UnicodeDecodeError):
+                where = " (it is not UTF-8 text)"
+            elif isinstance(exc, RecursionError):
+                where = " (it is nested too deeply)"
+            elif isinstance(exc, PydanticValidationError) and exc.errors():
                 first = exc.errors()[0]
                 where = f" at {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
             raise UsageError(

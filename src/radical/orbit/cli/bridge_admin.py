@@ -21,9 +21,11 @@ import click
 from ..config import (
     BRIDGE_TOKEN_FILE,
     BRIDGE_URL_FILE,
+    BRIDGE_URL_FILE_FIX,
     DEFAULT_BRIDGE_URL,
     ENV_ENDPOINT_KEY,
     orbit_home,
+    read_setting_file,
 )
 from ..errors import OrbitError
 
@@ -171,11 +173,11 @@ def endpoints_group() -> None:
 
 
 def _bridge_url() -> str:
-    try:
-        text = (orbit_home() / BRIDGE_URL_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        text = ""
-    return text or DEFAULT_BRIDGE_URL
+    """The bridge's URL as ``bridge.url`` says (else the default), for the lines to run.
+
+    :raises UsageError: ``bridge.url`` is not UTF-8 text, or too large
+    """
+    return read_setting_file(BRIDGE_URL_FILE, BRIDGE_URL_FILE_FIX) or DEFAULT_BRIDGE_URL
 
 
 @endpoints_group.command("enroll")
@@ -189,10 +191,10 @@ def endpoints_enroll(name: str) -> None:
     key alone in a file with mode 0600 and start the endpoint with --key-file FILE.
     """
     try:
+        url = _bridge_url()  # first: a key enrolled and then not shown would only hold the name
         secret = _store().enroll(name)
     except OrbitError as exc:
         raise _fail(exc) from None
-    url = _bridge_url()
     click.echo(
         f"Enrolled endpoint {name!r}. On the endpoint host, run these two lines (the key is shown only now; "
         "the bridge keeps its hash):",

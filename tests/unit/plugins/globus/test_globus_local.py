@@ -76,6 +76,23 @@ def test_invalid_values_are_skipped(home: Path, gcp: type[FakeGCP], monkeypatch:
     assert local.discover_local_collection().source == local.SOURCE_NONE
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"{broken", "not valid JSON"), (b"\xff", "not UTF-8 text"), (b"[" * 100_000 + b"]" * 100_000, "not valid JSON (nested too deeply)")],
+    ids=["malformed", "not-utf8", "deep"],
+)
+def test_an_unusable_config_file_is_skipped_with_a_warning(
+    home: Path, gcp: type[FakeGCP], caplog: pytest.LogCaptureFixture, content: bytes, says: str
+) -> None:
+    """Bytes that are not UTF-8 and JSON nested too deeply raised out of discovery (a
+    traceback in the endpoint's log, and the globus plugin disabled); a stray '{' did not."""
+    write_cfg(home)
+    path = home / ".radical" / "orbit" / "globus.json"
+    path.write_bytes(content)
+    assert local.discover_local_collection() == local.LocalCollection(None, local.SOURCE_NONE)
+    assert f"{path} is {says}" in caplog.text and "ignoring it" in caplog.text
+
+
 def test_resolve() -> None:
     assert local.resolve_collection("local", CFG_ID) == CFG_ID
     assert local.resolve_collection(None, CFG_ID) == CFG_ID

@@ -70,7 +70,7 @@ def parse_document(text: str | None, where: str) -> IdentityFile:
         return IdentityFile()
     try:
         return IdentityFile.model_validate(json.loads(text))
-    except (ValueError, PydanticValidationError):
+    except (ValueError, RecursionError, PydanticValidationError):  # RecursionError: nested too deeply
         raise UsageError(
             f"the identity document in {where} is not a valid identity store; restore it "
             f"(or delete the key {IDENTITIES_KEY} to start with no extra tokens, enrolments or claims)"

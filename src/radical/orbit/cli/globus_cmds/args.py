@@ -117,6 +117,24 @@ def _quoted(text: str) -> str:
     return quoted(text.strip())
 
 
+def _bounded(lines: Iterable[str | bytes]) -> Iterator[str | bytes]:
+    """The lines of a file read one at a time, each cut after ``MAX_BATCH_LINE + 1`` bytes
+    (so an over-long one is seen as such); other iterables as they are.
+
+    Iterating a file reads a whole line first: /dev/zero, which has no newline, used
+    all the memory there was before the length check could refuse it.
+    """
+    readline = getattr(lines, "readline", None)
+    if readline is None:
+        yield from lines
+        return
+    while True:
+        raw: str | bytes = readline(MAX_BATCH_LINE + 1)
+        if not raw:
+            return
+        yield raw
+
+
 def _batch_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, str]]:
     """``(where, line)`` pairs, ``where`` being ``--batch FILE: line N``.
 
@@ -126,7 +144,7 @@ def _batch_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[str, str]]:
     """
     name = getattr(lines, "name", None)
     source = "--batch " + ("-" if name in (None, "<stdin>") else str(name))
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in enumerate(_bounded(lines), start=1):
         where = f"{source}: line {lineno}"
         if len(raw) > MAX_BATCH_LINE:
             raise click.BadParameter(f"{where} is longer than {MAX_BATCH_LINE // 1024} KiB; put one entry per line")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -53,12 +54,31 @@ class ConfigFile(BaseModel):
     faults: FaultSettings | None = None
 
 
+#: the largest ``--config`` file read (collections with seed files included, far more than
+#: any needs): a device such as /dev/zero is refused at this size instead of filling memory
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+
 def read_config(path: str | Path) -> ConfigFile:
-    """Parse and check ``path``, before anything (a temp dir, a socket) is made."""
+    """Parse and check ``path``, before anything (a temp dir, a socket) is made.
+
+    :raises ConfigError: the file is not a regular file, cannot be read, is larger than
+        :data:`MAX_CONFIG_BYTES`, or is not a valid config (naming the file and what is wrong)
+    """
+    file = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        if not stat.S_ISREG(file.stat().st_mode):  # before opening it: a FIFO would block the open
+            raise ConfigError(f"{path}: not a regular file (a device, pipe or socket); give a JSON file")
+        with file.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB, the most a config file may hold; give the right file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

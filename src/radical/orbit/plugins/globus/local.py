@@ -65,14 +65,22 @@ def _default_gcp() -> str | None:
 def _from_config_file(home: Path) -> str | None:
     path = home / GLOBUS_CONFIG_FILE
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.warning("cannot read %s: %s", path, exc)
         return None
+    # like malformed JSON, bytes that are not UTF-8 or nesting too deep for json are
+    # skipped with a warning, never an error that would disable the plugin
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        log.warning("%s is not UTF-8 text; ignoring it", path)
+        return None
+    except RecursionError:
+        log.warning("%s is not valid JSON (nested too deeply); ignoring it", path)
+        return None
     except ValueError as exc:
         log.warning("%s is not valid JSON (%s); ignoring it", path, exc)
         return None

@@ -254,3 +254,22 @@ def test_a_state_dir_that_cannot_hold_the_collections_names_the_option(tmp_path:
     result = CliRunner().invoke(emulator, ["--port", "0", "--state-dir", str(blocker / "state")])
     assert result.exit_code == 1, result.output
     assert f"the collections root '{blocker}/state/collections' cannot be made a directory (Not a directory); give another --state-dir" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        *((name, bad) for name in ("auth.json", "tasks.json") for bad in (b"\xff", b'{"tokens": 5, "tasks": 5}', b"[" * 100_000)),
+        ("auth.json", b'{"tokens": {"h": {"bogus": 1}}}'),
+        ("tasks.json", b'{"tasks": [{"x": 1}]}'),
+    ],
+)
+def test_a_state_file_that_cannot_be_read_is_named(name: str, content: bytes, tmp_path: Path) -> None:
+    """A state file that is not the emulator's own (edited by hand, cut short by a full
+    disk) was a traceback at start."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / name).write_bytes(content)
+    result = CliRunner().invoke(emulator, ["--port", "0", "--state-dir", str(state)])
+    assert result.exit_code == 1, result.output
+    assert f"state file {state / name} cannot be read" in result.output and "move it away" in result.output

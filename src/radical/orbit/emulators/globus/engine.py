@@ -73,9 +73,15 @@ class TaskEngine:
     def _load(self) -> None:
         if self._path is None or not self._path.exists():
             return
-        data = json.loads(self._path.read_text(encoding="utf-8"))
-        for raw in data.get("tasks", []):
-            task = Task.from_json(raw)
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+            loaded = [Task.from_json(raw) for raw in data.get("tasks", [])]
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:  # written by hand, or by another version
+            raise ValueError(
+                f"the task state file {self._path} cannot be read ({type(exc).__name__}); "
+                "move it away to start with no tasks, or give another --state-dir"
+            ) from None
+        for task in loaded:
             if task.status not in FINISHED:  # interrupted by the restart: run it again
                 task.restart()
             self.tasks[task.task_id] = task

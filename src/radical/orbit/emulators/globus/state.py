@@ -151,9 +151,17 @@ class AuthState:
     def _load(self) -> None:
         if self._path is None or not self._path.exists():
             return
-        data = json.loads(self._path.read_text(encoding="utf-8"))
-        self._tokens = {h: TokenRecord(**rec) for h, rec in data.get("tokens", {}).items()}
-        self._clients.update(data.get("clients", {}))
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+            tokens = {h: TokenRecord(**rec) for h, rec in data.get("tokens", {}).items()}
+            clients = {str(k): str(v) for k, v in data.get("clients", {}).items()}
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # written by hand, or by another version
+            raise ValueError(
+                f"the token state file {self._path} cannot be read ({type(exc).__name__}); "
+                "move it away to start with no issued tokens, or give another --state-dir"
+            ) from None
+        self._tokens = tokens
+        self._clients.update(clients)
 
     def _save(self) -> None:
         if self._path is None:

@@ -242,6 +242,8 @@ class TestBadInput:
             ({"bad \udfff": 1}, "['bad \\udfff'] is a key with a lone surrogate U+DFFF at character 4"),
             ({"filter": {(1, 2): "x"}}, "filter[(1, 2)] is a key of type tuple"),
             ({1, 2}, "the body is a value of type set"),
+            # was "the body is Exceeds the limit (4300 digits) for integer string conversion; ..."
+            ({"items": [1, {"n": -(10**5000)}]}, "items[1].n is an integer of more than 4300 digits"),
         ],
     )
     def test_unencodable_body_names_the_field(self, fake: FakeBridge, body: Any, named: str) -> None:
@@ -279,6 +281,16 @@ class TestBadInput:
             assert info.value.message.startswith(says), info.value.message
             bc.relay("GET", "ep", "p", "r", headers={"X-Ok": "tab\tand spaces", "X-Raw": b"caf\xe9"}, params={"q": "é"})
         assert len(sent) == 1 and sent[0].headers["x-raw"] == "café"
+
+    @pytest.mark.parametrize("route", ["../../endpoints", "x/../../../events", "./info", "a/./b", ".."])
+    def test_a_route_cannot_climb_out_of_its_plugin(self, fake: FakeBridge, route: str) -> None:
+        """'../../endpoints' reached the bridge's own /endpoints (httpx resolves dot segments)."""
+        with BridgeClient(fake.url, token=TOKEN) as bc:
+            with pytest.raises(errors.UsageError, match="route must not have '.' or '..' segments"):
+                bc.relay("GET", "ep", "sysinfo", route)
+            with pytest.raises(errors.UsageError, match="route must not have '.' or '..' segments"):
+                bc.call("ep", "sysinfo", route, {})
+        assert fake.seen == []
 
     def test_encode_json_is_what_httpx_sends(self) -> None:
         body = {"a": [1, 2.5, None, True], "é": "✓"}

@@ -235,6 +235,8 @@ class BridgeClient:
         if not isinstance(route, str):
             raise UsageError(f"route must be a string, got {route!r}")
         route = route.lstrip("/")
+        if any(part in (".", "..") for part in route.split("/")):  # the URL would leave the plugin's routes
+            raise UsageError(f"route must not have '.' or '..' segments, got {route!r}: name the plugin's route itself")
         context = f"{endpoint}/{plugin}/{route}" if route else f"{endpoint}/{plugin}"
         path = "/" + "/".join(quote(part, safe="") for part in (endpoint, plugin))
         if route:

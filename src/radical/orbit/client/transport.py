@@ -24,6 +24,7 @@ import math
 import os
 import re
 import ssl
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -93,8 +94,12 @@ def _plain(value: Any) -> Any:
 
 def _unencodable(value: Any, where: str) -> tuple[str, str] | None:
     """``(where, what)`` of the first value in ``value`` that JSON cannot carry."""
-    if value is None or isinstance(value, (bool, int, os.PathLike, uuid.UUID)):
+    if value is None or isinstance(value, (bool, os.PathLike, uuid.UUID)):
         return None
+    if isinstance(value, int):  # beyond Python's int-to-text limit (4300 digits by default), json.dumps fails
+        limit = sys.get_int_max_str_digits()
+        too_long = limit and int(value.bit_length() * _LOG10_2) + 1 > limit
+        return (where or "the body", f"an integer of more than {limit} digits") if too_long else None
     if isinstance(value, float):
         return None if math.isfinite(value) else (where, f"the number {value!r}")
     if isinstance(value, str):
@@ -119,6 +124,10 @@ def _unencodable(value: Any, where: str) -> tuple[str, str] | None:
     return where or "the body", f"a value of type {type(value).__name__}"
 
 
+#: decimal digits per bit, to size an integer without writing it out
+_LOG10_2 = math.log10(2)
+
+
 def encode_json(body: Any, context: str = "") -> bytes:
     """``body`` as compact UTF-8 JSON (the bytes httpx sends for ``json=``), paths and UUIDs as strings.
 
@@ -129,7 +138,7 @@ def encode_json(body: Any, context: str = "") -> bytes:
         text = jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_plain)
         return text.encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-        where, what = _unencodable(body, "") or ("the body", str(exc))
+        where, what = _unencodable(body, "") or ("the body", f"a value JSON cannot carry ({type(exc).__name__})")
         prefix = f"{context}: " if context else ""
         raise UsageError(
             f"{prefix}{where} is {what}, which cannot be sent as JSON: "

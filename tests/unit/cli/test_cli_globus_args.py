@@ -174,6 +174,24 @@ class TestBatch:
         assert result.exit_code == EXIT_USAGE and says in result.stderr, result.output
 
 
+    @pytest.mark.parametrize(
+        ("command", "says"),
+        [
+            (["transfer", "local:/a/", "local:/b/", "-r", "--submission-id", "notauuid", "--dry-run"], "'notauuid' is not a UUID"),
+            (["rm", "local:/a", "--submission-id", "zz", "--dry-run"], "'zz' is not a UUID"),
+            (["delete", "local:/a", "--submission-id", "zz"], "'zz' is not a UUID"),
+            (["transfer", "local:/a/", "local:/b/", "-r", "--label", "x" * 129, "--dry-run"], "at most 128"),
+            (["task", "update", "6c54cade-bde5-45c1-bdea-f4bd71dba2cc", "--label", "x" * 129], "at most 128"),
+            (["transfer", "local:/a", "local:/b", "--external-checksum", "abc", "-r"], "cannot go with -r/--recursive"),
+        ],
+    )
+    def test_what_a_submission_would_refuse_is_refused_before_it_and_by_dry_run(self, command: list[str], says: str) -> None:
+        """--dry-run printed a submission Globus would refuse and exited 0; --external-checksum
+        with -r was submitted."""
+        result = CliRunner().invoke(cli, ["globus", "--url", "http://127.0.0.1:9", *command], env={"GLOBUS_ACCESS_TOKEN": "t"})
+        assert result.exit_code == EXIT_USAGE and says in result.stderr, result.output
+
+
 class TestOptions:
     def test_filter_rules_keep_command_line_order(self) -> None:
         argv = ["--include", "*.txt", "--exclude=*", "--include", "keep"]

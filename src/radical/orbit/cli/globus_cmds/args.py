@@ -222,6 +222,28 @@ def batch_items(
     return items
 
 
+#: Globus's longest task label
+MAX_LABEL = 128
+
+
+def submission_id_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--submission-id``: a UUID (as Globus hands them out), checked before anything is sent,
+    so ``--dry-run`` refuses what the submission would."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise click.BadParameter(f"{_quoted(value)} is not a UUID; give the submission_id an earlier submit printed") from None
+
+
+def label_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--label``: at most :data:`MAX_LABEL` characters, as Globus takes them."""
+    if value is not None and len(value) > MAX_LABEL:
+        raise click.BadParameter(f"is {len(value)} characters long; Globus takes labels of at most {MAX_LABEL}")
+    return value
+
+
 NOTIFY_CHOICES = ("on", "off", "succeeded", "failed", "inactive")
 
 

@@ -13,7 +13,7 @@ import click
 
 from ...errors import OrbitError
 from .app import EXIT_ERROR, CliExit, OrbitGroup, Runtime, format_option, get_runtime
-from .args import DEADLINE_FORMATS, format_deadline
+from .args import DEADLINE_FORMATS, format_deadline, label_param
 from .render import TASK_FIELDS, data_list, print_record, print_table
 from .waiting import wait_for_task, wait_options
 
@@ -168,7 +168,7 @@ def _cancel_all(rt: Runtime) -> None:
 Example:
   radical-orbit globus task update TASK_ID --label 'run 42' --deadline '2030-01-01 12:00:00'""")
 @click.argument("task_id")
-@click.option("--label", default=None, help="The task's new label.")
+@click.option("--label", default=None, callback=label_param, help="The task's new label (at most 128 characters).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="The task's new deadline.")
 @format_option
 def update(task_id: str, label: str | None, deadline: datetime | None) -> None:

@@ -16,8 +16,10 @@ from .args import (
     batch_items,
     batch_paths,
     format_deadline,
+    label_param,
     notify_options,
     ordered_filter_rules,
+    submission_id_param,
 )
 from .waiting import wait_for_task, wait_options
 
@@ -61,7 +63,7 @@ relative paths are joined to the command line's paths; '#' starts a comment.""",
 @click.option("--recursive/--no-recursive", "-r", default=None, help="Paths are directories (-r) or files (--no-recursive); default: auto-detect.")
 @click.option("--batch", type=BatchFile(), default=None, metavar="FILE|-", help="Read 'SRC_PATH DST_PATH [--recursive]' lines from FILE (- for stdin).")
 @click.option("-s", "--sync-level", type=click.Choice(SYNC_LEVELS, case_sensitive=False), default=None, help="Only copy files that are missing / differ in size / are newer / differ in checksum.")
-@click.option("--label", default=None, help="A label for the task.")
+@click.option("--label", default=None, callback=label_param, help="A label for the task (at most 128 characters).")
 @click.option("--verify-checksum/--no-verify-checksum", default=True, show_default=True, help="Verify checksums after the copy.")
 @click.option("--preserve-timestamp", "--preserve-mtime", is_flag=True, default=False, help="Preserve file modification times.")
 @click.option("--encrypt-data", "--encrypt", is_flag=True, default=False, help="Encrypt the data channel.")
@@ -73,7 +75,7 @@ relative paths are joined to the command line's paths; '#' starts a comment.""",
 @click.option("--external-checksum", default=None, metavar="SUM", help="Checksum the source file must have (single-item mode; per line in --batch).")
 @click.option("--checksum-algorithm", default=None, metavar="ALG", help="Algorithm of --external-checksum / --verify-checksum (e.g. MD5, SHA256).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
-@click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--submission-id", default=None, callback=submission_id_param, help="Reuse a submission id (a UUID) for an idempotent retry.")
 @click.option("--notify", default=None, metavar="on|off|succeeded,failed,inactive", help="Which task events Globus e-mails you about [default: all].")
 @click.option("--source-local-user", default=None, help="Local account on the source (GCSv5 mapped collections).")
 @click.option("--destination-local-user", default=None, help="Local account on the destination (GCSv5 mapped collections).")
@@ -126,6 +128,8 @@ def transfer(
             raise click.UsageError("--external-checksum is per file: put it on the --batch lines")
         items = batch_items(batch, source_prefix=src_path, dest_prefix=dst_path, recursive=recursive, checksum_algorithm=checksum_algorithm)
     else:
+        if external_checksum and recursive:
+            raise click.UsageError("--external-checksum is the checksum of one file: it cannot go with -r/--recursive")
         if src_path is None or dst_path is None:
             which = " and ".join(n for n, p in (("SRC", src_path), ("DST", dst_path)) if p is None)
             raise click.UsageError(
@@ -192,9 +196,9 @@ Examples:
 @click.option("-r", "--recursive", is_flag=True, default=False, help="Delete directories and their contents.")
 @click.option("--batch", type=BatchFile(), default=None, metavar="FILE|-", help="Read one PATH a line from FILE (- for stdin).")
 @click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error for paths that do not exist.")
-@click.option("--label", default=None, help="A label for the task.")
+@click.option("--label", default=None, callback=label_param, help="A label for the task (at most 128 characters).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
-@click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--submission-id", default=None, callback=submission_id_param, help="Reuse a submission id (a UUID) for an idempotent retry.")
 @click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
 @click.option("--wait", is_flag=True, default=False, help="Wait for the task (exit 0 SUCCEEDED, 1 FAILED, 3 timeout).")
 @wait_options
@@ -246,9 +250,9 @@ Examples:
 @click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error if the path does not exist.")
 @click.option("--enable-globs/--no-enable-globs", default=True, show_default=True, help="'*', '?' and '[ ]' in the last path component match names (escape them with '\\').")
 @click.option("--star-silent", "--unsafe", is_flag=True, default=False, help="Do not ask before deleting a path that ends in '*'.")
-@click.option("--label", default=None, help="A label for the task.")
+@click.option("--label", default=None, callback=label_param, help="A label for the task (at most 128 characters).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
-@click.option("--submission-id", default=None, help="Reuse a submission id for an idempotent retry.")
+@click.option("--submission-id", default=None, callback=submission_id_param, help="Reuse a submission id (a UUID) for an idempotent retry.")
 @click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
 @click.option("--dry-run", is_flag=True, default=False, help="Print what would be deleted; submit nothing.")
 @wait_options

@@ -338,6 +338,9 @@ class TestDiscovery:
             ec.get_plugin("nope")
         with pytest.raises(errors.PluginDisabledError, match="'gpu' on endpoint 'ep1' is disabled: no nvidia-smi"):
             ec.get_plugin("gpu")
+        for bad in (None, "", b"globus"):  # None was "no plugin 'None'"
+            with pytest.raises(errors.UsageError, match="plugin name must be a non-empty string"):
+                ec.get_plugin(bad)  # type: ignore[arg-type]
 
     def test_unknown_client_class_is_generic(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(discovery, "find_client_class", lambda name: None)

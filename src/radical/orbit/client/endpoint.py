@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..errors import PluginDisabledError, PluginNotFoundError
+from ..errors import PluginDisabledError, PluginNotFoundError, UsageError
 from . import discovery
 from .compat import CallbackStyle, plugins_by_name
 from .plugin import PluginClient
@@ -73,6 +73,8 @@ class EndpointClient:
         :raises PluginNotFoundError: the endpoint does not host it (lists the ones it does)
         :raises PluginDisabledError: the endpoint has it but cannot run it (says why)
         """
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"the plugin name must be a non-empty string such as 'globus', got {name!r}")
         # the info fetched by get_endpoint_client is seconds old: use it, refetch only on a miss
         fresh = not self.info
         plugins = list((self.info if self.info else self.refresh()).get("plugins", []))

@@ -131,6 +131,11 @@ def test_client_imports_nothing_server_side() -> None:
         (lambda g: g.wait_all(["t1"], timeout=float("nan")), "wait_all: timeout must be a finite number"),
         (lambda g: g.wait_all(["t1"], timeout=1e300), "wait_all: timeout must be at most 1e9 seconds"),
         (lambda g: g.register_session(access_token="a" * 10, track=5), "track must be a task id or a list of them"),
+        # these went out as the strings "None" and "b'...'" and came back as a 422 about them
+        (lambda g: g.task_wait(None), "task_id must be a task id (a str or uuid.UUID"),
+        (lambda g: g.get_task(b"0000"), "task_id must be a task id (a str or uuid.UUID"),
+        (lambda g: g.cancel_task(5), "got int"),
+        (lambda g: g.update_task(None, label="x"), "got NoneType"),
     ],
 )
 def test_wrong_shapes_are_usage_errors_naming_the_argument(call: Any, says: str) -> None:

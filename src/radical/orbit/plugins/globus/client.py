@@ -49,6 +49,7 @@ from .shapes import (
     listed,
     records,
     strings,
+    task_id_text,
 )
 
 __all__ = ["MAX_SLICE", "ORIGINAL_KEYS", "WAIT_MARGIN", "GlobusClient", "globus_document"]
@@ -286,9 +287,10 @@ class GlobusClient(PluginClient):
     # -- tasks -----------------------------------------------------------------
     def get_task(self, task_id: str | uuid.UUID) -> dict[str, Any]:
         """The Globus task document (``status`` is ACTIVE / INACTIVE / SUCCEEDED / FAILED)."""
-        doc = dict(self._call("get_task", task_id=str(task_id)))
-        if str(task_id) in self._tasks:
-            self._tasks.learn(str(task_id), doc.get("status"))
+        tid = task_id_text(task_id)
+        doc = dict(self._call("get_task", task_id=tid))
+        if tid in self._tasks:
+            self._tasks.learn(tid, doc.get("status"))
         return doc
 
     def task_wait(self, task_id: str | uuid.UUID, timeout: float = 60, polling_interval: float = 10) -> dict[str, Any]:
@@ -300,7 +302,7 @@ class GlobusClient(PluginClient):
         the wait goes on once the endpoint is back (the session re-opened by itself).
         """
         seconds = seconds_arg(timeout, "timeout", "task_wait", allow_zero=True)
-        tid = str(task_id)
+        tid = task_id_text(task_id)
 
         def ask(part: float) -> dict[str, Any]:
             return dict(self._wait_call("task_wait", part, task_id=tid, timeout=part, polling_interval=polling_interval))
@@ -321,7 +323,7 @@ class GlobusClient(PluginClient):
 
     def cancel_task(self, task_id: str | uuid.UUID) -> dict[str, Any]:
         """Cancel a task; Globus' result (``code``: Canceled / CancelAccepted / TaskComplete)."""
-        return dict(self._call("cancel_task", task_id=str(task_id)))
+        return dict(self._call("cancel_task", task_id=task_id_text(task_id)))
 
     def list_tasks(
         self,
@@ -350,19 +352,19 @@ class GlobusClient(PluginClient):
 
     def task_events(self, task_id: str | uuid.UUID, limit: int = 10, *, offset: int = 0, errors_only: bool = False) -> dict[str, Any]:
         """The task's event list, newest first."""
-        return dict(self._call("task_events", task_id=str(task_id), limit=limit, offset=offset, errors_only=errors_only))
+        return dict(self._call("task_events", task_id=task_id_text(task_id), limit=limit, offset=offset, errors_only=errors_only))
 
     def successful_transfers(self, task_id: str | uuid.UUID, marker: int | None = None) -> dict[str, Any]:
         """One page of the task's successful transfers (``DATA``, ``next_marker``)."""
-        return dict(self._call("successful_transfers", **body(task_id=str(task_id), marker=marker)))
+        return dict(self._call("successful_transfers", **body(task_id=task_id_text(task_id), marker=marker)))
 
     def skipped_errors(self, task_id: str | uuid.UUID, marker: int | None = None) -> dict[str, Any]:
         """One page of the task's skipped errors (``DATA``, ``next_marker``)."""
-        return dict(self._call("skipped_errors", **body(task_id=str(task_id), marker=marker)))
+        return dict(self._call("skipped_errors", **body(task_id=task_id_text(task_id), marker=marker)))
 
     def pause_info(self, task_id: str | uuid.UUID) -> dict[str, Any]:
         """Pause rules and messages that affect the task."""
-        return dict(self._call("pause_info", task_id=str(task_id)))
+        return dict(self._call("pause_info", task_id=task_id_text(task_id)))
 
     def track(self, task_ids: Iterable[str | uuid.UUID] | None = None, timeout: float = 60) -> dict[str, Any]:
         """Watch existing tasks (all ACTIVE/INACTIVE ones of the identity if None) and get
@@ -458,7 +460,7 @@ class GlobusClient(PluginClient):
     # -- added for the CLI's Globus CLI parity (task update, whoami, task list --filter-*) --
     def update_task(self, task_id: str | uuid.UUID, *, label: str | None = None, deadline: str | _dt.datetime | None = None) -> dict[str, Any]:
         """Give a task that has not ended a new label and/or deadline; Globus' result (``code`` Updated)."""
-        return dict(self._call("update_task", **body(task_id=str(task_id), label=label, deadline=deadline)))
+        return dict(self._call("update_task", **body(task_id=task_id_text(task_id), label=label, deadline=deadline)))
 
     def whoami(self) -> dict[str, Any]:
         """Globus Auth's userinfo for this session's credential (``sub``, ``preferred_username``,

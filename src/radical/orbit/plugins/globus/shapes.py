@@ -75,6 +75,14 @@ def records(value: Any, name: str, example: str) -> list[dict[str, Any]]:
     return out
 
 
+def task_id_text(value: Any) -> str:
+    """A task id given as ``str`` or ``uuid.UUID``, as text; anything else (None, bytes) is
+    a :class:`UsageError` here, not a 422 about the string ``'None'`` from the endpoint."""
+    if isinstance(value, (str, uuid.UUID)):
+        return str(value)
+    raise UsageError(f"task_id must be a task id (a str or uuid.UUID such as the task_id a submission returned), got {type(value).__name__}")
+
+
 def strings(value: Any, name: str, what: str) -> list[str]:
     """One string or a list of them (paths, statuses, ids): always a list of strings."""
     if isinstance(value, (str, uuid.UUID)):

@@ -12,15 +12,13 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..config import DEFAULT_EMULATOR_PORT, split_url
 from ..errors import UsageError
-from .params import FiniteFloat
+from .params import FiniteFloat, GlobusId
 
 ENV_EMULATOR_URL = "RADICAL_ORBIT_EMULATOR_URL"
 ENV_CLIENT_ID = "RADICAL_ORBIT_EMULATOR_CLIENT_ID"
@@ -29,20 +27,8 @@ ENV_CLIENT_SECRET = "RADICAL_ORBIT_EMULATOR_CLIENT_SECRET"
 
 #: the longest access token lifetime the emulator issues (ten years)
 MAX_TOKEN_LIFETIME = 10 * 365 * 86400
-
-
-def _uuid_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """A Globus client or collection id: a UUID, written in lower case (as Globus writes them)."""
-    if value is None or value == ():
-        return value
-    values = value if isinstance(value, tuple) else (value,)
-    out = []
-    for v in values:
-        try:
-            out.append(str(uuid.UUID(v)))
-        except ValueError:
-            raise click.BadParameter(f"{v!r} is not a UUID (Globus ids look like 6c54cade-bde5-45c1-bdea-f4bd71dba2cc)") from None
-    return tuple(out) if isinstance(value, tuple) else out[0]
+#: a client or collection id
+_GLOBUS_ID = GlobusId(" (Globus ids look like 6c54cade-bde5-45c1-bdea-f4bd71dba2cc)")
 
 
 @click.group("emulator", invoke_without_command=True)
@@ -52,7 +38,7 @@ def _uuid_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON file: collections, clients, faults.")
 @click.option("--token-lifetime", default=172800, show_default=True, type=click.IntRange(1, MAX_TOKEN_LIFETIME), help="Access token lifetime in seconds (at most ten years).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), help="Persist tasks and issued tokens here (survive restarts).")
-@click.option("--client-id", envvar=ENV_CLIENT_ID, callback=_uuid_option, help="Confidential client id (a UUID, as Globus's are) for client_credentials [default: generated].")
+@click.option("--client-id", envvar=ENV_CLIENT_ID, type=_GLOBUS_ID, help="Confidential client id (a UUID, as Globus's are) for client_credentials [default: generated].")
 @click.option("--client-secret", envvar=ENV_CLIENT_SECRET, help="Its secret [default: generated].")
 @click.option("--retry-interval", default=1.0, show_default=True, type=FiniteFloat(0, min_open=True), help="Seconds between retries of failing files in tasks.")
 @click.pass_context
@@ -162,11 +148,11 @@ def check_emulator_url(url: str) -> None:
 @emulator.command("token")
 @click.option("--url", envvar=ENV_EMULATOR_URL, default=f"http://127.0.0.1:{DEFAULT_EMULATOR_PORT}", show_default=True, help="Emulator root URL.")
 @click.option("--refresh", is_flag=True, help="Also return a refresh_token and the native client_id it is bound to.")
-@click.option("--client-id", callback=_uuid_option, help="Do a client_credentials grant as this confidential client (its UUID).")
+@click.option("--client-id", type=_GLOBUS_ID, help="Do a client_credentials grant as this confidential client (its UUID).")
 @click.option("--client-secret", help="Secret of --client-id.")
 @click.option("--new-client", is_flag=True, help="Register a new confidential client, print its id/secret and a token for it.")
 @click.option("--scope", help="Scope string [default: the Transfer :all scope].")
-@click.option("--consent", "consents", multiple=True, callback=_uuid_option, help="Collection id (UUID) to include data_access consent for (repeatable).")
+@click.option("--consent", "consents", multiple=True, type=_GLOBUS_ID, help="Collection id (UUID) to include data_access consent for (repeatable).")
 @click.option("--lifetime", type=click.IntRange(min=1), help="Access token lifetime for this token (dev user only).")
 def token(url: str, refresh: bool, client_id: str | None, client_secret: str | None, new_client: bool, scope: str | None, consents: tuple[str, ...], lifetime: int | None) -> None:
     """Print JSON with a fresh access token (stands in for a Globus login)."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 import click
 
 from ..config import MAX_SECONDS
+from ..errors import quoted
 
-__all__ = ["LIMIT", "FiniteFloat"]
+__all__ = ["LIMIT", "FiniteFloat", "GlobusId"]
 
 #: the largest magnitude a :class:`FiniteFloat` takes (see :data:`~radical.orbit.config.MAX_SECONDS`)
 LIMIT = MAX_SECONDS
@@ -45,3 +47,22 @@ class FiniteFloat(click.FloatRange):
         if abs(number) > LIMIT:
             self.fail(f"must be at most {LIMIT:g} {self.unit}, got {value}", param, ctx)
         return super().convert(number, param, ctx)
+
+
+class GlobusId(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
+    """A Globus id (client, collection, submission): a UUID, written in lower case as Globus
+    writes them, checked when the command line is read.
+
+    :param hint: what to do instead, the end of the message for anything else
+    """
+
+    name = "UUID"
+
+    def __init__(self, hint: str) -> None:
+        self.hint = hint
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip()))
+        except ValueError:
+            self.fail(f"{quoted(str(value).strip())} is not a UUID{self.hint}", param, ctx)

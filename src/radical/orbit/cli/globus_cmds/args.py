@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from ...errors import quoted
+from ..params import GlobusId
 
 __all__ = [
     "DEADLINE_FORMATS",
@@ -224,17 +225,8 @@ def batch_items(
 
 #: Globus's longest task label
 MAX_LABEL = 128
-
-
-def submission_id_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--submission-id``: a UUID (as Globus hands them out), checked before anything is sent,
-    so ``--dry-run`` refuses what the submission would."""
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise click.BadParameter(f"{_quoted(value)} is not a UUID; give the submission_id an earlier submit printed") from None
+#: ``--submission-id``: checked when the command line is read, so ``--dry-run`` refuses what the submission would
+SUBMISSION_ID = GlobusId("; give the submission_id an earlier submit printed")
 
 
 def label_param(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

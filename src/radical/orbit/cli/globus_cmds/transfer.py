@@ -11,6 +11,7 @@ import click
 from .app import EXIT_ERROR, EXIT_OK, CliExit, OrbitCommand, format_option, get_runtime
 from .args import (
     DEADLINE_FORMATS,
+    SUBMISSION_ID,
     BatchFile,
     CollectionPath,
     batch_items,
@@ -19,7 +20,6 @@ from .args import (
     label_param,
     notify_options,
     ordered_filter_rules,
-    submission_id_param,
 )
 from .waiting import wait_for_task, wait_options
 
@@ -75,7 +75,7 @@ relative paths are joined to the command line's paths; '#' starts a comment.""",
 @click.option("--external-checksum", default=None, metavar="SUM", help="Checksum the source file must have (single-item mode; per line in --batch).")
 @click.option("--checksum-algorithm", default=None, metavar="ALG", help="Algorithm of --external-checksum / --verify-checksum (e.g. MD5, SHA256).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
-@click.option("--submission-id", default=None, callback=submission_id_param, help="Reuse a submission id (a UUID) for an idempotent retry.")
+@click.option("--submission-id", default=None, type=SUBMISSION_ID, help="Reuse a submission id (a UUID) for an idempotent retry.")
 @click.option("--notify", default=None, metavar="on|off|succeeded,failed,inactive", help="Which task events Globus e-mails you about [default: all].")
 @click.option("--source-local-user", default=None, help="Local account on the source (GCSv5 mapped collections).")
 @click.option("--destination-local-user", default=None, help="Local account on the destination (GCSv5 mapped collections).")
@@ -198,7 +198,7 @@ Examples:
 @click.option("-f", "--ignore-missing", is_flag=True, default=False, help="No error for paths that do not exist.")
 @click.option("--label", default=None, callback=label_param, help="A label for the task (at most 128 characters).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
-@click.option("--submission-id", default=None, callback=submission_id_param, help="Reuse a submission id (a UUID) for an idempotent retry.")
+@click.option("--submission-id", default=None, type=SUBMISSION_ID, help="Reuse a submission id (a UUID) for an idempotent retry.")
 @click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
 @click.option("--wait", is_flag=True, default=False, help="Wait for the task (exit 0 SUCCEEDED, 1 FAILED, 3 timeout).")
 @wait_options
@@ -252,7 +252,7 @@ Examples:
 @click.option("--star-silent", "--unsafe", is_flag=True, default=False, help="Do not ask before deleting a path that ends in '*'.")
 @click.option("--label", default=None, callback=label_param, help="A label for the task (at most 128 characters).")
 @click.option("--deadline", type=click.DateTime(DEADLINE_FORMATS), default=None, help="Cancel the task if not done by then.")
-@click.option("--submission-id", default=None, callback=submission_id_param, help="Reuse a submission id (a UUID) for an idempotent retry.")
+@click.option("--submission-id", default=None, type=SUBMISSION_ID, help="Reuse a submission id (a UUID) for an idempotent retry.")
 @click.option("--local-user", default=None, help="Local account on the collection (GCSv5 mapped collections).")
 @click.option("--dry-run", is_flag=True, default=False, help="Print what would be deleted; submit nothing.")
 @wait_options
